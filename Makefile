@@ -1,0 +1,52 @@
+# xpromo: `make run` starts everything with a demo partnership; `make test`
+# runs every test against real Redis and ClickHouse servers.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/xpromo
+SERVICES := scripts/services.sh
+HTTP_ADDR ?= :8080
+
+export XPROMO_REDIS_URL      ?= redis://127.0.0.1:$(or $(XPROMO_REDIS_PORT),16379)/0
+export XPROMO_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:$(or $(XPROMO_CH_PORT),19000)/xpromo
+
+.PHONY: help build run services services-down test test-short fuzz bench vet fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/xpromo
+	$(GO) build -o $(BIN) ./cmd/xpromo
+
+services: ## install (if missing) and start Redis and ClickHouse on their own ports
+	@$(SERVICES) up
+
+services-down: ## stop the servers started by `make services`
+	@$(SERVICES) down
+
+run: build services ## start the servers, migrate, seed the demo, run `xpromo serve`
+	@$(BIN) migrate
+	@$(BIN) demo --public-url http://localhost$(HTTP_ADDR)
+	@scripts/run-banner.sh "$(HTTP_ADDR)"
+	@trap '$(SERVICES) down' EXIT; $(BIN) serve --http-addr "$(HTTP_ADDR)"
+
+test: services vet ## run every test (race detector on) against the real servers
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short: services ## the tests without the race detector
+	$(GO) test -count=1 ./...
+
+vet: ## go vet and gofmt check
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@scripts/fuzz.sh $(or $(FUZZTIME),30s)
+
+bench: build services ## throughput and latency against a bare handler, ingest rate
+	@scripts/bench.sh
+
+fmt:
+	gofmt -w .
+
+clean: ## remove build output (not the servers' data)
+	rm -rf bin

@@ -1,0 +1,207 @@
+// Command xpromo is the cross-promotion attribution service: the tracker
+// and ingester (serve, ingest), the schema (migrate), the catalog
+// (partner, partnership, link) and the reports (report).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"serve":       {"run the tracker (links, pixel), the ingester and the operations endpoints", runServe},
+	"ingest":      {"move hits from the Redis streams into ClickHouse (standalone ingester)", runIngest},
+	"migrate":     {"create or update the ClickHouse schema", runMigrate},
+	"partner":     {"add or list partners", runPartner},
+	"partnership": {"add or list partnerships", runPartnership},
+	"link":        {"add or list tracking links", runLink},
+	"report":      {"print a report (partnerships)", runReport},
+	"demo":        {"seed a demo partner, partnership and link", runDemo},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "xpromo measures two-way cross-promotion partnerships.\n\nUsage: xpromo COMMAND [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun `xpromo COMMAND --help` for a command's flags. Every flag has an XPROMO_* environment fallback.\n")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "xpromo: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintf(stderr, "xpromo %s: %v\n", args[0], err)
+	return 1
+}
+
+// errUsage marks an error already reported with the usage text.
+var errUsage = errors.New("usage")
+
+// flags is a FlagSet whose flags fall back to XPROMO_* environment variables.
+type flags struct {
+	*flag.FlagSet
+	envErr []error
+}
+
+func newFlags(name, synopsis, description string, stderr io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &flags{FlagSet: fs}
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: xpromo %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+func envName(flagName string) string {
+	return "XPROMO_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flags) String(p *string, name, def, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		def = v
+	}
+	f.StringVar(p, name, def, usage+" (env "+envName(name)+")")
+}
+
+func (f *flags) Bool(p *bool, name string, def bool, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			def = true
+		case "0", "false", "no", "off", "":
+			def = false
+		default:
+			f.envErr = append(f.envErr, fmt.Errorf("%s=%q: want true or false", envName(name), v))
+		}
+	}
+	f.BoolVar(p, name, def, usage+" (env "+envName(name)+")")
+}
+
+func (f *flags) Int(p *int, name string, def int, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		var n int
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			f.envErr = append(f.envErr, fmt.Errorf("%s=%q: want a whole number", envName(name), v))
+		} else {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, usage+" (env "+envName(name)+")")
+}
+
+func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.envErr = append(f.envErr, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, usage+" (env "+envName(name)+")")
+}
+
+// parse parses args; positional arguments are refused unless allowed.
+func (f *flags) parse(args []string, allowArgs bool) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if len(f.envErr) > 0 {
+		return errors.Join(f.envErr...)
+	}
+	if !allowArgs && f.NArg() > 0 {
+		fmt.Fprintf(f.Output(), "unexpected argument %q\n", f.Arg(0))
+		f.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// common are the connection and logging settings most commands share.
+type common struct {
+	RedisURL      string
+	ClickHouseURL string
+	KeyPrefix     string
+	LogLevel      string
+	LogFormat     string
+}
+
+func (c *common) register(f *flags, redis bool) {
+	if redis {
+		f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:16379/0", "Redis URL (redis://[user:password@]host:port/db)")
+		f.String(&c.KeyPrefix, "redis-prefix", "xpromo:", "prefix of every Redis key")
+	}
+	f.String(&c.ClickHouseURL, "clickhouse-url", "clickhouse://127.0.0.1:19000/xpromo", "ClickHouse URL, native protocol (clickhouse://[user:password@]host:port/database)")
+	f.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.String(&c.LogFormat, "log-format", "text", "log format: text or json")
+}
+
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/tracker/agent"
+	"github.com/xpromo/xpromo/tracker/buffer"
+	"github.com/xpromo/xpromo/tracker/capture"
+	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/tracker/geo"
+	"github.com/xpromo/xpromo/tracker/ingest"
+)
+
+type serveConfig struct {
+	common
+	HTTPAddr       string
+	TrustedProxies string
+	DataDir        string
+	Ingest         bool
+	CommitTimeout  time.Duration
+	CatalogRefresh time.Duration
+	ShutdownWait   time.Duration
+	ingestFlags
+	trusted []netip.Prefix
+}
+
+type ingestFlags struct {
+	BatchSize     int
+	FlushInterval time.Duration
+	ClaimIdle     time.Duration
+}
+
+func (c *ingestFlags) register(f *flags) {
+	f.Int(&c.BatchSize, "batch-size", 50000, "ingest: rows per ClickHouse insert at most (10k-100k is efficient)")
+	f.Duration(&c.FlushInterval, "flush-interval", time.Second, "ingest: write a smaller batch after this long")
+	f.Duration(&c.ClaimIdle, "claim-idle", 30*time.Second, "ingest: take over entries another ingester left unacknowledged this long")
+}
+
+func (c *ingestFlags) config(prefix string) ingest.Config {
+	return ingest.Config{KeyPrefix: prefix, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval, ClaimIdle: c.ClaimIdle}
+}
+
+func (c *serveConfig) validate() error {
+	var err error
+	if c.trusted, err = capture.ParseCIDRs(c.TrustedProxies); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("state-dir is required (the spill journal lives there)")
+	}
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		return fmt.Errorf("redis-url: %w", err)
+	}
+	if _, err := chdb.Options(c.ClickHouseURL); err != nil {
+		return err
+	}
+	cfg := c.ingestFlags.config(c.KeyPrefix)
+	cfg.Defaults()
+	return cfg.Validate()
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c serveConfig
+	f := newFlags("serve", "serve [flags]", `
+Runs the tracker: GET /r/{code} (click, 302 to the link with xp_click added),
+GET /p.gif (view or conversion, 1x1 GIF), /healthz, /readyz and /metrics.
+Each answer goes out once its hit is durable in Redis, or in the spill journal
+under --state-dir when Redis does not answer within --commit-timeout. Unless
+--ingest=false it also runs the ingester that writes hits to ClickHouse.
+SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, stderr)
+	c.common.register(f, true)
+	f.String(&c.HTTPAddr, "http-addr", ":8080", "listen address")
+	f.String(&c.TrustedProxies, "trusted-proxies", "127.0.0.0/8,::1/128", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	f.String(&c.DataDir, "state-dir", ".data/tracker", "directory of the spill journal and the catalog copy (one running tracker per directory)")
+	f.Bool(&c.Ingest, "ingest", true, "also run the ingester in this process")
+	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "how long a group of hits may wait for Redis before it is journaled")
+	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
+	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
+	c.ingestFlags.register(f)
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, &c, log, nil)
+}
+
+// serve runs until ctx ends. ready, if not nil, receives the bound address.
+func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	ropts, _ := redis.ParseURL(c.RedisURL)
+	// The committer's client fails fast: its deadline is a few milliseconds
+	// and a failed group goes to the journal, so no retries here.
+	commitOpts := *ropts
+	commitOpts.ContextTimeoutEnabled = true
+	commitOpts.MaxRetries = -1
+	commitOpts.DialTimeout = time.Second
+	commitRDB := redis.NewClient(&commitOpts)
+	defer commitRDB.Close()
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+
+	ch, err := chdb.Connect(c.ClickHouseURL)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+
+	geo.Country(netip.MustParseAddr("2001:4860:4860::8888")) // load the IPv6 table before the first request
+
+	cat := catalog.NewCache(catalog.NewStore(ch), filepath.Join(c.DataDir, "catalog.json"), c.CatalogRefresh, log)
+	if err := cat.Start(ctx); err != nil {
+		return err
+	}
+	buf, err := buffer.Open(ctx, commitRDB, buffer.Config{Dir: c.DataDir, KeyPrefix: c.KeyPrefix, Timeout: c.CommitTimeout}, log, m)
+	if err != nil {
+		return err
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var wg sync.WaitGroup
+	wg.Go(func() { cat.Run(bg) })
+
+	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIngest()
+	var ingestDone sync.WaitGroup
+	if c.Ingest {
+		ing, err := ingest.New(rdb, ch, c.ingestFlags.config(c.KeyPrefix), log, m)
+		if err != nil {
+			return err
+		}
+		ingestDone.Go(func() {
+			if err := ing.Run(ingestCtx); err != nil {
+				log.Error("ingest stopped", "err", err)
+			}
+		})
+	}
+
+	e := newEcho(log)
+	capture.New(cat, buf, agent.New(0), capture.NewClientIP(c.trusted), log, m).Register(e)
+	registerOps(e, reg, rdb, ch)
+
+	srv := &http.Server{
+		Addr:              c.HTTPAddr,
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		buf.Close(context.Background())
+		return fmt.Errorf("listen %s: %w", c.HTTPAddr, err)
+	}
+	log.Info("xpromo serving", "addr", ln.Addr().String(), "instance", buf.Instance(), "stream", buf.Stream(), "ingest", c.Ingest)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		log.Error("http server failed", "err", err)
+	}
+	// Shutdown order: stop HTTP (answers in flight still complete, each
+	// after its hit is durable), then flush the committer, then let the
+	// ingester write what it holds, then close clients (deferred).
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	bctx, cancel2 := context.WithTimeout(context.Background(), c.ShutdownWait)
+	defer cancel2()
+	if err := buf.Close(bctx); err != nil {
+		log.Error("buffer close", "err", err)
+	}
+	stopIngest()
+	ingestDone.Wait()
+	stopBG()
+	wg.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+func newEcho(log *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			log.Error("panic in handler", "err", err, "path", c.Path(), "stack", string(stack))
+			return err
+		},
+	}))
+	return e
+}
+
+func registerOps(e *echo.Echo, reg *prometheus.Registry, rdb *redis.Client, ch driver.Conn) {
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
+		defer cancel()
+		status := map[string]string{"redis": "ok", "clickhouse": "ok"}
+		code := http.StatusOK
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			status["redis"], code = err.Error(), http.StatusServiceUnavailable
+		}
+		if err := ch.Ping(ctx); err != nil {
+			status["clickhouse"], code = err.Error(), http.StatusServiceUnavailable
+		}
+		b, _ := json.Marshal(status)
+		return c.JSONBlob(code, b)
+	})
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prints what to try once `make run` has started the tracker.
+addr="${1:-:8080}"
+port="${addr##*:}"
+host="${addr%:*}"
+[ -z "$host" ] && host=localhost
+base="http://$host:$port"
+cat >&2 <<MSG
+
+xpromo is starting on $base  (Ctrl-C stops it and the servers)
+
+  Click the demo link in a browser:   $base/r/demo
+  or with curl (curl counts as a bot; a browser User-Agent does not):
+    curl -si -A 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120' $base/r/demo
+  Record a view:                      $base/p.gif?l=demo
+  See it counted (after ~1 s):        bin/xpromo report partnerships
+  Health, readiness, metrics:         $base/healthz  $base/readyz  $base/metrics
+
+MSG

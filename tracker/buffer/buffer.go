@@ -1,0 +1,618 @@
+// Package buffer makes hits durable before the tracker answers: it groups
+// the hits of concurrent requests into one Redis transaction (a group
+// commit) and, when Redis does not acknowledge within a few milliseconds,
+// writes the group to an fsync'd on-disk spill journal instead, replaying
+// it into Redis in order once Redis is back.
+//
+// Replays must never add a hit twice, even when the first attempt timed out
+// but was in fact applied. So each tracker instance writes its own stream,
+// and every entry gets an explicit, strictly increasing stream id: Redis
+// refuses an id not above the stream's last one, which makes every replay
+// of an already-applied group a harmless error. This holds because:
+//   - one committer goroutine sends one group at a time, so groups reach
+//     Redis in id order;
+//   - after any failure, every later group goes to the journal until the
+//     journal has been replayed to its end (in order), so no direct write
+//     can overtake a journaled one;
+//   - ids never go backwards across restarts: they start above the stream's
+//     last id and above a lease of future milliseconds kept on disk.
+package buffer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/tracker/hit"
+	"github.com/xpromo/xpromo/tracker/journal"
+)
+
+// Config configures a Buffer.
+type Config struct {
+	Dir       string        // journal and state files; one running tracker per Dir
+	KeyPrefix string        // prefix of every Redis key, e.g. "xpromo:"
+	Timeout   time.Duration // how long a group may wait for Redis before it is journaled
+	MaxGroup  int           // most hits in one group commit
+	QueueSize int           // hits waiting for the committer
+	// ReplayTimeout bounds one replay transaction.
+	ReplayTimeout time.Duration
+}
+
+// Defaults fills in zero fields.
+func (c *Config) Defaults() {
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "xpromo:"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Millisecond
+	}
+	if c.MaxGroup == 0 {
+		c.MaxGroup = 1024
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 1 << 16
+	}
+	if c.ReplayTimeout == 0 {
+		c.ReplayTimeout = 2 * time.Second
+	}
+}
+
+// Validate checks a Config after Defaults.
+func (c *Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("buffer: Dir is required (the spill journal lives there)")
+	case c.Timeout < 100*time.Microsecond || c.Timeout > 10*time.Second:
+		return fmt.Errorf("buffer: Timeout %v out of range 100µs..10s", c.Timeout)
+	case c.MaxGroup < 1 || c.MaxGroup > 100000:
+		return fmt.Errorf("buffer: MaxGroup %d out of range 1..100000", c.MaxGroup)
+	case c.QueueSize < 1:
+		return fmt.Errorf("buffer: QueueSize %d must be positive", c.QueueSize)
+	}
+	return nil
+}
+
+// RegistryKey is the Redis set naming every hit stream; the ingester reads
+// the streams listed there.
+func RegistryKey(prefix string) string { return prefix + "streams" }
+
+// StreamKey is the stream of one tracker instance.
+func StreamKey(prefix, instance string) string { return prefix + "hits:" + instance }
+
+// Field is the stream entry field holding an encoded hit.
+const Field = "h"
+
+var (
+	// ErrClosed is returned by Submit after Close.
+	ErrClosed = errors.New("buffer: closed")
+	// ErrLost means neither Redis nor the journal took the hit.
+	ErrLost = errors.New("buffer: hit not durable (Redis and spill journal both failed)")
+)
+
+type request struct {
+	payload []byte
+	done    chan error
+}
+
+var reqPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+// Buffer is the group committer. Submit is safe for concurrent use.
+type Buffer struct {
+	cfg      Config
+	rdb      redis.UniversalClient
+	j        *journal.Journal
+	log      *slog.Logger
+	m        *metrics.Metrics
+	instance string
+	stream   string
+	registry string
+
+	in      chan *request
+	closeMu sync.RWMutex
+	closed  bool
+
+	mu       sync.Mutex // guards spilling and journal appends against the replayer's reset
+	spilling bool
+
+	last      entryID       // committer goroutine only
+	leaseMs   atomic.Uint64 // no id is issued at or above this millisecond
+	leaseMu   sync.Mutex
+	leaseFile string
+
+	wake          chan struct{}
+	committerDone chan struct{}
+	bgCancel      context.CancelFunc
+	bgDone        sync.WaitGroup
+	now           func() time.Time
+}
+
+const leaseAhead = 10 * time.Second
+
+// Open opens the journal in cfg.Dir and starts the committer and the
+// replayer. Redis may be down: hits then go to the journal.
+func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.Logger, m *metrics.Metrics) (*Buffer, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("buffer: %w", err)
+	}
+	j, err := journal.Open(filepath.Join(cfg.Dir, "journal"), journal.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("buffer: open spill journal: %w", err)
+	}
+	b := &Buffer{
+		cfg: cfg, rdb: rdb, j: j, log: log, m: m,
+		registry:      RegistryKey(cfg.KeyPrefix),
+		in:            make(chan *request, cfg.QueueSize),
+		wake:          make(chan struct{}, 1),
+		committerDone: make(chan struct{}),
+		leaseFile:     filepath.Join(cfg.Dir, "id-lease"),
+		now:           time.Now,
+	}
+	if b.instance, err = instanceID(cfg.Dir); err != nil {
+		j.Close()
+		return nil, err
+	}
+	b.stream = StreamKey(cfg.KeyPrefix, b.instance)
+	if err := b.initIDs(ctx); err != nil {
+		j.Close()
+		return nil, err
+	}
+	b.spilling = !j.Empty()
+	if b.spilling {
+		m.Spilling.Set(1)
+		log.Warn("buffer: spill journal holds hits from an earlier run; replaying them before writing to Redis directly", "bytes", j.Size())
+	}
+	m.JournalBytes.Set(float64(j.Size()))
+	bg, cancel := context.WithCancel(context.Background())
+	b.bgCancel = cancel
+	b.bgDone.Add(2)
+	go func() { defer b.bgDone.Done(); b.replayLoop(bg) }()
+	go func() { defer b.bgDone.Done(); b.leaseLoop(bg) }()
+	go b.commitLoop()
+	return b, nil
+}
+
+// Instance names this tracker's stream; it is kept in Dir across restarts.
+func (b *Buffer) Instance() string { return b.instance }
+
+// Stream is this tracker's stream key.
+func (b *Buffer) Stream() string { return b.stream }
+
+// Spilling reports whether hits currently go to the journal.
+func (b *Buffer) Spilling() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.spilling
+}
+
+// JournalBytes is the size of the spill journal.
+func (b *Buffer) JournalBytes() int64 { return b.j.Size() }
+
+func instanceID(dir string) (string, error) {
+	p := filepath.Join(dir, "instance")
+	if b, err := os.ReadFile(p); err == nil {
+		id := strings.TrimSpace(string(b))
+		if id != "" && len(id) <= 64 && !strings.ContainsAny(id, " \t\n{}") {
+			return id, nil
+		}
+	}
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return -1
+	}, host)
+	if len(host) > 32 {
+		host = host[:32]
+	}
+	rb := make([]byte, 4)
+	_, _ = rand.Read(rb)
+	id := strings.TrimPrefix(host+"-"+hex.EncodeToString(rb), "-")
+	if err := writeFileSync(p, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("buffer: keep instance id: %w", err)
+	}
+	return id, nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// initIDs starts ids above everything issued before: the stream's last id
+// when Redis answers, and the lease kept on disk in any case.
+func (b *Buffer) initIDs(ctx context.Context) error {
+	if raw, err := os.ReadFile(b.leaseFile); err == nil {
+		ms, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		if err != nil {
+			return fmt.Errorf("buffer: id lease file %s: %w", b.leaseFile, err)
+		}
+		b.last = entryID{ms: ms}
+	}
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if info, err := b.rdb.XInfoStream(ictx, b.stream).Result(); err == nil {
+		if top, err := parseEntryID(info.LastGeneratedID); err == nil && b.last.less(top) {
+			b.last = top
+		}
+	}
+	return b.renewLease(uint64(b.now().UnixMilli()))
+}
+
+// renewLease records on disk that ids up to ms+leaseAhead may be issued.
+func (b *Buffer) renewLease(ms uint64) error {
+	b.leaseMu.Lock()
+	defer b.leaseMu.Unlock()
+	next := max(ms, b.last.ms) + uint64(leaseAhead/time.Millisecond)
+	if next <= b.leaseMs.Load() {
+		return nil
+	}
+	if err := writeFileSync(b.leaseFile, []byte(strconv.FormatUint(next, 10)+"\n")); err != nil {
+		return fmt.Errorf("buffer: renew id lease: %w", err)
+	}
+	b.leaseMs.Store(next)
+	return nil
+}
+
+func (b *Buffer) leaseLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := uint64(b.now().UnixMilli())
+		if b.leaseMs.Load() < now+uint64(leaseAhead/time.Millisecond)/2 {
+			if err := b.renewLease(now); err != nil {
+				b.log.Error("buffer: cannot renew the id lease", "err", err)
+			}
+		}
+	}
+}
+
+// nextID is called by the committer only.
+func (b *Buffer) nextID() entryID {
+	ms := uint64(b.now().UnixMilli())
+	if ms > b.last.ms {
+		b.last = entryID{ms: ms}
+	} else {
+		b.last.seq++
+	}
+	if b.last.ms >= b.leaseMs.Load() {
+		// The clock ran past the lease (a stalled renewer): extend it now,
+		// before this id can exist anywhere.
+		if err := b.renewLease(b.last.ms); err != nil {
+			b.log.Error("buffer: cannot renew the id lease", "err", err)
+		}
+	}
+	return b.last
+}
+
+// Submit makes h durable (in Redis or in the journal) and returns nil, or
+// ErrLost when neither could take it, or ErrClosed after Close.
+func (b *Buffer) Submit(h *hit.Hit) error {
+	r := reqPool.Get().(*request)
+	r.payload = h.Append(r.payload[:0])
+	b.closeMu.RLock()
+	if b.closed {
+		b.closeMu.RUnlock()
+		reqPool.Put(r)
+		return ErrClosed
+	}
+	b.in <- r
+	b.closeMu.RUnlock()
+	err := <-r.done
+	reqPool.Put(r)
+	return err
+}
+
+// Close stops taking hits, makes every queued hit durable, and stops the
+// replayer; a journal not yet replayed is kept for the next start.
+func (b *Buffer) Close(ctx context.Context) error {
+	b.closeMu.Lock()
+	if b.closed {
+		b.closeMu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.in)
+	b.closeMu.Unlock()
+	var err error
+	select {
+	case <-b.committerDone:
+	case <-ctx.Done():
+		err = fmt.Errorf("buffer: close: %w", ctx.Err())
+	}
+	b.bgCancel()
+	b.bgDone.Wait()
+	if size := b.j.Size(); size > 0 {
+		b.log.Warn("buffer: spill journal not fully replayed; it will be replayed at the next start", "bytes", size)
+	}
+	if cerr := b.j.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (b *Buffer) commitLoop() {
+	defer close(b.committerDone)
+	group := make([]*request, 0, b.cfg.MaxGroup)
+	rec := &record{stream: b.stream}
+	for first := range b.in {
+		group = append(group[:0], first)
+	fill:
+		for len(group) < b.cfg.MaxGroup {
+			select {
+			case r, ok := <-b.in:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		rec.ids = rec.ids[:0]
+		rec.payload = rec.payload[:0]
+		for _, r := range group {
+			rec.ids = append(rec.ids, b.nextID())
+			rec.payload = append(rec.payload, r.payload)
+		}
+		err := b.commit(rec)
+		for _, r := range group {
+			r.done <- err
+		}
+		clear(group)
+	}
+}
+
+// commit makes one group durable.
+func (b *Buffer) commit(rec *record) error {
+	start := time.Now()
+	n := float64(len(rec.ids))
+	b.m.GroupSize.Observe(n)
+	b.mu.Lock()
+	spilling := b.spilling
+	b.mu.Unlock()
+	if !spilling {
+		failed, err := b.direct(rec)
+		if err == nil {
+			b.m.HitsDurable.WithLabelValues("redis").Add(n)
+			b.m.CommitSeconds.Observe(time.Since(start).Seconds())
+			return nil
+		}
+		b.log.Warn("buffer: Redis did not take a group in time; spilling to the journal until it is back", "err", err, "hits", len(rec.ids))
+		rec = failed
+	}
+	b.mu.Lock()
+	b.spilling = true
+	err := b.j.Append(rec.marshal())
+	b.mu.Unlock()
+	b.m.Spilling.Set(1)
+	b.m.JournalBytes.Set(float64(b.j.Size()))
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	if err != nil {
+		b.m.HitsLost.Add(float64(len(rec.ids)))
+		b.log.Error("buffer: spill journal write failed; these hits are answered but not kept", "err", err, "hits", len(rec.ids))
+		return ErrLost
+	}
+	b.m.HitsDurable.WithLabelValues("journal").Add(float64(len(rec.ids)))
+	b.m.CommitSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func isIDTooSmall(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "equal or smaller than the target stream top")
+}
+
+// direct writes rec to Redis in one transaction within cfg.Timeout. On
+// failure it returns the part of rec that is not known to be stored.
+func (b *Buffer) direct(rec *record) (*record, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	cmds, err := b.exec(ctx, rec)
+	if err == nil {
+		return nil, nil
+	}
+	if cmds == nil || !allIDErrorsOrOK(cmds) {
+		return rec, err
+	}
+	// Redis refused some ids as not above its stream top: ids went
+	// backwards (a clock step, or the stream's ids came from elsewhere).
+	// Those entries are not stored; give them fresh ids above the top.
+	retry := &record{stream: rec.stream}
+	for i, c := range cmds[:len(rec.ids)] {
+		if c.Err() != nil {
+			retry.payload = append(retry.payload, rec.payload[i])
+		}
+	}
+	if info, ierr := b.rdb.XInfoStream(ctx, b.stream).Result(); ierr == nil {
+		if top, perr := parseEntryID(info.LastGeneratedID); perr == nil && b.last.less(top) {
+			b.last = top
+		}
+	}
+	for range retry.payload {
+		retry.ids = append(retry.ids, b.nextID())
+	}
+	b.log.Warn("buffer: stream ids were not above the stream top; reissued", "hits", len(retry.ids))
+	cmds, err = b.exec(ctx, retry)
+	if err == nil {
+		return nil, nil
+	}
+	return retry, err
+}
+
+func allIDErrorsOrOK(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !isIDTooSmall(err) {
+			return false
+		}
+	}
+	return true
+}
+
+// exec adds rec's entries under their explicit ids in one MULTI/EXEC, and
+// (re)registers the stream for the ingester.
+func (b *Buffer) exec(ctx context.Context, rec *record) ([]redis.Cmder, error) {
+	return b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range rec.ids {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: rec.stream, ID: id.String(), Values: []any{Field, rec.payload[i]}})
+		}
+		p.SAdd(ctx, b.registry, rec.stream)
+		return nil
+	})
+}
+
+// replayLoop moves journaled groups into Redis, in order, and switches the
+// committer back to direct writes once the journal is replayed to its end.
+func (b *Buffer) replayLoop(ctx context.Context) {
+	var pos journal.Position
+	backoff := 50 * time.Millisecond
+	sinceRelease := 0
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-b.wake:
+		case <-t.C:
+		}
+		return true
+	}
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if !b.Spilling() {
+			if !wait(time.Second) {
+				return
+			}
+			continue
+		}
+		raw, next, err := b.j.ReadFrom(pos)
+		switch {
+		case errors.Is(err, io.EOF):
+			b.mu.Lock()
+			done, rerr := b.j.ResetIfEnd(pos)
+			if done {
+				b.spilling = false
+			}
+			b.mu.Unlock()
+			if rerr != nil {
+				b.log.Error("buffer: cannot clear the replayed journal", "err", rerr)
+			}
+			if done {
+				pos = journal.Position{}
+				b.m.Spilling.Set(0)
+				b.m.JournalBytes.Set(float64(b.j.Size()))
+				b.log.Info("buffer: spill journal replayed; writing to Redis directly again")
+				continue
+			}
+			if !wait(20 * time.Millisecond) {
+				return
+			}
+			continue
+		case errors.Is(err, journal.ErrCorrupt):
+			b.log.Error("buffer: corrupt spill journal segment; skipping to the next", "err", err, "at", pos, "next", next)
+			pos = next
+			continue
+		case err != nil:
+			b.log.Error("buffer: read spill journal", "err", err)
+			if !wait(time.Second) {
+				return
+			}
+			continue
+		}
+		var rec record
+		if err := rec.unmarshal(raw); err != nil {
+			b.log.Error("buffer: malformed journal record skipped", "err", err, "at", pos)
+			pos = next
+			continue
+		}
+		if err := b.replay(ctx, &rec); err != nil {
+			if !wait(backoff) {
+				return
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		pos = next
+		if sinceRelease++; sinceRelease >= 64 {
+			sinceRelease = 0
+			if err := b.j.Release(pos); err != nil {
+				b.log.Warn("buffer: release replayed journal segments", "err", err)
+			}
+			b.m.JournalBytes.Set(float64(b.j.Size()))
+		}
+	}
+}
+
+// replay adds a journaled group; entries Redis already has (their ids are
+// not above the stream top) are skipped.
+func (b *Buffer) replay(ctx context.Context, rec *record) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.ReplayTimeout)
+	defer cancel()
+	cmds, err := b.exec(ctx, rec)
+	if err != nil && (cmds == nil || !allIDErrorsOrOK(cmds)) {
+		return err
+	}
+	var replayed, skipped int
+	for _, c := range cmds[:len(rec.ids)] {
+		if c.Err() != nil {
+			skipped++
+		} else {
+			replayed++
+		}
+	}
+	b.m.HitsReplayed.Add(float64(replayed))
+	b.m.HitsSkipped.Add(float64(skipped))
+	return nil
+}

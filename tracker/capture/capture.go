@@ -1,0 +1,351 @@
+// Package capture serves the tracking endpoints: GET /r/{code} records a
+// click and redirects, GET /p.gif records a view or a conversion and
+// answers a 1x1 GIF. Each answer goes out only after its hit is durable
+// (see package buffer); a redirect never fails because of Redis or
+// ClickHouse.
+package capture
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+	"golang.org/x/text/currency"
+
+	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/tracker/agent"
+	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/tracker/geo"
+	"github.com/xpromo/xpromo/tracker/hit"
+	"github.com/xpromo/xpromo/tracker/ids"
+)
+
+// Submitter makes a hit durable; *buffer.Buffer is one.
+type Submitter interface {
+	Submit(*hit.Hit) error
+}
+
+// Catalog gives the current link snapshot; *catalog.Cache is one.
+type Catalog interface {
+	Get() *catalog.Snapshot
+}
+
+// Limits on outside input. Anything over them is kept as a rejected hit.
+const (
+	MaxQuery      = 4096 // bytes of a pixel query string
+	MaxParam      = 512  // bytes of one parameter value
+	MaxOrderID    = 128
+	maxStoredRaw  = 2048 // bytes of a rejected query kept for inspection
+	VisitorCookie = "xp_vid"
+	ClickParam    = "xp_click"
+)
+
+// Server holds the capture handlers' dependencies.
+type Server struct {
+	cat    Catalog
+	buf    Submitter
+	agents *agent.Classifier
+	ip     *ClientIP
+	log    *slog.Logger
+	m      *metrics.Metrics
+	now    func() time.Time
+
+	lossLog atomic.Int64 // unix seconds of the last "hit lost" log line
+}
+
+// New returns a Server.
+func New(cat Catalog, buf Submitter, agents *agent.Classifier, ip *ClientIP, log *slog.Logger, m *metrics.Metrics) *Server {
+	return &Server{cat: cat, buf: buf, agents: agents, ip: ip, log: log, m: m, now: time.Now}
+}
+
+// Register adds the capture routes to e.
+func (s *Server) Register(e *echo.Echo) {
+	e.GET("/r/:code", s.redirect)
+	e.HEAD("/r/:code", s.redirect)
+	e.GET("/p.gif", s.pixel)
+	e.GET("/p", s.pixel)
+	e.HEAD("/p.gif", s.pixel)
+	e.HEAD("/p", s.pixel)
+}
+
+// The 43-byte transparent 1x1 GIF.
+var gif = []byte{
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+}
+
+// GIF returns a copy of the pixel the tracker answers.
+func GIF() []byte { return append([]byte(nil), gif...) }
+
+const notFoundPage = `<!doctype html><meta charset="utf-8"><title>Link not found</title>` +
+	`<p>This link does not exist or is no longer active.</p>` + "\n"
+
+// base fills what every hit carries.
+func (s *Server) base(c echo.Context, kind hit.Kind, now time.Time) *hit.Hit {
+	r := c.Request()
+	dev, bot := s.agents.Classify(r.UserAgent())
+	if r.Method == http.MethodHead {
+		// Browsers never follow a link with HEAD; link checkers do.
+		bot, dev = true, hit.DeviceBot
+	}
+	return &hit.Hit{
+		ID:      ids.New(now),
+		Time:    now,
+		Kind:    kind,
+		Country: s.country(r),
+		RefHost: refHost(r.Referer()),
+		Device:  dev,
+		Bot:     bot,
+	}
+}
+
+func (s *Server) country(r *http.Request) string {
+	a := s.ip.Addr(r)
+	if !a.IsValid() {
+		return geo.Unknown
+	}
+	return geo.Country(a)
+}
+
+// refHost keeps only the host of the Referer: paths can carry personal data.
+func refHost(ref string) string {
+	if ref == "" || len(ref) > 4096 {
+		return ""
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return ""
+	}
+	h := strings.ToLower(u.Hostname())
+	if len(h) > 253 || !utf8.ValidString(h) {
+		return ""
+	}
+	return h
+}
+
+// visitor returns the visitor id from the cookie, or a new one.
+func (s *Server) visitor(c echo.Context) (id string, isNew bool) {
+	if ck, err := c.Cookie(VisitorCookie); err == nil && validVisitor(ck.Value) {
+		return ck.Value, false
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b), true
+}
+
+func validVisitor(v string) bool {
+	if len(v) != 22 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(v)
+	return err == nil
+}
+
+func (s *Server) setVisitor(c echo.Context, id string) {
+	c.SetCookie(&http.Cookie{
+		Name:     VisitorCookie,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   365 * 24 * 3600,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   s.ip.Secure(c.Request()),
+	})
+}
+
+// submit makes h durable. If even the spill journal failed, the answer
+// still goes out (a redirect never fails) and the loss is counted and logged.
+func (s *Server) submit(h *hit.Hit) {
+	s.m.HitsReceived.WithLabelValues(h.Kind.String()).Inc()
+	if h.Kind == hit.KindRejected {
+		s.m.HitsRejected.WithLabelValues(h.Reason).Inc()
+	}
+	if err := s.buf.Submit(h); err != nil {
+		now := time.Now().Unix()
+		if last := s.lossLog.Load(); now > last && s.lossLog.CompareAndSwap(last, now) {
+			s.log.Error("capture: hit answered but not kept", "err", err, "kind", h.Kind.String())
+		}
+	}
+}
+
+func (s *Server) reject(c echo.Context, h *hit.Hit, reason string) {
+	r := c.Request()
+	h.Kind = hit.KindRejected
+	h.Reason = reason
+	h.Endpoint = r.URL.Path
+	if len(h.Endpoint) > 256 {
+		h.Endpoint = h.Endpoint[:256]
+	}
+	q := r.URL.RawQuery
+	if len(q) > maxStoredRaw {
+		q = q[:maxStoredRaw]
+	}
+	h.Query = strings.ToValidUTF8(q, "\uFFFD")
+	s.submit(h)
+}
+
+func noStore(c echo.Context) {
+	c.Response().Header().Set("Cache-Control", "no-store, max-age=0")
+}
+
+func (s *Server) redirect(c echo.Context) error {
+	now := s.now().UTC()
+	h := s.base(c, hit.KindClick, now)
+	code := c.Param("code")
+	noStore(c)
+	var link *catalog.Resolved
+	if catalog.ValidCode(code) {
+		link = s.cat.Get().Lookup(code)
+	}
+	if link == nil {
+		h.Link = strings.ToValidUTF8(code[:min(len(code), 64)], "\uFFFD")
+		s.reject(c, h, "unknown_code")
+		return c.HTML(http.StatusNotFound, notFoundPage)
+	}
+	vid, _ := s.visitor(c)
+	h.Link, h.Partner, h.Partnership = link.Code, link.Partner, link.Partnership
+	h.Direction, h.Campaign, h.Visitor = link.Direction, link.Campaign, vid
+	s.submit(h)
+	s.setVisitor(c, vid) // also renews the cookie's lifetime
+	return c.Redirect(http.StatusFound, Destination(link.Dest, h.ID))
+}
+
+// Destination is the link's URL with the click id added to its query; the
+// existing query and fragment are kept as they are.
+func Destination(dest *url.URL, clickID string) string {
+	u := *dest
+	if u.RawQuery == "" {
+		u.RawQuery = ClickParam + "=" + clickID
+	} else {
+		u.RawQuery += "&" + ClickParam + "=" + clickID
+	}
+	return u.String()
+}
+
+func (s *Server) pixel(c echo.Context) error {
+	now := s.now().UTC()
+	h := s.base(c, hit.KindView, now)
+	s.recordPixel(c, h)
+	noStore(c)
+	return c.Blob(http.StatusOK, "image/gif", gif)
+}
+
+func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
+	raw := c.Request().URL.RawQuery
+	if len(raw) > MaxQuery {
+		s.reject(c, h, "query_too_long")
+		return
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		s.reject(c, h, "bad_query")
+		return
+	}
+	for _, vs := range q {
+		for _, v := range vs {
+			if len(v) > MaxParam {
+				s.reject(c, h, "param_too_long")
+				return
+			}
+			if !utf8.ValidString(v) {
+				s.reject(c, h, "invalid_utf8")
+				return
+			}
+		}
+	}
+	code, event := q.Get("l"), q.Get("e")
+	if code != "" {
+		link := s.cat.Get().Lookup(code)
+		if !catalog.ValidCode(code) || link == nil {
+			h.Link = code
+			s.reject(c, h, "unknown_link")
+			return
+		}
+		h.Link, h.Partner, h.Partnership = link.Code, link.Partner, link.Partnership
+		h.Direction, h.Campaign = link.Direction, link.Campaign
+	}
+	vid, _ := s.visitor(c)
+	h.Visitor = vid
+	switch {
+	case event != "":
+		if reason := conversion(h, q); reason != "" {
+			s.reject(c, h, reason)
+			return
+		}
+	case code != "":
+		h.Kind = hit.KindView
+	default:
+		s.reject(c, h, "missing_l_or_e")
+		return
+	}
+	s.submit(h)
+	s.setVisitor(c, vid)
+}
+
+// conversion fills h from e=, click=, v=, cur=, oid= and returns a reason
+// when they are malformed.
+func conversion(h *hit.Hit, q url.Values) string {
+	h.Kind = hit.KindConversion
+	h.Event = q.Get("e")
+	if h.Event != "signup" && h.Event != "purchase" {
+		return "bad_event"
+	}
+	if click := q.Get("click"); click != "" {
+		if !ids.Valid(click) {
+			return "bad_click_id"
+		}
+		h.ClickRef = ids.Canonical(click)
+	}
+	if oid := q.Get("oid"); oid != "" {
+		if len(oid) > MaxOrderID || strings.ContainsFunc(oid, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return "bad_order_id"
+		}
+		h.OrderID = oid
+	}
+	v, cur := q.Get("v"), strings.ToUpper(q.Get("cur"))
+	if v == "" && cur == "" {
+		if h.Event == "purchase" {
+			return "missing_amount"
+		}
+		return ""
+	}
+	amount, reason := ParseAmount(v)
+	if reason != "" {
+		return reason
+	}
+	if _, err := currency.ParseISO(cur); err != nil || len(cur) != 3 {
+		return "bad_currency"
+	}
+	h.Amount, h.Currency = amount, cur
+	return ""
+}
+
+// maxAmount keeps amounts inside Decimal(18,4).
+var maxAmount = decimal.New(1, 14)
+
+// ParseAmount checks a money amount: a plain non-negative decimal with at
+// most 4 fraction digits, below 10^14. It returns the canonical text.
+func ParseAmount(v string) (string, string) {
+	if v == "" {
+		return "", "missing_amount"
+	}
+	for i := 0; i < len(v); i++ {
+		if (v[i] < '0' || v[i] > '9') && v[i] != '.' {
+			return "", "bad_amount" // no signs, exponents, spaces or NaN
+		}
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil || d.IsNegative() || d.GreaterThanOrEqual(maxAmount) || d.Exponent() < -4 && !d.Equal(d.Round(4)) {
+		return "", "bad_amount"
+	}
+	return d.String(), ""
+}

@@ -1,0 +1,142 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+)
+
+// Cache keeps the latest Snapshot for lock-free reads on the redirect path.
+// It reloads from ClickHouse every Interval and keeps a copy on disk, so a
+// tracker that starts while ClickHouse is down still knows its links.
+type Cache struct {
+	store    *Store
+	file     string // "" disables the disk copy
+	interval time.Duration
+	log      *slog.Logger
+	snap     atomic.Pointer[Snapshot]
+	loads    atomic.Int64
+}
+
+// NewCache returns a Cache; call Refresh once, then Run.
+func NewCache(store *Store, file string, interval time.Duration, log *slog.Logger) *Cache {
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	return &Cache{store: store, file: file, interval: interval, log: log}
+}
+
+// Get returns the current snapshot (never nil after Start).
+func (c *Cache) Get() *Snapshot { return c.snap.Load() }
+
+// Start loads the catalog from ClickHouse, falling back to the disk copy.
+// It fails only when neither is available.
+func (c *Cache) Start(ctx context.Context) error {
+	err := c.Refresh(ctx)
+	if err == nil {
+		return nil
+	}
+	if snap, ferr := c.readFile(); ferr == nil {
+		c.snap.Store(snap)
+		c.log.Warn("catalog: ClickHouse unavailable, using the copy on disk", "err", err, "file", c.file, "loaded_at", snap.LoadedAt)
+		return nil
+	}
+	// Start empty rather than not at all: every code answers 404 until the
+	// first successful refresh, and capture of pixels goes on.
+	c.snap.Store(&Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}})
+	c.log.Error("catalog: no catalog yet; links answer 404 until ClickHouse is reachable", "err", err)
+	return nil
+}
+
+// Refresh reloads the catalog now.
+func (c *Cache) Refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	snap, err := c.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	c.snap.Store(snap)
+	c.loads.Add(1)
+	if err := c.writeFile(snap); err != nil {
+		c.log.Warn("catalog: cannot keep a copy on disk", "err", err)
+	}
+	return nil
+}
+
+// Run refreshes every interval until ctx is done.
+func (c *Cache) Run(ctx context.Context) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.Refresh(ctx); err != nil {
+			if !failing && ctx.Err() == nil {
+				c.log.Warn("catalog: refresh failed, serving the last snapshot", "err", err)
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			c.log.Info("catalog: refresh works again")
+		}
+		failing = false
+	}
+}
+
+func (c *Cache) writeFile(snap *Snapshot) error {
+	if c.file == "" {
+		return nil
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(c.file); err == nil && sameCatalog(old, snap) {
+		return nil
+	}
+	tmp := c.file + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.file)
+}
+
+func sameCatalog(old []byte, snap *Snapshot) bool {
+	var prev Snapshot
+	if json.Unmarshal(old, &prev) != nil {
+		return false
+	}
+	a, _ := json.Marshal([]any{prev.Partners, prev.Partnerships, prev.Links})
+	b, _ := json.Marshal([]any{snap.Partners, snap.Partnerships, snap.Links})
+	return string(a) == string(b)
+}
+
+func (c *Cache) readFile() (*Snapshot, error) {
+	if c.file == "" {
+		return nil, fmt.Errorf("no catalog file configured")
+	}
+	b, err := os.ReadFile(c.file)
+	if err != nil {
+		return nil, err
+	}
+	var snap Snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, fmt.Errorf("catalog file %s: %w", c.file, err)
+	}
+	snap.resolve()
+	return &snap, nil
+}

@@ -1,0 +1,184 @@
+// Package hit defines what the tracker records for each request and the
+// compact binary form a hit travels in through the Redis stream and the
+// spill journal.
+package hit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind says what a hit records.
+type Kind uint8
+
+const (
+	KindClick      Kind = 1 // a tracking link was followed
+	KindView       Kind = 2 // a pixel with a link code was loaded
+	KindConversion Kind = 3 // a pixel reported a signup or purchase
+	KindRejected   Kind = 4 // a malformed hit, kept with its reason
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindClick:
+		return "click"
+	case KindView:
+		return "view"
+	case KindConversion:
+		return "conversion"
+	case KindRejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Direction says which way a partnership sends users.
+type Direction uint8
+
+const (
+	DirectionNone     Direction = 0
+	DirectionInbound  Direction = 1 // the partner sends users to us
+	DirectionOutbound Direction = 2 // we send our users to the partner
+)
+
+func (d Direction) String() string {
+	switch d {
+	case DirectionInbound:
+		return "inbound"
+	case DirectionOutbound:
+		return "outbound"
+	}
+	return ""
+}
+
+// ParseDirection parses "inbound" or "outbound".
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "inbound":
+		return DirectionInbound, nil
+	case "outbound":
+		return DirectionOutbound, nil
+	}
+	return DirectionNone, fmt.Errorf("direction %q: want inbound or outbound", s)
+}
+
+// Device is a coarse device class taken from the User-Agent.
+type Device uint8
+
+const (
+	DeviceOther   Device = 0
+	DeviceDesktop Device = 1
+	DeviceMobile  Device = 2
+	DeviceTablet  Device = 3
+	DeviceBot     Device = 4
+)
+
+func (d Device) String() string {
+	switch d {
+	case DeviceDesktop:
+		return "desktop"
+	case DeviceMobile:
+		return "mobile"
+	case DeviceTablet:
+		return "tablet"
+	case DeviceBot:
+		return "bot"
+	}
+	return "other"
+}
+
+// Hit is one recorded request. The raw client IP is deliberately absent:
+// only the country derived from it is kept.
+type Hit struct {
+	ID          string    // time-ordered unique id (package ids); the click id for clicks
+	Time        time.Time // when the tracker received it
+	Kind        Kind
+	Link        string // link code
+	Partner     string
+	Partnership string
+	Direction   Direction
+	Campaign    string
+	Country     string // ISO 3166-1 alpha-2, "ZZ" when unknown
+	Visitor     string // first-party visitor id (cookie xp_vid)
+	RefHost     string // host of the Referer header
+	Device      Device
+	Bot         bool
+
+	// Conversions (pixel e=...).
+	Event    string // signup | purchase
+	ClickRef string // click id the conversion names
+	OrderID  string
+	Amount   string // exact decimal as text, "" when none
+	Currency string // ISO 4217
+
+	// Rejected hits.
+	Endpoint string // the path that received it
+	Reason   string // why it was rejected
+	Query    string // the raw query, made valid UTF-8 and truncated
+}
+
+const encVersion = 1
+
+// Append appends the binary form of h to b.
+func (h *Hit) Append(b []byte) []byte {
+	b = append(b, encVersion, byte(h.Kind), byte(h.Direction), byte(h.Device))
+	var flags byte
+	if h.Bot {
+		flags |= 1
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, h.Time.UnixMilli())
+	for _, s := range h.strings() {
+		b = binary.AppendUvarint(b, uint64(len(*s)))
+		b = append(b, *s...)
+	}
+	return b
+}
+
+// Marshal returns the binary form of h.
+func (h *Hit) Marshal() []byte { return h.Append(make([]byte, 0, 160)) }
+
+func (h *Hit) strings() [16]*string {
+	return [16]*string{&h.ID, &h.Link, &h.Partner, &h.Partnership, &h.Campaign,
+		&h.Country, &h.Visitor, &h.RefHost, &h.Event, &h.ClickRef, &h.OrderID,
+		&h.Amount, &h.Currency, &h.Endpoint, &h.Reason, &h.Query}
+}
+
+// ErrCorrupt is returned by Unmarshal for bytes that are not a hit.
+var ErrCorrupt = errors.New("hit: corrupt encoding")
+
+// maxField bounds one string field; the tracker truncates long to far less.
+const maxField = 64 << 10
+
+// Unmarshal decodes b into h.
+func (h *Hit) Unmarshal(b []byte) error {
+	if len(b) < 5 || b[0] != encVersion {
+		return ErrCorrupt
+	}
+	h.Kind, h.Direction, h.Device = Kind(b[1]), Direction(b[2]), Device(b[3])
+	h.Bot = b[4]&1 != 0
+	if h.Kind < KindClick || h.Kind > KindRejected || h.Direction > DirectionOutbound || h.Device > DeviceBot {
+		return ErrCorrupt
+	}
+	b = b[5:]
+	ms, n := binary.Varint(b)
+	if n <= 0 {
+		return ErrCorrupt
+	}
+	h.Time = time.UnixMilli(ms).UTC()
+	b = b[n:]
+	for _, s := range h.strings() {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > maxField || l > uint64(len(b)-n) {
+			return ErrCorrupt
+		}
+		*s = string(b[n : n+int(l)])
+		b = b[n+int(l):]
+	}
+	if len(b) != 0 {
+		return ErrCorrupt
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package hit
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() Hit {
+	return Hit{
+		ID: "01JDQ3Z6X8W9P2A1B3C4D5E6F7", Time: time.UnixMilli(1764000000123).UTC(),
+		Kind: KindClick, Link: "demo", Partner: "acme", Partnership: "acme-de",
+		Direction: DirectionInbound, Campaign: "xmas", Country: "DE", Visitor: "v1",
+		RefHost: "news.example", Device: DeviceMobile, Bot: true,
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	conv := Hit{ID: "X", Time: time.UnixMilli(5).UTC(), Kind: KindConversion, Event: "purchase",
+		ClickRef: "C", OrderID: "o-1", Amount: "12.50", Currency: "EUR", Country: "ZZ"}
+	rej := Hit{ID: "Y", Time: time.UnixMilli(-5).UTC(), Kind: KindRejected, Endpoint: "/p.gif",
+		Reason: "bad_amount", Query: "v=" + strings.Repeat("9", 1000)}
+	for _, h := range []Hit{sample(), conv, rej} {
+		var got Hit
+		if err := got.Unmarshal(h.Marshal()); err != nil {
+			t.Fatalf("Unmarshal: %v", err)
+		}
+		if !reflect.DeepEqual(got, h) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, h)
+		}
+	}
+}
+
+func TestUnmarshalRejectsCorrupt(t *testing.T) {
+	h := sample()
+	b := h.Marshal()
+	tests := map[string][]byte{
+		"empty":     nil,
+		"version":   append([]byte{9}, b[1:]...),
+		"kind":      append([]byte{1, 0}, b[2:]...),
+		"truncated": b[:len(b)-1],
+		"trailing":  append(append([]byte{}, b...), 0),
+	}
+	for name, in := range tests {
+		var got Hit
+		if err := got.Unmarshal(in); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	h := sample()
+	f.Add(h.Marshal())
+	f.Add([]byte{1, 1, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got Hit
+		if err := got.Unmarshal(b); err != nil {
+			return
+		}
+		// Anything accepted must re-encode to an equal hit.
+		var again Hit
+		if err := again.Unmarshal(got.Marshal()); err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("re-encode mismatch: %v", err)
+		}
+	})
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	h := sample()
+	buf := make([]byte, 0, 256)
+	for b.Loop() {
+		buf = h.Append(buf[:0])
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	h := sample()
+	enc := h.Marshal()
+	var got Hit
+	for b.Loop() {
+		if err := got.Unmarshal(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

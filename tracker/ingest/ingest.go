@@ -1,0 +1,618 @@
+// Package ingest moves hits from the Redis streams into ClickHouse in
+// batches, acknowledging (and deleting) stream entries only after
+// ClickHouse has them. Entries left pending by a crashed ingester are
+// claimed and written again; since ClickHouse 18.16 cannot deduplicate
+// inserts, such redelivered entries are first checked against what is
+// already stored, so no hit is ever counted twice.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/tracker/buffer"
+	"github.com/xpromo/xpromo/tracker/hit"
+)
+
+// Config configures an Ingester.
+type Config struct {
+	KeyPrefix     string        // Redis key prefix, as the tracker's
+	Group         string        // consumer group name
+	Consumer      string        // this consumer's name; unique per running ingester
+	BatchSize     int           // flush at this many entries...
+	FlushInterval time.Duration // ...or when the oldest entry waited this long
+	ReadCount     int           // entries per XREADGROUP
+	ClaimIdle     time.Duration // claim entries pending this long in another (dead) consumer
+	ClaimEvery    time.Duration // how often to look for such entries
+	MaxAttempts   int           // inserts refused by ClickHouse for their data before dead-lettering
+	DrainTimeout  time.Duration // bound on the final flush at shutdown
+}
+
+// Defaults fills in zero fields.
+func (c *Config) Defaults() {
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "xpromo:"
+	}
+	if c.Group == "" {
+		c.Group = "ingest"
+	}
+	if c.Consumer == "" {
+		host, _ := os.Hostname()
+		c.Consumer = fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%1e6)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 50000
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.ReadCount == 0 {
+		c.ReadCount = 10000
+	}
+	if c.ClaimIdle == 0 {
+		c.ClaimIdle = 30 * time.Second
+	}
+	if c.ClaimEvery == 0 {
+		c.ClaimEvery = c.ClaimIdle / 3
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+}
+
+// Validate checks a Config after Defaults.
+func (c *Config) Validate() error {
+	switch {
+	case c.BatchSize < 1 || c.BatchSize > 1000000:
+		return fmt.Errorf("ingest: BatchSize %d out of range 1..1000000", c.BatchSize)
+	case c.FlushInterval < 10*time.Millisecond:
+		return fmt.Errorf("ingest: FlushInterval %v below 10ms", c.FlushInterval)
+	case c.ClaimIdle < 100*time.Millisecond:
+		return fmt.Errorf("ingest: ClaimIdle %v below 100ms", c.ClaimIdle)
+	case c.ReadCount < 1:
+		return fmt.Errorf("ingest: ReadCount %d must be positive", c.ReadCount)
+	}
+	return nil
+}
+
+// DeadLetterKey is the stream where entries that cannot be stored go.
+func DeadLetterKey(prefix string) string { return prefix + "deadletter" }
+
+// Ingester is one consumer of the hit streams.
+type Ingester struct {
+	cfg Config
+	rdb redis.UniversalClient
+	ch  driver.Conn
+	log *slog.Logger
+	m   *metrics.Metrics
+	now func() time.Time
+
+	streams     []string
+	groupsReady map[string]bool
+}
+
+// New returns an Ingester; Run starts it.
+func New(rdb redis.UniversalClient, ch driver.Conn, cfg Config, log *slog.Logger, m *metrics.Metrics) (*Ingester, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Ingester{cfg: cfg, rdb: rdb, ch: ch, log: log, m: m, now: time.Now, groupsReady: map[string]bool{}}, nil
+}
+
+type entry struct {
+	stream string
+	id     string
+	data   string
+}
+
+// Run consumes until ctx is done, then writes what it holds with a fresh
+// context bounded by DrainTimeout and returns.
+func (in *Ingester) Run(ctx context.Context) error {
+	var (
+		pending   []entry
+		oldest    time.Time
+		lastClaim time.Time
+		lastList  time.Time
+		lastStats time.Time
+	)
+	flush := func(fctx context.Context) {
+		if len(pending) == 0 {
+			return
+		}
+		if err := in.flush(fctx, pending, false); err != nil {
+			in.log.Error("ingest: batch not written; its entries stay pending and will be redelivered", "err", err, "entries", len(pending))
+		}
+		pending = pending[:0]
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.DrainTimeout)
+		defer cancel()
+		flush(dctx)
+	}()
+	failing := false
+	for ctx.Err() == nil {
+		now := in.now()
+		if now.Sub(lastList) > 2*time.Second {
+			if err := in.refreshStreams(ctx); err != nil {
+				if !failing && ctx.Err() == nil {
+					in.log.Warn("ingest: Redis unavailable; retrying", "err", err)
+				}
+				failing = true
+				sleep(ctx, time.Second)
+				continue
+			}
+			if failing {
+				in.log.Info("ingest: Redis reachable again")
+				failing = false
+			}
+			lastList = now
+		}
+		if now.Sub(lastClaim) > in.cfg.ClaimEvery {
+			// Our own batch goes first so that claimed entries are not
+			// mixed with entries read for the first time.
+			flush(ctx)
+			if err := in.recover(ctx); err != nil && ctx.Err() == nil {
+				in.log.Warn("ingest: claiming pending entries failed", "err", err)
+			}
+			lastClaim = in.now()
+		}
+		if now.Sub(lastStats) > 5*time.Second {
+			in.stats(ctx)
+			lastStats = now
+		}
+		if len(in.streams) == 0 {
+			sleep(ctx, 200*time.Millisecond)
+			continue
+		}
+		block := in.cfg.FlushInterval
+		if len(pending) > 0 {
+			block = max(time.Millisecond, in.cfg.FlushInterval-in.now().Sub(oldest))
+		}
+		got, err := in.read(ctx, min(in.cfg.ReadCount, in.cfg.BatchSize-len(pending)), block)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if strings.Contains(err.Error(), "NOGROUP") {
+				in.groupsReady = map[string]bool{}
+				lastList = time.Time{}
+			}
+			in.log.Warn("ingest: read failed", "err", err)
+			sleep(ctx, 500*time.Millisecond)
+			continue
+		}
+		if len(pending) == 0 && len(got) > 0 {
+			oldest = in.now()
+		}
+		pending = append(pending, got...)
+		if len(pending) >= in.cfg.BatchSize || (len(pending) > 0 && in.now().Sub(oldest) >= in.cfg.FlushInterval) {
+			flush(ctx)
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (in *Ingester) refreshStreams(ctx context.Context) error {
+	list, err := in.rdb.SMembers(ctx, buffer.RegistryKey(in.cfg.KeyPrefix)).Result()
+	if err != nil {
+		return fmt.Errorf("list streams: %w", err)
+	}
+	sort.Strings(list)
+	for _, s := range list {
+		if in.groupsReady[s] {
+			continue
+		}
+		// Id 0: a new group reads the stream from its beginning.
+		err := in.rdb.XGroupCreateMkStream(ctx, s, in.cfg.Group, "0").Err()
+		if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("create group on %s: %w", s, err)
+		}
+		in.groupsReady[s] = true
+	}
+	in.streams = list
+	return nil
+}
+
+func (in *Ingester) read(ctx context.Context, count int, block time.Duration) ([]entry, error) {
+	args := make([]string, 0, 2*len(in.streams))
+	args = append(args, in.streams...)
+	for range in.streams {
+		args = append(args, ">")
+	}
+	res, err := in.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: in.cfg.Group, Consumer: in.cfg.Consumer, Streams: args, Count: int64(count), Block: block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("xreadgroup: %w", err)
+	}
+	var out []entry
+	for _, s := range res {
+		for _, msg := range s.Messages {
+			out = append(out, toEntry(s.Stream, msg))
+		}
+	}
+	return out, nil
+}
+
+func toEntry(stream string, msg redis.XMessage) entry {
+	data, _ := msg.Values[buffer.Field].(string)
+	return entry{stream: stream, id: msg.ID, data: data}
+}
+
+// recover claims entries that another consumer read but never acknowledged
+// for ClaimIdle (it died, or lost Redis) and writes them, skipping rows
+// that are already stored.
+func (in *Ingester) recover(ctx context.Context) error {
+	for _, s := range in.streams {
+		start := "0-0"
+		for {
+			msgs, next, err := in.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+				Stream: s, Group: in.cfg.Group, Consumer: in.cfg.Consumer,
+				MinIdle: in.cfg.ClaimIdle, Start: start, Count: int64(in.cfg.ReadCount),
+			}).Result()
+			if err != nil {
+				return fmt.Errorf("xautoclaim %s: %w", s, err)
+			}
+			if len(msgs) > 0 {
+				batch := make([]entry, 0, len(msgs))
+				for _, msg := range msgs {
+					batch = append(batch, toEntry(s, msg))
+				}
+				in.log.Info("ingest: claimed pending entries", "stream", s, "entries", len(batch))
+				if err := in.flush(ctx, batch, true); err != nil {
+					return err
+				}
+			}
+			if next == "0-0" || next == "" {
+				break
+			}
+			start = next
+		}
+	}
+	return nil
+}
+
+// rowSet is one decoded batch.
+type rowSet struct {
+	hits     []*hit.Hit
+	amounts  []decimal.Decimal
+	rejected []*hit.Hit
+	dead     []entry // undecodable entries
+	deadWhy  []string
+}
+
+func decode(entries []entry) *rowSet {
+	rs := &rowSet{}
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		h := new(hit.Hit)
+		if err := h.Unmarshal([]byte(e.data)); err != nil || h.ID == "" {
+			rs.dead, rs.deadWhy = append(rs.dead, e), append(rs.deadWhy, "undecodable entry")
+			continue
+		}
+		if seen[h.ID] {
+			continue // the same hit twice in one batch: keep one
+		}
+		seen[h.ID] = true
+		if h.Kind == hit.KindRejected {
+			rs.rejected = append(rs.rejected, h)
+			continue
+		}
+		amount := decimal.Zero
+		if h.Amount != "" {
+			a, err := decimal.NewFromString(h.Amount)
+			if err != nil {
+				rs.dead, rs.deadWhy = append(rs.dead, e), append(rs.deadWhy, "bad amount "+h.Amount)
+				continue
+			}
+			amount = a
+		}
+		rs.hits = append(rs.hits, h)
+		rs.amounts = append(rs.amounts, amount)
+	}
+	return rs
+}
+
+func timeRange(hs []*hit.Hit) (time.Time, time.Time) {
+	from, to := hs[0].Time, hs[0].Time
+	for _, h := range hs[1:] {
+		if h.Time.Before(from) {
+			from = h.Time
+		}
+		if h.Time.After(to) {
+			to = h.Time
+		}
+	}
+	return from.Truncate(time.Second), to.Truncate(time.Second).Add(time.Second)
+}
+
+// dropStored removes rows whose ids are already in ClickHouse.
+func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
+	if len(rs.hits) > 0 {
+		from, to := timeRange(rs.hits)
+		ids := make([]string, len(rs.hits))
+		for i, h := range rs.hits {
+			ids[i] = h.ID
+		}
+		have, err := stored(ctx, in.ch, selectStoredHits, from, to, ids)
+		if err != nil {
+			return err
+		}
+		var hs []*hit.Hit
+		var as []decimal.Decimal
+		for i, h := range rs.hits {
+			if !have[h.ID] {
+				hs, as = append(hs, h), append(as, rs.amounts[i])
+			}
+		}
+		in.m.Duplicates.Add(float64(len(rs.hits) - len(hs)))
+		rs.hits, rs.amounts = hs, as
+	}
+	if len(rs.rejected) > 0 {
+		from, to := timeRange(rs.rejected)
+		ids := make([]string, len(rs.rejected))
+		for i, h := range rs.rejected {
+			ids[i] = h.ID
+		}
+		have, err := stored(ctx, in.ch, selectStoredRejected, from, to, ids)
+		if err != nil {
+			return err
+		}
+		var hs []*hit.Hit
+		for _, h := range rs.rejected {
+			if !have[h.ID] {
+				hs = append(hs, h)
+			}
+		}
+		in.m.Duplicates.Add(float64(len(rs.rejected) - len(hs)))
+		rs.rejected = hs
+	}
+	return nil
+}
+
+// isDataError tells a refusal of the data (retrying cannot help) from an
+// unavailable server (retry until it is back).
+func isDataError(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex)
+}
+
+// flush writes one batch and acknowledges it. Insert failures are retried
+// with backoff for as long as ctx allows; a batch ClickHouse keeps refusing
+// for its content goes to the dead-letter stream. If ctx ends first the
+// entries stay pending and are redelivered later.
+func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool) error {
+	start := in.now()
+	rs := decode(entries)
+	if redelivered {
+		if err := retry(ctx, in, "check stored ids", func() error { return in.dropStored(ctx, rs) }); err != nil {
+			return err
+		}
+	}
+	now := in.now().UTC().Truncate(time.Second)
+	var dead []entry
+	var deadWhy []string
+	write := func(table, query string, n int, add func() error) error {
+		if n == 0 {
+			return nil
+		}
+		attempts := 0
+		for {
+			err := add()
+			if err == nil {
+				in.m.Ingested.WithLabelValues(table).Add(float64(n))
+				return nil
+			}
+			in.m.InsertFailures.Inc()
+			attempts++
+			if isDataError(err) && attempts >= in.cfg.MaxAttempts {
+				in.log.Error("ingest: ClickHouse keeps refusing a batch; dead-lettering it", "table", table, "rows", n, "err", err)
+				return errDeadLetter{err}
+			}
+			in.log.Warn("ingest: insert failed; retrying", "table", table, "rows", n, "attempt", attempts, "err", err)
+			in.heartbeat(ctx, entries)
+			if !backoffSleep(ctx, attempts) {
+				return fmt.Errorf("insert %s: %w", table, err)
+			}
+		}
+	}
+	idsOf := func(hs []*hit.Hit) map[string]bool {
+		m := make(map[string]bool, len(hs))
+		for _, h := range hs {
+			m[h.ID] = true
+		}
+		return m
+	}
+	err := write("hits", insertHits, len(rs.hits), func() error {
+		i := 0
+		return insert(ctx, in.ch, insertHits, rs.hits, func(b driver.Batch, h *hit.Hit) error {
+			err := appendHit(b, h, rs.amounts[i], now)
+			i++
+			return err
+		})
+	})
+	var dl errDeadLetter
+	if errors.As(err, &dl) {
+		bad := idsOf(rs.hits)
+		for _, e := range entries {
+			var h hit.Hit
+			if h.Unmarshal([]byte(e.data)) == nil && bad[h.ID] {
+				dead, deadWhy = append(dead, e), append(deadWhy, dl.Error())
+			}
+		}
+	} else if err != nil {
+		return err
+	}
+	err = write("rejected_hits", insertRejected, len(rs.rejected), func() error {
+		return insert(ctx, in.ch, insertRejected, rs.rejected, func(b driver.Batch, h *hit.Hit) error {
+			return appendRejected(b, h, now)
+		})
+	})
+	if errors.As(err, &dl) {
+		bad := idsOf(rs.rejected)
+		for _, e := range entries {
+			var h hit.Hit
+			if h.Unmarshal([]byte(e.data)) == nil && bad[h.ID] {
+				dead, deadWhy = append(dead, e), append(deadWhy, dl.Error())
+			}
+		}
+	} else if err != nil {
+		// The hits are stored; if we stop here they are redelivered and
+		// found stored, so nothing is counted twice.
+		return err
+	}
+	dead, deadWhy = append(dead, rs.dead...), append(deadWhy, rs.deadWhy...)
+	if len(dead) > 0 {
+		if err := retry(ctx, in, "dead-letter", func() error { return in.deadLetter(ctx, dead, deadWhy) }); err != nil {
+			return err
+		}
+	}
+	if err := retry(ctx, in, "acknowledge", func() error { return in.ack(ctx, entries) }); err != nil {
+		return err
+	}
+	in.m.BatchSize.Observe(float64(len(rs.hits) + len(rs.rejected)))
+	in.m.BatchSeconds.Observe(in.now().Sub(start).Seconds())
+	return nil
+}
+
+type errDeadLetter struct{ err error }
+
+func (e errDeadLetter) Error() string { return "refused by ClickHouse: " + e.err.Error() }
+
+func retry(ctx context.Context, in *Ingester, op string, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		in.log.Warn("ingest: "+op+" failed; retrying", "attempt", attempt, "err", err)
+		if !backoffSleep(ctx, attempt) {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+}
+
+func backoffSleep(ctx context.Context, attempt int) bool {
+	d := 100 * time.Millisecond << min(attempt-1, 7) // up to 12.8 s
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// heartbeat resets the idle time of entries we are still working on, so no
+// other ingester claims them while we retry.
+func (in *Ingester) heartbeat(ctx context.Context, entries []entry) {
+	byStream := map[string][]string{}
+	for _, e := range entries {
+		byStream[e.stream] = append(byStream[e.stream], e.id)
+	}
+	for s, ids := range byStream {
+		if err := in.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+			Stream: s, Group: in.cfg.Group, Consumer: in.cfg.Consumer, MinIdle: 0, Messages: ids,
+		}).Err(); err != nil && ctx.Err() == nil {
+			in.log.Debug("ingest: heartbeat failed", "err", err)
+		}
+	}
+}
+
+// ack acknowledges and deletes the entries: the stream holds only what is
+// not yet in ClickHouse (it is never trimmed by MAXLEN, which on Redis 7.0
+// drops entries still pending).
+func (in *Ingester) ack(ctx context.Context, entries []entry) error {
+	byStream := map[string][]string{}
+	for _, e := range entries {
+		byStream[e.stream] = append(byStream[e.stream], e.id)
+	}
+	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for s, ids := range byStream {
+			for start := 0; start < len(ids); start += 10000 {
+				chunk := ids[start:min(start+10000, len(ids))]
+				p.XAck(ctx, s, in.cfg.Group, chunk...)
+				p.XDel(ctx, s, chunk...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("xack/xdel: %w", err)
+	}
+	return nil
+}
+
+func (in *Ingester) deadLetter(ctx context.Context, dead []entry, why []string) error {
+	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range dead {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: DeadLetterKey(in.cfg.KeyPrefix), Values: []any{
+				"stream", e.stream, "id", e.id, "reason", why[i], buffer.Field, e.data,
+			}})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	in.m.DeadLettered.Add(float64(len(dead)))
+	in.log.Error("ingest: entries moved to the dead-letter stream", "stream", DeadLetterKey(in.cfg.KeyPrefix), "entries", len(dead), "first_reason", why[0])
+	return nil
+}
+
+// stats updates the backlog and lag gauges.
+func (in *Ingester) stats(ctx context.Context) {
+	var backlog int64
+	var oldest time.Time
+	for _, s := range in.streams {
+		info, err := in.rdb.XInfoStream(ctx, s).Result()
+		if err != nil {
+			return
+		}
+		backlog += info.Length
+		if info.Length > 0 {
+			if ms, _, ok := strings.Cut(info.FirstEntry.ID, "-"); ok {
+				var v int64
+				fmt.Sscan(ms, &v)
+				if t := time.UnixMilli(v); oldest.IsZero() || t.Before(oldest) {
+					oldest = t
+				}
+			}
+		}
+	}
+	in.m.StreamBacklog.Set(float64(backlog))
+	if oldest.IsZero() {
+		in.m.StreamLag.Set(0)
+	} else {
+		in.m.StreamLag.Set(in.now().Sub(oldest).Seconds())
+	}
+}

@@ -1,0 +1,108 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/tracker/hit"
+)
+
+// The insert statements name every column: 18.16 rejects a batch insert
+// without a column list.
+const (
+	insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
+ country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at)`
+	insertRejected = `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
+ partnership, country, is_bot, ingested_at)`
+	// A redelivered batch may already be stored (a crash between insert and
+	// acknowledgement). The ts range lets ClickHouse skip other partitions.
+	selectStoredHits     = `SELECT id FROM hits WHERE ts >= ? AND ts <= ? AND id IN (?)`
+	selectStoredRejected = `SELECT id FROM rejected_hits WHERE ts >= ? AND ts <= ? AND id IN (?)`
+)
+
+// dedupChunk keeps each IN list far below max_query_size (256 KiB).
+const dedupChunk = 2000
+
+func boolU8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func country(c string) string {
+	if len(c) != 2 {
+		return "ZZ"
+	}
+	return c
+}
+
+func directionName(d hit.Direction) string {
+	if d == hit.DirectionNone {
+		return "none"
+	}
+	return d.String()
+}
+
+func appendHit(b driver.Batch, h *hit.Hit, amount decimal.Decimal, now time.Time) error {
+	return b.Append(h.ID, h.Time, h.Kind.String(), h.Link, h.Partner, h.Partnership,
+		directionName(h.Direction), h.Campaign, country(h.Country), h.Visitor, h.RefHost,
+		h.Device.String(), boolU8(h.Bot), h.Event, h.ClickRef, h.OrderID, amount, h.Currency, now)
+}
+
+func appendRejected(b driver.Batch, h *hit.Hit, now time.Time) error {
+	return b.Append(h.ID, h.Time, h.Endpoint, h.Reason, h.Query, h.Link, h.Partner,
+		h.Partnership, country(h.Country), boolU8(h.Bot), now)
+}
+
+// insert writes rows with one batch. It returns nil for no rows.
+func insert[T any](ctx context.Context, conn driver.Conn, query string, rows []T, add func(driver.Batch, T) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	batch, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("prepare batch: %w", err)
+	}
+	defer batch.Close()
+	for _, r := range rows {
+		if err := add(batch, r); err != nil {
+			return fmt.Errorf("append row: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	return nil
+}
+
+// stored returns which of ids (all with times in [from, to]) are in the
+// table that query reads.
+func stored(ctx context.Context, conn driver.Conn, query string, from, to time.Time, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += dedupChunk {
+		chunk := ids[start:min(start+dedupChunk, len(ids))]
+		rows, err := conn.Query(ctx, query, from, to, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("check stored ids: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("check stored ids: %w", err)
+			}
+			out[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("check stored ids: %w", err)
+		}
+	}
+	return out, nil
+}
