@@ -22,14 +22,15 @@ func (f Filter) Validate() error {
 	if f.From.IsZero() || f.To.IsZero() {
 		return fmt.Errorf("report: from and to are required")
 	}
-	if f.To.Before(f.From) {
+	from, to := f.bounds()
+	if !to.After(from) {
 		return fmt.Errorf("report: to (%s) is before from (%s)", f.To.Format(time.DateOnly), f.From.Format(time.DateOnly))
 	}
-	if f.To.Sub(f.From) > 5*366*24*time.Hour {
+	if to.Sub(from) > 5*366*24*time.Hour {
 		return fmt.Errorf("report: period longer than 5 years")
 	}
-	if f.Country != "" && len(f.Country) != 2 {
-		return fmt.Errorf("report: country %q is not an ISO alpha-2 code", f.Country)
+	if f.Country != "" && (len(f.Country) != 2 || f.Country[0] < 'A' || f.Country[0] > 'Z' || f.Country[1] < 'A' || f.Country[1] > 'Z') {
+		return fmt.Errorf("report: country %q is not an upper-case ISO alpha-2 code", f.Country)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 TEMPLATE_DIR=$SCRIPT_DIR/services
 
 REDIS_PORT=${XPROMO_REDIS_PORT:-16379}
+# always: every acknowledged write is on disk (see README, "Durability").
+REDIS_APPENDFSYNC=${XPROMO_REDIS_APPENDFSYNC:-always}
 CH_PORT=${XPROMO_CH_PORT:-19000}
 CH_HTTP_PORT=${XPROMO_CH_HTTP_PORT:-18123}
 START_TIMEOUT=${XPROMO_SERVICES_TIMEOUT:-60}
@@ -71,6 +73,7 @@ Commands:
 Environment:
   XPROMO_DATA_DIR          state directory (default: <repo root>/.data; now: $DATA_DIR)
   XPROMO_REDIS_PORT        Redis port on 127.0.0.1 (default 16379)
+  XPROMO_REDIS_APPENDFSYNC Redis appendfsync: always (default), everysec or no
   XPROMO_CH_PORT           ClickHouse native port on 127.0.0.1 (default 19000)
   XPROMO_CH_HTTP_PORT      ClickHouse HTTP port on 127.0.0.1 (default 18123)
   XPROMO_SERVICES_TIMEOUT  seconds 'up' waits for the servers (default 60)
@@ -244,7 +247,7 @@ ensure_packages() {
 			die "missing packages: ${pkgs[*]}; run as root or: sudo apt-get install -y redis-server clickhouse-server clickhouse-client"
 		fi
 	fi
-	log "installing missing packages: ${pkgs[*]} (with redis-server clickhouse-server clickhouse-client)"
+	log "missing: ${pkgs[*]}; installing redis-server clickhouse-server clickhouse-client with apt-get"
 	# Keep the packages' init scripts from starting the system-wide servers
 	# (default ports 6379/9000): ours run from $DATA_DIR on other ports.
 	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
@@ -292,7 +295,7 @@ prepare_dirs_and_configs() {
 	mkdir -p -- "$REDIS_DIR" "$CH_CONF_DIR" "$CH_LOG_DIR" "$CH_DIR/data" "$CH_DIR/tmp" \
 		"$CH_DIR/user_files" "$CH_DIR/format_schemas"
 	render "$TEMPLATE_DIR/redis.conf.tmpl" "$REDIS_CONF" \
-		@REDIS_DIR@ "$REDIS_DIR" @REDIS_PORT@ "$REDIS_PORT"
+		@REDIS_DIR@ "$REDIS_DIR" @REDIS_PORT@ "$REDIS_PORT" @REDIS_APPENDFSYNC@ "$REDIS_APPENDFSYNC"
 	REDIS_CONF_CHANGED=$RENDER_CHANGED
 	render "$TEMPLATE_DIR/clickhouse-config.xml.tmpl" "$CH_CONF" \
 		@CH_DIR@ "$CH_DIR" @CH_PORT@ "$CH_PORT" @CH_HTTP_PORT@ "$CH_HTTP_PORT"
@@ -423,7 +426,7 @@ ch_pid() {
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
 		if pid_is "$pid" "$CH_EXE"; then
-			printf '%s' "$pid" >"$CH_PID" 2>/dev/null || true
+			printf '%s\n' "$pid" 2>/dev/null >"$CH_PID" || true
 			printf '%s' "$pid"
 			return 0
 		fi

@@ -172,7 +172,7 @@ func printJSON(w io.Writer, v any) error {
 
 func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sub, args, err := subcommand("partner", args, stderr, map[string]string{
-		"add": "add a partner: --id ID --name NAME [--domains a.example,b.example]",
+		"add":  "add a partner: --id ID --name NAME [--domains a.example,b.example]",
 		"list": "list partners",
 	})
 	if err != nil {

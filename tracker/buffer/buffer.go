@@ -50,6 +50,8 @@ type Config struct {
 	QueueSize int           // hits waiting for the committer
 	// ReplayTimeout bounds one replay transaction.
 	ReplayTimeout time.Duration
+
+	clock func() time.Time // tests move time backwards with it
 }
 
 // Defaults fills in zero fields.
@@ -170,6 +172,9 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 		return nil, err
 	}
 	b.stream = StreamKey(cfg.KeyPrefix, b.instance)
+	if cfg.clock != nil {
+		b.now = cfg.clock
+	}
 	if err := b.initIDs(ctx); err != nil {
 		j.Close()
 		return nil, err

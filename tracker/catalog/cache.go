@@ -28,6 +28,9 @@ func NewCache(store *Store, file string, interval time.Duration, log *slog.Logge
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Cache{store: store, file: file, interval: interval, log: log}
 }
 

@@ -280,8 +280,8 @@ func (snap *Snapshot) resolve() {
 			continue
 		}
 		dir, err := hit.ParseDirection(l.Direction)
-		if err != nil {
-			continue
+		if err != nil || (ps.Direction != Both && ps.Direction != l.Direction) {
+			continue // the partnership no longer runs this direction
 		}
 		u, err := ValidDestination(l.URL, dir == hit.DirectionOutbound, snap.Partners[ps.Partner].Domains)
 		if err != nil {

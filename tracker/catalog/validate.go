@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/text/language"
+	"golang.org/x/net/idna"
 )
 
 // FieldError names the field that failed validation and why.
@@ -46,8 +46,7 @@ func ValidCountry(field, cc string) error {
 	if len(cc) != 2 || strings.ToUpper(cc) != cc {
 		return fieldErr(field, "%q must be an upper-case ISO 3166-1 alpha-2 code", cc)
 	}
-	r, err := language.ParseRegion(cc)
-	if err != nil || !r.IsCountry() || r.String() != cc || cc == "ZZ" {
+	if !isoCountries[cc] {
 		return fieldErr(field, "%q is not an ISO 3166-1 country code", cc)
 	}
 	return nil
@@ -96,10 +95,17 @@ func ValidDestination(raw string, outbound bool, domains []string) (*url.URL, er
 	if u.User != nil {
 		return nil, fieldErr("url", "must not contain user info")
 	}
-	host := strings.ToLower(u.Hostname())
-	if host == "" {
+	if u.Hostname() == "" {
 		return nil, fieldErr("url", "must have a host")
 	}
+	// Compare hosts as browsers resolve them: IDNA mapping turns some
+	// Unicode characters into '/', '?', '#' or '@' and would split the host
+	// ("evil.example／.acme.example"); such hosts are refused.
+	host, err := idna.Lookup.ToASCII(u.Hostname())
+	if err != nil {
+		return nil, fieldErr("url", "host %q is not a valid domain name: %v", u.Hostname(), err)
+	}
+	host = strings.ToLower(host)
 	if outbound && !hostAllowed(host, domains) {
 		return nil, fieldErr("url", "host %q is not one of the partner's domains %v (outbound links lead to the partner)", host, domains)
 	}

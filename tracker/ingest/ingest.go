@@ -90,6 +90,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+const maxBlock = 500 * time.Millisecond
+
 // DeadLetterKey is the stream where entries that cannot be stored go.
 func DeadLetterKey(prefix string) string { return prefix + "deadletter" }
 
@@ -180,9 +182,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
-		block := in.cfg.FlushInterval
+		// go-redis does not interrupt a blocked read when ctx ends, so the
+		// block is kept short for a prompt shutdown.
+		block := min(in.cfg.FlushInterval, maxBlock)
 		if len(pending) > 0 {
-			block = max(time.Millisecond, in.cfg.FlushInterval-in.now().Sub(oldest))
+			block = max(time.Millisecond, min(maxBlock, in.cfg.FlushInterval-in.now().Sub(oldest)))
 		}
 		got, err := in.read(ctx, min(in.cfg.ReadCount, in.cfg.BatchSize-len(pending)), block)
 		if err != nil {

@@ -19,9 +19,10 @@ const (
 	insertRejected = `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
  partnership, country, is_bot, ingested_at)`
 	// A redelivered batch may already be stored (a crash between insert and
-	// acknowledgement). The ts range lets ClickHouse skip other partitions.
-	selectStoredHits     = `SELECT id FROM hits WHERE ts >= ? AND ts <= ? AND id IN (?)`
-	selectStoredRejected = `SELECT id FROM rejected_hits WHERE ts >= ? AND ts <= ? AND id IN (?)`
+	// acknowledgement). The ts range lets ClickHouse skip other partitions;
+	// the ids come as one bound array (a slice binds as an array literal).
+	selectStoredHits     = `SELECT id FROM hits WHERE ts >= ? AND ts <= ? AND id IN (SELECT arrayJoin(?))`
+	selectStoredRejected = `SELECT id FROM rejected_hits WHERE ts >= ? AND ts <= ? AND id IN (SELECT arrayJoin(?))`
 )
 
 // dedupChunk keeps each IN list far below max_query_size (256 KiB).

@@ -1,0 +1,311 @@
+package schema_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/schema"
+)
+
+var fileRe = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+func TestAll(t *testing.T) {
+	all, err := schema.All()
+	if err != nil {
+		t.Fatalf("All: %v", err)
+	}
+	if len(all) == 0 {
+		t.Fatal("no migrations")
+	}
+	// Every .sql file in the package directory is embedded, in order.
+	files, err := filepath.Glob("*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	if len(files) != len(all) {
+		t.Fatalf("%d .sql files, All returned %d migrations", len(files), len(all))
+	}
+	for i, m := range all {
+		f := files[i]
+		sm := fileRe.FindStringSubmatch(f)
+		if sm == nil {
+			t.Fatalf("file %q is not named NNNN_name.sql", f)
+		}
+		if got := fmt.Sprintf("%04d_%s.sql", m.Version, m.Name); got != f {
+			t.Errorf("migration %d is %s, want file %s", i, got, f)
+		}
+		if i > 0 && m.Version <= all[i-1].Version {
+			t.Errorf("migration %04d_%s is not after %04d_%s", m.Version, m.Name, all[i-1].Version, all[i-1].Name)
+		}
+		if m.Version != uint32(i+1) {
+			t.Errorf("migration %s has version %d, want %d (no gaps)", f, m.Version, i+1)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SQL != string(b) {
+			t.Errorf("migration %s: embedded SQL differs from the file", f)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	all, err := schema.All()
+	if err != nil {
+		t.Fatalf("All: %v", err)
+	}
+	createRe := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS ([a-z_]+) `)
+	for _, m := range all {
+		t.Run(fmt.Sprintf("%04d_%s", m.Version, m.Name), func(t *testing.T) {
+			plain, err := schema.Render(m.SQL, schema.Options{})
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			c1, err := schema.Render(m.SQL, schema.Options{Cluster: "c1"})
+			if err != nil {
+				t.Fatalf("Render with cluster: %v", err)
+			}
+			for _, q := range []string{plain, c1} {
+				if strings.Contains(q, "{{") || strings.Contains(q, "}}") {
+					t.Errorf("template left in %q", q)
+				}
+				for _, line := range strings.Split(q, "\n") {
+					if strings.HasPrefix(strings.TrimSpace(line), "--") {
+						t.Errorf("comment line left: %q", line)
+					}
+				}
+				if q != strings.TrimSpace(q) || strings.HasSuffix(q, ";") {
+					t.Errorf("statement has surrounding space or a ';': %q", q)
+				}
+			}
+			sm := createRe.FindStringSubmatch(plain)
+			if sm == nil {
+				t.Fatalf("rendered statement does not start with CREATE TABLE IF NOT EXISTS name: %q", plain)
+			}
+			table := sm[1]
+			if strings.Contains(plain, "ON CLUSTER") {
+				t.Errorf("without a cluster: %q has ON CLUSTER", plain)
+			}
+			if !strings.HasPrefix(c1, "CREATE TABLE IF NOT EXISTS "+table+" ON CLUSTER c1\n") {
+				t.Errorf("with cluster c1: %q", c1)
+			}
+			if strings.Count(c1, "ON CLUSTER") != 1 {
+				t.Errorf("with cluster c1: ON CLUSTER %d times", strings.Count(c1, "ON CLUSTER"))
+			}
+			// Apart from the clause the two renderings are the same.
+			if strings.Replace(c1, " ON CLUSTER c1", " ", 1) != plain {
+				t.Errorf("renderings differ beyond ON CLUSTER:\n%s\n---\n%s", plain, c1)
+			}
+		})
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		sql     string
+		cluster string
+	}{
+		{"cluster with a statement", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", "c1; DROP DATABASE x"},
+		{"cluster with a space", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", "c 1"},
+		{"cluster with a dash", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", "c-1"},
+		{"cluster starting with a digit", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", "1c"},
+		{"quoted cluster", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", "`c1`"},
+		{"cluster with a newline", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", "c1\n"},
+		{"cluster too long", "CREATE TABLE t {{.OnCluster}} (x UInt8) ENGINE = Memory", strings.Repeat("c", 64)},
+		{"unknown key", "CREATE TABLE t {{.Database}} (x UInt8) ENGINE = Memory", ""},
+		{"broken template", "CREATE TABLE t {{.OnCluster (x UInt8) ENGINE = Memory", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := schema.Render(tt.sql, schema.Options{Cluster: tt.cluster})
+			if err == nil {
+				t.Fatalf("Render = %q, want an error", q)
+			}
+			if q != "" {
+				t.Fatalf("Render returned %q with its error", q)
+			}
+		})
+	}
+	if q, err := schema.Render("SELECT 1 {{.OnCluster}}", schema.Options{Cluster: "Cluster_2"}); err != nil || q != "SELECT 1 ON CLUSTER Cluster_2" {
+		t.Fatalf("Render with cluster Cluster_2 = %q, %v", q, err)
+	}
+}
+
+func allNames(t *testing.T) []string {
+	t.Helper()
+	all, err := schema.All()
+	if err != nil {
+		t.Fatalf("All: %v", err)
+	}
+	var names []string
+	for _, m := range all {
+		names = append(names, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+	}
+	return names
+}
+
+func checkApplied(t *testing.T, ctx context.Context, conn driver.Conn) {
+	t.Helper()
+	all, err := schema.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := schema.Applied(ctx, conn)
+	if err != nil {
+		t.Fatalf("Applied: %v", err)
+	}
+	if len(applied) != len(all) {
+		t.Errorf("Applied = %v, want the %d versions", applied, len(all))
+	}
+	for _, m := range all {
+		if !applied[m.Version] {
+			t.Errorf("version %d (%s) not recorded as applied", m.Version, m.Name)
+		}
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	db := testenv.ClickHouse(t) // already migrated
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	checkApplied(t, ctx, db.Conn)
+	done, err := schema.Migrate(ctx, db.Conn, schema.Options{})
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if len(done) != 0 {
+		t.Fatalf("second Migrate applied %v, want nothing", done)
+	}
+	checkApplied(t, ctx, db.Conn)
+}
+
+func TestMigrateFreshDatabase(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts, err := chdb.Options(testenv.ClickHouseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "xpt_mig_" + hex.EncodeToString(b)
+	u, err := url.Parse(testenv.ClickHouseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	conn, err := chdb.Open(ctx, u.String(), true)
+	if err != nil {
+		t.Fatalf("open %s: %v; start the servers with `scripts/services.sh up`", u, err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := chdb.DropDatabase(ctx, opts, name); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+
+	tables := func() []string {
+		t.Helper()
+		rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", name)
+		if err != nil {
+			t.Fatalf("list tables: %v", err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := tables(); len(got) != 0 {
+		t.Fatalf("fresh database has tables %v", got)
+	}
+
+	// A bad cluster name fails before anything is created.
+	if _, err := schema.Migrate(ctx, conn, schema.Options{Cluster: "bad name"}); err == nil {
+		t.Fatal("Migrate with cluster \"bad name\" succeeded")
+	}
+	if got := tables(); len(got) != 0 {
+		t.Fatalf("a refused Migrate created tables %v", got)
+	}
+
+	done, err := schema.Migrate(ctx, conn, schema.Options{Log: testenv.Logger(t)})
+	if err != nil {
+		t.Fatalf("first Migrate: %v", err)
+	}
+	if want := allNames(t); !reflect.DeepEqual(done, want) {
+		t.Fatalf("first Migrate applied %v, want %v", done, want)
+	}
+	wantTables := []string{"hits", "links", "partners", "partnerships", "rejected_hits", schema.VersionTable}
+	sort.Strings(wantTables)
+	if got := tables(); !reflect.DeepEqual(got, wantTables) {
+		t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)
+	}
+	checkApplied(t, ctx, conn)
+
+	done, err = schema.Migrate(ctx, conn, schema.Options{})
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if len(done) != 0 {
+		t.Fatalf("second Migrate applied %v, want nothing", done)
+	}
+	if got := tables(); !reflect.DeepEqual(got, wantTables) {
+		t.Fatalf("tables after the second Migrate = %v, want %v", got, wantTables)
+	}
+	// One version row per migration: the second run recorded nothing.
+	rows, err := conn.Query(ctx, "SELECT version, name, count() FROM "+schema.VersionTable+" GROUP BY version, name ORDER BY version")
+	if err != nil {
+		t.Fatalf("read %s: %v", schema.VersionTable, err)
+	}
+	defer rows.Close()
+	var recorded []string
+	for rows.Next() {
+		var (
+			v uint32
+			n string
+			c uint64
+		)
+		if err := rows.Scan(&v, &n, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c != 1 {
+			t.Errorf("version %d recorded %d times", v, c)
+		}
+		recorded = append(recorded, fmt.Sprintf("%04d_%s", v, n))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := allNames(t); !reflect.DeepEqual(recorded, want) {
+		t.Fatalf("%s holds %v, want %v", schema.VersionTable, recorded, want)
+	}
+}

@@ -1,0 +1,421 @@
+#!/usr/bin/env bash
+# `make bench`: throughput and latency of `xpromo serve` next to a bare
+# handler, ingest rate, and end-to-end visibility delay. See docs/BENCHMARKS.md.
+#
+# Speed goals are reported (as ratios against the bare handler measured in
+# the same run, or against the goal), never enforced: the exit status is
+# non-zero only when a stage could not run.
+#
+# Environment (defaults in brackets):
+#   BENCH_SECONDS [10]           each throughput / fixed-rate measurement
+#   BENCH_WARMUP_SECONDS [2]     warm-up before each measurement
+#   BENCH_CONNECTIONS [64]       connections of the max-throughput runs
+#   BENCH_WRK_THREADS [1]        wrk threads (the generator shares the 2 cores)
+#   BENCH_FIXED_RATE [10000]     req/s of the fixed-rate latency run
+#   BENCH_INGEST_HITS [1000000]  hits pre-filled into a stream for the ingest run
+#   BENCH_INGEST_BATCH [100000]  xpromo ingest --batch-size for the ingest run
+#   BENCH_E2E_SECONDS [60]       duration of the end-to-end run (the issue's goal: 600)
+#   BENCH_E2E_RATE [20000]       req/s of the end-to-end run
+#   BENCH_SERVE_INGEST [false]   run serve's in-process ingester during the
+#                                throughput runs too (the e2e run always has it)
+#   BENCH_OUT [bench-out]        where results go (summary.txt, raw outputs, logs)
+#   BENCH_SERVE_ADDR [127.0.0.1:18090]  BENCH_BARE_ADDR [127.0.0.1:18091]
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
+BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-1}
+BENCH_FIXED_RATE=${BENCH_FIXED_RATE:-10000}
+BENCH_INGEST_HITS=${BENCH_INGEST_HITS:-1000000}
+BENCH_INGEST_BATCH=${BENCH_INGEST_BATCH:-100000}
+BENCH_E2E_SECONDS=${BENCH_E2E_SECONDS:-60}
+BENCH_E2E_RATE=${BENCH_E2E_RATE:-20000}
+BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
+BENCH_OUT=${BENCH_OUT:-bench-out}
+SERVE_ADDR=${BENCH_SERVE_ADDR:-127.0.0.1:18090}
+BARE_ADDR=${BENCH_BARE_ADDR:-127.0.0.1:18091}
+
+BENCH_DB=xpromo_bench
+PREFIX=xpbench:
+STATE_DIR=$ROOT/.data/bench
+SERVICES_DATA=${XPROMO_DATA_DIR:-$ROOT/.data}
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: error: %s\n' "$*" >&2
+	exit 1
+}
+
+for v in BENCH_SECONDS BENCH_WARMUP_SECONDS BENCH_CONNECTIONS BENCH_WRK_THREADS BENCH_FIXED_RATE \
+	BENCH_INGEST_HITS BENCH_INGEST_BATCH BENCH_E2E_SECONDS BENCH_E2E_RATE; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v='${!v}' is not a whole number"
+done
+((BENCH_SECONDS > 0 && BENCH_E2E_SECONDS > 0 && BENCH_INGEST_HITS > 0 && BENCH_CONNECTIONS > 0 && BENCH_WRK_THREADS > 0)) ||
+	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
+case $BENCH_SERVE_INGEST in true | false) ;; *) die "BENCH_SERVE_INGEST must be true or false" ;; esac
+
+mkdir -p "$BENCH_OUT"
+OUT=$(cd "$BENCH_OUT" && pwd -P)
+rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.lua "$OUT/.times"
+
+# ------------------------------------------------------------ processes
+
+# Everything started here is killed on exit, by pid.
+PIDS=()
+stop_pid() { # PID [timeout seconds]: SIGTERM, SIGKILL after the timeout
+	local pid=$1 t=${2:-20} i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < t * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "pid $pid still running after ${t}s; SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do stop_pid "$pid" 20; done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_http URL WANT_CODE NAME PID: until URL answers WANT_CODE (30 s).
+wait_http() {
+	local url=$1 want=$2 name=$3 pid=$4 code i
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $OUT/$name.log)"
+		code=$(curl -s -o /dev/null -w '%{http_code}' -A 'Mozilla/5.0 (bench warm-up) Chrome/124' "$url" 2>/dev/null || true)
+		[[ $code != "$want" ]] || return 0
+		sleep 0.1
+	done
+	die "$name did not answer $want on $url within 30 s (see $OUT/$name.log)"
+}
+
+SERVE_PID='' BARE_PID=''
+start_serve() { # INGEST(true|false) LOGNAME
+	bin/xpromo serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/serve" \
+		--redis-url "$REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
+		--ingest="$1" --log-level warn >>"$OUT/$2.log" 2>&1 &
+	SERVE_PID=$!
+	PIDS+=("$SERVE_PID")
+	wait_http "http://$SERVE_ADDR/r/demo" 302 "$2" "$SERVE_PID"
+}
+stop_serve() {
+	[[ -z $SERVE_PID ]] || stop_pid "$SERVE_PID" 40
+	SERVE_PID=''
+}
+
+# ------------------------------------------------------------ tools
+
+need_pkgs=()
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+command -v jq >/dev/null 2>&1 || need_pkgs+=(jq)
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+if ((${#need_pkgs[@]})); then
+	SUDO=''
+	((EUID == 0)) || SUDO=sudo
+	log "installing ${need_pkgs[*]}"
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" </dev/null >&2 ||
+		{ $SUDO apt-get update -q >&2 && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_pkgs[@]}" </dev/null >&2; } ||
+		log "could not install ${need_pkgs[*]}"
+fi
+command -v jq >/dev/null 2>&1 || die "jq is needed to read the load generator's results"
+command -v curl >/dev/null 2>&1 || die "curl is needed"
+HAVE_WRK=0
+command -v wrk >/dev/null 2>&1 && HAVE_WRK=1
+((HAVE_WRK)) || log "wrk is missing: max-throughput runs use xpromo-load --max (a Go client, slower)"
+
+log "building bin/xpromo, bin/xpromo-bare, bin/xpromo-load"
+mkdir -p bin
+go build -o bin/xpromo ./cmd/xpromo
+go build -o bin/xpromo-bare ./cmd/xpromo-bare
+go build -o bin/xpromo-load ./cmd/xpromo-load
+
+# ------------------------------------------------------------ services
+
+urls=$(scripts/services.sh up)
+REDIS_URL=$(sed -n 's/^XPROMO_REDIS_URL=//p' <<<"$urls")
+base_ch=$(sed -n 's/^XPROMO_CLICKHOUSE_URL=//p' <<<"$urls")
+[[ -n $REDIS_URL && -n $base_ch ]] || die "scripts/services.sh up printed no URLs"
+CH_URL=${base_ch%/*}/$BENCH_DB
+export XPROMO_CLICKHOUSE_URL=$CH_URL XPROMO_REDIS_URL=$REDIS_URL
+[[ $REDIS_URL =~ ^redis://([^:/]+):([0-9]+)/([0-9]+)$ ]] || die "cannot read host and port from $REDIS_URL"
+R_HOST=${BASH_REMATCH[1]} R_PORT=${BASH_REMATCH[2]} R_DB=${BASH_REMATCH[3]}
+[[ $CH_URL =~ ^clickhouse://([^:/]+):([0-9]+)/ ]] || die "cannot read host and port from $CH_URL"
+C_HOST=${BASH_REMATCH[1]} C_PORT=${BASH_REMATCH[2]}
+
+rcli() { redis-cli -h "$R_HOST" -p "$R_PORT" -n "$R_DB" "$@"; }
+chq() { clickhouse-client --host "$C_HOST" --port "$C_PORT" -q "$1"; }
+
+clean_redis() { # removes every key of the bench prefix, 500 at a time
+	rcli --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -h "$R_HOST" -p "$R_PORT" -n "$R_DB" unlink >/dev/null
+}
+
+log "fresh database $BENCH_DB, Redis keys ${PREFIX}*, state in $STATE_DIR"
+chq "DROP DATABASE IF EXISTS $BENCH_DB"
+chq "CREATE DATABASE $BENCH_DB"
+clean_redis
+rm -rf -- "$STATE_DIR"
+mkdir -p "$STATE_DIR/serve"
+bin/xpromo migrate --clickhouse-url "$CH_URL" --log-level warn >"$OUT/migrate.log" 2>&1 || {
+	cat "$OUT/migrate.log" >&2
+	die "xpromo migrate failed"
+}
+bin/xpromo demo --clickhouse-url "$CH_URL" --public-url "http://$SERVE_ADDR" --log-level warn >"$OUT/demo.log" 2>&1 || {
+	cat "$OUT/demo.log" >&2
+	die "xpromo demo failed"
+}
+
+# --------------------------------------------------------- CPU accounting
+
+CLK_TCK=$(getconf CLK_TCK)
+REDIS_PID=$(rcli info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')
+CH_PID=''
+[[ ! -r $SERVICES_DATA/clickhouse/clickhouse-server.pid ]] || read -r CH_PID <"$SERVICES_DATA/clickhouse/clickhouse-server.pid" || true
+proc_ticks() { # PID -> utime+stime in ticks (0 when gone)
+	local stat=''
+	if [[ -z $1 ]] || ! read -r stat 2>/dev/null <"/proc/$1/stat"; then
+		echo 0
+		return
+	fi
+	stat=${stat##*) }
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+# CPU of the waited-for children of this shell (the load generators), in
+# ticks. `times` must run in this shell, not in a $(...) subshell, whose
+# children counters start at zero.
+CHILD_TICKS=0
+children_ticks() {
+	times >"$OUT/.times"
+	CHILD_TICKS=$(sed -n 2p "$OUT/.times" | awk -v tck="$CLK_TCK" '{
+		split($1, u, /[ms]/); split($2, s, /[ms]/)
+		printf "%d", ((u[1] * 60 + u[2]) + (s[1] * 60 + s[2])) * tck
+	}')
+}
+total_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+CPU_T0=() CPU_WALL0=0
+cpu_begin() {
+	children_ticks
+	CPU_T0=("$(proc_ticks "$SERVE_PID")" "$(proc_ticks "$BARE_PID")" "$(proc_ticks "$REDIS_PID")" "$(proc_ticks "$CH_PID")" "$CHILD_TICKS" "$(total_ticks)" "$(idle_ticks)" "$(proc_ticks "${INGEST_PID:-}")")
+	CPU_WALL0=$EPOCHREALTIME
+}
+cpu_end() { # STAGE: appends a line to cpu.txt: CPU seconds per process
+	children_ticks
+	local now=("$(proc_ticks "$SERVE_PID")" "$(proc_ticks "$BARE_PID")" "$(proc_ticks "$REDIS_PID")" "$(proc_ticks "$CH_PID")" "$CHILD_TICKS" "$(total_ticks)" "$(idle_ticks)" "$(proc_ticks "${INGEST_PID:-}")")
+	awk -v stage="$1" -v tck="$CLK_TCK" -v wall="$(awk -v a="$CPU_WALL0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" \
+		-v s0="${CPU_T0[0]}" -v s1="${now[0]}" -v b0="${CPU_T0[1]}" -v b1="${now[1]}" \
+		-v r0="${CPU_T0[2]}" -v r1="${now[2]}" -v c0="${CPU_T0[3]}" -v c1="${now[3]}" \
+		-v l0="${CPU_T0[4]}" -v l1="${now[4]}" -v t0="${CPU_T0[5]}" -v t1="${now[5]}" \
+		-v i0="${CPU_T0[6]}" -v i1="${now[6]}" -v g0="${CPU_T0[7]}" -v g1="${now[7]}" 'BEGIN {
+		n = (t1 - t0); if (n <= 0) n = 1
+		busy = 100 * (n - (i1 - i0)) / n
+		printf "%-22s %5.1fs wall, machine %3.0f%% busy; CPU s: serve %5.1f  bare %5.1f  ingest %5.1f  redis %5.1f  clickhouse %5.1f  load generator %5.1f\n",
+			stage, wall, busy, (s1 - s0) / tck, (b1 - b0) / tck, (g1 - g0) / tck, (r1 - r0) / tck, (c1 - c0) / tck, (l1 - l0) / tck
+	}' | tee -a "$OUT/cpu.txt" >&2
+}
+
+# ------------------------------------------------------------ measurements
+
+# wrk script: a browser User-Agent and an X-Forwarded-For from the same
+# countries as xpromo-load, from 512 requests prepared per thread.
+cat >"$OUT/people.lua" <<'EOF'
+local nets = { -- first octet, second octet range, weight
+	{ 91, 0, 31, 50 }, { 86, 192, 223, 15 }, { 73, 0, 255, 15 },
+	{ 86, 128, 191, 10 }, { 88, 0, 31, 5 }, { 79, 0, 31, 5 },
+}
+local uas = {
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+}
+local reqs, n = {}, 0
+function init(args)
+	math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+	for i = 1, 512 do
+		local w, net = math.random(100), nets[1]
+		for _, c in ipairs(nets) do
+			if w <= c[4] then net = c break end
+			w = w - c[4]
+		end
+		local ip = string.format("%d.%d.%d.%d", net[1], math.random(net[2], net[3]), math.random(0, 255), math.random(1, 254))
+		reqs[i] = wrk.format("GET", nil, { ["User-Agent"] = uas[math.random(#uas)], ["X-Forwarded-For"] = ip,
+			["Accept"] = "text/html,image/avif,image/webp,*/*;q=0.8", ["Host"] = wrk.headers["Host"] })
+	end
+end
+function request()
+	n = n + 1
+	return reqs[n % 512 + 1]
+end
+EOF
+
+to_ms() { # wrk duration (123.00us, 1.23ms, 1.02s, 2.00m) -> milliseconds
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+		else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+		else printf "nan" }'
+}
+
+# max_run NAME URL: closed-loop maximum throughput; sets RPS P50 P99 BAD.
+RPS='' P50='' P99='' BAD=''
+max_run() {
+	local name=$1 url=$2 f=$OUT/$1.txt
+	if ((HAVE_WRK)); then
+		wrk -t"$BENCH_WRK_THREADS" -c"$BENCH_CONNECTIONS" -d"${BENCH_WARMUP_SECONDS}s" -s "$OUT/people.lua" "$url" >/dev/null 2>&1 || true
+		cpu_begin
+		wrk -t"$BENCH_WRK_THREADS" -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -s "$OUT/people.lua" "$url" >"$f" 2>&1 ||
+			die "wrk failed: $(cat "$f")"
+		cpu_end "$name"
+		RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
+		P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")
+		P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
+		BAD=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$f")
+	else
+		bin/xpromo-load --url "$url" --max --workers "$BENCH_CONNECTIONS" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
+		cpu_begin
+		bin/xpromo-load --url "$url" --max --workers "$BENCH_CONNECTIONS" --duration "${BENCH_SECONDS}s" --json >"$f" 2>>"$OUT/load.log" ||
+			die "xpromo-load failed (see $OUT/load.log)"
+		cpu_end "$name"
+		RPS=$(jq -r '.rate | floor' "$f")
+		P50=$(jq -r '.latency_ms.p50' "$f")
+		P99=$(jq -r '.latency_ms.p99' "$f")
+		BAD=$(jq -r '.not_2xx_3xx + .errors' "$f")
+	fi
+	[[ -n $RPS ]] || die "no result in $f"
+	log "$(printf '%-22s %8s req/s  p50 %s ms  p99 %s ms  bad answers %s' "$name" "$RPS" "$P50" "$P99" "$BAD")"
+}
+
+# rate_run NAME URL RATE SECONDS [extra xpromo-load flags]: open loop; JSON in $OUT/NAME.json.
+rate_run() {
+	local name=$1 url=$2 rate=$3 secs=$4
+	shift 4
+	cpu_begin
+	bin/xpromo-load --url "$url" --rate "$rate" --duration "${secs}s" --json "$@" >"$OUT/$name.json" 2>>"$OUT/load.log" ||
+		die "xpromo-load failed (see $OUT/load.log)"
+	cpu_end "$name"
+	tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+meets() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == ">=") ? (v >= g) : (v < g); print (ok ? "yes" : "NO") }'; }
+
+INGEST_PID=''
+{
+	echo "cpu: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+	echo "go: $(go env GOVERSION); redis: $(rcli info server | tr -d '\r' | sed -n 's/^redis_version://p'); clickhouse: $(chq 'SELECT version()')"
+} >"$OUT/machine.txt"
+
+SERVE_LABEL="ingest off"
+[[ $BENCH_SERVE_INGEST == false ]] || SERVE_LABEL="ingest on"
+log "starting bare on $BARE_ADDR and serve on $SERVE_ADDR ($SERVE_LABEL)"
+bin/xpromo-bare --addr "$BARE_ADDR" >"$OUT/bare.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+wait_http "http://$BARE_ADDR/r/demo" 302 bare "$BARE_PID"
+start_serve "$BENCH_SERVE_INGEST" serve
+
+# 1. Maximum throughput, closed loop, bare then serve for each endpoint.
+max_run redirect-bare "http://$BARE_ADDR/r/demo"
+RB_RPS=$RPS RB_P50=$P50 RB_P99=$P99 RB_BAD=$BAD
+max_run redirect-serve "http://$SERVE_ADDR/r/demo"
+RS_RPS=$RPS RS_P50=$P50 RS_P99=$P99 RS_BAD=$BAD
+max_run pixel-bare "http://$BARE_ADDR/p.gif?l=demo"
+PB_RPS=$RPS PB_P50=$P50 PB_P99=$P99 PB_BAD=$BAD
+max_run pixel-serve "http://$SERVE_ADDR/p.gif?l=demo"
+PS_RPS=$RPS PS_P50=$P50 PS_P99=$P99 PS_BAD=$BAD
+
+# 2. Latency at a fixed rate (open loop, redirects).
+bin/xpromo-load --url "http://$BARE_ADDR/r/demo" --rate "$BENCH_FIXED_RATE" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
+rate_run fixed-bare "http://$BARE_ADDR/r/demo" "$BENCH_FIXED_RATE" "$BENCH_SECONDS"
+bin/xpromo-load --url "http://$SERVE_ADDR/r/demo" --rate "$BENCH_FIXED_RATE" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
+rate_run fixed-serve "http://$SERVE_ADDR/r/demo" "$BENCH_FIXED_RATE" "$BENCH_SECONDS"
+FB_P99=$(jq -r '.latency_ms.p99' "$OUT/fixed-bare.json") FB_RATE=$(jq -r '.rate | floor' "$OUT/fixed-bare.json")
+FS_P99=$(jq -r '.latency_ms.p99' "$OUT/fixed-serve.json") FS_RATE=$(jq -r '.rate | floor' "$OUT/fixed-serve.json")
+FB_BAD=$(jq -r '.not_2xx_3xx + .errors' "$OUT/fixed-bare.json") FS_BAD=$(jq -r '.not_2xx_3xx + .errors' "$OUT/fixed-serve.json")
+stop_serve
+stop_pid "$BARE_PID" 10
+BARE_PID=''
+
+# 3. Ingest: N hits waiting in a stream, then `xpromo ingest` alone.
+log "ingest: pre-filling a stream with $BENCH_INGEST_HITS hits (ingester stopped)"
+clean_redis
+before=$(chq "SELECT count() FROM $BENCH_DB.hits")
+bin/xpromo-load --fill-stream "$BENCH_INGEST_HITS" --redis-url "$REDIS_URL" --prefix "$PREFIX" --json >"$OUT/ingest-fill.json" 2>>"$OUT/load.log" ||
+	die "filling the stream failed (see $OUT/load.log)"
+tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
+since=$(date +%s%3N)
+cpu_begin
+bin/xpromo ingest --redis-url "$REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
+	--batch-size "$BENCH_INGEST_BATCH" --log-level warn >"$OUT/ingest.log" 2>&1 &
+INGEST_PID=$!
+PIDS+=("$INGEST_PID")
+wait_timeout=$((120 + BENCH_INGEST_HITS / 10000))
+bin/xpromo-load --wait-ingest "$((before + BENCH_INGEST_HITS))" --since-ms "$since" --redis-url "$REDIS_URL" --prefix "$PREFIX" \
+	--clickhouse-url "$CH_URL" --wait-timeout "${wait_timeout}s" --json >"$OUT/ingest.json" 2>>"$OUT/load.log" || true
+cpu_end ingest
+tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
+stop_pid "$INGEST_PID" 40
+INGEST_PID=''
+[[ -s $OUT/ingest.json ]] || die "the ingest wait failed (see $OUT/load.log and $OUT/ingest.log)"
+ING_RATE=$(jq -r '.hits_per_s | floor' "$OUT/ingest.json")
+ING_STEADY=$(jq -r '.hits_per_s_after_first_batch | floor' "$OUT/ingest.json")
+ING_SECS=$(jq -r '.seconds * 100 | floor / 100' "$OUT/ingest.json")
+ING_TIMEOUT=$(jq -r '.timed_out' "$OUT/ingest.json")
+
+# 4. End to end: serve with its ingester on, redirects at a fixed rate,
+# until every answered hit is visible in ClickHouse.
+log "e2e: ${BENCH_E2E_RATE} req/s for ${BENCH_E2E_SECONDS}s through serve with ingest on"
+clean_redis
+start_serve true serve-e2e
+sleep 1
+rate_run e2e "http://$SERVE_ADDR/r/demo" "$BENCH_E2E_RATE" "$BENCH_E2E_SECONDS" \
+	--clickhouse-url "$CH_URL" --e2e-table hits --e2e-wait 3m
+stop_serve
+E=$OUT/e2e.json
+E_SENT=$(jq -r '.requests' "$E") E_RATE=$(jq -r '.rate | floor' "$E")
+E_STORED=$(jq -r '.e2e.stored' "$E") E_MISSING=$(jq -r '.e2e.missing' "$E") E_UNRES=$(jq -r '.e2e.unresolved' "$E")
+E_LAG50=$(jq -r '.e2e.lag_p50_s' "$E") E_LAG99=$(jq -r '.e2e.lag_p99_s' "$E") E_LAGMAX=$(jq -r '.e2e.lag_max_s' "$E")
+E_P99=$(jq -r '.latency_ms.p99' "$E") E_BAD=$(jq -r '.not_2xx_3xx + .errors' "$E")
+
+# ------------------------------------------------------------ summary
+
+{
+	echo "xpromo bench, $(date -u '+%Y-%m-%d %H:%M UTC'); $(head -n 1 "$OUT/machine.txt")"
+	sed -n 2p "$OUT/machine.txt"
+	echo "max runs: $([[ $HAVE_WRK == 1 ]] && echo "wrk -t$BENCH_WRK_THREADS" || echo "xpromo-load --max") -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s each after ${BENCH_WARMUP_SECONDS}s warm-up; serve with $SERVE_LABEL; load generator and servers share the machine"
+	echo
+	printf '%-30s %-18s %-18s %-7s %-10s %s\n' what serve bare ratio goal met
+	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "redirect max req/s" "$RS_RPS" "$RB_RPS" "$(ratio "$RS_RPS" "$RB_RPS")" ">= 0.60" "$(meets "$(ratio "$RS_RPS" "$RB_RPS")" '>=' 0.6)"
+	printf '%-30s %-18s %-18s\n' "redirect p50 / p99 (max) ms" "$RS_P50 / $RS_P99" "$RB_P50 / $RB_P99"
+	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "pixel max req/s" "$PS_RPS" "$PB_RPS" "$(ratio "$PS_RPS" "$PB_RPS")" ">= 0.60" "$(meets "$(ratio "$PS_RPS" "$PB_RPS")" '>=' 0.6)"
+	printf '%-30s %-18s %-18s\n' "pixel p50 / p99 (max) ms" "$PS_P50 / $PS_P99" "$PB_P50 / $PB_P99"
+	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "p99 @ ${BENCH_FIXED_RATE} req/s" "$FS_P99 ms" "$FB_P99 ms" "" "< 2 ms" "$(meets "$FS_P99" '<' 2)"
+	printf '%-30s %-18s %-18s\n' "  (rate achieved)" "$FS_RATE req/s" "$FB_RATE req/s"
+	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "ingest hits/s" "$ING_RATE" "" "$(ratio "$ING_RATE" 300000)" ">= 300k" "$(meets "$ING_RATE" '>=' 300000)"
+	printf '%-30s %s\n' "  ($BENCH_INGEST_HITS hits, batch $BENCH_INGEST_BATCH)" "${ING_SECS}s from start, $ING_STEADY/s after the first batch$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
+	printf '%-30s %-37s %-7s %-10s %s\n' "e2e ${BENCH_E2E_RATE}/s for ${BENCH_E2E_SECONDS}s" "sent $E_SENT / stored $E_STORED" "" "" "$([[ $E_MISSING == 0 ]] && echo yes || echo "NO ($E_MISSING missing)")"
+	printf '%-30s %-37s %-7s %-10s %s\n' "  e2e lag p50 / p99 / max" "$E_LAG50 / $E_LAG99 / $E_LAGMAX s" "" "p99 < 10 s" "$([[ $E_UNRES == 0 ]] && meets "$E_LAG99" '<' 10 || echo "NO ($E_UNRES checkpoints never visible)")"
+	printf '%-30s %-37s\n' "  e2e rate / answer p99" "$E_RATE req/s / $E_P99 ms"
+	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD))
+	((bad == 0)) || echo "WARNING: $bad requests failed or got an answer other than 2xx/3xx (see $BENCH_OUT/*.txt, *.json)"
+	echo
+	echo "CPU per stage (of $(nproc) cores):"
+	sed 's/^/  /' "$OUT/cpu.txt"
+} >"$OUT/summary.txt"
+echo
+cat "$OUT/summary.txt"

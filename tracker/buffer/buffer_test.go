@@ -1,0 +1,319 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/tracker/hit"
+	"github.com/xpromo/xpromo/tracker/ids"
+	"github.com/xpromo/xpromo/tracker/journal"
+)
+
+func testHit(i int) *hit.Hit {
+	return &hit.Hit{ID: ids.New(time.Now()), Time: time.Now().UTC(), Kind: hit.KindClick,
+		Link: fmt.Sprintf("l%d", i), Country: "DE"}
+}
+
+func open(t *testing.T, rdb redis.UniversalClient, cfg Config) *Buffer {
+	t.Helper()
+	b, err := Open(context.Background(), rdb, cfg, testenv.Logger(t), metrics.Discard())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return b
+}
+
+func commitClient(url string) *redis.Client {
+	opts, _ := redis.ParseURL(url)
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1
+	opts.DialTimeout = time.Second
+	return redis.NewClient(opts)
+}
+
+// streamHits returns every hit id in the stream, failing on duplicates.
+func streamHits(t *testing.T, rdb *redis.Client, stream string) map[string]bool {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatalf("XRANGE: %v", err)
+	}
+	out := map[string]bool{}
+	for _, m := range msgs {
+		var h hit.Hit
+		if err := h.Unmarshal([]byte(m.Values[Field].(string))); err != nil {
+			t.Fatalf("entry %s: %v", m.ID, err)
+		}
+		if out[h.ID] {
+			t.Fatalf("hit %s is in the stream twice", h.ID)
+		}
+		out[h.ID] = true
+	}
+	return out
+}
+
+func submitAll(t *testing.T, b *Buffer, hs []*hit.Hit) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(hs))
+	for _, h := range hs {
+		wg.Go(func() { errs <- b.Submit(h) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+	}
+}
+
+func makeHits(n, from int) []*hit.Hit {
+	out := make([]*hit.Hit, n)
+	for i := range out {
+		out[i] = testHit(from + i)
+	}
+	return out
+}
+
+func TestGroupCommitToRedis(t *testing.T) {
+	r := testenv.NewRedis(t)
+	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix, Timeout: time.Second})
+	hs := makeHits(2000, 0)
+	submitAll(t, b, hs)
+	got := streamHits(t, r.Client, b.Stream())
+	if len(got) != len(hs) {
+		t.Fatalf("stream has %d hits, want %d", len(got), len(hs))
+	}
+	for _, h := range hs {
+		if !got[h.ID] {
+			t.Fatalf("hit %s missing", h.ID)
+		}
+	}
+	if b.Spilling() {
+		t.Error("spilling although Redis is up")
+	}
+	member, err := r.Client.SIsMember(context.Background(), RegistryKey(r.Prefix), b.Stream()).Result()
+	if err != nil || !member {
+		t.Errorf("stream not registered for the ingester: %v %v", member, err)
+	}
+}
+
+func TestRedisDownSpillsThenReplaysInOrder(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	b := open(t, commitClient(srv.URL), Config{Dir: t.TempDir(), KeyPrefix: "xp:"})
+
+	first := makeHits(100, 0)
+	submitAll(t, b, first)
+	srv.Kill()
+	down := makeHits(300, 100)
+	start := time.Now()
+	submitAll(t, b, down)
+	t.Logf("300 hits while Redis was down answered in %v", time.Since(start))
+	if !b.Spilling() || b.JournalBytes() == 0 {
+		t.Fatalf("not spilling with Redis down (spilling=%v, journal=%d bytes)", b.Spilling(), b.JournalBytes())
+	}
+	srv.Start()
+	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
+	after := makeHits(50, 400)
+	submitAll(t, b, after)
+	// A pooled connection from before the restart may fail once and send a
+	// group through the journal again; it is replayed shortly.
+	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
+
+	got := streamHits(t, rdb, b.Stream())
+	for i, h := range append(append(first, down...), after...) {
+		if !got[h.ID] {
+			t.Errorf("hit %d (%s) lost", i, h.ID)
+		}
+	}
+	if len(got) != 450 {
+		t.Fatalf("stream has %d hits, want 450", len(got))
+	}
+	if b.JournalBytes() != 0 {
+		t.Errorf("journal not cleared: %d bytes", b.JournalBytes())
+	}
+}
+
+// The ambiguous case: a group timed out but Redis applied it, and the same
+// group was also journaled. The replay must not add it again.
+func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
+	r := testenv.NewRedis(t)
+	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix, Timeout: time.Second})
+	rec := &record{stream: b.Stream()}
+	for _, h := range makeHits(10, 0) {
+		rec.ids = append(rec.ids, b.nextID())
+		rec.payload = append(rec.payload, h.Marshal())
+	}
+	if _, err := b.exec(context.Background(), rec); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	// Journal it as if the direct write had timed out, then let the replayer run.
+	b.mu.Lock()
+	b.spilling = true
+	if err := b.j.Append(rec.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Unlock()
+	b.wake <- struct{}{}
+	waitFor(t, 10*time.Second, "replay", func() bool { return !b.Spilling() })
+	if n := len(streamHits(t, r.Client, b.Stream())); n != 10 {
+		t.Fatalf("stream has %d hits after replaying an applied group, want 10", n)
+	}
+	// And a replay straight after, for good measure.
+	if err := b.replay(context.Background(), rec); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if n := len(streamHits(t, r.Client, b.Stream())); n != 10 {
+		t.Fatalf("stream has %d hits, want 10", n)
+	}
+}
+
+func TestJournalSurvivesRestart(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, KeyPrefix: "xp:"}
+	b, err := Open(context.Background(), commitClient(srv.URL), cfg, testenv.Logger(t), metrics.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	hs := makeHits(120, 0)
+	submitAll(t, b, hs)
+	stream := b.Stream()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	srv.Start()
+	b2 := open(t, commitClient(srv.URL), cfg)
+	if b2.Stream() != stream {
+		t.Fatalf("instance changed across restart: %s != %s", b2.Stream(), stream)
+	}
+	waitFor(t, 20*time.Second, "journal replayed after restart", func() bool { return !b2.Spilling() })
+	more := makeHits(30, 120)
+	submitAll(t, b2, more)
+	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b2.Spilling() })
+	got := streamHits(t, rdb, stream)
+	if len(got) != 150 {
+		t.Fatalf("stream has %d hits, want 150", len(got))
+	}
+}
+
+// A clock that steps back between runs must not make ids go backwards.
+func TestIDsIncreaseAcrossRestartWithClockStepBack(t *testing.T) {
+	r := testenv.NewRedis(t)
+	dir := t.TempDir()
+	now := time.Now()
+	cfg := Config{Dir: dir, KeyPrefix: r.Prefix, Timeout: time.Second, clock: func() time.Time { return now }}
+	b, err := Open(context.Background(), commitClient(r.URL), cfg, testenv.Logger(t), metrics.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitAll(t, b, makeHits(5, 0))
+	b.Close(context.Background())
+	cfg.clock = func() time.Time { return now.Add(-time.Hour) }
+	b2 := open(t, commitClient(r.URL), cfg)
+	submitAll(t, b2, makeHits(5, 5))
+	if b2.Spilling() {
+		t.Fatal("writes after a clock step back were refused by Redis")
+	}
+	if n := len(streamHits(t, r.Client, b2.Stream())); n != 10 {
+		t.Fatalf("stream has %d hits, want 10", n)
+	}
+}
+
+func TestSubmitAfterClose(t *testing.T) {
+	r := testenv.NewRedis(t)
+	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix})
+	b.Close(context.Background())
+	if err := b.Submit(testHit(0)); err != ErrClosed {
+		t.Fatalf("Submit after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestSecondBufferOnSameDirRefused(t *testing.T) {
+	r := testenv.NewRedis(t)
+	dir := t.TempDir()
+	open(t, commitClient(r.URL), Config{Dir: dir, KeyPrefix: r.Prefix})
+	_, err := Open(context.Background(), commitClient(r.URL), Config{Dir: dir, KeyPrefix: r.Prefix}, testenv.Logger(t), metrics.Discard())
+	if err == nil {
+		t.Fatal("a second buffer on the same directory was allowed")
+	}
+	if !errorsIs(err, journal.ErrLocked) {
+		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"defaults", Config{Dir: "x"}, true},
+		{"no dir", Config{}, false},
+		{"timeout too small", Config{Dir: "x", Timeout: time.Microsecond}, false},
+		{"group too big", Config{Dir: "x", MaxGroup: 1 << 20}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Defaults()
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	rec := &record{stream: "xp:hits:a", ids: []entryID{{1, 0}, {1, 1}, {5, 0}},
+		payload: [][]byte{[]byte("a"), {}, []byte("ccc")}}
+	var got record
+	if err := got.unmarshal(rec.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if got.stream != rec.stream || len(got.ids) != 3 || got.ids[2] != (entryID{5, 0}) || string(got.payload[2]) != "ccc" {
+		t.Fatalf("round trip: %+v", got)
+	}
+}
+
+func FuzzRecordUnmarshal(f *testing.F) {
+	f.Add((&record{stream: "s", ids: []entryID{{1, 2}}, payload: [][]byte{[]byte("x")}}).marshal())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r record
+		if r.unmarshal(b) != nil {
+			return
+		}
+		var again record
+		if err := again.unmarshal(r.marshal()); err != nil || again.stream != r.stream || len(again.ids) != len(r.ids) {
+			t.Fatalf("re-encode mismatch: %v", err)
+		}
+	})
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,219 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/tracker/buffer"
+	"github.com/xpromo/xpromo/tracker/hit"
+	"github.com/xpromo/xpromo/tracker/ids"
+)
+
+type env struct {
+	r      *testenv.Redis
+	db     *testenv.DB
+	stream string
+}
+
+func newEnv(t *testing.T) *env {
+	r := testenv.NewRedis(t)
+	e := &env{r: r, db: testenv.ClickHouse(t), stream: buffer.StreamKey(r.Prefix, "t1")}
+	if err := r.Client.SAdd(context.Background(), buffer.RegistryKey(r.Prefix), e.stream).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) add(t *testing.T, hs ...*hit.Hit) {
+	t.Helper()
+	_, err := e.r.Client.Pipelined(context.Background(), func(p redis.Pipeliner) error {
+		for _, h := range hs {
+			p.XAdd(context.Background(), &redis.XAddArgs{Stream: e.stream, Values: []any{buffer.Field, h.Marshal()}})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) count(t *testing.T, q string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := e.db.Conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func clicks(n int) []*hit.Hit {
+	out := make([]*hit.Hit, n)
+	now := time.Now().UTC()
+	for i := range out {
+		out[i] = &hit.Hit{ID: ids.New(now), Time: now, Kind: hit.KindClick, Link: "l", Partner: "p",
+			Partnership: "ps", Direction: hit.DirectionInbound, Country: "DE", Visitor: fmt.Sprint("v", i%7)}
+	}
+	return out
+}
+
+func (e *env) run(t *testing.T, cfg Config, m *metrics.Metrics) (stop func()) {
+	t.Helper()
+	cfg.KeyPrefix = e.r.Prefix
+	in, err := New(e.r.Client, e.db.Conn, cfg, testenv.Logger(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := in.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func TestIngestWritesEveryKindAndDeletesEntries(t *testing.T) {
+	e := newEnv(t)
+	hs := clicks(2500)
+	now := time.Now().UTC()
+	conv := &hit.Hit{ID: ids.New(now), Time: now, Kind: hit.KindConversion, Event: "purchase",
+		Amount: "19.99", Currency: "EUR", OrderID: "o1", Country: "FR"}
+	rej := &hit.Hit{ID: ids.New(now), Time: now, Kind: hit.KindRejected, Endpoint: "/p.gif",
+		Reason: "bad_amount", Query: "v=abc", Country: "ZZ"}
+	e.add(t, append(hs, conv, rej)...)
+	// An entry that is not a hit goes to the dead-letter stream, not lost.
+	if err := e.r.Client.XAdd(context.Background(), &redis.XAddArgs{Stream: e.stream, Values: []any{buffer.Field, "garbage"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.Discard()
+	e.run(t, Config{BatchSize: 1000, FlushInterval: 50 * time.Millisecond}, m)
+	waitFor(t, 30*time.Second, "all rows", func() bool {
+		return e.count(t, "SELECT count() FROM hits") == 2501 && e.count(t, "SELECT count() FROM rejected_hits") == 1
+	})
+	waitFor(t, 10*time.Second, "stream emptied", func() bool {
+		n, _ := e.r.Client.XLen(context.Background(), e.stream).Result()
+		return n == 0
+	})
+	var amount decimal.Decimal
+	var cur string
+	if err := e.db.Conn.QueryRow(context.Background(), "SELECT amount, currency FROM hits WHERE kind = 'conversion'").Scan(&amount, &cur); err != nil {
+		t.Fatal(err)
+	}
+	if !amount.Equal(decimal.RequireFromString("19.99")) || cur != "EUR" {
+		t.Errorf("conversion stored as %s %s", amount, cur)
+	}
+	dl, err := e.r.Client.XLen(context.Background(), DeadLetterKey(e.r.Prefix)).Result()
+	if err != nil || dl != 1 {
+		t.Errorf("dead-letter stream has %d entries (%v), want 1", dl, err)
+	}
+	if got := testutil.ToFloat64(m.DeadLettered); got != 1 {
+		t.Errorf("dead-lettered metric = %v", got)
+	}
+	if n := e.count(t, "SELECT uniqExact(id) FROM hits"); n != 2501 {
+		t.Errorf("distinct ids = %d", n)
+	}
+}
+
+// A consumer that inserted a batch and died before acknowledging it leaves
+// the entries pending; another ingester claims them and must not store
+// them again.
+func TestRedeliveredEntriesAreNotStoredTwice(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hs := clicks(3000)
+	e.add(t, hs...)
+	cfg := Config{KeyPrefix: e.r.Prefix, BatchSize: 100000, FlushInterval: 50 * time.Millisecond, ClaimIdle: 300 * time.Millisecond}
+	cfg.Defaults()
+	if err := e.r.Client.XGroupCreateMkStream(ctx, e.stream, cfg.Group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The dead consumer read everything and stored the first 2000.
+	if _, err := e.r.Client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: cfg.Group, Consumer: "dead",
+		Streams: []string{e.stream, ">"}, Count: 10000}).Result(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := insert(ctx, e.db.Conn, insertHits, hs[:2000], func(b driver.Batch, h *hit.Hit) error {
+		return appendHit(b, h, decimal.Zero, now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.Discard()
+	e.run(t, cfg, m)
+	waitFor(t, 30*time.Second, "claimed entries written", func() bool {
+		p, err := e.r.Client.XPending(ctx, e.stream, cfg.Group).Result()
+		return err == nil && p.Count == 0 && e.count(t, "SELECT count() FROM hits") >= 3000
+	})
+	if n := e.count(t, "SELECT count() FROM hits"); n != 3000 {
+		t.Fatalf("hits = %d, want 3000", n)
+	}
+	if n := e.count(t, "SELECT uniqExact(id) FROM hits"); n != 3000 {
+		t.Fatalf("distinct ids = %d, want 3000", n)
+	}
+	if got := testutil.ToFloat64(m.Duplicates); got != 2000 {
+		t.Errorf("duplicates metric = %v, want 2000", got)
+	}
+}
+
+func TestShutdownWritesTheBatchItHolds(t *testing.T) {
+	e := newEnv(t)
+	e.add(t, clicks(700)...)
+	stop := e.run(t, Config{BatchSize: 100000, FlushInterval: time.Hour}, metrics.Discard())
+	waitFor(t, 10*time.Second, "entries read", func() bool {
+		p, err := e.r.Client.XPending(context.Background(), e.stream, "ingest").Result()
+		return err == nil && p.Count == 700
+	})
+	if n := e.count(t, "SELECT count() FROM hits"); n != 0 {
+		t.Fatalf("written before the flush interval: %d", n)
+	}
+	stop()
+	if n := e.count(t, "SELECT count() FROM hits"); n != 700 {
+		t.Fatalf("after shutdown hits = %d, want 700", n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"defaults", Config{}, true},
+		{"batch too big", Config{BatchSize: 2000000}, false},
+		{"flush too often", Config{FlushInterval: time.Millisecond}, false},
+		{"claim idle too small", Config{ClaimIdle: time.Millisecond}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Defaults()
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
