@@ -18,6 +18,8 @@
 #   BENCH_E2E_RATE [20000]       req/s of the end-to-end run
 #   BENCH_SERVE_INGEST [false]   run serve's in-process ingester during the
 #                                throughput runs too (the e2e run always has it)
+#   BENCH_STAGES [max fixed ingest e2e]  which stages to run
+#   BENCH_SERVE_FLAGS []         extra flags for every `xpromo serve`, e.g. "--commit-timeout 50ms"
 #   BENCH_OUT [bench-out]        where results go (summary.txt, raw outputs, logs)
 #   BENCH_SERVE_ADDR [127.0.0.1:18090]  BENCH_BARE_ADDR [127.0.0.1:18091]
 set -euo pipefail
@@ -35,6 +37,8 @@ BENCH_INGEST_BATCH=${BENCH_INGEST_BATCH:-100000}
 BENCH_E2E_SECONDS=${BENCH_E2E_SECONDS:-60}
 BENCH_E2E_RATE=${BENCH_E2E_RATE:-20000}
 BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
+BENCH_SERVE_FLAGS=${BENCH_SERVE_FLAGS:-}
+BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e}
 BENCH_OUT=${BENCH_OUT:-bench-out}
 SERVE_ADDR=${BENCH_SERVE_ADDR:-127.0.0.1:18090}
 BARE_ADDR=${BENCH_BARE_ADDR:-127.0.0.1:18091}
@@ -57,6 +61,9 @@ done
 ((BENCH_SECONDS > 0 && BENCH_E2E_SECONDS > 0 && BENCH_INGEST_HITS > 0 && BENCH_CONNECTIONS > 0 && BENCH_WRK_THREADS > 0)) ||
 	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
 case $BENCH_SERVE_INGEST in true | false) ;; *) die "BENCH_SERVE_INGEST must be true or false" ;; esac
+for st in $BENCH_STAGES; do
+	case $st in max | fixed | ingest | e2e) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e)" ;; esac
+done
 
 mkdir -p "$BENCH_OUT"
 OUT=$(cd "$BENCH_OUT" && pwd -P)
@@ -103,10 +110,14 @@ wait_http() {
 }
 
 SERVE_PID='' BARE_PID=''
-start_serve() { # INGEST(true|false) LOGNAME
-	bin/xpromo serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/serve" \
+# start_serve INGEST(true|false) NAME: each start gets its own state dir, so
+# a spill journal left by one stage is not replayed into the next.
+start_serve() {
+	local extra=()
+	read -r -a extra <<<"$BENCH_SERVE_FLAGS"
+	bin/xpromo serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/$2" \
 		--redis-url "$REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
-		--ingest="$1" --log-level warn >>"$OUT/$2.log" 2>&1 &
+		--ingest="$1" --log-level warn "${extra[@]}" >>"$OUT/$2.log" 2>&1 &
 	SERVE_PID=$!
 	PIDS+=("$SERVE_PID")
 	wait_http "http://$SERVE_ADDR/r/demo" 302 "$2" "$SERVE_PID"
@@ -167,7 +178,7 @@ chq "DROP DATABASE IF EXISTS $BENCH_DB"
 chq "CREATE DATABASE $BENCH_DB"
 clean_redis
 rm -rf -- "$STATE_DIR"
-mkdir -p "$STATE_DIR/serve"
+mkdir -p "$STATE_DIR"
 bin/xpromo migrate --clickhouse-url "$CH_URL" --log-level warn >"$OUT/migrate.log" 2>&1 || {
 	cat "$OUT/migrate.log" >&2
 	die "xpromo migrate failed"
@@ -211,7 +222,11 @@ cpu_begin() {
 	CPU_T0=("$(proc_ticks "$SERVE_PID")" "$(proc_ticks "$BARE_PID")" "$(proc_ticks "$REDIS_PID")" "$(proc_ticks "$CH_PID")" "$CHILD_TICKS" "$(total_ticks)" "$(idle_ticks)" "$(proc_ticks "${INGEST_PID:-}")")
 	CPU_WALL0=$EPOCHREALTIME
 }
-cpu_end() { # STAGE: appends a line to cpu.txt: CPU seconds per process
+# cpu_end STAGE: appends to cpu.txt the stage's wall time, how busy the
+# machine was, and CPU seconds per process; "other" is everything else
+# (interrupt and softirq time, which loopback networking is largely
+# accounted as, and processes this script did not start).
+cpu_end() {
 	children_ticks
 	local now=("$(proc_ticks "$SERVE_PID")" "$(proc_ticks "$BARE_PID")" "$(proc_ticks "$REDIS_PID")" "$(proc_ticks "$CH_PID")" "$CHILD_TICKS" "$(total_ticks)" "$(idle_ticks)" "$(proc_ticks "${INGEST_PID:-}")")
 	awk -v stage="$1" -v tck="$CLK_TCK" -v wall="$(awk -v a="$CPU_WALL0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" \
@@ -220,9 +235,10 @@ cpu_end() { # STAGE: appends a line to cpu.txt: CPU seconds per process
 		-v l0="${CPU_T0[4]}" -v l1="${now[4]}" -v t0="${CPU_T0[5]}" -v t1="${now[5]}" \
 		-v i0="${CPU_T0[6]}" -v i1="${now[6]}" -v g0="${CPU_T0[7]}" -v g1="${now[7]}" 'BEGIN {
 		n = (t1 - t0); if (n <= 0) n = 1
-		busy = 100 * (n - (i1 - i0)) / n
-		printf "%-22s %5.1fs wall, machine %3.0f%% busy; CPU s: serve %5.1f  bare %5.1f  ingest %5.1f  redis %5.1f  clickhouse %5.1f  load generator %5.1f\n",
-			stage, wall, busy, (s1 - s0) / tck, (b1 - b0) / tck, (g1 - g0) / tck, (r1 - r0) / tck, (c1 - c0) / tck, (l1 - l0) / tck
+		busy = n - (i1 - i0)
+		mine = (s1 - s0) + (b1 - b0) + (g1 - g0) + (r1 - r0) + (c1 - c0) + (l1 - l0)
+		printf "%-15s %5.1fs, %3.0f%% busy; CPU s: serve %4.1f  bare %4.1f  ingest %4.1f  redis %4.1f  clickhouse %4.1f  load gen %4.1f  other %4.1f\n",
+			stage, wall, 100 * busy / n, (s1 - s0) / tck, (b1 - b0) / tck, (g1 - g0) / tck, (r1 - r0) / tck, (c1 - c0) / tck, (l1 - l0) / tck, (busy - mine) / tck
 	}' | tee -a "$OUT/cpu.txt" >&2
 }
 
@@ -311,111 +327,217 @@ rate_run() {
 	tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
 }
 
+# serve_metrics: one line of counters from serve's /metrics: hits durable in
+# redis, in the journal, commit groups (sum, count), commit seconds (sum,
+# count), rejected hits, spilling (0/1), journal bytes.
+serve_metrics() {
+	curl -s "http://$SERVE_ADDR/metrics" | awk '
+		/^xpromo_hits_durable_total\{where="redis"\}/ { r = $2 }
+		/^xpromo_hits_durable_total\{where="journal"\}/ { j = $2 }
+		/^xpromo_commit_group_size_sum/ { gs = $2 } /^xpromo_commit_group_size_count/ { gc = $2 }
+		/^xpromo_commit_seconds_sum/ { cs = $2 } /^xpromo_commit_seconds_count/ { cc = $2 }
+		/^xpromo_hits_rejected_total/ { rej += $2 }
+		/^xpromo_spilling / { sp = $2 } /^xpromo_journal_bytes / { jb = $2 }
+		END { printf "%d %d %d %d %.6f %d %d %d %d\n", r, j, gs, gc, cs, cc, rej, sp, jb }'
+}
+SM0=''
+serve_stats_begin() { SM0=$(serve_metrics); }
+serve_stats_end() { # STAGE: what serve did during the stage, appended to serve-stats.txt
+	local now
+	now=$(serve_metrics)
+	awk -v stage="$1" -v a="$SM0" -v b="$now" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		r = y[1] - x[1]; j = y[2] - x[2]; g = y[4] - x[4]; c = y[6] - x[6]
+		printf "%-22s hits durable %d (%d in Redis, %d in the spill journal); %d group commits, %.1f hits each, %.2f ms each; rejected %d\n",
+			stage, r + j, r, j, g, (g ? (y[3] - x[3]) / g : 0), (c ? 1000 * (y[5] - x[5]) / c : 0), y[7] - x[7]
+	}' | tee -a "$OUT/serve-stats.txt" >&2
+}
+# wait_serve_idle: until serve writes to Redis directly again (its spill
+# journal replayed), so that one stage's spill does not slow the next.
+wait_serve_idle() {
+	local m i
+	for ((i = 0; i < 600; i++)); do
+		m=$(serve_metrics)
+		read -r _ _ _ _ _ _ _ sp jb <<<"$m"
+		if [[ $sp == 0 && $jb == 0 ]]; then
+			((i == 0)) || log "serve replayed its spill journal in $((i / 10)).$((i % 10)) s"
+			return 0
+		fi
+		((i > 0)) || log "serve is spilling (journal $jb bytes); waiting for the replay"
+		sleep 0.1
+	done
+	log "serve still spilling after 60 s; going on"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
-meets() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == ">=") ? (v >= g) : (v < g); print (ok ? "yes" : "NO") }'; }
 
 INGEST_PID=''
 {
 	echo "cpu: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 	echo "go: $(go env GOVERSION); redis: $(rcli info server | tr -d '\r' | sed -n 's/^redis_version://p'); clickhouse: $(chq 'SELECT version()')"
 } >"$OUT/machine.txt"
+: >"$OUT/cpu.txt"
+: >"$OUT/serve-stats.txt"
+
+run_stage() { [[ " $BENCH_STAGES " == *" $1 "* ]]; }
+# Results; "-" for stages not run.
+RB_RPS=- RB_P50=- RB_P99=- RB_BAD=0 RS_RPS=- RS_P50=- RS_P99=- RS_BAD=0
+PB_RPS=- PB_P50=- PB_P99=- PB_BAD=0 PS_RPS=- PS_P50=- PS_P99=- PS_BAD=0
+FB_P99=- FB_RATE=- FB_BAD=0 FS_P99=- FS_RATE=- FS_BAD=0
+ING_RATE=- ING_STEADY=- ING_SECS=- ING_TIMEOUT=false
+E_SENT=- E_RATE=- E_STORED=- E_MISSING=0 E_UNRES=0 E_LAG50=- E_LAG99=- E_LAGMAX=- E_P99=- E_BAD=0
 
 SERVE_LABEL="ingest off"
 [[ $BENCH_SERVE_INGEST == false ]] || SERVE_LABEL="ingest on"
-log "starting bare on $BARE_ADDR and serve on $SERVE_ADDR ($SERVE_LABEL)"
-bin/xpromo-bare --addr "$BARE_ADDR" >"$OUT/bare.log" 2>&1 &
-BARE_PID=$!
-PIDS+=("$BARE_PID")
-wait_http "http://$BARE_ADDR/r/demo" 302 bare "$BARE_PID"
-start_serve "$BENCH_SERVE_INGEST" serve
+max_serve() { # NAME URL: max_run against serve, with serve's own counters
+	wait_serve_idle
+	serve_stats_begin
+	max_run "$1" "$2"
+	serve_stats_end "$1"
+}
+jqr() { jq -r "$1" "$2"; }
+
+if run_stage max || run_stage fixed; then
+	log "starting bare on $BARE_ADDR and serve on $SERVE_ADDR ($SERVE_LABEL)"
+	bin/xpromo-bare --addr "$BARE_ADDR" >"$OUT/bare.log" 2>&1 &
+	BARE_PID=$!
+	PIDS+=("$BARE_PID")
+	wait_http "http://$BARE_ADDR/r/demo" 302 bare "$BARE_PID"
+	start_serve "$BENCH_SERVE_INGEST" serve
+fi
 
 # 1. Maximum throughput, closed loop, bare then serve for each endpoint.
-max_run redirect-bare "http://$BARE_ADDR/r/demo"
-RB_RPS=$RPS RB_P50=$P50 RB_P99=$P99 RB_BAD=$BAD
-max_run redirect-serve "http://$SERVE_ADDR/r/demo"
-RS_RPS=$RPS RS_P50=$P50 RS_P99=$P99 RS_BAD=$BAD
-max_run pixel-bare "http://$BARE_ADDR/p.gif?l=demo"
-PB_RPS=$RPS PB_P50=$P50 PB_P99=$P99 PB_BAD=$BAD
-max_run pixel-serve "http://$SERVE_ADDR/p.gif?l=demo"
-PS_RPS=$RPS PS_P50=$P50 PS_P99=$P99 PS_BAD=$BAD
+# Before each run serve must be idle: replaying a spill journal in the
+# background would take CPU from the bare handler's run.
+if run_stage max; then
+	wait_serve_idle
+	max_run redirect-bare "http://$BARE_ADDR/r/demo"
+	RB_RPS=$RPS RB_P50=$P50 RB_P99=$P99 RB_BAD=$BAD
+	max_serve redirect-serve "http://$SERVE_ADDR/r/demo"
+	RS_RPS=$RPS RS_P50=$P50 RS_P99=$P99 RS_BAD=$BAD
+	wait_serve_idle
+	max_run pixel-bare "http://$BARE_ADDR/p.gif?l=demo"
+	PB_RPS=$RPS PB_P50=$P50 PB_P99=$P99 PB_BAD=$BAD
+	max_serve pixel-serve "http://$SERVE_ADDR/p.gif?l=demo"
+	PS_RPS=$RPS PS_P50=$P50 PS_P99=$P99 PS_BAD=$BAD
+fi
 
 # 2. Latency at a fixed rate (open loop, redirects).
-bin/xpromo-load --url "http://$BARE_ADDR/r/demo" --rate "$BENCH_FIXED_RATE" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
-rate_run fixed-bare "http://$BARE_ADDR/r/demo" "$BENCH_FIXED_RATE" "$BENCH_SECONDS"
-bin/xpromo-load --url "http://$SERVE_ADDR/r/demo" --rate "$BENCH_FIXED_RATE" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
-rate_run fixed-serve "http://$SERVE_ADDR/r/demo" "$BENCH_FIXED_RATE" "$BENCH_SECONDS"
-FB_P99=$(jq -r '.latency_ms.p99' "$OUT/fixed-bare.json") FB_RATE=$(jq -r '.rate | floor' "$OUT/fixed-bare.json")
-FS_P99=$(jq -r '.latency_ms.p99' "$OUT/fixed-serve.json") FS_RATE=$(jq -r '.rate | floor' "$OUT/fixed-serve.json")
-FB_BAD=$(jq -r '.not_2xx_3xx + .errors' "$OUT/fixed-bare.json") FS_BAD=$(jq -r '.not_2xx_3xx + .errors' "$OUT/fixed-serve.json")
-stop_serve
-stop_pid "$BARE_PID" 10
-BARE_PID=''
+if run_stage fixed; then
+	wait_serve_idle
+	bin/xpromo-load --url "http://$BARE_ADDR/r/demo" --rate "$BENCH_FIXED_RATE" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
+	rate_run fixed-bare "http://$BARE_ADDR/r/demo" "$BENCH_FIXED_RATE" "$BENCH_SECONDS"
+	wait_serve_idle
+	bin/xpromo-load --url "http://$SERVE_ADDR/r/demo" --rate "$BENCH_FIXED_RATE" --duration "${BENCH_WARMUP_SECONDS}s" >/dev/null 2>&1 || true
+	wait_serve_idle
+	serve_stats_begin
+	rate_run fixed-serve "http://$SERVE_ADDR/r/demo" "$BENCH_FIXED_RATE" "$BENCH_SECONDS"
+	serve_stats_end fixed-serve
+	FB_P99=$(jqr '.latency_ms.p99' "$OUT/fixed-bare.json") FB_RATE=$(jqr '.rate | floor' "$OUT/fixed-bare.json")
+	FS_P99=$(jqr '.latency_ms.p99' "$OUT/fixed-serve.json") FS_RATE=$(jqr '.rate | floor' "$OUT/fixed-serve.json")
+	FB_BAD=$(jqr '.not_2xx_3xx + .errors' "$OUT/fixed-bare.json") FS_BAD=$(jqr '.not_2xx_3xx + .errors' "$OUT/fixed-serve.json")
+fi
+if [[ -n $SERVE_PID ]]; then
+	stop_serve
+	stop_pid "$BARE_PID" 10
+	BARE_PID=''
+fi
 
 # 3. Ingest: N hits waiting in a stream, then `xpromo ingest` alone.
-log "ingest: pre-filling a stream with $BENCH_INGEST_HITS hits (ingester stopped)"
-clean_redis
-before=$(chq "SELECT count() FROM $BENCH_DB.hits")
-bin/xpromo-load --fill-stream "$BENCH_INGEST_HITS" --redis-url "$REDIS_URL" --prefix "$PREFIX" --json >"$OUT/ingest-fill.json" 2>>"$OUT/load.log" ||
-	die "filling the stream failed (see $OUT/load.log)"
-tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
-since=$(date +%s%3N)
-cpu_begin
-bin/xpromo ingest --redis-url "$REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
-	--batch-size "$BENCH_INGEST_BATCH" --log-level warn >"$OUT/ingest.log" 2>&1 &
-INGEST_PID=$!
-PIDS+=("$INGEST_PID")
-wait_timeout=$((120 + BENCH_INGEST_HITS / 10000))
-bin/xpromo-load --wait-ingest "$((before + BENCH_INGEST_HITS))" --since-ms "$since" --redis-url "$REDIS_URL" --prefix "$PREFIX" \
-	--clickhouse-url "$CH_URL" --wait-timeout "${wait_timeout}s" --json >"$OUT/ingest.json" 2>>"$OUT/load.log" || true
-cpu_end ingest
-tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
-stop_pid "$INGEST_PID" 40
-INGEST_PID=''
-[[ -s $OUT/ingest.json ]] || die "the ingest wait failed (see $OUT/load.log and $OUT/ingest.log)"
-ING_RATE=$(jq -r '.hits_per_s | floor' "$OUT/ingest.json")
-ING_STEADY=$(jq -r '.hits_per_s_after_first_batch | floor' "$OUT/ingest.json")
-ING_SECS=$(jq -r '.seconds * 100 | floor / 100' "$OUT/ingest.json")
-ING_TIMEOUT=$(jq -r '.timed_out' "$OUT/ingest.json")
+if run_stage ingest; then
+	log "ingest: pre-filling a stream with $BENCH_INGEST_HITS hits (ingester stopped)"
+	clean_redis
+	before=$(chq "SELECT count() FROM $BENCH_DB.hits")
+	bin/xpromo-load --fill-stream "$BENCH_INGEST_HITS" --redis-url "$REDIS_URL" --prefix "$PREFIX" --json >"$OUT/ingest-fill.json" 2>>"$OUT/load.log" ||
+		die "filling the stream failed (see $OUT/load.log)"
+	tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
+	since=$(date +%s%3N)
+	cpu_begin
+	bin/xpromo ingest --redis-url "$REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
+		--batch-size "$BENCH_INGEST_BATCH" --log-level warn >"$OUT/ingest.log" 2>&1 &
+	INGEST_PID=$!
+	PIDS+=("$INGEST_PID")
+	wait_timeout=$((120 + BENCH_INGEST_HITS / 10000))
+	bin/xpromo-load --wait-ingest "$((before + BENCH_INGEST_HITS))" --since-ms "$since" --redis-url "$REDIS_URL" --prefix "$PREFIX" \
+		--clickhouse-url "$CH_URL" --wait-timeout "${wait_timeout}s" --json >"$OUT/ingest.json" 2>>"$OUT/load.log" || true
+	cpu_end ingest
+	tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
+	stop_pid "$INGEST_PID" 40
+	INGEST_PID=''
+	[[ -s $OUT/ingest.json ]] || die "the ingest wait failed (see $OUT/load.log and $OUT/ingest.log)"
+	ING_RATE=$(jqr '.hits_per_s | floor' "$OUT/ingest.json")
+	ING_STEADY=$(jqr '.hits_per_s_after_first_batch | floor' "$OUT/ingest.json")
+	ING_SECS=$(jqr '.seconds * 100 | floor / 100' "$OUT/ingest.json")
+	ING_TIMEOUT=$(jqr '.timed_out' "$OUT/ingest.json")
+fi
 
 # 4. End to end: serve with its ingester on, redirects at a fixed rate,
 # until every answered hit is visible in ClickHouse.
-log "e2e: ${BENCH_E2E_RATE} req/s for ${BENCH_E2E_SECONDS}s through serve with ingest on"
-clean_redis
-start_serve true serve-e2e
-sleep 1
-rate_run e2e "http://$SERVE_ADDR/r/demo" "$BENCH_E2E_RATE" "$BENCH_E2E_SECONDS" \
-	--clickhouse-url "$CH_URL" --e2e-table hits --e2e-wait 3m
-stop_serve
-E=$OUT/e2e.json
-E_SENT=$(jq -r '.requests' "$E") E_RATE=$(jq -r '.rate | floor' "$E")
-E_STORED=$(jq -r '.e2e.stored' "$E") E_MISSING=$(jq -r '.e2e.missing' "$E") E_UNRES=$(jq -r '.e2e.unresolved' "$E")
-E_LAG50=$(jq -r '.e2e.lag_p50_s' "$E") E_LAG99=$(jq -r '.e2e.lag_p99_s' "$E") E_LAGMAX=$(jq -r '.e2e.lag_max_s' "$E")
-E_P99=$(jq -r '.latency_ms.p99' "$E") E_BAD=$(jq -r '.not_2xx_3xx + .errors' "$E")
+if run_stage e2e; then
+	log "e2e: ${BENCH_E2E_RATE} req/s for ${BENCH_E2E_SECONDS}s through serve with ingest on"
+	clean_redis
+	start_serve true serve-e2e
+	sleep 1
+	serve_stats_begin
+	rate_run e2e "http://$SERVE_ADDR/r/demo" "$BENCH_E2E_RATE" "$BENCH_E2E_SECONDS" \
+		--clickhouse-url "$CH_URL" --e2e-table hits --e2e-wait 3m
+	serve_stats_end e2e
+	stop_serve
+	E=$OUT/e2e.json
+	E_SENT=$(jqr '.requests' "$E") E_RATE=$(jqr '.rate | floor' "$E")
+	E_STORED=$(jqr '.e2e.stored' "$E") E_MISSING=$(jqr '.e2e.missing' "$E") E_UNRES=$(jqr '.e2e.unresolved' "$E")
+	E_LAG50=$(jqr '.e2e.lag_p50_s * 100 | floor / 100' "$E") E_LAG99=$(jqr '.e2e.lag_p99_s * 100 | floor / 100' "$E")
+	E_LAGMAX=$(jqr '.e2e.lag_max_s * 100 | floor / 100' "$E")
+	E_P99=$(jqr '.latency_ms.p99' "$E") E_BAD=$(jqr '.not_2xx_3xx + .errors' "$E")
+fi
 
 # ------------------------------------------------------------ summary
 
+row() { printf '%-30s %-18s %-18s %-7s %-10s %s\n' "$@"; }
+met() { # VALUE OP GOAL
+	[[ $1 != - ]] || {
+		echo -
+		return
+	}
+	awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == ">=") ? (v >= g) : (v < g); print (ok ? "yes" : "NO") }'
+}
 {
 	echo "xpromo bench, $(date -u '+%Y-%m-%d %H:%M UTC'); $(head -n 1 "$OUT/machine.txt")"
 	sed -n 2p "$OUT/machine.txt"
-	echo "max runs: $([[ $HAVE_WRK == 1 ]] && echo "wrk -t$BENCH_WRK_THREADS" || echo "xpromo-load --max") -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s each after ${BENCH_WARMUP_SECONDS}s warm-up; serve with $SERVE_LABEL; load generator and servers share the machine"
+	echo "max runs: $([[ $HAVE_WRK == 1 ]] && echo "wrk -t$BENCH_WRK_THREADS" || echo "xpromo-load --max") -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s each after ${BENCH_WARMUP_SECONDS}s warm-up; serve with $SERVE_LABEL${BENCH_SERVE_FLAGS:+ and $BENCH_SERVE_FLAGS}"
+	echo "the load generator and the servers share the machine's cores"
 	echo
-	printf '%-30s %-18s %-18s %-7s %-10s %s\n' what serve bare ratio goal met
-	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "redirect max req/s" "$RS_RPS" "$RB_RPS" "$(ratio "$RS_RPS" "$RB_RPS")" ">= 0.60" "$(meets "$(ratio "$RS_RPS" "$RB_RPS")" '>=' 0.6)"
-	printf '%-30s %-18s %-18s\n' "redirect p50 / p99 (max) ms" "$RS_P50 / $RS_P99" "$RB_P50 / $RB_P99"
-	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "pixel max req/s" "$PS_RPS" "$PB_RPS" "$(ratio "$PS_RPS" "$PB_RPS")" ">= 0.60" "$(meets "$(ratio "$PS_RPS" "$PB_RPS")" '>=' 0.6)"
-	printf '%-30s %-18s %-18s\n' "pixel p50 / p99 (max) ms" "$PS_P50 / $PS_P99" "$PB_P50 / $PB_P99"
-	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "p99 @ ${BENCH_FIXED_RATE} req/s" "$FS_P99 ms" "$FB_P99 ms" "" "< 2 ms" "$(meets "$FS_P99" '<' 2)"
-	printf '%-30s %-18s %-18s\n' "  (rate achieved)" "$FS_RATE req/s" "$FB_RATE req/s"
-	printf '%-30s %-18s %-18s %-7s %-10s %s\n' "ingest hits/s" "$ING_RATE" "" "$(ratio "$ING_RATE" 300000)" ">= 300k" "$(meets "$ING_RATE" '>=' 300000)"
-	printf '%-30s %s\n' "  ($BENCH_INGEST_HITS hits, batch $BENCH_INGEST_BATCH)" "${ING_SECS}s from start, $ING_STEADY/s after the first batch$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
-	printf '%-30s %-37s %-7s %-10s %s\n' "e2e ${BENCH_E2E_RATE}/s for ${BENCH_E2E_SECONDS}s" "sent $E_SENT / stored $E_STORED" "" "" "$([[ $E_MISSING == 0 ]] && echo yes || echo "NO ($E_MISSING missing)")"
-	printf '%-30s %-37s %-7s %-10s %s\n' "  e2e lag p50 / p99 / max" "$E_LAG50 / $E_LAG99 / $E_LAGMAX s" "" "p99 < 10 s" "$([[ $E_UNRES == 0 ]] && meets "$E_LAG99" '<' 10 || echo "NO ($E_UNRES checkpoints never visible)")"
-	printf '%-30s %-37s\n' "  e2e rate / answer p99" "$E_RATE req/s / $E_P99 ms"
+	row what serve bare ratio goal met
+	r=$(ratio "$RS_RPS" "$RB_RPS")
+	row "redirect max req/s" "$RS_RPS" "$RB_RPS" "$r" ">= 0.60" "$(met "$r" '>=' 0.6)"
+	row "redirect p50 / p99 (max) ms" "$RS_P50 / $RS_P99" "$RB_P50 / $RB_P99"
+	r=$(ratio "$PS_RPS" "$PB_RPS")
+	row "pixel max req/s" "$PS_RPS" "$PB_RPS" "$r" ">= 0.60" "$(met "$r" '>=' 0.6)"
+	row "pixel p50 / p99 (max) ms" "$PS_P50 / $PS_P99" "$PB_P50 / $PB_P99"
+	row "p99 @ ${BENCH_FIXED_RATE} req/s" "$FS_P99 ms" "$FB_P99 ms" "" "< 2 ms" "$(met "$FS_P99" '<' 2)"
+	row "  (rate achieved)" "$FS_RATE req/s" "$FB_RATE req/s"
+	row "ingest hits/s" "$ING_RATE" "" "$(ratio "$ING_RATE" 300000)" ">= 300k" "$(met "$ING_RATE" '>=' 300000)"
+	if run_stage ingest; then
+		printf '%-30s %s\n' "  ($BENCH_INGEST_HITS hits, batch $BENCH_INGEST_BATCH)" \
+			"${ING_SECS}s from start, $ING_STEADY/s after the first batch$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
+	fi
+	ok=-
+	if run_stage e2e; then ok=$([[ $E_MISSING == 0 ]] && echo yes || echo "NO ($E_MISSING missing)"); fi
+	printf '%-30s %-37s %-7s %-10s %s\n' "e2e ${BENCH_E2E_RATE}/s for ${BENCH_E2E_SECONDS}s" "sent $E_SENT / stored $E_STORED" "" "all kept" "$ok"
+	ok=$(met "$E_LAG99" '<' 10)
+	[[ $E_UNRES == 0 ]] || ok="NO ($E_UNRES checkpoints never visible)"
+	printf '%-30s %-37s %-7s %-10s %s\n' "  lag p50 / p99 / max" "$E_LAG50 / $E_LAG99 / $E_LAGMAX s" "" "p99 < 10 s" "$ok"
+	printf '%-30s %-37s\n' "  rate / answer p99" "$E_RATE req/s / $E_P99 ms"
 	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD))
 	((bad == 0)) || echo "WARNING: $bad requests failed or got an answer other than 2xx/3xx (see $BENCH_OUT/*.txt, *.json)"
 	echo
 	echo "CPU per stage (of $(nproc) cores):"
 	sed 's/^/  /' "$OUT/cpu.txt"
+	if [[ -s $OUT/serve-stats.txt ]]; then
+		echo
+		echo "serve's own counters per stage (from /metrics):"
+		sed 's/^/  /' "$OUT/serve-stats.txt"
+	fi
 } >"$OUT/summary.txt"
 echo
 cat "$OUT/summary.txt"

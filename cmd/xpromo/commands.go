@@ -6,8 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -43,6 +48,9 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`, 
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if cfg.AfterInsert, err = faultKillAfterInserts(log); err != nil {
 		return err
 	}
 	ropts, err := redis.ParseURL(c.RedisURL)
@@ -463,4 +471,26 @@ the partner). Running it again changes nothing.`, stderr)
 	base = strings.TrimRight(base, "/")
 	fmt.Fprintf(stdout, "demo partnership acme-de ready: %s/r/demo (inbound), %s/r/demo-out (outbound)\n", base, base)
 	return nil
+}
+
+// faultKillAfterInserts reads XPROMO_FAULT_KILL_AFTER_INSERTS=N, a fault
+// injection for tests: the process SIGKILLs itself after its Nth insert,
+// before acknowledging it (the worst moment to die).
+func faultKillAfterInserts(log *slog.Logger) (func(), error) {
+	v := os.Getenv("XPROMO_FAULT_KILL_AFTER_INSERTS")
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("XPROMO_FAULT_KILL_AFTER_INSERTS=%q: want a positive number", v)
+	}
+	log.Warn("fault injection: this ingester kills itself after an insert", "inserts", n)
+	var count atomic.Int64
+	return func() {
+		if count.Add(1) >= int64(n) {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never acknowledge
+		}
+	}, nil
 }

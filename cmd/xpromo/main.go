@@ -56,10 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdout, stderr)
 		}
-		usage(stdout)
 		if len(args) == 0 {
+			usage(stderr)
 			return 2
 		}
+		usage(stdout)
 		return 0
 	}
 	cmd, ok := commands[args[0]]

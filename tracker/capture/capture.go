@@ -70,6 +70,8 @@ func New(cat Catalog, buf Submitter, agents *agent.Classifier, ip *ClientIP, log
 func (s *Server) Register(e *echo.Echo) {
 	e.GET("/r/:code", s.redirect)
 	e.HEAD("/r/:code", s.redirect)
+	e.GET("/r/", s.redirect)
+	e.HEAD("/r/", s.redirect)
 	e.GET("/p.gif", s.pixel)
 	e.GET("/p", s.pixel)
 	e.HEAD("/p.gif", s.pixel)

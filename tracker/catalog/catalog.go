@@ -298,3 +298,20 @@ func (snap *Snapshot) Lookup(code string) *Resolved {
 	}
 	return snap.resolved[code]
 }
+
+// TestSnapshot builds a resolved snapshot from rows, for tests elsewhere
+// that need a catalog without ClickHouse.
+func TestSnapshot(partners []Partner, partnerships []Partnership, links []Link) *Snapshot {
+	snap := &Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}}
+	for _, p := range partners {
+		snap.Partners[p.ID] = p
+	}
+	for _, p := range partnerships {
+		snap.Partnerships[p.ID] = p
+	}
+	for _, l := range links {
+		snap.Links[l.Code] = l
+	}
+	snap.resolve()
+	return snap
+}

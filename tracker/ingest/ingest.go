@@ -38,6 +38,10 @@ type Config struct {
 	ClaimEvery    time.Duration // how often to look for such entries
 	MaxAttempts   int           // inserts refused by ClickHouse for their data before dead-lettering
 	DrainTimeout  time.Duration // bound on the final flush at shutdown
+
+	// AfterInsert, if set, runs after each successful insert and before the
+	// entries are acknowledged: fault tests crash the process there.
+	AfterInsert func()
 }
 
 // Defaults fills in zero fields.
@@ -492,6 +496,9 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		// The hits are stored; if we stop here they are redelivered and
 		// found stored, so nothing is counted twice.
 		return err
+	}
+	if in.cfg.AfterInsert != nil {
+		in.cfg.AfterInsert()
 	}
 	dead, deadWhy = append(dead, rs.dead...), append(deadWhy, rs.deadWhy...)
 	if len(dead) > 0 {

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/tracker/ids"
+)
+
+// TestMain lets tests run this binary as the real command in a child
+// process (XPROMO_TEST_MAIN=1), e.g. an ingester they can SIGKILL.
+func TestMain(m *testing.M) {
+	if os.Getenv("XPROMO_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+
+type server struct {
+	base string
+	db   *testenv.DB
+	stop func()
+	cfg  *serveConfig
+}
+
+// seed creates the partner acme with partnership acme-de and links demo
+// (inbound) and out (outbound).
+func seed(t *testing.T, db *testenv.DB) {
+	t.Helper()
+	ctx := context.Background()
+	s := catalog.NewStore(db.Conn)
+	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://shop.acme.example/offer"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startServe runs serve in-process on a free port.
+func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB) *server {
+	t.Helper()
+	c := &serveConfig{
+		common:         common{RedisURL: redisURL, ClickHouseURL: db.URL, KeyPrefix: prefix, LogLevel: "info", LogFormat: "text"},
+		HTTPAddr:       "127.0.0.1:0",
+		TrustedProxies: "127.0.0.0/8,::1/128",
+		DataDir:        t.TempDir(),
+		Ingest:         true,
+		CommitTimeout:  50 * time.Millisecond, // generous: the race detector slows everything
+		CatalogRefresh: 100 * time.Millisecond,
+		ShutdownWait:   15 * time.Second,
+		ingestFlags:    ingestFlags{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
+	}
+	if os.Getenv("XPROMO_TEST_NO_INGEST") == "1" {
+		c.Ingest = false
+	}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, c, testenv.Logger(t), ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &server{base: "http://" + addr, db: db, stop: stop, cfg: c}
+}
+
+var noRedirect = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Timeout:       30 * time.Second,
+}
+
+func get(t *testing.T, c *http.Client, method, u, xff, ua string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	req.Header.Set("User-Agent", ua)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func clickID(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want 302", resp.StatusCode)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := loc.Query().Get("xp_click")
+	if !ids.Valid(id) {
+		t.Fatalf("Location %q has no valid xp_click", loc)
+	}
+	return id
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func count(t *testing.T, db *testenv.DB, q string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := db.Conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// N redirects from several countries, via X-Forwarded-For from a trusted
+// proxy, give exactly N clicks in the report, per country.
+func TestRedirectsCountedPerCountry(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db)
+
+	sent := map[string]int{"US": 37, "GB": 23, "DE": 41}
+	ips := map[string]string{"US": "8.8.8.8", "GB": "81.2.69.142", "DE": "2a00:1450:4001:80b::200e"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	for cc, n := range sent {
+		for i := 0; i < n; i++ {
+			wg.Go(func() {
+				// A client-written address left of the proxy's must be ignored.
+				resp := get(t, noRedirect, "GET", s.base+"/r/demo", "1.2.3.4, "+ips[cc], browserUA)
+				id := clickID(t, resp)
+				if !strings.HasPrefix(resp.Header.Get("Location"), "https://www.example.com/welcome?utm_source=acme&xp_click=") ||
+					!strings.HasSuffix(resp.Header.Get("Location"), "#start") {
+					t.Errorf("Location = %q", resp.Header.Get("Location"))
+				}
+				mu.Lock()
+				seen[id] = true
+				mu.Unlock()
+			})
+		}
+	}
+	// Bots: counted only with include_bots.
+	for i := 0; i < 5; i++ {
+		clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", "curl/8.5.0"))
+	}
+	if resp := get(t, noRedirect, "HEAD", s.base+"/r/demo", "8.8.8.8", browserUA); resp.StatusCode != http.StatusFound {
+		t.Fatalf("HEAD: %d", resp.StatusCode)
+	}
+	wg.Wait()
+	if len(seen) != 101 {
+		t.Fatalf("%d distinct click ids for 101 clicks", len(seen))
+	}
+
+	filter := reports.Filter{From: time.Now().UTC().AddDate(0, 0, -1), To: time.Now().UTC()}
+	var rows []reports.PartnershipRow
+	waitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
+		return count(t, db, "SELECT count() FROM hits") == 107
+	})
+	rows, err := reports.Partnerships(context.Background(), db.Conn, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, row := range rows {
+		if row.Partnership != "acme-de" || row.Partner != "acme" {
+			t.Errorf("unexpected row %+v", row)
+		}
+		got[row.Country] = row.Clicks
+		if row.UniqueVisitors != row.Clicks {
+			t.Errorf("%s: %d unique visitors for %d cookie-less clicks", row.Country, row.UniqueVisitors, row.Clicks)
+		}
+	}
+	for cc, n := range sent {
+		if got[cc] != uint64(n) {
+			t.Errorf("%s: %d clicks in the report, sent %d", cc, got[cc], n)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("report countries %v, want US, GB, DE only", got)
+	}
+	filter.IncludeBots = true
+	rows, _ = reports.Partnerships(context.Background(), db.Conn, filter)
+	var all uint64
+	for _, row := range rows {
+		all += row.Clicks
+	}
+	if all != 107 {
+		t.Errorf("with bots: %d clicks, want 107", all)
+	}
+	if n := count(t, db, "SELECT count() FROM hits WHERE kind = 'click' AND is_bot = 1"); n != 6 {
+		t.Errorf("bot clicks stored = %d, want 6 (5 curl + 1 HEAD)", n)
+	}
+}
+
+func TestVisitorCookie(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db)
+	resp := get(t, noRedirect, "GET", s.base+"/r/demo", "", browserUA)
+	var vid *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "xp_vid" {
+			vid = c
+		}
+	}
+	if vid == nil || !vid.HttpOnly || vid.SameSite != http.SameSiteLaxMode || vid.MaxAge != 365*24*3600 || vid.Secure {
+		t.Fatalf("xp_vid cookie = %+v", vid)
+	}
+	// The same visitor again, now behind a TLS-terminating trusted proxy.
+	req, _ := http.NewRequest("GET", s.base+"/r/demo", nil)
+	req.Header.Set("User-Agent", browserUA)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.AddCookie(&http.Cookie{Name: "xp_vid", Value: vid.Value})
+	resp2, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	for _, c := range resp2.Cookies() {
+		if c.Name == "xp_vid" && (c.Value != vid.Value || !c.Secure) {
+			t.Errorf("second cookie = %+v, want same value and Secure", c)
+		}
+	}
+	waitFor(t, 30*time.Second, "2 clicks stored", func() bool { return count(t, db, "SELECT count() FROM hits") == 2 })
+	if n := count(t, db, "SELECT uniqExact(visitor) FROM hits"); n != 1 {
+		t.Errorf("visitors = %d, want 1", n)
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"serve", "--help"}, {"ingest", "--help"}, {"migrate", "--help"},
+		{"partner", "--help"}, {"partner", "add", "--help"}, {"partner", "list", "--help"},
+		{"partnership", "add", "--help"}, {"link", "add", "--help"}, {"link", "list", "--help"},
+		{"report", "--help"}, {"report", "partnerships", "--help"}, {"demo", "--help"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 0 {
+			t.Errorf("xpromo %v: exit %d, stderr %s", args, code, errb.String())
+		}
+		if !strings.Contains(out.String()+errb.String(), "Usage: xpromo") {
+			t.Errorf("xpromo %v printed no usage:\n%s%s", args, out.String(), errb.String())
+		}
+	}
+}
+
+func TestBadArgumentsExitNonZero(t *testing.T) {
+	for _, args := range [][]string{
+		{}, {"nope"}, {"serve", "--no-such-flag"}, {"serve", "--trusted-proxies", "999.1.1.1/8"},
+		{"report", "partnerships", "--from", "yesterday"}, {"report", "partnerships", "--format", "xml"},
+		{"partner", "frob"}, {"serve", "extra-arg"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code == 0 {
+			t.Errorf("xpromo %v: exit 0", args)
+		} else if errb.Len() == 0 {
+			t.Errorf("xpromo %v: no error message", args)
+		}
+	}
+}
+
+func TestEnvironmentFallback(t *testing.T) {
+	t.Setenv("XPROMO_HTTP_ADDR", "127.0.0.1:9999")
+	t.Setenv("XPROMO_INGEST", "false")
+	t.Setenv("XPROMO_COMMIT_TIMEOUT", "7ms")
+	f := newFlags("serve", "serve", "", &bytes.Buffer{})
+	var c serveConfig
+	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
+	f.Bool(&c.Ingest, "ingest", true, "")
+	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "")
+	if err := f.parse(nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:9999" || c.Ingest || c.CommitTimeout != 7*time.Millisecond {
+		t.Fatalf("env not used: %+v", c)
+	}
+	// A flag beats the environment.
+	f = newFlags("serve", "serve", "", &bytes.Buffer{})
+	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
+	if err := f.parse([]string{"--http-addr", ":1"}, false); err != nil || c.HTTPAddr != ":1" {
+		t.Fatalf("flag did not win: %v %q", err, c.HTTPAddr)
+	}
+	t.Setenv("XPROMO_INGEST", "maybe")
+	f = newFlags("serve", "serve", "", &bytes.Buffer{})
+	f.Bool(&c.Ingest, "ingest", true, "")
+	if err := f.parse(nil, false); err == nil {
+		t.Fatal("XPROMO_INGEST=maybe accepted")
+	}
+}
+
+func newReq(u string) (*http.Request, error) {
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", browserUA)
+	req.Header.Set("X-Forwarded-For", "8.8.8.8")
+	return req, nil
+}
