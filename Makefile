@@ -23,11 +23,8 @@ services: ## install (if missing) and start Redis and ClickHouse on their own po
 services-down: ## stop the servers started by `make services`
 	@$(SERVICES) down
 
-run: build services ## start the servers, migrate, seed the demo, run `xpromo serve`
-	@$(BIN) migrate
-	@$(BIN) demo --public-url http://localhost$(HTTP_ADDR)
-	@scripts/run-banner.sh "$(HTTP_ADDR)"
-	@trap '$(SERVICES) down' EXIT; $(BIN) serve --http-addr "$(HTTP_ADDR)"
+run: build ## start the servers, migrate, seed the demo, run `xpromo serve` (Ctrl-C stops all it started)
+	@scripts/run.sh "$(HTTP_ADDR)"
 
 test: services vet ## run every test (race detector on) against the real servers
 	$(GO) test -race -count=1 -timeout 30m ./...

@@ -369,7 +369,14 @@ wait_serve_idle() {
 	log "serve still spilling after 60 s; going on"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+# How busy the machine is before anything starts: other processes running
+# during the stages make the figures noisy (see "other" in the CPU lines).
+b0=$(total_ticks) i0=$(idle_ticks)
+sleep 2
+PRE_BUSY=$(awk -v b0="$b0" -v i0="$i0" -v b1="$(total_ticks)" -v i1="$(idle_ticks)" 'BEGIN { n = b1 - b0; printf "%.0f", n > 0 ? 100 * (n - (i1 - i0)) / n : 0 }')
+((PRE_BUSY < 15)) || log "warning: the machine is already ${PRE_BUSY}% busy before the benchmark starts; expect noisy figures"
 
 INGEST_PID=''
 {
@@ -505,7 +512,7 @@ met() { # VALUE OP GOAL
 	echo "xpromo bench, $(date -u '+%Y-%m-%d %H:%M UTC'); $(head -n 1 "$OUT/machine.txt")"
 	sed -n 2p "$OUT/machine.txt"
 	echo "max runs: $([[ $HAVE_WRK == 1 ]] && echo "wrk -t$BENCH_WRK_THREADS" || echo "xpromo-load --max") -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s each after ${BENCH_WARMUP_SECONDS}s warm-up; serve with $SERVE_LABEL${BENCH_SERVE_FLAGS:+ and $BENCH_SERVE_FLAGS}"
-	echo "the load generator and the servers share the machine's cores"
+	echo "the load generator and the servers share the machine's cores; machine ${PRE_BUSY}% busy before the start$( ((PRE_BUSY < 15)) || echo ' (NOISY: other processes were running)')"
 	echo
 	row what serve bare ratio goal met
 	r=$(ratio "$RS_RPS" "$RB_RPS")

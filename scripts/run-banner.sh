@@ -7,7 +7,7 @@ host="${addr%:*}"
 base="http://$host:$port"
 cat >&2 <<MSG
 
-xpromo is starting on $base  (Ctrl-C stops it and the servers)
+xpromo is starting on $base  (Ctrl-C stops it, and the servers if make run started them)
 
   Click the demo link in a browser:   $base/r/demo
   or with curl (curl counts as a bot; a browser User-Agent does not):
