@@ -188,7 +188,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 		buf.Close(context.Background())
 		return fmt.Errorf("listen %s: %w", c.HTTPAddr, err)
 	}
-	log.Info("xpromo serving", "addr", ln.Addr().String(), "instance", buf.Instance(), "stream", buf.Stream(), "ingest", c.Ingest)
+	log.Info("xpromo serving", "addr", ln.Addr().String(), "instance", buf.Instance(), "streams", buf.Streams(), "ingest", c.Ingest)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -5,12 +5,14 @@
 // it into Redis in order once Redis is back.
 //
 // Replays must never add a hit twice, even when the first attempt timed out
-// but was in fact applied. So each tracker instance writes its own stream,
-// and every entry gets an explicit, strictly increasing stream id: Redis
-// refuses an id not above the stream's last one, which makes every replay
-// of an already-applied group a harmless error. This holds because:
-//   - one committer goroutine sends one group at a time, so groups reach
-//     Redis in id order;
+// but was in fact applied. So each committer worker of each tracker
+// instance writes a stream of its own, and every entry gets an explicit,
+// strictly increasing stream id: Redis refuses an id not above the stream's
+// last one, which makes every replay of an already-applied group a
+// harmless error. This holds because:
+//   - a worker sends one group at a time, so the groups of its stream
+//     reach Redis in id order (several workers keep several groups in
+//     flight, on several streams);
 //   - after any failure, every later group goes to the journal until the
 //     journal has been replayed to its end (in order), so no direct write
 //     can overtake a journaled one;
@@ -47,6 +49,7 @@ type Config struct {
 	KeyPrefix string        // prefix of every Redis key, e.g. "xpromo:"
 	Timeout   time.Duration // how long a group may wait for Redis before it is journaled
 	MaxGroup  int           // most hits in one group commit
+	Workers   int           // committer workers (groups in flight), one stream each
 	QueueSize int           // hits waiting for the committer
 	// ReplayTimeout bounds one replay transaction.
 	ReplayTimeout time.Duration
@@ -65,6 +68,9 @@ func (c *Config) Defaults() {
 	if c.MaxGroup == 0 {
 		c.MaxGroup = 1024
 	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 1 << 16
 	}
@@ -82,6 +88,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("buffer: Timeout %v out of range 100µs..10s", c.Timeout)
 	case c.MaxGroup < 1 || c.MaxGroup > 100000:
 		return fmt.Errorf("buffer: MaxGroup %d out of range 1..100000", c.MaxGroup)
+	case c.Workers < 1 || c.Workers > 64:
+		return fmt.Errorf("buffer: Workers %d out of range 1..64", c.Workers)
 	case c.QueueSize < 1:
 		return fmt.Errorf("buffer: QueueSize %d must be positive", c.QueueSize)
 	}
@@ -92,8 +100,12 @@ func (c *Config) Validate() error {
 // the streams listed there.
 func RegistryKey(prefix string) string { return prefix + "streams" }
 
-// StreamKey is the stream of one tracker instance.
+// StreamKey is the stream of one committer worker of a tracker instance.
 func StreamKey(prefix, instance string) string { return prefix + "hits:" + instance }
+
+func workerStream(prefix, instance string, w int) string {
+	return StreamKey(prefix, fmt.Sprintf("%s:%d", instance, w))
+}
 
 // Field is the stream entry field holding an encoded hit.
 const Field = "h"
@@ -120,7 +132,7 @@ type Buffer struct {
 	log      *slog.Logger
 	m        *metrics.Metrics
 	instance string
-	stream   string
+	workers  []*worker
 	registry string
 
 	in      chan *request
@@ -130,7 +142,6 @@ type Buffer struct {
 	mu       sync.Mutex // guards spilling and journal appends against the replayer's reset
 	spilling bool
 
-	last      entryID       // committer goroutine only
 	leaseMs   atomic.Uint64 // no id is issued at or above this millisecond
 	leaseMu   sync.Mutex
 	leaseFile string
@@ -171,7 +182,9 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 		j.Close()
 		return nil, err
 	}
-	b.stream = StreamKey(cfg.KeyPrefix, b.instance)
+	for w := range cfg.Workers {
+		b.workers = append(b.workers, &worker{b: b, stream: workerStream(cfg.KeyPrefix, b.instance, w)})
+	}
 	if cfg.clock != nil {
 		b.now = cfg.clock
 	}
@@ -190,15 +203,25 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 	b.bgDone.Add(2)
 	go func() { defer b.bgDone.Done(); b.replayLoop(bg) }()
 	go func() { defer b.bgDone.Done(); b.leaseLoop(bg) }()
-	go b.commitLoop()
+	var wg sync.WaitGroup
+	for _, w := range b.workers {
+		wg.Go(w.commitLoop)
+	}
+	go func() { wg.Wait(); close(b.committerDone) }()
 	return b, nil
 }
 
 // Instance names this tracker's stream; it is kept in Dir across restarts.
 func (b *Buffer) Instance() string { return b.instance }
 
-// Stream is this tracker's stream key.
-func (b *Buffer) Stream() string { return b.stream }
+// Streams are this tracker's stream keys, one per worker.
+func (b *Buffer) Streams() []string {
+	out := make([]string, len(b.workers))
+	for i, w := range b.workers {
+		out[i] = w.stream
+	}
+	return out
+}
 
 // Spilling reports whether hits currently go to the journal.
 func (b *Buffer) Spilling() bool {
@@ -268,28 +291,34 @@ func writeFileSync(path string, data []byte) error {
 // initIDs starts ids above everything issued before: the stream's last id
 // when Redis answers, and the lease kept on disk in any case.
 func (b *Buffer) initIDs(ctx context.Context) error {
+	var lease entryID
 	if raw, err := os.ReadFile(b.leaseFile); err == nil {
 		ms, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 		if err != nil {
 			return fmt.Errorf("buffer: id lease file %s: %w", b.leaseFile, err)
 		}
-		b.last = entryID{ms: ms}
+		lease = entryID{ms: ms}
 	}
 	ictx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if info, err := b.rdb.XInfoStream(ictx, b.stream).Result(); err == nil {
-		if top, err := parseEntryID(info.LastGeneratedID); err == nil && b.last.less(top) {
-			b.last = top
+	latest := uint64(b.now().UnixMilli())
+	for _, w := range b.workers {
+		w.last = lease
+		if info, err := b.rdb.XInfoStream(ictx, w.stream).Result(); err == nil {
+			if top, err := parseEntryID(info.LastGeneratedID); err == nil && w.last.less(top) {
+				w.last = top
+			}
 		}
+		latest = max(latest, w.last.ms)
 	}
-	return b.renewLease(uint64(b.now().UnixMilli()))
+	return b.renewLease(latest)
 }
 
 // renewLease records on disk that ids up to ms+leaseAhead may be issued.
 func (b *Buffer) renewLease(ms uint64) error {
 	b.leaseMu.Lock()
 	defer b.leaseMu.Unlock()
-	next := max(ms, b.last.ms) + uint64(leaseAhead/time.Millisecond)
+	next := ms + uint64(leaseAhead/time.Millisecond)
 	if next <= b.leaseMs.Load() {
 		return nil
 	}
@@ -318,22 +347,29 @@ func (b *Buffer) leaseLoop(ctx context.Context) {
 	}
 }
 
-// nextID is called by the committer only.
-func (b *Buffer) nextID() entryID {
+// worker is one committer: it owns a stream and sends one group at a time.
+type worker struct {
+	b      *Buffer
+	stream string
+	last   entryID // this worker's goroutine only
+}
+
+func (w *worker) nextID() entryID {
+	b := w.b
 	ms := uint64(b.now().UnixMilli())
-	if ms > b.last.ms {
-		b.last = entryID{ms: ms}
+	if ms > w.last.ms {
+		w.last = entryID{ms: ms}
 	} else {
-		b.last.seq++
+		w.last.seq++
 	}
-	if b.last.ms >= b.leaseMs.Load() {
+	if w.last.ms >= b.leaseMs.Load() {
 		// The clock ran past the lease (a stalled renewer): extend it now,
 		// before this id can exist anywhere.
-		if err := b.renewLease(b.last.ms); err != nil {
+		if err := b.renewLease(w.last.ms); err != nil {
 			b.log.Error("buffer: cannot renew the id lease", "err", err)
 		}
 	}
-	return b.last
+	return w.last
 }
 
 // Submit makes h durable (in Redis or in the journal) and returns nil, or
@@ -382,10 +418,10 @@ func (b *Buffer) Close(ctx context.Context) error {
 	return err
 }
 
-func (b *Buffer) commitLoop() {
-	defer close(b.committerDone)
+func (w *worker) commitLoop() {
+	b := w.b
 	group := make([]*request, 0, b.cfg.MaxGroup)
-	rec := &record{stream: b.stream}
+	rec := &record{stream: w.stream}
 	for first := range b.in {
 		group = append(group[:0], first)
 	fill:
@@ -403,10 +439,10 @@ func (b *Buffer) commitLoop() {
 		rec.ids = rec.ids[:0]
 		rec.payload = rec.payload[:0]
 		for _, r := range group {
-			rec.ids = append(rec.ids, b.nextID())
+			rec.ids = append(rec.ids, w.nextID())
 			rec.payload = append(rec.payload, r.payload)
 		}
-		err := b.commit(rec)
+		err := w.commit(rec)
 		for _, r := range group {
 			r.done <- err
 		}
@@ -415,7 +451,8 @@ func (b *Buffer) commitLoop() {
 }
 
 // commit makes one group durable.
-func (b *Buffer) commit(rec *record) error {
+func (w *worker) commit(rec *record) error {
+	b := w.b
 	start := time.Now()
 	n := float64(len(rec.ids))
 	b.m.GroupSize.Observe(n)
@@ -423,7 +460,7 @@ func (b *Buffer) commit(rec *record) error {
 	spilling := b.spilling
 	b.mu.Unlock()
 	if !spilling {
-		failed, err := b.direct(rec)
+		failed, err := w.direct(rec)
 		if err == nil {
 			b.m.HitsDurable.WithLabelValues("redis").Add(n)
 			b.m.CommitSeconds.Observe(time.Since(start).Seconds())
@@ -458,7 +495,8 @@ func isIDTooSmall(err error) bool {
 
 // direct writes rec to Redis in one transaction within cfg.Timeout. On
 // failure it returns the part of rec that is not known to be stored.
-func (b *Buffer) direct(rec *record) (*record, error) {
+func (w *worker) direct(rec *record) (*record, error) {
+	b := w.b
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
 	cmds, err := b.exec(ctx, rec)
@@ -477,13 +515,13 @@ func (b *Buffer) direct(rec *record) (*record, error) {
 			retry.payload = append(retry.payload, rec.payload[i])
 		}
 	}
-	if info, ierr := b.rdb.XInfoStream(ctx, b.stream).Result(); ierr == nil {
-		if top, perr := parseEntryID(info.LastGeneratedID); perr == nil && b.last.less(top) {
-			b.last = top
+	if info, ierr := b.rdb.XInfoStream(ctx, w.stream).Result(); ierr == nil {
+		if top, perr := parseEntryID(info.LastGeneratedID); perr == nil && w.last.less(top) {
+			w.last = top
 		}
 	}
 	for range retry.payload {
-		retry.ids = append(retry.ids, b.nextID())
+		retry.ids = append(retry.ids, w.nextID())
 	}
 	b.log.Warn("buffer: stream ids were not above the stream top; reissued", "hits", len(retry.ids))
 	cmds, err = b.exec(ctx, retry)
@@ -502,14 +540,21 @@ func allIDErrorsOrOK(cmds []redis.Cmder) bool {
 	return true
 }
 
-// exec adds rec's entries under their explicit ids in one MULTI/EXEC, and
-// (re)registers the stream for the ingester.
-func (b *Buffer) exec(ctx context.Context, rec *record) ([]redis.Cmder, error) {
+// exec adds the records' entries under their explicit ids in one
+// MULTI/EXEC, and (re)registers their streams for the ingester. The first
+// commands of the result are the XADDs, in order.
+func (b *Buffer) exec(ctx context.Context, recs ...*record) ([]redis.Cmder, error) {
 	return b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range rec.ids {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: rec.stream, ID: id.String(), Values: []any{Field, rec.payload[i]}})
+		streams := map[string]bool{}
+		for _, rec := range recs {
+			for i, id := range rec.ids {
+				p.XAdd(ctx, &redis.XAddArgs{Stream: rec.stream, ID: id.String(), Values: []any{Field, rec.payload[i]}})
+			}
+			streams[rec.stream] = true
 		}
-		p.SAdd(ctx, b.registry, rec.stream)
+		for s := range streams {
+			p.SAdd(ctx, b.registry, s)
+		}
 		return nil
 	})
 }
@@ -541,17 +586,60 @@ func (b *Buffer) replayLoop(ctx context.Context) {
 			}
 			continue
 		}
-		raw, next, err := b.j.ReadFrom(pos)
+		// Read a run of records and replay them in one transaction, so the
+		// replay outpaces the groups still arriving while it runs.
+		var recs []*record
+		entries := 0
+		next := pos
+		var rerr error
+		for len(recs) < maxReplayRecords && entries < maxReplayEntries {
+			raw, after, err := b.j.ReadFrom(next)
+			if errors.Is(err, journal.ErrCorrupt) {
+				b.log.Error("buffer: corrupt spill journal segment; skipping to the next", "err", err, "at", next, "next", after)
+				next = after
+				continue
+			}
+			if err != nil {
+				rerr = err
+				break
+			}
+			rec := new(record)
+			if err := rec.unmarshal(raw); err != nil {
+				b.log.Error("buffer: malformed journal record skipped", "err", err, "at", next)
+			} else {
+				recs = append(recs, rec)
+				entries += len(rec.ids)
+			}
+			next = after
+		}
+		if len(recs) > 0 {
+			if err := b.replay(ctx, recs); err != nil {
+				if !wait(backoff) {
+					return
+				}
+				backoff = min(backoff*2, 2*time.Second)
+				continue
+			}
+			backoff = 50 * time.Millisecond
+		}
+		pos = next
+		if sinceRelease += len(recs); sinceRelease >= 256 {
+			sinceRelease = 0
+			if err := b.j.Release(pos); err != nil {
+				b.log.Warn("buffer: release replayed journal segments", "err", err)
+			}
+			b.m.JournalBytes.Set(float64(b.j.Size()))
+		}
 		switch {
-		case errors.Is(err, io.EOF):
+		case errors.Is(rerr, io.EOF):
 			b.mu.Lock()
-			done, rerr := b.j.ResetIfEnd(pos)
+			done, err := b.j.ResetIfEnd(pos)
 			if done {
 				b.spilling = false
 			}
 			b.mu.Unlock()
-			if rerr != nil {
-				b.log.Error("buffer: cannot clear the replayed journal", "err", rerr)
+			if err != nil {
+				b.log.Error("buffer: cannot clear the replayed journal", "err", err)
 			}
 			if done {
 				pos = journal.Position{}
@@ -560,57 +648,39 @@ func (b *Buffer) replayLoop(ctx context.Context) {
 				b.log.Info("buffer: spill journal replayed; writing to Redis directly again")
 				continue
 			}
-			if !wait(20 * time.Millisecond) {
+			if len(recs) == 0 && !wait(5*time.Millisecond) {
 				return
 			}
-			continue
-		case errors.Is(err, journal.ErrCorrupt):
-			b.log.Error("buffer: corrupt spill journal segment; skipping to the next", "err", err, "at", pos, "next", next)
-			pos = next
-			continue
-		case err != nil:
-			b.log.Error("buffer: read spill journal", "err", err)
+		case rerr != nil:
+			b.log.Error("buffer: read spill journal", "err", rerr)
 			if !wait(time.Second) {
 				return
 			}
-			continue
-		}
-		var rec record
-		if err := rec.unmarshal(raw); err != nil {
-			b.log.Error("buffer: malformed journal record skipped", "err", err, "at", pos)
-			pos = next
-			continue
-		}
-		if err := b.replay(ctx, &rec); err != nil {
-			if !wait(backoff) {
-				return
-			}
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		pos = next
-		if sinceRelease++; sinceRelease >= 64 {
-			sinceRelease = 0
-			if err := b.j.Release(pos); err != nil {
-				b.log.Warn("buffer: release replayed journal segments", "err", err)
-			}
-			b.m.JournalBytes.Set(float64(b.j.Size()))
 		}
 	}
 }
 
-// replay adds a journaled group; entries Redis already has (their ids are
-// not above the stream top) are skipped.
-func (b *Buffer) replay(ctx context.Context, rec *record) error {
+// Bounds on one replay transaction.
+const (
+	maxReplayRecords = 256
+	maxReplayEntries = 20000
+)
+
+// replay adds journaled groups; entries Redis already has (their ids are
+// not above their stream's top) are skipped.
+func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ReplayTimeout)
 	defer cancel()
-	cmds, err := b.exec(ctx, rec)
+	cmds, err := b.exec(ctx, recs...)
 	if err != nil && (cmds == nil || !allIDErrorsOrOK(cmds)) {
 		return err
 	}
+	n := 0
+	for _, rec := range recs {
+		n += len(rec.ids)
+	}
 	var replayed, skipped int
-	for _, c := range cmds[:len(rec.ids)] {
+	for _, c := range cmds[:n] {
 		if c.Err() != nil {
 			skipped++
 		} else {

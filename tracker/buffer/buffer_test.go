@@ -40,12 +40,17 @@ func commitClient(url string) *redis.Client {
 	return redis.NewClient(opts)
 }
 
-// streamHits returns every hit id in the stream, failing on duplicates.
-func streamHits(t *testing.T, rdb *redis.Client, stream string) map[string]bool {
+// streamHits returns every hit id in the buffer's streams, failing on
+// duplicates.
+func streamHits(t *testing.T, rdb *redis.Client, b *Buffer) map[string]bool {
 	t.Helper()
-	msgs, err := rdb.XRange(context.Background(), stream, "-", "+").Result()
-	if err != nil {
-		t.Fatalf("XRANGE: %v", err)
+	var msgs []redis.XMessage
+	for _, stream := range b.Streams() {
+		m, err := rdb.XRange(context.Background(), stream, "-", "+").Result()
+		if err != nil {
+			t.Fatalf("XRANGE: %v", err)
+		}
+		msgs = append(msgs, m...)
 	}
 	out := map[string]bool{}
 	for _, m := range msgs {
@@ -90,7 +95,7 @@ func TestGroupCommitToRedis(t *testing.T) {
 	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix, Timeout: time.Second})
 	hs := makeHits(2000, 0)
 	submitAll(t, b, hs)
-	got := streamHits(t, r.Client, b.Stream())
+	got := streamHits(t, r.Client, b)
 	if len(got) != len(hs) {
 		t.Fatalf("stream has %d hits, want %d", len(got), len(hs))
 	}
@@ -102,9 +107,11 @@ func TestGroupCommitToRedis(t *testing.T) {
 	if b.Spilling() {
 		t.Error("spilling although Redis is up")
 	}
-	member, err := r.Client.SIsMember(context.Background(), RegistryKey(r.Prefix), b.Stream()).Result()
-	if err != nil || !member {
-		t.Errorf("stream not registered for the ingester: %v %v", member, err)
+	for _, stream := range b.Streams() {
+		member, err := r.Client.SIsMember(context.Background(), RegistryKey(r.Prefix), stream).Result()
+		if err != nil || !member {
+			t.Errorf("stream %s not registered for the ingester: %v %v", stream, member, err)
+		}
 	}
 }
 
@@ -132,7 +139,7 @@ func TestRedisDownSpillsThenReplaysInOrder(t *testing.T) {
 	// group through the journal again; it is replayed shortly.
 	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
 
-	got := streamHits(t, rdb, b.Stream())
+	got := streamHits(t, rdb, b)
 	for i, h := range append(append(first, down...), after...) {
 		if !got[h.ID] {
 			t.Errorf("hit %d (%s) lost", i, h.ID)
@@ -151,9 +158,10 @@ func TestRedisDownSpillsThenReplaysInOrder(t *testing.T) {
 func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
 	r := testenv.NewRedis(t)
 	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix, Timeout: time.Second})
-	rec := &record{stream: b.Stream()}
+	w := b.workers[0]
+	rec := &record{stream: w.stream}
 	for _, h := range makeHits(10, 0) {
-		rec.ids = append(rec.ids, b.nextID())
+		rec.ids = append(rec.ids, w.nextID())
 		rec.payload = append(rec.payload, h.Marshal())
 	}
 	if _, err := b.exec(context.Background(), rec); err != nil {
@@ -168,14 +176,14 @@ func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
 	b.mu.Unlock()
 	b.wake <- struct{}{}
 	waitFor(t, 10*time.Second, "replay", func() bool { return !b.Spilling() })
-	if n := len(streamHits(t, r.Client, b.Stream())); n != 10 {
+	if n := len(streamHits(t, r.Client, b)); n != 10 {
 		t.Fatalf("stream has %d hits after replaying an applied group, want 10", n)
 	}
 	// And a replay straight after, for good measure.
-	if err := b.replay(context.Background(), rec); err != nil {
+	if err := b.replay(context.Background(), []*record{rec}); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
-	if n := len(streamHits(t, r.Client, b.Stream())); n != 10 {
+	if n := len(streamHits(t, r.Client, b)); n != 10 {
 		t.Fatalf("stream has %d hits, want 10", n)
 	}
 }
@@ -193,20 +201,20 @@ func TestJournalSurvivesRestart(t *testing.T) {
 	srv.Kill()
 	hs := makeHits(120, 0)
 	submitAll(t, b, hs)
-	stream := b.Stream()
+	streams := b.Streams()
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	srv.Start()
 	b2 := open(t, commitClient(srv.URL), cfg)
-	if b2.Stream() != stream {
-		t.Fatalf("instance changed across restart: %s != %s", b2.Stream(), stream)
+	if fmt.Sprint(b2.Streams()) != fmt.Sprint(streams) {
+		t.Fatalf("streams changed across restart: %v != %v", b2.Streams(), streams)
 	}
 	waitFor(t, 20*time.Second, "journal replayed after restart", func() bool { return !b2.Spilling() })
 	more := makeHits(30, 120)
 	submitAll(t, b2, more)
 	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b2.Spilling() })
-	got := streamHits(t, rdb, stream)
+	got := streamHits(t, rdb, b2)
 	if len(got) != 150 {
 		t.Fatalf("stream has %d hits, want 150", len(got))
 	}
@@ -230,7 +238,7 @@ func TestIDsIncreaseAcrossRestartWithClockStepBack(t *testing.T) {
 	if b2.Spilling() {
 		t.Fatal("writes after a clock step back were refused by Redis")
 	}
-	if n := len(streamHits(t, r.Client, b2.Stream())); n != 10 {
+	if n := len(streamHits(t, r.Client, b2)); n != 10 {
 		t.Fatalf("stream has %d hits, want 10", n)
 	}
 }
