@@ -237,8 +237,10 @@ cpu_end() {
 		n = (t1 - t0); if (n <= 0) n = 1
 		busy = n - (i1 - i0)
 		mine = (s1 - s0) + (b1 - b0) + (g1 - g0) + (r1 - r0) + (c1 - c0) + (l1 - l0)
+		other = busy - mine # per-process and machine figures are sampled differently: clamp
+		if (other < 0) other = 0
 		printf "%-15s %5.1fs, %3.0f%% busy; CPU s: serve %4.1f  bare %4.1f  ingest %4.1f  redis %4.1f  clickhouse %4.1f  load gen %4.1f  other %4.1f\n",
-			stage, wall, 100 * busy / n, (s1 - s0) / tck, (b1 - b0) / tck, (g1 - g0) / tck, (r1 - r0) / tck, (c1 - c0) / tck, (l1 - l0) / tck, (busy - mine) / tck
+			stage, wall, 100 * busy / n, (s1 - s0) / tck, (b1 - b0) / tck, (g1 - g0) / tck, (r1 - r0) / tck, (c1 - c0) / tck, (l1 - l0) / tck, other / tck
 	}' | tee -a "$OUT/cpu.txt" >&2
 }
 
@@ -375,7 +377,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2f",
 # during the stages make the figures noisy (see "other" in the CPU lines).
 b0=$(total_ticks) i0=$(idle_ticks)
 sleep 2
-PRE_BUSY=$(awk -v b0="$b0" -v i0="$i0" -v b1="$(total_ticks)" -v i1="$(idle_ticks)" 'BEGIN { n = b1 - b0; printf "%.0f", n > 0 ? 100 * (n - (i1 - i0)) / n : 0 }')
+PRE_BUSY=$(awk -v b0="$b0" -v i0="$i0" -v b1="$(total_ticks)" -v i1="$(idle_ticks)" 'BEGIN { n = b1 - b0; printf "%.0f", (n > 0 ? 100 * (n - (i1 - i0)) / n : 0) }')
 ((PRE_BUSY < 15)) || log "warning: the machine is already ${PRE_BUSY}% busy before the benchmark starts; expect noisy figures"
 
 INGEST_PID=''

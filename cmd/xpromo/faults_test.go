@@ -66,7 +66,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func assertStoredOnce(t *testing.T, db *testenv.DB, ids []string) {
 	t.Helper()
 	want := uint64(len(ids))
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d clicks in ClickHouse", want), func() bool {
+	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("%d clicks in ClickHouse", want), func() bool {
 		return count(t, db, "SELECT count() FROM hits") >= want
 	})
 	time.Sleep(500 * time.Millisecond) // anything extra (a duplicate) would land by now

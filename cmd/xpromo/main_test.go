@@ -139,16 +139,6 @@ func clickID(t *testing.T, resp *http.Response) string {
 	return id
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 func count(t *testing.T, db *testenv.DB, q string, args ...any) uint64 {
 	t.Helper()
@@ -202,7 +192,7 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 
 	filter := reports.Filter{From: time.Now().UTC().AddDate(0, 0, -1), To: time.Now().UTC()}
 	var rows []reports.PartnershipRow
-	waitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
 		return count(t, db, "SELECT count() FROM hits") == 107
 	})
 	rows, err := reports.Partnerships(context.Background(), db.Conn, filter)
@@ -271,7 +261,7 @@ func TestVisitorCookie(t *testing.T) {
 			t.Errorf("second cookie = %+v, want same value and Secure", c)
 		}
 	}
-	waitFor(t, 30*time.Second, "2 clicks stored", func() bool { return count(t, db, "SELECT count() FROM hits") == 2 })
+	testenv.WaitFor(t, 30*time.Second, "2 clicks stored", func() bool { return count(t, db, "SELECT count() FROM hits") == 2 })
 	if n := count(t, db, "SELECT uniqExact(visitor) FROM hits"); n != 1 {
 		t.Errorf("visitors = %d, want 1", n)
 	}

@@ -92,34 +92,29 @@ func Open(ctx context.Context, rawURL string, create bool) (driver.Conn, error) 
 
 // CreateDatabase creates opts' database if it does not exist.
 func CreateDatabase(ctx context.Context, opts *clickhouse.Options) error {
-	o := *opts
-	o.Auth.Database = "default"
-	conn, err := clickhouse.Open(&o)
-	if err != nil {
-		return fmt.Errorf("clickhouse open: %w", err)
-	}
-	defer conn.Close()
-	// The name was checked by ValidIdent in Options.
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+opts.Auth.Database); err != nil {
-		return fmt.Errorf("create database %s: %w", opts.Auth.Database, err)
-	}
-	return nil
+	return execOnDefault(ctx, opts, "create database", "CREATE DATABASE IF NOT EXISTS ", opts.Auth.Database)
 }
 
 // DropDatabase drops a database; tests use it to clean up.
 func DropDatabase(ctx context.Context, opts *clickhouse.Options, name string) error {
+	return execOnDefault(ctx, opts, "drop database", "DROP DATABASE IF EXISTS ", name)
+}
+
+// execOnDefault runs DDL naming a database through the default database.
+// Identifiers cannot be bound, so name is checked instead.
+func execOnDefault(ctx context.Context, opts *clickhouse.Options, op, ddl, name string) error {
 	if !ValidIdent(name) {
-		return fmt.Errorf("drop database: bad name %q", name)
+		return fmt.Errorf("%s: bad name %q", op, name)
 	}
 	o := *opts
 	o.Auth.Database = "default"
 	conn, err := clickhouse.Open(&o)
 	if err != nil {
-		return fmt.Errorf("clickhouse open: %w", err)
+		return fmt.Errorf("%s %s: %w", op, name, err)
 	}
 	defer conn.Close()
-	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
+	if err := conn.Exec(ctx, ddl+name); err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
 	}
 	return nil
 }

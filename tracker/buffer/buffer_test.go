@@ -132,12 +132,12 @@ func TestRedisDownSpillsThenReplaysInOrder(t *testing.T) {
 		t.Fatalf("not spilling with Redis down (spilling=%v, journal=%d bytes)", b.Spilling(), b.JournalBytes())
 	}
 	srv.Start()
-	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
+	testenv.WaitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
 	after := makeHits(50, 400)
 	submitAll(t, b, after)
 	// A pooled connection from before the restart may fail once and send a
 	// group through the journal again; it is replayed shortly.
-	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
+	testenv.WaitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() })
 
 	got := streamHits(t, rdb, b)
 	for i, h := range append(append(first, down...), after...) {
@@ -175,7 +175,7 @@ func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
 	}
 	b.mu.Unlock()
 	b.wake <- struct{}{}
-	waitFor(t, 10*time.Second, "replay", func() bool { return !b.Spilling() })
+	testenv.WaitFor(t, 10*time.Second, "replay", func() bool { return !b.Spilling() })
 	if n := len(streamHits(t, r.Client, b)); n != 10 {
 		t.Fatalf("stream has %d hits after replaying an applied group, want 10", n)
 	}
@@ -210,10 +210,10 @@ func TestJournalSurvivesRestart(t *testing.T) {
 	if fmt.Sprint(b2.Streams()) != fmt.Sprint(streams) {
 		t.Fatalf("streams changed across restart: %v != %v", b2.Streams(), streams)
 	}
-	waitFor(t, 20*time.Second, "journal replayed after restart", func() bool { return !b2.Spilling() })
+	testenv.WaitFor(t, 20*time.Second, "journal replayed after restart", func() bool { return !b2.Spilling() })
 	more := makeHits(30, 120)
 	submitAll(t, b2, more)
-	waitFor(t, 20*time.Second, "journal replayed", func() bool { return !b2.Spilling() })
+	testenv.WaitFor(t, 20*time.Second, "journal replayed", func() bool { return !b2.Spilling() })
 	got := streamHits(t, rdb, b2)
 	if len(got) != 150 {
 		t.Fatalf("stream has %d hits, want 150", len(got))
@@ -313,15 +313,5 @@ func FuzzRecordUnmarshal(f *testing.F) {
 	})
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -349,6 +350,19 @@ func decode(entries []entry) *rowSet {
 	return rs
 }
 
+// storedHits returns which of hs are already in the table query reads.
+func storedHits(ctx context.Context, ch driver.Conn, query string, hs []*hit.Hit) (map[string]bool, error) {
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	from, to := timeRange(hs)
+	ids := make([]string, len(hs))
+	for i, h := range hs {
+		ids[i] = h.ID
+	}
+	return stored(ctx, ch, query, from, to, ids)
+}
+
 func timeRange(hs []*hit.Hit) (time.Time, time.Time) {
 	from, to := hs[0].Time, hs[0].Time
 	for _, h := range hs[1:] {
@@ -364,45 +378,24 @@ func timeRange(hs []*hit.Hit) (time.Time, time.Time) {
 
 // dropStored removes rows whose ids are already in ClickHouse.
 func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
-	if len(rs.hits) > 0 {
-		from, to := timeRange(rs.hits)
-		ids := make([]string, len(rs.hits))
-		for i, h := range rs.hits {
-			ids[i] = h.ID
-		}
-		have, err := stored(ctx, in.ch, selectStoredHits, from, to, ids)
-		if err != nil {
-			return err
-		}
-		var hs []*hit.Hit
-		var as []decimal.Decimal
-		for i, h := range rs.hits {
-			if !have[h.ID] {
-				hs, as = append(hs, h), append(as, rs.amounts[i])
-			}
-		}
-		in.m.Duplicates.Add(float64(len(rs.hits) - len(hs)))
-		rs.hits, rs.amounts = hs, as
+	have, err := storedHits(ctx, in.ch, selectStoredHits, rs.hits)
+	if err != nil {
+		return err
 	}
-	if len(rs.rejected) > 0 {
-		from, to := timeRange(rs.rejected)
-		ids := make([]string, len(rs.rejected))
-		for i, h := range rs.rejected {
-			ids[i] = h.ID
-		}
-		have, err := stored(ctx, in.ch, selectStoredRejected, from, to, ids)
-		if err != nil {
-			return err
-		}
-		var hs []*hit.Hit
-		for _, h := range rs.rejected {
-			if !have[h.ID] {
-				hs = append(hs, h)
-			}
-		}
-		in.m.Duplicates.Add(float64(len(rs.rejected) - len(hs)))
-		rs.rejected = hs
+	haveRejected, err := storedHits(ctx, in.ch, selectStoredRejected, rs.rejected)
+	if err != nil {
+		return err
 	}
+	// Filter in place: index i is read before anything at or after it is written.
+	hits, amounts := rs.hits[:0], rs.amounts[:0]
+	for i, h := range rs.hits {
+		if !have[h.ID] {
+			hits, amounts = append(hits, h), append(amounts, rs.amounts[i])
+		}
+	}
+	rs.hits, rs.amounts = hits, amounts
+	rs.rejected = slices.DeleteFunc(rs.rejected, func(h *hit.Hit) bool { return haveRejected[h.ID] })
+	in.m.Duplicates.Add(float64(len(have) + len(haveRejected)))
 	return nil
 }
 
@@ -467,15 +460,19 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 			return err
 		})
 	})
+	// deadLetter collects the entries of rows ClickHouse refused.
 	var dl errDeadLetter
-	if errors.As(err, &dl) {
-		bad := idsOf(rs.hits)
+	deadLetterRows := func(hs []*hit.Hit) {
+		bad := idsOf(hs)
 		for _, e := range entries {
 			var h hit.Hit
 			if h.Unmarshal([]byte(e.data)) == nil && bad[h.ID] {
 				dead, deadWhy = append(dead, e), append(deadWhy, dl.Error())
 			}
 		}
+	}
+	if errors.As(err, &dl) {
+		deadLetterRows(rs.hits)
 	} else if err != nil {
 		return err
 	}
@@ -485,13 +482,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		})
 	})
 	if errors.As(err, &dl) {
-		bad := idsOf(rs.rejected)
-		for _, e := range entries {
-			var h hit.Hit
-			if h.Unmarshal([]byte(e.data)) == nil && bad[h.ID] {
-				dead, deadWhy = append(dead, e), append(deadWhy, dl.Error())
-			}
-		}
+		deadLetterRows(rs.rejected)
 	} else if err != nil {
 		// The hits are stored; if we stop here they are redelivered and
 		// found stored, so nothing is counted twice.

@@ -86,16 +86,6 @@ func (e *env) run(t *testing.T, cfg Config, m *metrics.Metrics) (stop func()) {
 	return stop
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
 
 func TestIngestWritesEveryKindAndDeletesEntries(t *testing.T) {
 	e := newEnv(t)
@@ -112,10 +102,10 @@ func TestIngestWritesEveryKindAndDeletesEntries(t *testing.T) {
 	}
 	m := metrics.Discard()
 	e.run(t, Config{BatchSize: 1000, FlushInterval: 50 * time.Millisecond}, m)
-	waitFor(t, 30*time.Second, "all rows", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "all rows", func() bool {
 		return e.count(t, "SELECT count() FROM hits") == 2501 && e.count(t, "SELECT count() FROM rejected_hits") == 1
 	})
-	waitFor(t, 10*time.Second, "stream emptied", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "stream emptied", func() bool {
 		n, _ := e.r.Client.XLen(context.Background(), e.stream).Result()
 		return n == 0
 	})
@@ -165,7 +155,7 @@ func TestRedeliveredEntriesAreNotStoredTwice(t *testing.T) {
 	}
 	m := metrics.Discard()
 	e.run(t, cfg, m)
-	waitFor(t, 30*time.Second, "claimed entries written", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "claimed entries written", func() bool {
 		p, err := e.r.Client.XPending(ctx, e.stream, cfg.Group).Result()
 		return err == nil && p.Count == 0 && e.count(t, "SELECT count() FROM hits") >= 3000
 	})
@@ -184,7 +174,7 @@ func TestShutdownWritesTheBatchItHolds(t *testing.T) {
 	e := newEnv(t)
 	e.add(t, clicks(700)...)
 	stop := e.run(t, Config{BatchSize: 100000, FlushInterval: time.Hour}, metrics.Discard())
-	waitFor(t, 10*time.Second, "entries read", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "entries read", func() bool {
 		p, err := e.r.Client.XPending(context.Background(), e.stream, "ingest").Result()
 		return err == nil && p.Count == 700
 	})
