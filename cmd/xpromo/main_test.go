@@ -139,7 +139,6 @@ func clickID(t *testing.T, resp *http.Response) string {
 	return id
 }
 
-
 func count(t *testing.T, db *testenv.DB, q string, args ...any) uint64 {
 	t.Helper()
 	var n uint64

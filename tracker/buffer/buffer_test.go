@@ -313,5 +313,4 @@ func FuzzRecordUnmarshal(f *testing.F) {
 	})
 }
 
-
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -86,7 +86,6 @@ func (e *env) run(t *testing.T, cfg Config, m *metrics.Metrics) (stop func()) {
 	return stop
 }
 
-
 func TestIngestWritesEveryKindAndDeletesEntries(t *testing.T) {
 	e := newEnv(t)
 	hs := clicks(2500)
