@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xpromo/xpromo/internal/chdb"
@@ -31,6 +34,7 @@ import (
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	var fl ingestFlags
+	var metricsAddr string
 	f := newFlags("ingest", "ingest [flags]", `
 Reads the hit streams in Redis with a consumer group and writes them to
 ClickHouse in batches, acknowledging entries only after the insert. Several
@@ -38,6 +42,7 @@ ingesters may run at once; entries a crashed one left behind are taken over
 after --claim-idle and never counted twice. SIGTERM drains the current batch.`, stderr)
 	c.register(f, true)
 	fl.register(f)
+	f.String(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (empty: off)")
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
@@ -64,9 +69,22 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`, 
 		return err
 	}
 	defer ch.Close()
-	ing, err := ingest.New(rdb, ch, cfg, log, metrics.New(prometheus.NewRegistry()))
+	reg := prometheus.NewRegistry()
+	ing, err := ingest.New(rdb, ch, cfg, log, metrics.New(reg))
 	if err != nil {
 		return err
+	}
+	if metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		srv := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics-addr: %w", err)
+		}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
 	}
 	log.Info("ingesting", "consumer", cfg.Consumer)
 	return ing.Run(ctx)

@@ -305,8 +305,27 @@ func (in *Ingester) recover(ctx context.Context) error {
 			}
 			start = next
 		}
+		in.forgetConsumers(ctx, s)
 	}
 	return nil
+}
+
+// consumerTTL: consumers idle this long with nothing pending are removed
+// from the group (each ingester start joins under a new name).
+const consumerTTL = time.Hour
+
+func (in *Ingester) forgetConsumers(ctx context.Context, stream string) {
+	consumers, err := in.rdb.XInfoConsumers(ctx, stream, in.cfg.Group).Result()
+	if err != nil {
+		return
+	}
+	for _, c := range consumers {
+		if c.Name != in.cfg.Consumer && c.Pending == 0 && c.Idle > consumerTTL {
+			if err := in.rdb.XGroupDelConsumer(ctx, stream, in.cfg.Group, c.Name).Err(); err == nil {
+				in.log.Debug("ingest: removed idle consumer", "stream", stream, "consumer", c.Name)
+			}
+		}
+	}
 }
 
 // rowSet is one decoded batch.
