@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"link":        {"add or list tracking links", runLink},
 	"report":      {"print a report (partnerships)", runReport},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},
+	"token":       {"create, list or revoke API tokens", runToken},
 }
 
 func usage(w io.Writer) {
