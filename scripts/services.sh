@@ -13,8 +13,8 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 TEMPLATE_DIR=$SCRIPT_DIR/services
 
 REDIS_PORT=${XPROMO_REDIS_PORT:-16379}
-# always: every acknowledged write is on disk (see README, "Durability").
-REDIS_APPENDFSYNC=${XPROMO_REDIS_APPENDFSYNC:-always}
+# everysec by default; always for zero loss on power failure (see README, "Durability").
+REDIS_APPENDFSYNC=${XPROMO_REDIS_APPENDFSYNC:-everysec}
 CH_PORT=${XPROMO_CH_PORT:-19000}
 CH_HTTP_PORT=${XPROMO_CH_HTTP_PORT:-18123}
 START_TIMEOUT=${XPROMO_SERVICES_TIMEOUT:-60}
@@ -73,7 +73,7 @@ Commands:
 Environment:
   XPROMO_DATA_DIR          state directory (default: <repo root>/.data; now: $DATA_DIR)
   XPROMO_REDIS_PORT        Redis port on 127.0.0.1 (default 16379)
-  XPROMO_REDIS_APPENDFSYNC Redis appendfsync: always (default), everysec or no
+  XPROMO_REDIS_APPENDFSYNC Redis appendfsync: everysec (default), always or no
   XPROMO_CH_PORT           ClickHouse native port on 127.0.0.1 (default 19000)
   XPROMO_CH_HTTP_PORT      ClickHouse HTTP port on 127.0.0.1 (default 18123)
   XPROMO_SERVICES_TIMEOUT  seconds 'up' waits for the servers (default 60)

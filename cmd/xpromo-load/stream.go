@@ -89,6 +89,7 @@ func fillStream(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 	}
 	defer rdb.Close()
 	stream := buffer.StreamKey(cfg.Prefix, cfg.Instance)
+	const groupSize = 32 // a typical group commit under load
 	if err := rdb.SAdd(ctx, buffer.RegistryKey(cfg.Prefix), stream).Err(); err != nil {
 		return nil, fmt.Errorf("register stream: %w", err)
 	}
@@ -107,8 +108,13 @@ func fillStream(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 				to := min(from+cfg.Chunk, cfg.N)
 				now := time.Now().UTC()
 				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-					for range to - from {
-						p.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: "*", Values: []any{buffer.Field, fakeHit(r, &cfg, now).Marshal()}})
+					// Entries are groups of hits, as the tracker's group commits write them.
+					for k := from; k < to; k += groupSize {
+						parts := make([][]byte, 0, groupSize)
+						for range min(groupSize, to-k) {
+							parts = append(parts, fakeHit(r, &cfg, now).Marshal())
+						}
+						p.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: "*", Values: []any{buffer.Field, hit.AppendGroup(nil, parts)}})
 					}
 					return nil
 				})

@@ -107,8 +107,9 @@ func workerStream(prefix, instance string, w int) string {
 	return StreamKey(prefix, fmt.Sprintf("%s:%d", instance, w))
 }
 
-// Field is the stream entry field holding an encoded hit.
-const Field = "h"
+// Field is the stream entry field holding a group of encoded hits
+// (hit.AppendGroup): one entry per group commit.
+const Field = "g"
 
 var (
 	// ErrClosed is returned by Submit after Close.
@@ -421,6 +422,7 @@ func (b *Buffer) Close(ctx context.Context) error {
 func (w *worker) commitLoop() {
 	b := w.b
 	group := make([]*request, 0, b.cfg.MaxGroup)
+	parts := make([][]byte, 0, b.cfg.MaxGroup)
 	rec := &record{stream: w.stream}
 	for first := range b.in {
 		group = append(group[:0], first)
@@ -436,13 +438,16 @@ func (w *worker) commitLoop() {
 				break fill
 			}
 		}
-		rec.ids = rec.ids[:0]
-		rec.payload = rec.payload[:0]
+		parts = parts[:0]
 		for _, r := range group {
-			rec.ids = append(rec.ids, w.nextID())
-			rec.payload = append(rec.payload, r.payload)
+			parts = append(parts, r.payload)
 		}
-		err := w.commit(rec)
+		// A fresh buffer each time: a journaled record keeps no reference,
+		// but a timed-out transaction may still be writing this one.
+		rec.ids = append(rec.ids[:0], w.nextID())
+		rec.payload = append(rec.payload[:0], hit.AppendGroup(make([]byte, 0, 64+len(parts)*160), parts))
+		err := w.commit(rec, len(group))
+		clear(parts)
 		for _, r := range group {
 			r.done <- err
 		}
@@ -450,11 +455,11 @@ func (w *worker) commitLoop() {
 	}
 }
 
-// commit makes one group durable.
-func (w *worker) commit(rec *record) error {
+// commit makes one group of hits hits durable.
+func (w *worker) commit(rec *record, hits int) error {
 	b := w.b
 	start := time.Now()
-	n := float64(len(rec.ids))
+	n := float64(hits)
 	b.m.GroupSize.Observe(n)
 	b.mu.Lock()
 	spilling := b.spilling
@@ -466,7 +471,7 @@ func (w *worker) commit(rec *record) error {
 			b.m.CommitSeconds.Observe(time.Since(start).Seconds())
 			return nil
 		}
-		b.log.Warn("buffer: Redis did not take a group in time; spilling to the journal until it is back", "err", err, "hits", len(rec.ids))
+		b.log.Warn("buffer: Redis did not take a group in time; spilling to the journal until it is back", "err", err, "hits", hits)
 		rec = failed
 	}
 	b.mu.Lock()
@@ -480,11 +485,11 @@ func (w *worker) commit(rec *record) error {
 	default:
 	}
 	if err != nil {
-		b.m.HitsLost.Add(float64(len(rec.ids)))
-		b.log.Error("buffer: spill journal write failed; these hits are answered but not kept", "err", err, "hits", len(rec.ids))
+		b.m.HitsLost.Add(n)
+		b.log.Error("buffer: spill journal write failed; these hits are answered but not kept", "err", err, "hits", hits)
 		return ErrLost
 	}
-	b.m.HitsDurable.WithLabelValues("journal").Add(float64(len(rec.ids)))
+	b.m.HitsDurable.WithLabelValues("journal").Add(n)
 	b.m.CommitSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -523,7 +528,7 @@ func (w *worker) direct(rec *record) (*record, error) {
 	for range retry.payload {
 		retry.ids = append(retry.ids, w.nextID())
 	}
-	b.log.Warn("buffer: stream ids were not above the stream top; reissued", "hits", len(retry.ids))
+	b.log.Warn("buffer: stream ids were not above the stream top; reissued", "entries", len(retry.ids))
 	cmds, err = b.exec(ctx, retry)
 	if err == nil {
 		return nil, nil
@@ -675,16 +680,17 @@ func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 	if err != nil && (cmds == nil || !allIDErrorsOrOK(cmds)) {
 		return err
 	}
-	n := 0
-	for _, rec := range recs {
-		n += len(rec.ids)
-	}
 	var replayed, skipped int
-	for _, c := range cmds[:n] {
-		if c.Err() != nil {
-			skipped++
-		} else {
-			replayed++
+	i := 0
+	for _, rec := range recs {
+		for _, p := range rec.payload {
+			hits, _ := hit.GroupLen(p)
+			if cmds[i].Err() != nil {
+				skipped += hits
+			} else {
+				replayed += hits
+			}
+			i++
 		}
 	}
 	b.m.HitsReplayed.Add(float64(replayed))

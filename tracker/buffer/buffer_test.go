@@ -54,14 +54,20 @@ func streamHits(t *testing.T, rdb *redis.Client, b *Buffer) map[string]bool {
 	}
 	out := map[string]bool{}
 	for _, m := range msgs {
-		var h hit.Hit
-		if err := h.Unmarshal([]byte(m.Values[Field].(string))); err != nil {
+		parts, err := hit.SplitGroup([]byte(m.Values[Field].(string)))
+		if err != nil {
 			t.Fatalf("entry %s: %v", m.ID, err)
 		}
-		if out[h.ID] {
-			t.Fatalf("hit %s is in the stream twice", h.ID)
+		for _, p := range parts {
+			var h hit.Hit
+			if err := h.Unmarshal(p); err != nil {
+				t.Fatalf("entry %s: %v", m.ID, err)
+			}
+			if out[h.ID] {
+				t.Fatalf("hit %s is in the stream twice", h.ID)
+			}
+			out[h.ID] = true
 		}
-		out[h.ID] = true
 	}
 	return out
 }
@@ -159,11 +165,11 @@ func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
 	r := testenv.NewRedis(t)
 	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix, Timeout: time.Second})
 	w := b.workers[0]
-	rec := &record{stream: w.stream}
+	var parts [][]byte
 	for _, h := range makeHits(10, 0) {
-		rec.ids = append(rec.ids, w.nextID())
-		rec.payload = append(rec.payload, h.Marshal())
+		parts = append(parts, h.Marshal())
 	}
+	rec := &record{stream: w.stream, ids: []entryID{w.nextID()}, payload: [][]byte{hit.AppendGroup(nil, parts)}}
 	if _, err := b.exec(context.Background(), rec); err != nil {
 		t.Fatalf("exec: %v", err)
 	}

@@ -331,3 +331,42 @@ func FuzzRedirect(f *testing.F) {
 		}
 	})
 }
+
+type discard struct{}
+
+func (discard) Submit(*hit.Hit) error { return nil }
+
+// BenchmarkRedirect is the handler's own cost, without the buffer; compare
+// with BenchmarkBareRedirect (a handler answering the same 302 with no work).
+func BenchmarkRedirect(b *testing.B) {
+	e, _ := newTestServer(b)
+	s := New(fixedCatalog{catalog.TestSnapshot([]catalog.Partner{{ID: "acme"}},
+		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}},
+		[]catalog.Link{{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL}})},
+		discard{}, agent.New(100), NewClientIP(nil), slogDiscard(), metrics.Discard())
+	e = echo.New()
+	s.Register(e)
+	req := httptest.NewRequest("GET", "/r/demo", nil)
+	req.Header.Set("User-Agent", browser)
+	req.RemoteAddr = "81.2.69.142:1"
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+	}
+}
+
+func BenchmarkBareRedirect(b *testing.B) {
+	e := echo.New()
+	e.GET("/r/:code", func(c echo.Context) error {
+		c.SetCookie(&http.Cookie{Name: VisitorCookie, Value: "KRE5Xofhz4K7Vu_QM0xQ1g", Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		return c.Redirect(http.StatusFound, linkURL+"&xp_click=01M8AKA63R66W86ZRQQMVX8AQG")
+	})
+	req := httptest.NewRequest("GET", "/r/demo", nil)
+	req.Header.Set("User-Agent", browser)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+	}
+}

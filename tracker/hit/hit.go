@@ -182,3 +182,51 @@ func (h *Hit) Unmarshal(b []byte) error {
 	}
 	return nil
 }
+
+// A group is the stream entry the tracker writes: the hits of one group
+// commit, each in its binary form. One entry per group keeps Redis and the
+// ingester at one command per group instead of one per hit.
+//
+//	uvarint count | count × (uvarint length | hit)
+
+// AppendGroup appends the group of encoded hits to dst.
+func AppendGroup(dst []byte, hits [][]byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(hits)))
+	for _, h := range hits {
+		dst = binary.AppendUvarint(dst, uint64(len(h)))
+		dst = append(dst, h...)
+	}
+	return dst
+}
+
+// GroupLen returns the number of hits in a group without decoding it.
+func GroupLen(g []byte) (int, error) {
+	n, k := binary.Uvarint(g)
+	if k <= 0 || n > uint64(len(g)) {
+		return 0, ErrCorrupt
+	}
+	return int(n), nil
+}
+
+// SplitGroup returns the encoded hits of a group; they alias g.
+func SplitGroup(g []byte) ([][]byte, error) {
+	n, err := GroupLen(g)
+	if err != nil {
+		return nil, err
+	}
+	_, k := binary.Uvarint(g)
+	g = g[k:]
+	out := make([][]byte, 0, n)
+	for range n {
+		l, k := binary.Uvarint(g)
+		if k <= 0 || l > uint64(len(g)-k) {
+			return nil, ErrCorrupt
+		}
+		out = append(out, g[k:k+int(l):k+int(l)])
+		g = g[k+int(l):]
+	}
+	if len(g) != 0 {
+		return nil, ErrCorrupt
+	}
+	return out, nil
+}

@@ -85,3 +85,41 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+func TestGroupRoundTrip(t *testing.T) {
+	a, b := sample(), sample()
+	b.ID = "other"
+	g := AppendGroup(nil, [][]byte{a.Marshal(), b.Marshal(), {}})
+	if n, err := GroupLen(g); err != nil || n != 3 {
+		t.Fatalf("GroupLen = %d, %v", n, err)
+	}
+	parts, err := SplitGroup(g)
+	if err != nil || len(parts) != 3 || len(parts[2]) != 0 {
+		t.Fatalf("SplitGroup: %d parts, %v", len(parts), err)
+	}
+	var got Hit
+	if err := got.Unmarshal(parts[1]); err != nil || got.ID != "other" {
+		t.Fatalf("second hit: %+v %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {5}, g[:len(g)-1], append(append([]byte{}, g...), 1)} {
+		if _, err := SplitGroup(bad); err == nil {
+			t.Errorf("SplitGroup(%x) accepted", bad)
+		}
+	}
+}
+
+func FuzzSplitGroup(f *testing.F) {
+	h := sample()
+	f.Add(AppendGroup(nil, [][]byte{h.Marshal()}))
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, g []byte) {
+		parts, err := SplitGroup(g)
+		if err != nil {
+			return
+		}
+		again, err := SplitGroup(AppendGroup(nil, parts))
+		if err != nil || !reflect.DeepEqual(again, parts) {
+			t.Fatalf("re-encode differs: %v", err)
+		}
+	})
+}

@@ -32,9 +32,9 @@ type Config struct {
 	KeyPrefix     string        // Redis key prefix, as the tracker's
 	Group         string        // consumer group name
 	Consumer      string        // this consumer's name; unique per running ingester
-	BatchSize     int           // flush at this many entries...
+	BatchSize     int           // flush at this many hits...
 	FlushInterval time.Duration // ...or when the oldest entry waited this long
-	ReadCount     int           // entries per XREADGROUP
+	ReadCount     int           // entries (groups of hits) per XREADGROUP
 	ClaimIdle     time.Duration // claim entries pending this long in another (dead) consumer
 	ClaimEvery    time.Duration // how often to look for such entries
 	MaxAttempts   int           // inserts refused by ClickHouse for their data before dead-lettering
@@ -64,7 +64,7 @@ func (c *Config) Defaults() {
 		c.FlushInterval = time.Second
 	}
 	if c.ReadCount == 0 {
-		c.ReadCount = 10000
+		c.ReadCount = 1000
 	}
 	if c.ClaimIdle == 0 {
 		c.ClaimIdle = 30 * time.Second
@@ -122,10 +122,12 @@ func New(rdb redis.UniversalClient, ch driver.Conn, cfg Config, log *slog.Logger
 	return &Ingester{cfg: cfg, rdb: rdb, ch: ch, log: log, m: m, now: time.Now, groupsReady: map[string]bool{}}, nil
 }
 
+// entry is one stream entry: a group of hits.
 type entry struct {
 	stream string
 	id     string
 	data   string
+	hits   int // from the group's header; 1 if it is unreadable
 }
 
 // Run consumes until ctx is done, then writes what it holds with a fresh
@@ -133,6 +135,7 @@ type entry struct {
 func (in *Ingester) Run(ctx context.Context) error {
 	var (
 		pending   []entry
+		hits      int // in pending
 		oldest    time.Time
 		lastClaim time.Time
 		lastList  time.Time
@@ -145,7 +148,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		if err := in.flush(fctx, pending, false); err != nil {
 			in.log.Error("ingest: batch not written; its entries stay pending and will be redelivered", "err", err, "entries", len(pending))
 		}
-		pending = pending[:0]
+		pending, hits = pending[:0], 0
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.DrainTimeout)
@@ -193,7 +196,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		if len(pending) > 0 {
 			block = max(time.Millisecond, min(maxBlock, in.cfg.FlushInterval-in.now().Sub(oldest)))
 		}
-		got, err := in.read(ctx, min(in.cfg.ReadCount, in.cfg.BatchSize-len(pending)), block)
+		got, err := in.read(ctx, in.cfg.ReadCount, block)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -210,7 +213,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 			oldest = in.now()
 		}
 		pending = append(pending, got...)
-		if len(pending) >= in.cfg.BatchSize || (len(pending) > 0 && in.now().Sub(oldest) >= in.cfg.FlushInterval) {
+		for _, e := range got {
+			hits += e.hits
+		}
+		if hits >= in.cfg.BatchSize || (len(pending) > 0 && in.now().Sub(oldest) >= in.cfg.FlushInterval) {
 			flush(ctx)
 		}
 	}
@@ -273,7 +279,11 @@ func (in *Ingester) read(ctx context.Context, count int, block time.Duration) ([
 
 func toEntry(stream string, msg redis.XMessage) entry {
 	data, _ := msg.Values[buffer.Field].(string)
-	return entry{stream: stream, id: msg.ID, data: data}
+	n, err := hit.GroupLen([]byte(data))
+	if err != nil || n == 0 {
+		n = 1
+	}
+	return entry{stream: stream, id: msg.ID, data: data, hits: n}
 }
 
 // recover claims entries that another consumer read but never acknowledged
@@ -341,32 +351,50 @@ func decode(entries []entry) *rowSet {
 	rs := &rowSet{}
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
-		h := new(hit.Hit)
-		if err := h.Unmarshal([]byte(e.data)); err != nil || h.ID == "" {
-			rs.dead, rs.deadWhy = append(rs.dead, e), append(rs.deadWhy, "undecodable entry")
+		hs, amounts, err := decodeEntry(e)
+		if err != nil {
+			// The whole entry goes to the dead-letter stream, none of its
+			// hits to ClickHouse: it can be inspected and replayed as one.
+			rs.dead, rs.deadWhy = append(rs.dead, e), append(rs.deadWhy, err.Error())
 			continue
 		}
-		if seen[h.ID] {
-			continue // the same hit twice in one batch: keep one
-		}
-		seen[h.ID] = true
-		if h.Kind == hit.KindRejected {
-			rs.rejected = append(rs.rejected, h)
-			continue
-		}
-		amount := decimal.Zero
-		if h.Amount != "" {
-			a, err := decimal.NewFromString(h.Amount)
-			if err != nil {
-				rs.dead, rs.deadWhy = append(rs.dead, e), append(rs.deadWhy, "bad amount "+h.Amount)
+		for i, h := range hs {
+			if seen[h.ID] {
+				continue // the same hit twice in one batch: keep one
+			}
+			seen[h.ID] = true
+			if h.Kind == hit.KindRejected {
+				rs.rejected = append(rs.rejected, h)
 				continue
 			}
-			amount = a
+			rs.hits = append(rs.hits, h)
+			rs.amounts = append(rs.amounts, amounts[i])
 		}
-		rs.hits = append(rs.hits, h)
-		rs.amounts = append(rs.amounts, amount)
 	}
 	return rs
+}
+
+// decodeEntry decodes the group of hits in one stream entry.
+func decodeEntry(e entry) ([]*hit.Hit, []decimal.Decimal, error) {
+	parts, err := hit.SplitGroup([]byte(e.data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("undecodable entry: %w", err)
+	}
+	hs := make([]*hit.Hit, len(parts))
+	amounts := make([]decimal.Decimal, len(parts))
+	for i, p := range parts {
+		h := new(hit.Hit)
+		if err := h.Unmarshal(p); err != nil || h.ID == "" {
+			return nil, nil, fmt.Errorf("undecodable hit %d of the entry", i)
+		}
+		if h.Amount != "" {
+			if amounts[i], err = decimal.NewFromString(h.Amount); err != nil {
+				return nil, nil, fmt.Errorf("bad amount %q in hit %s", h.Amount, h.ID)
+			}
+		}
+		hs[i] = h
+	}
+	return hs, amounts, nil
 }
 
 // storedHits returns which of hs are already in the table query reads.
@@ -472,12 +500,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		return m
 	}
 	err := write("hits", insertHits, len(rs.hits), func() error {
-		i := 0
-		return insert(ctx, in.ch, insertHits, rs.hits, func(b driver.Batch, h *hit.Hit) error {
-			err := appendHit(b, h, rs.amounts[i], now)
-			i++
-			return err
-		})
+		return insertColumns(ctx, in.ch, insertHits, hitColumns(rs.hits, rs.amounts, now))
 	})
 	// deadLetter collects the entries of rows ClickHouse refused.
 	var dl errDeadLetter

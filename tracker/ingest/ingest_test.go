@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -34,11 +33,17 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// add writes hs as stream entries of groups of up to 7 hits, as the
+// tracker's group commits do.
 func (e *env) add(t *testing.T, hs ...*hit.Hit) {
 	t.Helper()
 	_, err := e.r.Client.Pipelined(context.Background(), func(p redis.Pipeliner) error {
-		for _, h := range hs {
-			p.XAdd(context.Background(), &redis.XAddArgs{Stream: e.stream, Values: []any{buffer.Field, h.Marshal()}})
+		for start := 0; start < len(hs); start += 7 {
+			var parts [][]byte
+			for _, h := range hs[start:min(start+7, len(hs))] {
+				parts = append(parts, h.Marshal())
+			}
+			p.XAdd(context.Background(), &redis.XAddArgs{Stream: e.stream, Values: []any{buffer.Field, hit.AppendGroup(nil, parts)}})
 		}
 		return nil
 	})
@@ -147,9 +152,8 @@ func TestRedeliveredEntriesAreNotStoredTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	if err := insert(ctx, e.db.Conn, insertHits, hs[:2000], func(b driver.Batch, h *hit.Hit) error {
-		return appendHit(b, h, decimal.Zero, now)
-	}); err != nil {
+	amounts := make([]decimal.Decimal, 2000)
+	if err := insertColumns(ctx, e.db.Conn, insertHits, hitColumns(hs[:2000], amounts, now)); err != nil {
 		t.Fatal(err)
 	}
 	m := metrics.Discard()
@@ -175,7 +179,7 @@ func TestShutdownWritesTheBatchItHolds(t *testing.T) {
 	stop := e.run(t, Config{BatchSize: 100000, FlushInterval: time.Hour}, metrics.Discard())
 	testenv.WaitFor(t, 10*time.Second, "entries read", func() bool {
 		p, err := e.r.Client.XPending(context.Background(), e.stream, "ingest").Result()
-		return err == nil && p.Count == 700
+		return err == nil && p.Count == 100 // 700 hits in groups of 7
 	})
 	if n := e.count(t, "SELECT count() FROM hits"); n != 0 {
 		t.Fatalf("written before the flush interval: %d", n)

@@ -49,15 +49,47 @@ func directionName(d hit.Direction) string {
 	return d.String()
 }
 
-func appendHit(b driver.Batch, h *hit.Hit, amount decimal.Decimal, now time.Time) error {
-	return b.Append(h.ID, h.Time, h.Kind.String(), h.Link, h.Partner, h.Partnership,
-		directionName(h.Direction), h.Campaign, country(h.Country), h.Visitor, h.RefHost,
-		h.Device.String(), boolU8(h.Bot), h.Event, h.ClickRef, h.OrderID, amount, h.Currency, now)
-}
-
 func appendRejected(b driver.Batch, h *hit.Hit, now time.Time) error {
 	return b.Append(h.ID, h.Time, h.Endpoint, h.Reason, h.Query, h.Link, h.Partner,
 		h.Partnership, country(h.Country), boolU8(h.Bot), now)
+}
+
+// hitColumns turns rows into the columns of insertHits, in order. Appending
+// whole columns avoids clickhouse-go's per-row reflection on the hot path.
+func hitColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
+	n := len(hs)
+	var (
+		id, kind, link, partner, partnership = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		dir, campaign, cc, visitor, ref      = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		device, event, click, order, cur     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ts, ingested                         = make([]time.Time, n), make([]time.Time, n)
+		bot                                  = make([]uint8, n)
+	)
+	for i, h := range hs {
+		id[i], ts[i], kind[i], link[i], partner[i], partnership[i] = h.ID, h.Time, h.Kind.String(), h.Link, h.Partner, h.Partnership
+		dir[i], campaign[i], cc[i], visitor[i], ref[i] = directionName(h.Direction), h.Campaign, country(h.Country), h.Visitor, h.RefHost
+		device[i], bot[i], event[i], click[i], order[i], cur[i] = h.Device.String(), boolU8(h.Bot), h.Event, h.ClickRef, h.OrderID, h.Currency
+		ingested[i] = now
+	}
+	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested}
+}
+
+// insertColumns writes whole columns with one batch.
+func insertColumns(ctx context.Context, conn driver.Conn, query string, cols []any) error {
+	batch, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("prepare batch: %w", err)
+	}
+	defer batch.Close()
+	for i, col := range cols {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("append column %d: %w", i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	return nil
 }
 
 // insert writes rows with one batch. It returns nil for no rows.
