@@ -141,19 +141,51 @@ func (in *Ingester) Run(ctx context.Context) error {
 		lastList  time.Time
 		lastStats time.Time
 	)
-	flush := func(fctx context.Context) {
+	// A flusher goroutine writes one batch while this loop reads the next,
+	// so Redis reads and decoding overlap the ClickHouse insert. At most one
+	// batch waits, which bounds memory to about two batches.
+	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlush()
+	work := make(chan func(context.Context), 1)
+	flusherDone := make(chan struct{})
+	go func() {
+		defer close(flusherDone)
+		for job := range work {
+			job(flushCtx)
+		}
+	}()
+	flush := func() {
 		if len(pending) == 0 {
 			return
 		}
-		if err := in.flush(fctx, pending, false); err != nil {
-			in.log.Error("ingest: batch not written; its entries stay pending and will be redelivered", "err", err, "entries", len(pending))
+		batch := pending
+		work <- func(fctx context.Context) {
+			if err := in.flush(fctx, batch, false); err != nil {
+				in.log.Error("ingest: batch not written; its entries stay pending and will be redelivered", "err", err, "entries", len(batch))
+			}
 		}
-		pending, hits = pending[:0], 0
+		pending, hits = nil, 0
+	}
+	// barrier waits until the flusher has written everything handed to it.
+	barrier := func() {
+		done := make(chan struct{})
+		work <- func(context.Context) { close(done) }
+		<-done
 	}
 	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.DrainTimeout)
-		defer cancel()
-		flush(dctx)
+		// Shutdown: hand over what we hold and let the flusher finish,
+		// bounded by DrainTimeout (then its retries are cut short and the
+		// entries stay pending for redelivery).
+		flush()
+		close(work)
+		t := time.NewTimer(in.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-flusherDone:
+		case <-t.C:
+			cancelFlush()
+			<-flusherDone
+		}
 	}()
 	failing := false
 	for ctx.Err() == nil {
@@ -174,9 +206,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 			lastList = now
 		}
 		if now.Sub(lastClaim) > in.cfg.ClaimEvery {
-			// Our own batch goes first so that claimed entries are not
+			// Our own batches go first so that claimed entries are not
 			// mixed with entries read for the first time.
-			flush(ctx)
+			flush()
+			barrier()
 			if err := in.recover(ctx); err != nil && ctx.Err() == nil {
 				in.log.Warn("ingest: claiming pending entries failed", "err", err)
 			}
@@ -217,7 +250,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 			hits += e.hits
 		}
 		if hits >= in.cfg.BatchSize || (len(pending) > 0 && in.now().Sub(oldest) >= in.cfg.FlushInterval) {
-			flush(ctx)
+			flush()
 		}
 	}
 	return nil
