@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -39,6 +40,8 @@ type serveConfig struct {
 	DataDir        string
 	Ingest         bool
 	CommitTimeout  time.Duration
+	CommitWorkers  int
+	PprofAddr      string
 	CatalogRefresh time.Duration
 	ShutdownWait   time.Duration
 	ingestFlags
@@ -98,6 +101,8 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.String(&c.DataDir, "state-dir", ".data/tracker", "directory of the spill journal and the catalog copy (one running tracker per directory)")
 	f.Bool(&c.Ingest, "ingest", true, "also run the ingester in this process")
 	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "how long a group of hits may wait for Redis before it is journaled")
+	f.Int(&c.CommitWorkers, "commit-workers", 4, "group commits in flight at once (one Redis stream each)")
+	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
 	c.ingestFlags.register(f)
@@ -144,7 +149,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	if err := cat.Start(ctx); err != nil {
 		return err
 	}
-	buf, err := buffer.Open(ctx, commitRDB, buffer.Config{Dir: c.DataDir, KeyPrefix: c.KeyPrefix, Timeout: c.CommitTimeout}, log, m)
+	buf, err := buffer.Open(ctx, commitRDB, buffer.Config{Dir: c.DataDir, KeyPrefix: c.KeyPrefix, Timeout: c.CommitTimeout, Workers: c.CommitWorkers}, log, m)
 	if err != nil {
 		return err
 	}
@@ -173,6 +178,14 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	capture.New(cat, buf, agent.New(0), capture.NewClientIP(c.trusted), log, m).Register(e)
 	registerOps(e, reg, rdb, ch)
 
+	if c.PprofAddr != "" {
+		stopPprof, err := servePprof(c.PprofAddr)
+		if err != nil {
+			buf.Close(context.Background())
+			return err
+		}
+		defer stopPprof()
+	}
 	srv := &http.Server{
 		Addr:              c.HTTPAddr,
 		Handler:           e,
@@ -252,4 +265,22 @@ func registerOps(e *echo.Echo, reg *prometheus.Registry, rdb *redis.Client, ch d
 		return c.JSONBlob(code, b)
 	})
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+}
+
+// servePprof exposes the Go profiler on its own listener, never on the
+// public one.
+func servePprof(addr string) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof-addr: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
