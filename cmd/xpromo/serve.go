@@ -101,7 +101,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.String(&c.DataDir, "state-dir", ".data/tracker", "directory of the spill journal and the catalog copy (one running tracker per directory)")
 	f.Bool(&c.Ingest, "ingest", true, "also run the ingester in this process")
 	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "how long a group of hits may wait for Redis before it is journaled")
-	f.Int(&c.CommitWorkers, "commit-workers", 4, "group commits in flight at once (one Redis stream each)")
+	f.Int(&c.CommitWorkers, "commit-workers", 1, "group commits in flight at once, one Redis stream each (1 gives the largest groups; more can help when Redis is far away)")
 	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")

@@ -69,7 +69,7 @@ func (c *Config) Defaults() {
 		c.MaxGroup = 1024
 	}
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = 1
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 1 << 16
