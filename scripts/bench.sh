@@ -13,6 +13,8 @@
 #   BENCH_WRK_THREADS [1]        wrk threads (the generator shares the 2 cores)
 #   BENCH_FIXED_RATE [10000]     req/s of the fixed-rate latency run
 #   BENCH_INGEST_HITS [1000000]  hits pre-filled into a stream for the ingest run
+#   BENCH_INGEST_GROUP [32]      hits per stream entry in the pre-filled stream (the
+#                                tracker writes one entry per group commit)
 #   BENCH_INGEST_BATCH [100000]  xpromo ingest --batch-size for the ingest run
 #   BENCH_E2E_SECONDS [60]       duration of the end-to-end run (the issue's goal: 600)
 #   BENCH_E2E_RATE [20000]       req/s of the end-to-end run
@@ -34,6 +36,7 @@ BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-1}
 BENCH_FIXED_RATE=${BENCH_FIXED_RATE:-10000}
 BENCH_INGEST_HITS=${BENCH_INGEST_HITS:-1000000}
 BENCH_INGEST_BATCH=${BENCH_INGEST_BATCH:-100000}
+BENCH_INGEST_GROUP=${BENCH_INGEST_GROUP:-32}
 BENCH_E2E_SECONDS=${BENCH_E2E_SECONDS:-60}
 BENCH_E2E_RATE=${BENCH_E2E_RATE:-20000}
 BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
@@ -55,11 +58,11 @@ die() {
 }
 
 for v in BENCH_SECONDS BENCH_WARMUP_SECONDS BENCH_CONNECTIONS BENCH_WRK_THREADS BENCH_FIXED_RATE \
-	BENCH_INGEST_HITS BENCH_INGEST_BATCH BENCH_E2E_SECONDS BENCH_E2E_RATE; do
+	BENCH_INGEST_HITS BENCH_INGEST_BATCH BENCH_INGEST_GROUP BENCH_E2E_SECONDS BENCH_E2E_RATE; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v='${!v}' is not a whole number"
 done
-((BENCH_SECONDS > 0 && BENCH_E2E_SECONDS > 0 && BENCH_INGEST_HITS > 0 && BENCH_CONNECTIONS > 0 && BENCH_WRK_THREADS > 0)) ||
-	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
+((BENCH_SECONDS > 0 && BENCH_E2E_SECONDS > 0 && BENCH_INGEST_HITS > 0 && BENCH_INGEST_GROUP > 0 && BENCH_CONNECTIONS > 0 && BENCH_WRK_THREADS > 0)) ||
+	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_INGEST_GROUP, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
 case $BENCH_SERVE_INGEST in true | false) ;; *) die "BENCH_SERVE_INGEST must be true or false" ;; esac
 for st in $BENCH_STAGES; do
 	case $st in max | fixed | ingest | e2e) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e)" ;; esac
@@ -67,7 +70,7 @@ done
 
 mkdir -p "$BENCH_OUT"
 OUT=$(cd "$BENCH_OUT" && pwd -P)
-rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.lua "$OUT/.times"
+rm -f "$OUT"/*.json "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.lua "$OUT/.times" "$OUT/.cpu-line" "$OUT/.noise"
 
 # ------------------------------------------------------------ processes
 
@@ -241,7 +244,11 @@ cpu_end() {
 		if (other < 0) other = 0
 		printf "%-15s %5.1fs, %3.0f%% busy; CPU s: serve %4.1f  bare %4.1f  ingest %4.1f  redis %4.1f  clickhouse %4.1f  load gen %4.1f  other %4.1f\n",
 			stage, wall, 100 * busy / n, (s1 - s0) / tck, (b1 - b0) / tck, (g1 - g0) / tck, (r1 - r0) / tck, (c1 - c0) / tck, (l1 - l0) / tck, other / tck
-	}' | tee -a "$OUT/cpu.txt" >&2
+		# share of the machine taken by "other", for the noise warning
+		printf "%s %.3f\n", stage, other / n
+	}' >"$OUT/.cpu-line"
+	sed -n 1p "$OUT/.cpu-line" | tee -a "$OUT/cpu.txt" >&2
+	sed -n 2p "$OUT/.cpu-line" >>"$OUT/.noise"
 }
 
 # ------------------------------------------------------------ measurements
@@ -454,10 +461,10 @@ fi
 
 # 3. Ingest: N hits waiting in a stream, then `xpromo ingest` alone.
 if run_stage ingest; then
-	log "ingest: pre-filling a stream with $BENCH_INGEST_HITS hits (ingester stopped)"
+	log "ingest: pre-filling a stream with $BENCH_INGEST_HITS hits, $BENCH_INGEST_GROUP per entry (ingester stopped)"
 	clean_redis
 	before=$(chq "SELECT count() FROM $BENCH_DB.hits")
-	bin/xpromo-load --fill-stream "$BENCH_INGEST_HITS" --redis-url "$REDIS_URL" --prefix "$PREFIX" --json >"$OUT/ingest-fill.json" 2>>"$OUT/load.log" ||
+	bin/xpromo-load --fill-stream "$BENCH_INGEST_HITS" --group "$BENCH_INGEST_GROUP" --redis-url "$REDIS_URL" --prefix "$PREFIX" --json >"$OUT/ingest-fill.json" 2>>"$OUT/load.log" ||
 		die "filling the stream failed (see $OUT/load.log)"
 	tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
 	since=$(date +%s%3N)
@@ -527,8 +534,8 @@ met() { # VALUE OP GOAL
 	row "  (rate achieved)" "$FS_RATE req/s" "$FB_RATE req/s"
 	row "ingest hits/s" "$ING_RATE" "" "$(ratio "$ING_RATE" 300000)" ">= 300k" "$(met "$ING_RATE" '>=' 300000)"
 	if run_stage ingest; then
-		printf '%-30s %s\n' "  ($BENCH_INGEST_HITS hits, batch $BENCH_INGEST_BATCH)" \
-			"${ING_SECS}s from start, $ING_STEADY/s after the first batch$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
+		printf '%-30s %s\n' "  ($BENCH_INGEST_HITS hits, $BENCH_INGEST_GROUP/entry)" \
+			"${ING_SECS}s from start, $ING_STEADY/s after the first batch, --batch-size $BENCH_INGEST_BATCH$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
 	fi
 	ok=-
 	if run_stage e2e; then ok=$([[ $E_MISSING == 0 ]] && echo yes || echo "NO ($E_MISSING missing)"); fi
@@ -537,6 +544,8 @@ met() { # VALUE OP GOAL
 	[[ $E_UNRES == 0 ]] || ok="NO ($E_UNRES checkpoints never visible)"
 	printf '%-30s %-37s %-7s %-10s %s\n' "  lag p50 / p99 / max" "$E_LAG50 / $E_LAG99 / $E_LAGMAX s" "" "p99 < 10 s" "$ok"
 	printf '%-30s %-37s\n' "  rate / answer p99" "$E_RATE req/s / $E_P99 ms"
+	noisy=$(awk '$2 > 0.05 { printf "%s%s (%.0f%%)", (n++ ? ", " : ""), $1, 100 * $2 }' "$OUT/.noise" 2>/dev/null || true)
+	[[ -z $noisy ]] || echo "NOISY: other processes or interrupts took more than 5% of the machine during: $noisy; compare those figures with care"
 	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD))
 	((bad == 0)) || echo "WARNING: $bad requests failed or got an answer other than 2xx/3xx (see $BENCH_OUT/*.txt, *.json)"
 	echo

@@ -14,7 +14,7 @@
 //
 // Stream helpers for the ingest benchmark:
 //
-//	xpromo-load --fill-stream N --redis-url U --prefix P     XADD N encoded clicks
+//	xpromo-load --fill-stream N [--group G] --redis-url U --prefix P   XADD N encoded clicks, G per entry
 //	xpromo-load --wait-ingest N --redis-url U --prefix P --clickhouse-url C [--since-ms T]
 //	    wait until the table holds N rows and every stream is empty
 //
@@ -48,6 +48,20 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xpromo-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage:
+  xpromo-load --url URL --rate N [--duration D] [--workers W] [--clickhouse-url C]   open loop at N req/s
+  xpromo-load --url URL --max [--duration D] [--workers W]                         closed loop, W connections
+  xpromo-load --fill-stream N [--group G] --redis-url U --prefix P                 XADD N clicks, G per entry
+  xpromo-load --wait-ingest N --redis-url U --prefix P --clickhouse-url C           wait for N rows, empty streams
+
+Redirects are never followed; requests carry a browser User-Agent and a random
+X-Forwarded-For. One line on stderr; with --json also a JSON object on stdout.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
 	var (
 		lc      loadConfig
 		asJSON  bool
@@ -86,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&redisURL, "redis-url", "redis://127.0.0.1:16379/0", "Redis URL (stream modes)")
 	fs.StringVar(&prefix, "prefix", "xpromo:", "Redis key prefix, as the tracker's --redis-prefix")
 	fs.StringVar(&instance, "instance", "bench-fill", "--fill-stream: stream instance name")
+	fs.IntVar(&fc.Group, "group", 32, "--fill-stream: hits per stream entry (the tracker writes one entry per group commit)")
 	fs.StringVar(&fc.Link, "link", "demo", "--fill-stream: link code of the clicks")
 	fs.StringVar(&fc.Partner, "partner", "acme", "--fill-stream: partner of the clicks")
 	fs.StringVar(&fc.Partnership, "partnership", "acme-de", "--fill-stream: partnership of the clicks")
@@ -112,12 +127,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--fill-stream and --wait-ingest are separate runs")
 	case fill > 0:
 		fc.RedisURL, fc.Prefix, fc.Instance, fc.N = redisURL, prefix, instance, fill
-		fc.Chunk, fc.Parallel = 1000, 2
+		fc.Chunk, fc.Parallel = 500, 2
 		r, err := fillStream(ctx, fc)
 		if err != nil {
 			return err
 		}
-		return emit(r, fmt.Sprintf("filled %s with %d hits in %.2fs (%.0f/s), XLEN %d", r.Stream, r.Hits, r.Seconds, r.Rate, r.XLen))
+		return emit(r, fmt.Sprintf("filled %s with %d hits, %d per entry, in %.2fs (%.0f/s), XLEN %d", r.Stream, r.Hits, r.Group, r.Seconds, r.Rate, r.XLen))
 	case waitN > 0:
 		if chURL == "" {
 			return fmt.Errorf("--wait-ingest needs --clickhouse-url")

@@ -26,7 +26,8 @@ type fillConfig struct {
 	Prefix      string
 	Instance    string // the stream is buffer.StreamKey(Prefix, Instance)
 	N           int
-	Chunk       int // XADDs per pipeline
+	Group       int // hits per stream entry, as one group commit of the tracker writes them
+	Chunk       int // stream entries per pipeline
 	Parallel    int // pipelines in flight
 	Link        string
 	Partner     string
@@ -37,6 +38,7 @@ type fillConfig struct {
 type fillResult struct {
 	Stream  string  `json:"stream"`
 	Hits    int     `json:"hits"`
+	Group   int     `json:"hits_per_entry"`
 	Seconds float64 `json:"seconds"`
 	Rate    float64 `json:"hits_per_s"`
 	XLen    int64   `json:"xlen"`
@@ -81,7 +83,9 @@ func fillStream(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 	if cfg.N <= 0 {
 		return nil, errors.New("--fill-stream needs a positive number of hits")
 	}
+	cfg.Group = max(cfg.Group, 1)
 	cfg.Chunk = max(cfg.Chunk, 1)
+	chunk := cfg.Chunk * cfg.Group // hits per pipeline
 	cfg.Parallel = max(cfg.Parallel, 1)
 	rdb, err := openRedis(cfg.RedisURL)
 	if err != nil {
@@ -89,7 +93,6 @@ func fillStream(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 	}
 	defer rdb.Close()
 	stream := buffer.StreamKey(cfg.Prefix, cfg.Instance)
-	const groupSize = 32 // a typical group commit under load
 	if err := rdb.SAdd(ctx, buffer.RegistryKey(cfg.Prefix), stream).Err(); err != nil {
 		return nil, fmt.Errorf("register stream: %w", err)
 	}
@@ -101,17 +104,17 @@ func fillStream(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 		wg.Go(func() {
 			r := mrand.New(mrand.NewPCG(uint64(start.UnixNano()), uint64(g)))
 			for {
-				from := int(next.Add(int64(cfg.Chunk))) - cfg.Chunk
+				from := int(next.Add(int64(chunk))) - chunk
 				if from >= cfg.N {
 					return
 				}
-				to := min(from+cfg.Chunk, cfg.N)
+				to := min(from+chunk, cfg.N)
 				now := time.Now().UTC()
 				_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 					// Entries are groups of hits, as the tracker's group commits write them.
-					for k := from; k < to; k += groupSize {
-						parts := make([][]byte, 0, groupSize)
-						for range min(groupSize, to-k) {
+					for k := from; k < to; k += cfg.Group {
+						parts := make([][]byte, 0, cfg.Group)
+						for range min(cfg.Group, to-k) {
 							parts = append(parts, fakeHit(r, &cfg, now).Marshal())
 						}
 						p.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: "*", Values: []any{buffer.Field, hit.AppendGroup(nil, parts)}})
@@ -131,7 +134,7 @@ func fillStream(ctx context.Context, cfg fillConfig) (*fillResult, error) {
 	}
 	el := time.Since(start)
 	xl, _ := rdb.XLen(ctx, stream).Result()
-	return &fillResult{Stream: stream, Hits: cfg.N, Seconds: el.Seconds(), Rate: float64(cfg.N) / el.Seconds(), XLen: xl}, nil
+	return &fillResult{Stream: stream, Hits: cfg.N, Group: cfg.Group, Seconds: el.Seconds(), Rate: float64(cfg.N) / el.Seconds(), XLen: xl}, nil
 }
 
 // waitConfig: wait until the ingester has moved everything.

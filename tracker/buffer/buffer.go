@@ -193,6 +193,9 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 		j.Close()
 		return nil, err
 	}
+	if err := b.register(ctx); err != nil {
+		log.Warn("buffer: cannot register the streams yet; retrying every second", "err", err)
+	}
 	b.spilling = !j.Empty()
 	if b.spilling {
 		m.Spilling.Set(1)
@@ -339,6 +342,9 @@ func (b *Buffer) leaseLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = b.register(rctx) // a Redis that is down shows up as spills; nothing to add here
+		cancel()
 		now := uint64(b.now().UnixMilli())
 		if b.leaseMs.Load() < now+uint64(leaseAhead/time.Millisecond)/2 {
 			if err := b.renewLease(now); err != nil {
@@ -504,65 +510,74 @@ func (w *worker) direct(rec *record) (*record, error) {
 	b := w.b
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	cmds, err := b.exec(ctx, rec)
-	if err == nil {
+	// A group is one entry, and one XADD is atomic: no MULTI needed, one
+	// command and one round trip per group.
+	err := b.xadd(ctx, rec.stream, rec.ids[0], rec.payload[0])
+	if !isIDTooSmall(err) {
+		if err != nil {
+			return rec, err
+		}
 		return nil, nil
 	}
-	if cmds == nil || !allIDErrorsOrOK(cmds) {
-		return rec, err
-	}
-	// Redis refused some ids as not above its stream top: ids went
-	// backwards (a clock step, or the stream's ids came from elsewhere).
-	// Those entries are not stored; give them fresh ids above the top.
-	retry := &record{stream: rec.stream}
-	for i, c := range cmds[:len(rec.ids)] {
-		if c.Err() != nil {
-			retry.payload = append(retry.payload, rec.payload[i])
-		}
-	}
+	// Redis refused the id as not above its stream top: ids went backwards
+	// (a clock step, or the stream's ids came from elsewhere). The entry is
+	// not stored; give it a fresh id above the top.
 	if info, ierr := b.rdb.XInfoStream(ctx, w.stream).Result(); ierr == nil {
 		if top, perr := parseEntryID(info.LastGeneratedID); perr == nil && w.last.less(top) {
 			w.last = top
 		}
 	}
-	for range retry.payload {
-		retry.ids = append(retry.ids, w.nextID())
+	retry := &record{stream: rec.stream, ids: []entryID{w.nextID()}, payload: rec.payload}
+	b.log.Warn("buffer: stream id was not above the stream top; reissued", "stream", rec.stream)
+	if err := b.xadd(ctx, retry.stream, retry.ids[0], retry.payload[0]); err != nil {
+		return retry, err
 	}
-	b.log.Warn("buffer: stream ids were not above the stream top; reissued", "entries", len(retry.ids))
-	cmds, err = b.exec(ctx, retry)
-	if err == nil {
-		return nil, nil
-	}
-	return retry, err
+	return nil, nil
 }
 
-func allIDErrorsOrOK(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !isIDTooSmall(err) {
-			return false
-		}
-	}
-	return true
+func (b *Buffer) xadd(ctx context.Context, stream string, id entryID, payload []byte) error {
+	return b.rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: id.String(), Values: []any{Field, payload}}).Err()
 }
 
-// exec adds the records' entries under their explicit ids in one
-// MULTI/EXEC, and (re)registers their streams for the ingester. The first
-// commands of the result are the XADDs, in order.
-func (b *Buffer) exec(ctx context.Context, recs ...*record) ([]redis.Cmder, error) {
-	return b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		streams := map[string]bool{}
-		for _, rec := range recs {
-			for i, id := range rec.ids {
-				p.XAdd(ctx, &redis.XAddArgs{Stream: rec.stream, ID: id.String(), Values: []any{Field, rec.payload[i]}})
-			}
-			streams[rec.stream] = true
-		}
-		for s := range streams {
-			p.SAdd(ctx, b.registry, s)
-		}
-		return nil
-	})
+// register (re)adds the streams to the registry the ingester reads. It runs
+// at start, every second, and with each replay rather than with every
+// commit: a Redis that lost its data gets it back within a second, and the
+// ingester reads a newly registered stream from its start.
+func (b *Buffer) register(ctx context.Context) error {
+	streams := make([]any, len(b.workers))
+	for i, w := range b.workers {
+		streams[i] = w.stream
+	}
+	return b.rdb.SAdd(ctx, b.registry, streams...).Err()
 }
+
+// replayScript adds journaled entries in order and stops at the first
+// error other than "id not above the stream top" (an entry Redis already
+// has), so that no later entry of a stream lands before an earlier one
+// that failed: what is applied is always a prefix, and a retry resumes it.
+// KEYS: the streams, then the registry. ARGV: stream index, id, payload
+// for each entry. Returns one flag per entry handled (1 added, 0 already
+// there) and an error message, empty unless it stopped early.
+var replayScript = redis.NewScript(`
+local flags = {}
+local registry = KEYS[#KEYS]
+for i = 1, #ARGV, 3 do
+  local r = redis.pcall('XADD', KEYS[tonumber(ARGV[i])], ARGV[i+1], '` + Field + `', ARGV[i+2])
+  if type(r) == 'table' and r.err then
+    if string.find(r.err, 'equal or smaller', 1, true) then
+      flags[#flags+1] = 0
+    else
+      return {flags, r.err}
+    end
+  else
+    flags[#flags+1] = 1
+  end
+end
+for k = 1, #KEYS - 1 do
+  redis.call('SADD', registry, KEYS[k])
+end
+return {flags, ''}
+`)
 
 // replayLoop moves journaled groups into Redis, in order, and switches the
 // committer back to direct writes once the journal is replayed to its end.
@@ -676,24 +691,44 @@ const (
 func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ReplayTimeout)
 	defer cancel()
-	cmds, err := b.exec(ctx, recs...)
-	if err != nil && (cmds == nil || !allIDErrorsOrOK(cmds)) {
-		return err
-	}
-	var replayed, skipped int
-	i := 0
+	index := map[string]int{}
+	var keys []string
+	var argv []any
+	var payloads [][]byte
 	for _, rec := range recs {
-		for _, p := range rec.payload {
-			hits, _ := hit.GroupLen(p)
-			if cmds[i].Err() != nil {
-				skipped += hits
-			} else {
-				replayed += hits
-			}
-			i++
+		k, ok := index[rec.stream]
+		if !ok {
+			keys = append(keys, rec.stream)
+			k = len(keys)
+			index[rec.stream] = k
+		}
+		for i, id := range rec.ids {
+			argv = append(argv, k, id.String(), rec.payload[i])
+			payloads = append(payloads, rec.payload[i])
+		}
+	}
+	keys = append(keys, b.registry)
+	res, err := replayScript.Run(ctx, b.rdb, keys, argv...).Slice()
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("replay: unexpected script result %v", res)
+	}
+	flags, _ := res[0].([]any)
+	var replayed, skipped int
+	for i, f := range flags {
+		hits, _ := hit.GroupLen(payloads[i])
+		if n, _ := f.(int64); n == 1 {
+			replayed += hits
+		} else {
+			skipped += hits
 		}
 	}
 	b.m.HitsReplayed.Add(float64(replayed))
 	b.m.HitsSkipped.Add(float64(skipped))
+	if msg, _ := res[1].(string); msg != "" {
+		return fmt.Errorf("replay stopped after %d of %d entries: %s", len(flags), len(payloads), msg)
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,8 +171,8 @@ func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
 		parts = append(parts, h.Marshal())
 	}
 	rec := &record{stream: w.stream, ids: []entryID{w.nextID()}, payload: [][]byte{hit.AppendGroup(nil, parts)}}
-	if _, err := b.exec(context.Background(), rec); err != nil {
-		t.Fatalf("exec: %v", err)
+	if err := b.xadd(context.Background(), rec.stream, rec.ids[0], rec.payload[0]); err != nil {
+		t.Fatalf("xadd: %v", err)
 	}
 	// Journal it as if the direct write had timed out, then let the replayer run.
 	b.mu.Lock()
@@ -191,6 +192,42 @@ func TestReplayOfAppliedGroupAddsNothing(t *testing.T) {
 	}
 	if n := len(streamHits(t, r.Client, b)); n != 10 {
 		t.Fatalf("stream has %d hits, want 10", n)
+	}
+}
+
+// A replay that meets an error other than "already there" stops, so no
+// later entry lands before the failed one (which would make the failed one
+// look applied at the next try).
+func TestReplayStopsAtFirstError(t *testing.T) {
+	r := testenv.NewRedis(t)
+	b := open(t, commitClient(r.URL), Config{Dir: t.TempDir(), KeyPrefix: r.Prefix, Timeout: time.Second})
+	ctx := context.Background()
+	bad := r.Prefix + "not-a-stream"
+	if err := r.Client.Set(ctx, bad, "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := b.workers[0]
+	group := hit.AppendGroup(nil, [][]byte{testHit(1).Marshal()})
+	recs := []*record{
+		{stream: w.stream, ids: []entryID{w.nextID()}, payload: [][]byte{group}},
+		{stream: bad, ids: []entryID{{1, 0}}, payload: [][]byte{group}},
+		{stream: w.stream, ids: []entryID{w.nextID()}, payload: [][]byte{group}},
+	}
+	err := b.replay(ctx, recs)
+	if err == nil || !strings.Contains(err.Error(), "stopped after 1 of 3") {
+		t.Fatalf("replay = %v, want a stop after the first entry", err)
+	}
+	if n, _ := r.Client.XLen(ctx, w.stream).Result(); n != 1 {
+		t.Fatalf("stream has %d entries, want only the one before the error", n)
+	}
+	// Once the obstacle is gone, the same replay completes; the first entry
+	// is recognised as already there.
+	r.Client.Del(ctx, bad)
+	if err := b.replay(ctx, recs); err != nil {
+		t.Fatalf("second replay: %v", err)
+	}
+	if n, _ := r.Client.XLen(ctx, w.stream).Result(); n != 2 {
+		t.Fatalf("stream has %d entries, want 2", n)
 	}
 }
 
