@@ -123,7 +123,9 @@ start_serve() {
 		--ingest="$1" --log-level warn "${extra[@]}" >>"$OUT/$2.log" 2>&1 &
 	SERVE_PID=$!
 	PIDS+=("$SERVE_PID")
-	wait_http "http://$SERVE_ADDR/r/demo" 302 "$2" "$SERVE_PID"
+	# /healthz, not a click: a probe click would be one more stored hit than
+	# the load generator answered.
+	wait_http "http://$SERVE_ADDR/healthz" 200 "$2" "$SERVE_PID"
 }
 stop_serve() {
 	[[ -z $SERVE_PID ]] || stop_pid "$SERVE_PID" 40
