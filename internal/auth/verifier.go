@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xpromo/xpromo/internal/refresh"
 )
 
 // Verification errors. They wrap the token id (public) at most, never the
@@ -90,28 +92,7 @@ func (v *Verifier) Loads() int64 { return v.loads.Load() }
 
 // Run reloads every interval, or at once after Invalidate, until ctx ends.
 func (v *Verifier) Run(ctx context.Context) {
-	t := time.NewTicker(v.interval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-v.wake:
-		}
-		if err := v.Refresh(ctx); err != nil {
-			if !failing && ctx.Err() == nil {
-				v.log.Warn("auth: token refresh failed, using the last snapshot", "err", err)
-			}
-			failing = true
-			continue
-		}
-		if failing {
-			v.log.Info("auth: token refresh works again")
-		}
-		failing = false
-	}
+	refresh.Loop(ctx, v.interval, v.wake, v.log, "auth: tokens", v.Refresh)
 }
 
 // Verify checks a token string at now and returns who it acts as. The

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/xpromo/xpromo/internal/refresh"
 )
 
 // Cache keeps the latest Snapshot for lock-free reads on the redirect path.
@@ -74,27 +76,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 
 // Run refreshes every interval until ctx is done.
 func (c *Cache) Run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := c.Refresh(ctx); err != nil {
-			if !failing && ctx.Err() == nil {
-				c.log.Warn("catalog: refresh failed, serving the last snapshot", "err", err)
-			}
-			failing = true
-			continue
-		}
-		if failing {
-			c.log.Info("catalog: refresh works again")
-		}
-		failing = false
-	}
+	refresh.Loop(ctx, c.interval, nil, c.log, "catalog", c.Refresh)
 }
 
 func (c *Cache) writeFile(snap *Snapshot) error {

@@ -1,0 +1,62 @@
+package refresh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestLoopReloadsAndLogsTransitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		calls, fail := 0, false
+		reload := func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if fail {
+				return errors.New("down")
+			}
+			return nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		wake := make(chan struct{}, 1)
+		done := make(chan struct{})
+		go func() { Loop(ctx, time.Second, wake, log, "snap", reload); close(done) }()
+
+		time.Sleep(3*time.Second + time.Millisecond)
+		synctest.Wait()
+		mu.Lock()
+		if calls != 3 {
+			t.Fatalf("after 3 intervals: %d reloads", calls)
+		}
+		fail = true
+		mu.Unlock()
+		wake <- struct{}{} // on demand, before the next tick
+		synctest.Wait()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		if calls != 6 {
+			t.Fatalf("after a wake and 2 more intervals: %d reloads", calls)
+		}
+		fail = false
+		mu.Unlock()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+		out := logs.String()
+		if strings.Count(out, "reload failed") != 1 || strings.Count(out, "works again") != 1 {
+			t.Fatalf("want one failure and one recovery line, got:\n%s", out)
+		}
+	})
+}
