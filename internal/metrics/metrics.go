@@ -84,7 +84,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "xpromo_ingest_insert_failures_total", Help: "Failed ClickHouse inserts (each retried).",
 		}),
 		StreamBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "xpromo_stream_backlog", Help: "Stream entries not yet written to ClickHouse.",
+			Name: "xpromo_stream_backlog", Help: "Stream entries (each a group of hits) not yet written to ClickHouse.",
 		}),
 		StreamLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xpromo_stream_lag_seconds", Help: "Age of the oldest stream entry not yet written to ClickHouse.",
