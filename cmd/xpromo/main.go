@@ -45,7 +45,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun `xpromo COMMAND --help` for a command's flags. Every flag has an XPROMO_* environment fallback.\n")
+	fmt.Fprintf(w, "\nRun `xpromo COMMAND --help` for a command's flags. Service and connection flags fall back to XPROMO_* environment variables (shown in --help).\n")
 }
 
 func main() {
