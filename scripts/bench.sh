@@ -119,7 +119,7 @@ start_serve() {
 	local extra=()
 	read -r -a extra <<<"$BENCH_SERVE_FLAGS"
 	bin/xpromo serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/$2" \
-		--redis-url "$REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
+		--redis-url "$SERVE_REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
 		--ingest="$1" --log-level warn "${extra[@]}" >>"$OUT/$2.log" 2>&1 &
 	SERVE_PID=$!
 	PIDS+=("$SERVE_PID")
@@ -166,6 +166,13 @@ base_ch=$(sed -n 's/^XPROMO_CLICKHOUSE_URL=//p' <<<"$urls")
 [[ -n $REDIS_URL && -n $base_ch ]] || die "scripts/services.sh up printed no URLs"
 CH_URL=${base_ch%/*}/$BENCH_DB
 export XPROMO_CLICKHOUSE_URL=$CH_URL XPROMO_REDIS_URL=$REDIS_URL
+# serve talks to the local Redis over its unix socket, as a tracker next to
+# its Redis would (BENCH_REDIS_TCP=1: over loopback TCP like everything else).
+SERVE_REDIS_URL=$REDIS_URL
+redis_sock="${XPROMO_DATA_DIR:-$ROOT/.data}/redis/redis.sock"
+if [[ -z ${BENCH_REDIS_TCP:-} && -S $redis_sock ]]; then
+	SERVE_REDIS_URL="unix://$redis_sock?db=${REDIS_URL##*/}"
+fi
 [[ $REDIS_URL =~ ^redis://([^:/]+):([0-9]+)/([0-9]+)$ ]] || die "cannot read host and port from $REDIS_URL"
 R_HOST=${BASH_REMATCH[1]} R_PORT=${BASH_REMATCH[2]} R_DB=${BASH_REMATCH[3]}
 [[ $CH_URL =~ ^clickhouse://([^:/]+):([0-9]+)/ ]] || die "cannot read host and port from $CH_URL"
@@ -523,6 +530,7 @@ met() { # VALUE OP GOAL
 	echo "xpromo bench, $(date -u '+%Y-%m-%d %H:%M UTC'); $(head -n 1 "$OUT/machine.txt")"
 	sed -n 2p "$OUT/machine.txt"
 	echo "max runs: $([[ $HAVE_WRK == 1 ]] && echo "wrk -t$BENCH_WRK_THREADS" || echo "xpromo-load --max") -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s each after ${BENCH_WARMUP_SECONDS}s warm-up; serve with $SERVE_LABEL${BENCH_SERVE_FLAGS:+ and $BENCH_SERVE_FLAGS}"
+	echo "serve reaches Redis at ${SERVE_REDIS_URL%%\?*}"
 	echo "the load generator and the servers share the machine's cores; machine ${PRE_BUSY}% busy before the start$( ((PRE_BUSY < 15)) || echo ' (NOISY: other processes were running)')"
 	echo
 	row what serve bare ratio goal met

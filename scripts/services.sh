@@ -290,12 +290,24 @@ render() {
 
 commit_config() { if [[ -f $1.new ]]; then mv -f -- "$1.new" "$1"; fi; }
 
+# A unix socket path must fit in sockaddr_un (108 bytes); with a deeper data
+# directory Redis would refuse to start, so the socket is left out.
+redis_unixsocket_lines() {
+	local sock=$REDIS_DIR/redis.sock
+	if ((${#sock} <= 100)); then
+		printf 'unixsocket "%s"\nunixsocketperm 700' "$sock"
+	else
+		printf '# no unix socket: %s is too long a path' "$sock"
+	fi
+}
+
 REDIS_CONF_CHANGED=0 CH_CONF_CHANGED=0
 prepare_dirs_and_configs() {
 	mkdir -p -- "$REDIS_DIR" "$CH_CONF_DIR" "$CH_LOG_DIR" "$CH_DIR/data" "$CH_DIR/tmp" \
 		"$CH_DIR/user_files" "$CH_DIR/format_schemas"
 	render "$TEMPLATE_DIR/redis.conf.tmpl" "$REDIS_CONF" \
-		@REDIS_DIR@ "$REDIS_DIR" @REDIS_PORT@ "$REDIS_PORT" @REDIS_APPENDFSYNC@ "$REDIS_APPENDFSYNC"
+		@REDIS_DIR@ "$REDIS_DIR" @REDIS_PORT@ "$REDIS_PORT" @REDIS_APPENDFSYNC@ "$REDIS_APPENDFSYNC" \
+		@REDIS_UNIXSOCKET@ "$(redis_unixsocket_lines)"
 	REDIS_CONF_CHANGED=$RENDER_CHANGED
 	render "$TEMPLATE_DIR/clickhouse-config.xml.tmpl" "$CH_CONF" \
 		@CH_DIR@ "$CH_DIR" @CH_PORT@ "$CH_PORT" @CH_HTTP_PORT@ "$CH_HTTP_PORT"

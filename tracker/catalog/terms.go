@@ -1,0 +1,486 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+	"golang.org/x/text/currency"
+)
+
+// Attribution models.
+const (
+	LastClick  = "last_click"
+	FirstClick = "first_click"
+)
+
+// Terms statuses.
+const (
+	StatusActive   = "active"
+	StatusPaused   = "paused"
+	StatusArchived = "archived"
+)
+
+// Defaults applied by Terms.Defaults to fields left at their zero value.
+const (
+	DefaultAttributionWindowDays = 30
+	DefaultRevenueWindowDays     = 365
+	MaxWindowDays                = 3650
+)
+
+// Audit vocabulary for terms changes.
+const (
+	EntityPartnership = "partnership"
+	ActionSetTerms    = "set_terms"
+)
+
+// Terms is one version of a partnership's agreement. Inbound terms are what
+// we pay the partner for users it sends us; outbound terms are what the
+// partner pays us for users we send it. Money is in Currency; percentages
+// are in percent (12.5 means 12.5%). Dates are UTC midnights; a zero
+// EndDate means open-ended.
+type Terms struct {
+	Partnership   string    `json:"partnership"`
+	Version       uint32    `json:"version"`
+	EffectiveFrom time.Time `json:"effective_from"`
+	Currency      string    `json:"currency"`
+
+	InboundCPA               decimal.Decimal `json:"inbound_cpa"`
+	InboundRevSharePct       decimal.Decimal `json:"inbound_revshare_pct"`
+	InboundRevenueWindowDays uint16          `json:"inbound_revenue_window_days"`
+
+	OutboundCPA               decimal.Decimal `json:"outbound_cpa"`
+	OutboundRevSharePct       decimal.Decimal `json:"outbound_revshare_pct"`
+	OutboundRevenueWindowDays uint16          `json:"outbound_revenue_window_days"`
+
+	AttributionModel      string `json:"attribution_model"` // LastClick or FirstClick
+	AttributionWindowDays uint16 `json:"attribution_window_days"`
+
+	TargetInboundUsersMonth  uint32 `json:"target_inbound_users_month"` // 0 = no target
+	TargetOutboundUsersMonth uint32 `json:"target_outbound_users_month"`
+
+	StartDate time.Time `json:"start_date"`
+	EndDate   time.Time `json:"end_date,omitzero"`
+	Status    string    `json:"status"` // StatusActive, StatusPaused or StatusArchived
+
+	FallbackURL           string `json:"fallback_url"`
+	PartnerMayCreateLinks bool   `json:"partner_may_create_links"`
+
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// Defaults fills the fields left at their zero value: last-click
+// attribution over 30 days, active, and a 365-day revenue window each way
+// (a year of a referred user's revenue is the usual rev-share horizon).
+func (t *Terms) Defaults() {
+	if t.AttributionModel == "" {
+		t.AttributionModel = LastClick
+	}
+	if t.AttributionWindowDays == 0 {
+		t.AttributionWindowDays = DefaultAttributionWindowDays
+	}
+	if t.Status == "" {
+		t.Status = StatusActive
+	}
+	if t.InboundRevenueWindowDays == 0 {
+		t.InboundRevenueWindowDays = DefaultRevenueWindowDays
+	}
+	if t.OutboundRevenueWindowDays == 0 {
+		t.OutboundRevenueWindowDays = DefaultRevenueWindowDays
+	}
+}
+
+var (
+	maxAmount  = decimal.New(1, 14) // Decimal(18,4) holds 14 integer digits
+	hundred    = decimal.NewFromInt(100)
+	minDateVal = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDateVal = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC) // Date ends in 2106 on old servers
+	openEnded  = time.Unix(0, 0).UTC()                         // end_date stored for "no end"
+)
+
+// Validate checks every field and returns a *FieldError naming the first
+// bad one. The currency must already be upper case (SetTerms upper-cases
+// it); dates count by their UTC calendar day.
+func (t Terms) Validate() error {
+	if len(t.Currency) != 3 || strings.ToUpper(t.Currency) != t.Currency {
+		return fieldErr("currency", "%q must be an upper-case ISO 4217 code", t.Currency)
+	}
+	for _, r := range t.Currency {
+		if r < 'A' || r > 'Z' {
+			return fieldErr("currency", "%q must be three letters A-Z", t.Currency)
+		}
+	}
+	if _, err := currency.ParseISO(t.Currency); err != nil {
+		return fieldErr("currency", "%q is not an ISO 4217 currency", t.Currency)
+	}
+	for _, a := range []struct {
+		field string
+		v     decimal.Decimal
+	}{{"inbound_cpa", t.InboundCPA}, {"outbound_cpa", t.OutboundCPA}} {
+		if err := checkAmount(a.field, a.v); err != nil {
+			return err
+		}
+		if !a.v.LessThan(maxAmount) {
+			return fieldErr(a.field, "%s is too large", a.v)
+		}
+	}
+	for _, p := range []struct {
+		field string
+		v     decimal.Decimal
+	}{{"inbound_revshare_pct", t.InboundRevSharePct}, {"outbound_revshare_pct", t.OutboundRevSharePct}} {
+		if err := checkAmount(p.field, p.v); err != nil {
+			return err
+		}
+		if p.v.GreaterThan(hundred) {
+			return fieldErr(p.field, "%s must be at most 100 (percent)", p.v)
+		}
+	}
+	for _, w := range []struct {
+		field string
+		v     uint16
+	}{
+		{"inbound_revenue_window_days", t.InboundRevenueWindowDays},
+		{"outbound_revenue_window_days", t.OutboundRevenueWindowDays},
+		{"attribution_window_days", t.AttributionWindowDays},
+	} {
+		if w.v < 1 || w.v > MaxWindowDays {
+			return fieldErr(w.field, "%d must be 1-%d days", w.v, MaxWindowDays)
+		}
+	}
+	switch t.AttributionModel {
+	case LastClick, FirstClick:
+	default:
+		return fieldErr("attribution_model", "%q must be %s or %s", t.AttributionModel, LastClick, FirstClick)
+	}
+	switch t.Status {
+	case StatusActive, StatusPaused, StatusArchived:
+	default:
+		return fieldErr("status", "%q must be %s, %s or %s", t.Status, StatusActive, StatusPaused, StatusArchived)
+	}
+	if t.EffectiveFrom.IsZero() {
+		return fieldErr("effective_from", "is required")
+	}
+	if err := checkDate("effective_from", t.EffectiveFrom); err != nil {
+		return err
+	}
+	if t.StartDate.IsZero() {
+		return fieldErr("start_date", "is required")
+	}
+	if err := checkDate("start_date", t.StartDate); err != nil {
+		return err
+	}
+	if !t.EndDate.IsZero() {
+		if err := checkDate("end_date", t.EndDate); err != nil {
+			return err
+		}
+		if dateOf(t.EndDate).Before(dateOf(t.StartDate)) {
+			return fieldErr("end_date", "%s is before start_date %s", day(t.EndDate), day(t.StartDate))
+		}
+	}
+	if t.FallbackURL != "" {
+		if _, err := ValidDestination(t.FallbackURL, false, nil); err != nil {
+			if fe, ok := err.(*FieldError); ok {
+				return &FieldError{Field: "fallback_url", Reason: fe.Reason}
+			}
+			return fieldErr("fallback_url", "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkAmount refuses negatives and more than the 4 decimals the columns
+// keep (the rest would be silently cut).
+func checkAmount(field string, v decimal.Decimal) error {
+	if v.IsNegative() {
+		return fieldErr(field, "%s must not be negative", v)
+	}
+	if !v.Equal(v.Truncate(4)) {
+		return fieldErr(field, "%s has more than 4 decimals", v)
+	}
+	return nil
+}
+
+func checkDate(field string, t time.Time) error {
+	d := dateOf(t)
+	if d.Before(minDateVal) || d.After(maxDateVal) {
+		return fieldErr(field, "%s must be between %s and %s", day(t), day(minDateVal), day(maxDateVal))
+	}
+	return nil
+}
+
+// dateOf is t's UTC calendar day at midnight.
+func dateOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// calendarDay keeps the wall-clock day of a Date read from ClickHouse,
+// which the driver may return in the server's time zone.
+func calendarDay(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// TermsInForce returns the version in force at the UTC calendar day of at:
+// the greatest EffectiveFrom on or before that day, the highest Version on
+// a tie. versions need not be sorted. It does not look at Status or the
+// start and end dates; callers decide what a paused or ended term means.
+func TermsInForce(versions []Terms, at time.Time) (Terms, bool) {
+	d := dateOf(at)
+	var best Terms
+	found := false
+	for _, v := range versions {
+		ef := dateOf(v.EffectiveFrom)
+		if ef.After(d) {
+			continue
+		}
+		if !found || ef.After(dateOf(best.EffectiveFrom)) || (ef.Equal(dateOf(best.EffectiveFrom)) && v.Version > best.Version) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}
+
+const (
+	selectTerms = `SELECT partnership, version, effective_from, currency,
+ inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
+ outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
+ toString(attribution_model), attribution_window_days,
+ target_inbound_users_month, target_outbound_users_month,
+ start_date, end_date, toString(status), fallback_url, partner_may_create_links,
+ created_at, created_by
+FROM partnership_terms FINAL WHERE partnership = ? ORDER BY version`
+	insertTerms = `INSERT INTO partnership_terms (partnership, version, effective_from, currency,
+ inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
+ outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
+ attribution_model, attribution_window_days,
+ target_inbound_users_month, target_outbound_users_month,
+ start_date, end_date, status, fallback_url, partner_may_create_links,
+ created_at, created_by)`
+)
+
+// termsMu serialises SetTerms in this process so two changes to one
+// partnership cannot both take the same next version (the second row would
+// replace the first). Writers in several processes are not coordinated.
+var termsMu sync.Mutex
+
+// SetTerms stores t as the next version of the partnership's terms and
+// writes an audit entry. Zero fields get Defaults; the currency is
+// upper-cased and dates are cut to their UTC day. EffectiveFrom must not be
+// before the latest version's. Setting terms identical to the latest
+// version (same EffectiveFrom included) writes nothing and returns it, so a
+// retried call does not add a version.
+func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, actor string) (Terms, error) {
+	const op = "set terms"
+	if err := ValidID("partnership", partnershipID); err != nil {
+		return t, err
+	}
+	actor = strings.TrimSpace(actor)
+	if actor == "" || len(actor) > 200 || strings.ContainsFunc(actor, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return t, fieldErr("actor", "is required, at most 200 bytes, no control characters")
+	}
+	t.Partnership = partnershipID
+	t.Currency = strings.ToUpper(strings.TrimSpace(t.Currency))
+	t.Defaults()
+	t.EffectiveFrom = dateOf(t.EffectiveFrom)
+	t.StartDate = dateOf(t.StartDate)
+	if !t.EndDate.IsZero() {
+		t.EndDate = dateOf(t.EndDate)
+	}
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+
+	termsMu.Lock()
+	defer termsMu.Unlock()
+	snap, err := s.Load(ctx)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", op, err)
+	}
+	ps, ok := snap.Partnerships[partnershipID]
+	if !ok {
+		return t, fieldErr("partnership", "partnership %q does not exist", partnershipID)
+	}
+	if err := checkDirections(ps, t); err != nil {
+		return t, err
+	}
+	versions, err := s.TermsVersions(ctx, partnershipID)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", op, err)
+	}
+	var prev *Terms
+	if n := len(versions); n > 0 {
+		prev = &versions[n-1]
+		// Versions are a timeline: a version effective earlier than the
+		// latest would silently re-price events already computed.
+		if t.EffectiveFrom.Before(prev.EffectiveFrom) {
+			return t, fieldErr("effective_from", "%s is before %s, when the latest version (%d) took effect", day(t.EffectiveFrom), day(prev.EffectiveFrom), prev.Version)
+		}
+		if sameTerms(*prev, t) {
+			return *prev, nil
+		}
+		t.Version = prev.Version + 1
+	} else {
+		t.Version = 1
+	}
+	t.CreatedAt = s.now().UTC().Truncate(time.Second)
+	t.CreatedBy = actor
+
+	after, err := json.Marshal(t)
+	if err != nil {
+		return t, fmt.Errorf("%s: %w", op, err)
+	}
+	before := ""
+	if prev != nil {
+		b, err := json.Marshal(*prev)
+		if err != nil {
+			return t, fmt.Errorf("%s: %w", op, err)
+		}
+		before = string(b)
+	}
+	// The audit entry goes first: a stored version always has one. A failed
+	// version write may leave an entry for a version that does not exist;
+	// its after JSON names the version, which TermsVersions will not list.
+	if err := s.Audit(ctx, AuditEntry{
+		TS: t.CreatedAt, Actor: actor, Action: ActionSetTerms,
+		Entity: EntityPartnership, EntityID: partnershipID, Country: ps.Country,
+		Before: before, After: string(after),
+	}); err != nil {
+		return t, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := s.insertTerms(ctx, t); err != nil {
+		return t, fmt.Errorf("%s: %w", op, err)
+	}
+	return t, nil
+}
+
+// checkDirections refuses money or targets for a direction the
+// partnership does not run: they could never be earned or paid.
+func checkDirections(ps Partnership, t Terms) error {
+	if ps.Direction == Inbound {
+		switch {
+		case !t.OutboundCPA.IsZero():
+			return fieldErr("outbound_cpa", "partnership %q runs inbound only", ps.ID)
+		case !t.OutboundRevSharePct.IsZero():
+			return fieldErr("outbound_revshare_pct", "partnership %q runs inbound only", ps.ID)
+		case t.TargetOutboundUsersMonth != 0:
+			return fieldErr("target_outbound_users_month", "partnership %q runs inbound only", ps.ID)
+		}
+	}
+	if ps.Direction == Outbound {
+		switch {
+		case !t.InboundCPA.IsZero():
+			return fieldErr("inbound_cpa", "partnership %q runs outbound only", ps.ID)
+		case !t.InboundRevSharePct.IsZero():
+			return fieldErr("inbound_revshare_pct", "partnership %q runs outbound only", ps.ID)
+		case t.TargetInboundUsersMonth != 0:
+			return fieldErr("target_inbound_users_month", "partnership %q runs outbound only", ps.ID)
+		}
+	}
+	return nil
+}
+
+// sameTerms compares everything but the version and who made it when.
+// Decimals marshal without trailing zeros, so 10 and 10.0000 compare equal.
+func sameTerms(a, b Terms) bool {
+	for _, t := range []*Terms{&a, &b} {
+		t.Version, t.CreatedAt, t.CreatedBy = 0, time.Time{}, ""
+	}
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+func (s *Store) insertTerms(ctx context.Context, t Terms) error {
+	end := openEnded
+	if !t.EndDate.IsZero() {
+		end = t.EndDate
+	}
+	var mayLink uint8
+	if t.PartnerMayCreateLinks {
+		mayLink = 1
+	}
+	batch, err := s.conn.PrepareBatch(ctx, insertTerms)
+	if err != nil {
+		return err
+	}
+	defer batch.Close()
+	if err := batch.Append(t.Partnership, t.Version, t.EffectiveFrom, t.Currency,
+		t.InboundCPA, t.InboundRevSharePct, t.InboundRevenueWindowDays,
+		t.OutboundCPA, t.OutboundRevSharePct, t.OutboundRevenueWindowDays,
+		t.AttributionModel, t.AttributionWindowDays,
+		t.TargetInboundUsersMonth, t.TargetOutboundUsersMonth,
+		t.StartDate, end, t.Status, t.FallbackURL, mayLink,
+		t.CreatedAt, t.CreatedBy); err != nil {
+		return err
+	}
+	return batch.Send()
+}
+
+// TermsVersions returns every version of the partnership's terms, oldest
+// first; none is not an error.
+func (s *Store) TermsVersions(ctx context.Context, partnershipID string) ([]Terms, error) {
+	rows, err := s.conn.Query(ctx, selectTerms, partnershipID)
+	if err != nil {
+		return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)
+	}
+	defer rows.Close()
+	var out []Terms
+	for rows.Next() {
+		t, err := scanTerms(rows)
+		if err != nil {
+			return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)
+	}
+	// ORDER BY already sorts; keep the guarantee independent of the query.
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+func scanTerms(r driver.Rows) (Terms, error) {
+	var (
+		t       Terms
+		mayLink uint8
+	)
+	if err := r.Scan(&t.Partnership, &t.Version, &t.EffectiveFrom, &t.Currency,
+		&t.InboundCPA, &t.InboundRevSharePct, &t.InboundRevenueWindowDays,
+		&t.OutboundCPA, &t.OutboundRevSharePct, &t.OutboundRevenueWindowDays,
+		&t.AttributionModel, &t.AttributionWindowDays,
+		&t.TargetInboundUsersMonth, &t.TargetOutboundUsersMonth,
+		&t.StartDate, &t.EndDate, &t.Status, &t.FallbackURL, &mayLink,
+		&t.CreatedAt, &t.CreatedBy); err != nil {
+		return t, err
+	}
+	t.PartnerMayCreateLinks = mayLink != 0
+	t.EffectiveFrom = calendarDay(t.EffectiveFrom)
+	t.StartDate = calendarDay(t.StartDate)
+	t.EndDate = calendarDay(t.EndDate)
+	if t.EndDate.Equal(openEnded) {
+		t.EndDate = time.Time{}
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	return t, nil
+}
+
+// TermsAt returns the version in force at at (see TermsInForce), false if
+// none was effective yet.
+func (s *Store) TermsAt(ctx context.Context, partnershipID string, at time.Time) (Terms, bool, error) {
+	versions, err := s.TermsVersions(ctx, partnershipID)
+	if err != nil {
+		return Terms{}, false, fmt.Errorf("terms at: %w", err)
+	}
+	t, ok := TermsInForce(versions, at)
+	return t, ok, nil
+}
