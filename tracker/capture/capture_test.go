@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -52,7 +53,7 @@ func (f fixedCatalog) Get() *catalog.Snapshot { return f.snap }
 const linkURL = "https://www.example.com/welcome?a=1&b=two%20words#frag"
 
 func newTestServer(t testing.TB) (*echo.Echo, *recorder) {
-	snap := catalog.TestSnapshot([]catalog.Partner{{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}},
+	snap := catalog.NewSnapshot([]catalog.Partner{{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}},
 		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}},
 		[]catalog.Link{
 			{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Campaign: "c1"},
@@ -160,7 +161,7 @@ func TestNoOpenRedirect(t *testing.T) {
 
 func TestPixel(t *testing.T) {
 	forged := "01M8AKA63R66W86ZRQQMVX8AQU" // U is not in the id alphabet
-	valid := ids.New(ids.MustTime("2026-11-01T10:00:00Z"))
+	valid := ids.New(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
 	tests := []struct {
 		query   string
 		kind    hit.Kind
@@ -340,7 +341,7 @@ func (discard) Submit(*hit.Hit) error { return nil }
 // with BenchmarkBareRedirect (a handler answering the same 302 with no work).
 func BenchmarkRedirect(b *testing.B) {
 	e, _ := newTestServer(b)
-	s := New(fixedCatalog{catalog.TestSnapshot([]catalog.Partner{{ID: "acme"}},
+	s := New(fixedCatalog{catalog.NewSnapshot([]catalog.Partner{{ID: "acme"}},
 		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}},
 		[]catalog.Link{{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL}})},
 		discard{}, agent.New(100), NewClientIP(nil), slogDiscard(), metrics.Discard())

@@ -299,9 +299,9 @@ func (snap *Snapshot) Lookup(code string) *Resolved {
 	return snap.resolved[code]
 }
 
-// TestSnapshot builds a resolved snapshot from rows, for tests elsewhere
-// that need a catalog without ClickHouse.
-func TestSnapshot(partners []Partner, partnerships []Partnership, links []Link) *Snapshot {
+// NewSnapshot builds a resolved snapshot from rows, e.g. for a tracker
+// test that needs a catalog without ClickHouse.
+func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link) *Snapshot {
 	snap := &Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}}
 	for _, p := range partners {
 		snap.Partners[p.ID] = p

@@ -99,12 +99,3 @@ func Valid(s string) bool {
 	_, err := Parse(s)
 	return err == nil
 }
-
-// MustTime parses an RFC 3339 time, for tests and fixtures.
-func MustTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
