@@ -1,6 +1,7 @@
 // Package buffer makes hits durable before the tracker answers: it groups
-// the hits of concurrent requests into one Redis transaction (a group
-// commit) and, when Redis does not acknowledge within a few milliseconds,
+// the hits of concurrent requests into one Redis stream entry, written with
+// one XADD (a group commit) and, when Redis does not acknowledge within a
+// few milliseconds,
 // writes the group to an fsync'd on-disk spill journal instead, replaying
 // it into Redis in order once Redis is back.
 //
@@ -17,7 +18,9 @@
 //     journal has been replayed to its end (in order), so no direct write
 //     can overtake a journaled one;
 //   - ids never go backwards across restarts: they start above the stream's
-//     last id and above a lease of future milliseconds kept on disk.
+//     last id and above a lease of future milliseconds kept on disk;
+//   - a replay stops at the first error that is not "already there", so
+//     what Redis holds of the journal is always a prefix of it.
 package buffer
 
 import (
