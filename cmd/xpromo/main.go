@@ -155,6 +155,18 @@ func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage
 	f.DurationVar(p, name, def, usage+" (env "+envName(name)+")")
 }
 
+func (f *flags) Float(p *float64, name string, def float64, usage string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		var x float64
+		if _, err := fmt.Sscan(v, &x); err != nil {
+			f.envErr = append(f.envErr, fmt.Errorf("%s=%q: want a number", envName(name), v))
+		} else {
+			def = x
+		}
+	}
+	f.Float64Var(p, name, def, usage+" (env "+envName(name)+")")
+}
+
 // parse parses args; positional arguments are refused unless allowed.
 func (f *flags) parse(args []string, allowArgs bool) error {
 	if err := f.Parse(args); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/tracker/catalog"
@@ -335,4 +337,47 @@ func newReq(u string) (*http.Request, error) {
 	req.Header.Set("User-Agent", browserUA)
 	req.Header.Set("X-Forwarded-For", "8.8.8.8")
 	return req, nil
+}
+
+// The management API is mounted in serve, behind token authentication,
+// with JSON errors.
+func TestServeMountsTheAPI(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db)
+	ctx := context.Background()
+	secret, _, err := auth.NewStore(db.Conn).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", s.base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call("/v1/partnerships", ""); code != 401 || !strings.Contains(body, `"error"`) {
+		t.Fatalf("no token: %d %s", code, body)
+	}
+	// A token created after start works once the verifier reloads (1 s).
+	var code int
+	var body string
+	testenv.WaitFor(t, 10*time.Second, "token accepted", func() bool {
+		code, body = call("/v1/partnerships", secret)
+		return code == 200
+	})
+	if !strings.Contains(body, `"acme-de"`) {
+		t.Fatalf("partnerships: %s", body)
+	}
+	if code, body := call("/v1/no-such-route", secret); code != 404 || !strings.Contains(body, `"error":"not_found"`) {
+		t.Fatalf("unknown route: %d %s", code, body)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/internal/api"
+	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/internal/chdb"
 	"github.com/xpromo/xpromo/internal/metrics"
 	"github.com/xpromo/xpromo/tracker/agent"
@@ -42,6 +45,8 @@ type serveConfig struct {
 	CommitTimeout  time.Duration
 	CommitWorkers  int
 	PprofAddr      string
+	APIRate        float64
+	APIIPRate      float64
 	CatalogRefresh time.Duration
 	ShutdownWait   time.Duration
 	ingestFlags
@@ -71,6 +76,9 @@ func (c *serveConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err)
+	}
+	if c.APIRate < 0 || c.APIIPRate < 0 {
+		return errors.New("api-rate and api-ip-rate must not be negative (0 turns a limit off)")
 	}
 	if c.DataDir == "" {
 		return errors.New("state-dir is required (the spill journal lives there)")
@@ -102,6 +110,8 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.Bool(&c.Ingest, "ingest", true, "also run the ingester in this process")
 	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "how long a group of hits may wait for Redis before it is journaled")
 	f.Int(&c.CommitWorkers, "commit-workers", 1, "group commits in flight at once, one Redis stream each (1 gives the largest groups; more can help when Redis is far away)")
+	f.Float(&c.APIRate, "api-rate", 10, "management API: requests per second per token (0: no limit)")
+	f.Float(&c.APIIPRate, "api-ip-rate", 20, "management API: requests per second per client address, before authentication (0: no limit)")
 	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
@@ -149,6 +159,11 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	if err := cat.Start(ctx); err != nil {
 		return err
 	}
+	tokens := auth.NewStore(ch)
+	verifier := auth.NewVerifier(tokens, auth.DefaultRefresh, log)
+	if err := verifier.Start(ctx); err != nil {
+		log.Warn("api: no tokens loaded yet; the API refuses every request until they load", "err", err)
+	}
 	buf, err := buffer.Open(ctx, commitRDB, buffer.Config{Dir: c.DataDir, KeyPrefix: c.KeyPrefix, Timeout: c.CommitTimeout, Workers: c.CommitWorkers}, log, m)
 	if err != nil {
 		return err
@@ -158,6 +173,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	defer stopBG()
 	var wg sync.WaitGroup
 	wg.Go(func() { cat.Run(bg) })
+	wg.Go(func() { verifier.Run(bg) })
 
 	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIngest()
@@ -175,7 +191,15 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	}
 
 	e := newEcho(log)
-	capture.New(cat, buf, agent.New(0), capture.NewClientIP(c.trusted), log, m).Register(e)
+	clientIP := capture.NewClientIP(c.trusted)
+	capture.New(cat, buf, agent.New(0), clientIP, log, m).Register(e)
+	// The API: a per-address limit first (it also slows token guessing),
+	// then authentication, then a per-token limit. Capture stays unlimited.
+	v1 := e.Group("/v1",
+		auth.RateLimit(auth.RateLimitConfig{Rate: c.APIIPRate, ClientIP: func(r *http.Request) string { return clientIP.Addr(r).String() }}),
+		auth.Middleware(verifier),
+		auth.RateLimit(auth.RateLimitConfig{Rate: c.APIRate}))
+	api.New(catalog.NewStore(ch), tokens, verifier, log).Register(v1)
 	registerOps(e, reg, rdb, ch)
 
 	if c.PprofAddr != "" {
@@ -239,6 +263,26 @@ func newEcho(log *slog.Logger) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	// Errors that no API handler wrote (unknown route, wrong method, a
+	// recovered panic) get the API's JSON shape under /v1 too.
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		if !strings.HasPrefix(c.Request().URL.Path, "/v1/") {
+			e.DefaultHTTPErrorHandler(err, c)
+			return
+		}
+		code, reason := http.StatusInternalServerError, "internal error"
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			code, reason = he.Code, fmt.Sprint(he.Message)
+		}
+		if code >= 500 {
+			log.Error("api error", "err", err, "path", c.Request().URL.Path)
+		}
+		_ = c.JSON(code, map[string]string{"error": strings.ToLower(strings.ReplaceAll(http.StatusText(code), " ", "_")), "reason": reason})
+	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic in handler", "err", err, "path", c.Path(), "stack", string(stack))

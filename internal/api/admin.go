@@ -1,0 +1,151 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/tracker/catalog"
+)
+
+func (s *Server) auditLog(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !p.CanReadAudit() {
+		return forbidden(c, p)
+	}
+	f := catalog.AuditFilter{Entity: c.QueryParam("entity"), EntityID: c.QueryParam("entity_id")}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return badRequest(c, "limit must be a positive integer")
+		}
+		f.Limit = min(n, catalog.MaxAuditLimit)
+	}
+	es, err := s.cat.AuditLog(c.Request().Context(), f)
+	if err != nil {
+		return s.internal(c, "audit log", err)
+	}
+	if es == nil {
+		es = []catalog.AuditEntry{}
+	}
+	return c.JSON(http.StatusOK, List[catalog.AuditEntry]{Items: es, Total: len(es)})
+}
+
+func (s *Server) listTokens(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !p.CanManageTokens() {
+		return forbidden(c, p)
+	}
+	ts, err := s.tokens.List(c.Request().Context())
+	if err != nil {
+		return s.internal(c, "list tokens", err)
+	}
+	if ts == nil {
+		ts = []auth.Token{} // auth.Token carries no secret or hash
+	}
+	return c.JSON(http.StatusOK, List[auth.Token]{Items: ts, Total: len(ts)})
+}
+
+// TokenRequest is the body of POST /tokens.
+type TokenRequest struct {
+	Role      auth.Role `json:"role"`
+	Countries []string  `json:"countries"`
+	Partner   string    `json:"partner"`
+	Name      string    `json:"name"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CreatedToken is the answer to POST /tokens: the token string, shown
+// this once, and the stored record.
+type CreatedToken struct {
+	Secret string `json:"token"`
+	auth.Token
+}
+
+// refresh makes a token change take effect on this server now.
+func (s *Server) refresh(c echo.Context) {
+	if s.v == nil {
+		return
+	}
+	if err := s.v.Refresh(c.Request().Context()); err != nil {
+		s.log.Warn("api: token refresh after change failed; the background reload will pick it up", "err", err)
+		s.v.Invalidate()
+	}
+}
+
+func (s *Server) createToken(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !p.CanManageTokens() {
+		return forbidden(c, p)
+	}
+	var req TokenRequest
+	if ok, err := decodeBody(c, &req, nil); !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	if req.Role == auth.RolePartner && strings.TrimSpace(req.Partner) != "" {
+		snap, err := s.load(ctx)
+		if err != nil {
+			return s.internal(c, "create token", err)
+		}
+		if _, ok := snap.Partners[strings.TrimSpace(req.Partner)]; !ok {
+			return invalid(c, "partner", "partner "+strconv.Quote(strings.TrimSpace(req.Partner))+" does not exist")
+		}
+	}
+	tok, t, err := s.tokens.Create(ctx, auth.Spec{
+		Role: req.Role, Countries: req.Countries, Partner: req.Partner, Name: req.Name,
+		ExpiresAt: req.ExpiresAt, CreatedBy: actor(p),
+	})
+	if err != nil {
+		if fe, ok := fieldError(err); ok {
+			return invalid(c, fe.Field, fe.Reason)
+		}
+		return s.internal(c, "create token", err)
+	}
+	s.refresh(c)
+	s.log.Info("api: token created", "id", t.ID, "role", t.Role, "by", actor(p))
+	return c.JSON(http.StatusCreated, CreatedToken{Secret: tok, Token: t})
+}
+
+func (s *Server) revokeToken(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !p.CanManageTokens() {
+		return forbidden(c, p)
+	}
+	id := c.Param("id")
+	if !auth.ValidTokenID(id) {
+		return notFound(c, "token")
+	}
+	t, err := s.tokens.Revoke(c.Request().Context(), id, actor(p))
+	switch {
+	case errors.Is(err, auth.ErrAlreadyRevoked):
+		return c.JSON(http.StatusOK, t) // revoking is idempotent
+	case errors.Is(err, auth.ErrNotFound):
+		return notFound(c, "token")
+	case err != nil:
+		if fe, ok := fieldError(err); ok {
+			return invalid(c, fe.Field, fe.Reason)
+		}
+		return s.internal(c, "revoke token", err)
+	}
+	s.refresh(c)
+	s.log.Info("api: token revoked", "id", t.ID, "by", actor(p))
+	return c.JSON(http.StatusOK, t)
+}

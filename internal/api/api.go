@@ -1,0 +1,239 @@
+// Package api is the management API: JSON over HTTP for partners,
+// partnerships, their terms, the audit log and tokens. Register mounts it
+// on an echo group that already authenticates with auth.Middleware.
+//
+// Every read and write is checked against the caller's auth.Principal. An
+// object the caller may not see answers 404, exactly as one that does not
+// exist, so its existence does not leak; 403 is kept for a role that may
+// not use an endpoint at all.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/tracker/catalog"
+)
+
+// Limits of the API.
+const (
+	MaxBody      = 64 << 10 // request bodies, bytes
+	DefaultLimit = 100      // list pages
+	MaxLimit     = 1000
+)
+
+// Server serves the management API.
+type Server struct {
+	cat    *catalog.Store
+	tokens *auth.Store
+	v      *auth.Verifier
+	log    *slog.Logger
+}
+
+// New returns a Server. v is refreshed after a token is created or
+// revoked, so the change takes effect on this server at once.
+func New(cat *catalog.Store, tokens *auth.Store, v *auth.Verifier, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cat: cat, tokens: tokens, v: v, log: log}
+}
+
+// Register adds the routes to g, a group (normally /v1) that runs
+// auth.Middleware before them.
+func (s *Server) Register(g *echo.Group) {
+	g.GET("/partners", s.listPartners)
+	g.GET("/partners/:id", s.getPartner)
+	g.GET("/partnerships", s.listPartnerships)
+	g.GET("/partnerships/:id", s.getPartnership)
+	g.GET("/partnerships/:id/versions", s.termsVersions)
+	g.PUT("/partnerships/:id/terms", s.putTerms)
+	g.GET("/audit", s.auditLog)
+	g.GET("/tokens", s.listTokens)
+	g.POST("/tokens", s.createToken)
+	g.DELETE("/tokens/:id", s.revokeToken)
+}
+
+// ErrorBody is the JSON body of every error answer. Field is set for
+// validation errors (422) only.
+type ErrorBody struct {
+	Error  string `json:"error"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// List is the body of list answers.
+type List[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
+func fail(c echo.Context, status int, code, reason string) error {
+	return c.JSON(status, ErrorBody{Error: code, Reason: reason})
+}
+
+func notFound(c echo.Context, what string) error {
+	return fail(c, http.StatusNotFound, "not_found", what+" not found")
+}
+
+func forbidden(c echo.Context, p auth.Principal) error {
+	return fail(c, http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not do this")
+}
+
+func badRequest(c echo.Context, reason string) error {
+	return fail(c, http.StatusBadRequest, "bad_request", reason)
+}
+
+func invalid(c echo.Context, field, reason string) error {
+	return c.JSON(http.StatusUnprocessableEntity, ErrorBody{Error: "validation", Field: field, Reason: reason})
+}
+
+// internal logs err and answers 500 without its details.
+func (s *Server) internal(c echo.Context, op string, err error) error {
+	s.log.Error("api: "+op, "err", err, "method", c.Request().Method, "path", c.Request().URL.Path)
+	return fail(c, http.StatusInternalServerError, "internal", "internal error")
+}
+
+// principal returns the caller; without one (Middleware not run) it
+// answers 401 itself and ok is false.
+func principal(c echo.Context) (auth.Principal, bool, error) {
+	p, ok := auth.FromContext(c)
+	if !ok {
+		return p, false, fail(c, http.StatusUnauthorized, "unauthorized", "missing bearer token")
+	}
+	return p, true, nil
+}
+
+// readsCatalog reports whether p's role may read catalog objects at all;
+// which ones is decided per object.
+func readsCatalog(p auth.Principal) bool {
+	switch p.Role {
+	case auth.RoleAdmin, auth.RoleFinance, auth.RoleCountryManager, auth.RolePartner:
+		return true
+	}
+	return false
+}
+
+// actor names the caller in the audit log and in created_by.
+func actor(p auth.Principal) string {
+	if strings.TrimSpace(p.Name) != "" {
+		return p.Name
+	}
+	return "token:" + p.TokenID
+}
+
+// partnerVisible: admin and finance see every partner; a country manager
+// those with a partnership in its countries; a partner only itself.
+func partnerVisible(p auth.Principal, snap *catalog.Snapshot, id string) bool {
+	if _, ok := snap.Partners[id]; !ok || !p.CanReadPartner(id) {
+		return false
+	}
+	switch p.Role {
+	case auth.RoleAdmin, auth.RoleFinance, auth.RolePartner:
+		return true
+	case auth.RoleCountryManager:
+		for _, ps := range snap.Partnerships {
+			if ps.Partner == id && p.CanReadPartnership(ps.Country, ps.Partner) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func partnershipVisible(p auth.Principal, ps catalog.Partnership) bool {
+	return p.CanReadPartnership(ps.Country, ps.Partner) && p.Scope().Allows(ps.Country, ps.Partner)
+}
+
+func (s *Server) load(ctx context.Context) (*catalog.Snapshot, error) {
+	return s.cat.Load(ctx)
+}
+
+// page reads ?limit= and ?offset=.
+func page(c echo.Context) (limit, offset int, err error) {
+	limit = DefaultLimit
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, errors.New("limit must be a positive integer")
+		}
+		limit = min(n, MaxLimit)
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, errors.New("offset must be a non-negative integer")
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+func paginate[T any](all []T, limit, offset int) List[T] {
+	out := List[T]{Items: []T{}, Total: len(all)}
+	if offset < len(all) {
+		out.Items = all[offset:min(len(all), offset+limit)]
+	}
+	return out
+}
+
+// decodeBody reads a JSON body of at most MaxBody bytes into dst,
+// refusing unknown fields. It answers the error itself when ok is false.
+func decodeBody(c echo.Context, dst any, transform func(map[string]json.RawMessage) (string, string)) (ok bool, err error) {
+	r := c.Request()
+	body := http.MaxBytesReader(c.Response(), r.Body, MaxBody)
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&raw); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return false, fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than 64 KiB")
+		}
+		return false, badRequest(c, "malformed JSON: "+err.Error())
+	}
+	if raw == nil {
+		return false, badRequest(c, "malformed JSON: the body must be a JSON object")
+	}
+	if dec.More() {
+		return false, badRequest(c, "malformed JSON: more than one value in the body")
+	}
+	if transform != nil {
+		if field, reason := transform(raw); field != "" {
+			return false, invalid(c, field, reason)
+		}
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return false, badRequest(c, "malformed JSON")
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.DisallowUnknownFields()
+	if err := d.Decode(dst); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return false, invalid(c, ute.Field, "has the wrong type (want "+ute.Type.String()+")")
+		}
+		if f, found := strings.CutPrefix(err.Error(), "json: unknown field "); found {
+			return false, invalid(c, strings.Trim(f, `"`), "unknown field")
+		}
+		return false, invalid(c, "", err.Error())
+	}
+	return true, nil
+}
+
+// fieldError answers 422 for a *catalog.FieldError in err's chain.
+func fieldError(err error) (*catalog.FieldError, bool) {
+	var fe *catalog.FieldError
+	if errors.As(err, &fe) {
+		return fe, true
+	}
+	return nil, false
+}

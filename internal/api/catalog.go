@@ -1,0 +1,223 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/tracker/catalog"
+)
+
+func (s *Server) listPartners(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !readsCatalog(p) {
+		return forbidden(c, p)
+	}
+	snap, err := s.load(c.Request().Context())
+	if err != nil {
+		return s.internal(c, "list partners", err)
+	}
+	out := []catalog.Partner{}
+	for id, pt := range snap.Partners {
+		if partnerVisible(p, snap, id) {
+			out = append(out, pt)
+		}
+	}
+	slices.SortFunc(out, func(a, b catalog.Partner) int { return strings.Compare(a.ID, b.ID) })
+	return c.JSON(http.StatusOK, List[catalog.Partner]{Items: out, Total: len(out)})
+}
+
+func (s *Server) getPartner(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !readsCatalog(p) {
+		return forbidden(c, p)
+	}
+	id := c.Param("id")
+	if catalog.ValidID("id", id) != nil {
+		return notFound(c, "partner")
+	}
+	snap, err := s.load(c.Request().Context())
+	if err != nil {
+		return s.internal(c, "get partner", err)
+	}
+	if !partnerVisible(p, snap, id) {
+		return notFound(c, "partner")
+	}
+	return c.JSON(http.StatusOK, snap.Partners[id])
+}
+
+func (s *Server) listPartnerships(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !readsCatalog(p) {
+		return forbidden(c, p)
+	}
+	limit, offset, err := page(c)
+	if err != nil {
+		return badRequest(c, err.Error())
+	}
+	// Filters narrow the principal's scope, never widen it.
+	scope := p.Scope()
+	if cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country"))); cc != "" {
+		if fe := catalog.ValidCountry("country", cc); fe != nil {
+			return badRequest(c, fe.Error())
+		}
+		scope = scope.WithCountries(cc)
+	}
+	if pid := strings.TrimSpace(c.QueryParam("partner")); pid != "" {
+		if fe := catalog.ValidID("partner", pid); fe != nil {
+			return badRequest(c, fe.Error())
+		}
+		scope = scope.WithPartner(pid)
+	}
+	snap, err := s.load(c.Request().Context())
+	if err != nil {
+		return s.internal(c, "list partnerships", err)
+	}
+	all := []catalog.Partnership{}
+	for _, ps := range snap.Partnerships {
+		if partnershipVisible(p, ps) && scope.Allows(ps.Country, ps.Partner) {
+			all = append(all, ps)
+		}
+	}
+	slices.SortFunc(all, func(a, b catalog.Partnership) int { return strings.Compare(a.ID, b.ID) })
+	return c.JSON(http.StatusOK, paginate(all, limit, offset))
+}
+
+// partnership finds a partnership the caller may read; otherwise it
+// answers (403 for a role that reads no catalog, else 404) and ok is false.
+func (s *Server) partnership(c echo.Context, p auth.Principal) (catalog.Partnership, bool, error) {
+	if !readsCatalog(p) {
+		return catalog.Partnership{}, false, forbidden(c, p)
+	}
+	id := c.Param("id")
+	if catalog.ValidID("id", id) != nil {
+		return catalog.Partnership{}, false, notFound(c, "partnership")
+	}
+	snap, err := s.load(c.Request().Context())
+	if err != nil {
+		return catalog.Partnership{}, false, s.internal(c, "get partnership", err)
+	}
+	ps, found := snap.Partnerships[id]
+	if !found || !partnershipVisible(p, ps) {
+		return catalog.Partnership{}, false, notFound(c, "partnership")
+	}
+	return ps, true, nil
+}
+
+func (s *Server) getPartnership(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	ps, ok, err := s.partnership(c, p)
+	if !ok {
+		return err
+	}
+	return c.JSON(http.StatusOK, ps)
+}
+
+func (s *Server) termsVersions(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	ps, ok, err := s.partnership(c, p)
+	if !ok {
+		return err
+	}
+	vs, err := s.cat.TermsVersions(c.Request().Context(), ps.ID)
+	if err != nil {
+		return s.internal(c, "terms versions", err)
+	}
+	if vs == nil {
+		vs = []catalog.Terms{}
+	}
+	return c.JSON(http.StatusOK, List[catalog.Terms]{Items: vs, Total: len(vs)})
+}
+
+// termsDates lets dates be given as "YYYY-MM-DD" as well as RFC 3339,
+// and drops the fields the server sets.
+func termsDates(raw map[string]json.RawMessage) (field, reason string) {
+	for _, f := range []string{"partnership", "version", "created_at", "created_by"} {
+		delete(raw, f)
+	}
+	for _, f := range []string{"effective_from", "start_date", "end_date"} {
+		v, ok := raw[f]
+		if !ok {
+			continue
+		}
+		if string(v) == "null" {
+			delete(raw, f)
+			continue
+		}
+		var str string
+		if err := json.Unmarshal(v, &str); err != nil {
+			return f, "must be a date string (YYYY-MM-DD)"
+		}
+		if str == "" && f == "end_date" {
+			delete(raw, f)
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, str)
+		if err != nil {
+			if t, err = time.Parse(time.RFC3339, str); err != nil {
+				return f, "must be a date (YYYY-MM-DD or RFC 3339)"
+			}
+		}
+		b, _ := json.Marshal(t.UTC())
+		raw[f] = b
+	}
+	return "", ""
+}
+
+func (s *Server) putTerms(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if p.Role != auth.RoleAdmin && p.Role != auth.RoleCountryManager {
+		return forbidden(c, p)
+	}
+	ps, ok, err := s.partnership(c, p)
+	if !ok {
+		return err
+	}
+	if !p.CanWritePartnership(ps.Country) {
+		return notFound(c, "partnership")
+	}
+	var t catalog.Terms
+	if ok, err := decodeBody(c, &t, termsDates); !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	before, err := s.cat.TermsVersions(ctx, ps.ID)
+	if err != nil {
+		return s.internal(c, "set terms", err)
+	}
+	got, err := s.cat.SetTerms(ctx, ps.ID, t, actor(p))
+	if err != nil {
+		if fe, ok := fieldError(err); ok {
+			return invalid(c, fe.Field, fe.Reason)
+		}
+		return s.internal(c, "set terms", err)
+	}
+	if n := len(before); n > 0 && got.Version <= before[n-1].Version {
+		return c.JSON(http.StatusOK, got) // same as the latest version: nothing written
+	}
+	s.log.Info("api: terms set", "partnership", ps.ID, "version", got.Version, "actor", actor(p), "token", p.TokenID)
+	return c.JSON(http.StatusCreated, got)
+}
