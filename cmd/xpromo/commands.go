@@ -354,17 +354,27 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, name string, table func(*tabwriter.Writer, *catalog.Snapshot) any) error {
+// listFlags parses the flags every list subcommand takes: the connection
+// and --format table|json.
+func listFlags(name, description string, args []string, stderr io.Writer) (common, string, error) {
 	var c common
 	var format string
-	f := newFlags(name, name+" [--format table|json]", "Lists the catalog as stored in ClickHouse.", stderr)
+	f := newFlags(name, name+" [--format table|json]", description, stderr)
 	c.register(f, false)
 	f.StringVar(&format, "format", "table", "table or json")
 	if err := f.parse(args, false); err != nil {
-		return err
+		return c, "", err
 	}
 	if format != "table" && format != "json" {
-		return fmt.Errorf("format %q: want table or json", format)
+		return c, "", fmt.Errorf("format %q: want table or json", format)
+	}
+	return c, format, nil
+}
+
+func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, name string, table func(*tabwriter.Writer, *catalog.Snapshot) any) error {
+	c, format, err := listFlags(name, "Lists the catalog as stored in ClickHouse.", args, stderr)
+	if err != nil {
+		return err
 	}
 	store, conn, err := openStore(ctx, &c)
 	if err != nil {

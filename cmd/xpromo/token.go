@@ -117,16 +117,9 @@ func tokenTime(t time.Time, zero string) string {
 }
 
 func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c common
-	var format string
-	f := newFlags("token list", "token list [--format table|json]", "Lists API tokens: ids and what they may do, never secrets.", stderr)
-	c.register(f, false)
-	f.StringVar(&format, "format", "table", "table or json")
-	if err := f.parse(args, false); err != nil {
+	c, format, err := listFlags("token list", "Lists API tokens: ids and what they may do, never secrets.", args, stderr)
+	if err != nil {
 		return err
-	}
-	if format != "table" && format != "json" {
-		return fmt.Errorf("format %q: want table or json", format)
 	}
 	store, closeConn, err := openTokenStore(ctx, &c)
 	if err != nil {
