@@ -79,9 +79,9 @@ func Open(ctx context.Context, rawURL string, create bool) (driver.Conn, error) 
 			return nil, err
 		}
 	}
-	conn, err := clickhouse.Open(opts)
+	conn, err := Connect(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse open: %w", err)
+		return nil, err
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()

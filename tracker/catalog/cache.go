@@ -1,12 +1,14 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +25,8 @@ type Cache struct {
 	log      *slog.Logger
 	snap     atomic.Pointer[Snapshot]
 	loads    atomic.Int64
+	writeMu  sync.Mutex
+	written  []byte // catalog content last written to file, under writeMu
 }
 
 // NewCache returns a Cache; call Refresh once, then Run.
@@ -83,12 +87,20 @@ func (c *Cache) writeFile(snap *Snapshot) error {
 	if c.file == "" {
 		return nil
 	}
-	b, err := json.Marshal(snap)
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	// Compare the catalog's content (not LoadedAt, which always changes)
+	// with what was written last, so an unchanged catalog costs no I/O.
+	content, err := json.Marshal([]any{snap.Partners, snap.Partnerships, snap.Links})
 	if err != nil {
 		return err
 	}
-	if old, err := os.ReadFile(c.file); err == nil && sameCatalog(old, snap) {
+	if bytes.Equal(content, c.written) {
 		return nil
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return err
 	}
 	tmp := c.file + ".tmp"
 	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
@@ -97,17 +109,11 @@ func (c *Cache) writeFile(snap *Snapshot) error {
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, c.file)
-}
-
-func sameCatalog(old []byte, snap *Snapshot) bool {
-	var prev Snapshot
-	if json.Unmarshal(old, &prev) != nil {
-		return false
+	if err := os.Rename(tmp, c.file); err != nil {
+		return err
 	}
-	a, _ := json.Marshal([]any{prev.Partners, prev.Partnerships, prev.Links})
-	b, _ := json.Marshal([]any{snap.Partners, snap.Partnerships, snap.Links})
-	return string(a) == string(b)
+	c.written = content
+	return nil
 }
 
 func (c *Cache) readFile() (*Snapshot, error) {
