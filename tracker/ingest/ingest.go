@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,7 +127,7 @@ func New(rdb redis.UniversalClient, ch driver.Conn, cfg Config, log *slog.Logger
 type entry struct {
 	stream string
 	id     string
-	data   string
+	data   []byte
 	hits   int // from the group's header; 1 if it is unreadable
 }
 
@@ -311,12 +312,25 @@ func (in *Ingester) read(ctx context.Context, count int, block time.Duration) ([
 }
 
 func toEntry(stream string, msg redis.XMessage) entry {
-	data, _ := msg.Values[buffer.Field].(string)
-	n, err := hit.GroupLen([]byte(data))
+	s, _ := msg.Values[buffer.Field].(string)
+	data := []byte(s) // converted once; decoding and dead-lettering reuse it
+	n, err := hit.GroupLen(data)
 	if err != nil || n == 0 {
 		n = 1
 	}
 	return entry{stream: stream, id: msg.ID, data: data, hits: n}
+}
+
+// entriesHolding returns the entries that hold a hit whose id is in ids.
+func entriesHolding(entries []entry, ids map[string]bool) []entry {
+	var out []entry
+	for _, e := range entries {
+		hs, _, err := decodeEntry(e)
+		if err == nil && slices.ContainsFunc(hs, func(h *hit.Hit) bool { return ids[h.ID] }) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // recover claims entries that another consumer read but never acknowledged
@@ -409,7 +423,7 @@ func decode(entries []entry) *rowSet {
 
 // decodeEntry decodes the group of hits in one stream entry.
 func decodeEntry(e entry) ([]*hit.Hit, []decimal.Decimal, error) {
-	parts, err := hit.SplitGroup([]byte(e.data))
+	parts, err := hit.SplitGroup(e.data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("undecodable entry: %w", err)
 	}
@@ -501,13 +515,15 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	now := in.now().UTC().Truncate(time.Second)
 	var dead []entry
 	var deadWhy []string
-	write := func(table, query string, n int, add func() error) error {
+	// write inserts prepared columns, retrying; the columns are built once.
+	write := func(table, query string, n int, cols func() []any) error {
 		if n == 0 {
 			return nil
 		}
+		prepared := cols()
 		attempts := 0
 		for {
-			err := add()
+			err := insertColumns(ctx, in.ch, query, prepared)
 			if err == nil {
 				in.m.Ingested.WithLabelValues(table).Add(float64(n))
 				return nil
@@ -532,16 +548,12 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		}
 		return m
 	}
-	err := write("hits", insertHits, len(rs.hits), func() error {
-		return insertColumns(ctx, in.ch, insertHits, hitColumns(rs.hits, rs.amounts, now))
-	})
+	err := write("hits", insertHits, len(rs.hits), func() []any { return hitColumns(rs.hits, rs.amounts, now) })
 	// deadLetter collects the entries of rows ClickHouse refused.
 	var dl errDeadLetter
 	deadLetterRows := func(hs []*hit.Hit) {
-		bad := idsOf(hs)
-		for _, e := range entries {
-			var h hit.Hit
-			if h.Unmarshal([]byte(e.data)) == nil && bad[h.ID] {
+		for _, e := range entriesHolding(entries, idsOf(hs)) {
+			if !slices.ContainsFunc(dead, func(d entry) bool { return d.stream == e.stream && d.id == e.id }) {
 				dead, deadWhy = append(dead, e), append(deadWhy, dl.Error())
 			}
 		}
@@ -551,11 +563,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	} else if err != nil {
 		return err
 	}
-	err = write("rejected_hits", insertRejected, len(rs.rejected), func() error {
-		return insert(ctx, in.ch, insertRejected, rs.rejected, func(b driver.Batch, h *hit.Hit) error {
-			return appendRejected(b, h, now)
-		})
-	})
+	err = write("rejected_hits", insertRejected, len(rs.rejected), func() []any { return rejectedColumns(rs.rejected, now) })
 	if errors.As(err, &dl) {
 		deadLetterRows(rs.rejected)
 	} else if err != nil {
@@ -677,9 +685,8 @@ func (in *Ingester) stats(ctx context.Context) {
 		}
 		backlog += info.Length
 		if info.Length > 0 {
-			if ms, _, ok := strings.Cut(info.FirstEntry.ID, "-"); ok {
-				var v int64
-				fmt.Sscan(ms, &v)
+			ms, _, _ := strings.Cut(info.FirstEntry.ID, "-")
+			if v, err := strconv.ParseInt(ms, 10, 64); err == nil {
 				if t := time.UnixMilli(v); oldest.IsZero() || t.Before(oldest) {
 					oldest = t
 				}

@@ -210,3 +210,26 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// The entries dead-lettered when ClickHouse refuses rows are found by the
+// ids of the hits inside each entry's group.
+func TestEntriesHolding(t *testing.T) {
+	hs := clicks(5)
+	group := func(hs ...*hit.Hit) []byte {
+		var parts [][]byte
+		for _, h := range hs {
+			parts = append(parts, h.Marshal())
+		}
+		return hit.AppendGroup(nil, parts)
+	}
+	entries := []entry{
+		{stream: "s", id: "1-0", data: group(hs[0], hs[1])},
+		{stream: "s", id: "2-0", data: group(hs[2])},
+		{stream: "s", id: "3-0", data: []byte("garbage")},
+		{stream: "s", id: "4-0", data: group(hs[3], hs[4])},
+	}
+	got := entriesHolding(entries, map[string]bool{hs[1].ID: true, hs[4].ID: true})
+	if len(got) != 2 || got[0].id != "1-0" || got[1].id != "4-0" {
+		t.Fatalf("entriesHolding = %+v, want entries 1-0 and 4-0", got)
+	}
+}

@@ -49,9 +49,21 @@ func directionName(d hit.Direction) string {
 	return d.String()
 }
 
-func appendRejected(b driver.Batch, h *hit.Hit, now time.Time) error {
-	return b.Append(h.ID, h.Time, h.Endpoint, h.Reason, h.Query, h.Link, h.Partner,
-		h.Partnership, country(h.Country), boolU8(h.Bot), now)
+// rejectedColumns turns rejected hits into the columns of insertRejected.
+func rejectedColumns(hs []*hit.Hit, now time.Time) []any {
+	n := len(hs)
+	var (
+		id, endpoint, reason, query = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		link, partner, partnership  = make([]string, n), make([]string, n), make([]string, n)
+		cc                          = make([]string, n)
+		ts, ingested                = make([]time.Time, n), make([]time.Time, n)
+		bot                         = make([]uint8, n)
+	)
+	for i, h := range hs {
+		id[i], ts[i], endpoint[i], reason[i], query[i] = h.ID, h.Time, h.Endpoint, h.Reason, h.Query
+		link[i], partner[i], partnership[i], cc[i], bot[i], ingested[i] = h.Link, h.Partner, h.Partnership, country(h.Country), boolU8(h.Bot), now
+	}
+	return []any{id, ts, endpoint, reason, query, link, partner, partnership, cc, bot, ingested}
 }
 
 // hitColumns turns rows into the columns of insertHits, in order. Appending
@@ -84,27 +96,6 @@ func insertColumns(ctx context.Context, conn driver.Conn, query string, cols []a
 	for i, col := range cols {
 		if err := batch.Column(i).Append(col); err != nil {
 			return fmt.Errorf("append column %d: %w", i, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("send batch: %w", err)
-	}
-	return nil
-}
-
-// insert writes rows with one batch. It returns nil for no rows.
-func insert[T any](ctx context.Context, conn driver.Conn, query string, rows []T, add func(driver.Batch, T) error) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return fmt.Errorf("prepare batch: %w", err)
-	}
-	defer batch.Close()
-	for _, r := range rows {
-		if err := add(batch, r); err != nil {
-			return fmt.Errorf("append row: %w", err)
 		}
 	}
 	if err := batch.Send(); err != nil {
