@@ -2,8 +2,9 @@
 // and the runner that applies them.
 //
 // Each NNNN_name.sql file is one statement, written to run on ClickHouse
-// 18.16 and on current releases, and idempotent (IF NOT EXISTS), so a run
-// interrupted between a statement and its version row is simply repeated.
+// 18.16 and on current releases, and idempotent (IF NOT EXISTS; an ADD
+// COLUMN that finds its column is taken as applied), so a run interrupted
+// between a statement and its version row is simply repeated.
 // Statements are Go templates: {{.OnCluster}} becomes "ON CLUSTER name"
 // when a cluster is configured and nothing otherwise.
 package schema
@@ -12,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/xpromo/xpromo/internal/chdb"
@@ -151,7 +154,7 @@ func Migrate(ctx context.Context, conn driver.Conn, opts Options) ([]string, err
 			return done, fmt.Errorf("migrate %04d_%s: %w", m.Version, m.Name, err)
 		}
 		start := time.Now()
-		if err := conn.Exec(ctx, q); err != nil {
+		if err := conn.Exec(ctx, q); err != nil && !columnExists(q, err) {
 			return done, fmt.Errorf("migrate %04d_%s: %w", m.Version, m.Name, err)
 		}
 		if err := record(ctx, conn, m); err != nil {
@@ -161,6 +164,20 @@ func Migrate(ctx context.Context, conn driver.Conn, opts Options) ([]string, err
 		done = append(done, fmt.Sprintf("%04d_%s", m.Version, m.Name))
 	}
 	return done, nil
+}
+
+// codeDuplicateColumn is ClickHouse's error for adding a column twice.
+const codeDuplicateColumn = 44
+
+var addColumnRe = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\S+(\s+ON\s+CLUSTER\s+\S+)?\s+ADD\s+COLUMN\s`)
+
+// columnExists reports whether err says that q, an ALTER TABLE ... ADD
+// COLUMN, added a column that is already there: a run interrupted between
+// the ALTER and its version row. 18.16 has no ADD COLUMN IF NOT EXISTS, so
+// the runner makes such a step idempotent itself.
+func columnExists(q string, err error) bool {
+	var exc *clickhouse.Exception
+	return addColumnRe.MatchString(q) && errors.As(err, &exc) && exc.Code == codeDuplicateColumn
 }
 
 // Applied returns the recorded migration versions.

@@ -72,6 +72,7 @@ func TestRender(t *testing.T) {
 		t.Fatalf("All: %v", err)
 	}
 	createRe := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS ([a-z_]+) `)
+	alterRe := regexp.MustCompile(`^ALTER TABLE ([a-z_]+) +ADD COLUMN [a-z_]+ `)
 	for _, m := range all {
 		t.Run(fmt.Sprintf("%04d_%s", m.Version, m.Name), func(t *testing.T) {
 			plain, err := schema.Render(m.SQL, schema.Options{})
@@ -95,15 +96,24 @@ func TestRender(t *testing.T) {
 					t.Errorf("statement has surrounding space or a ';': %q", q)
 				}
 			}
+			// Each step either creates a table (IF NOT EXISTS) or adds one
+			// column (which the runner makes idempotent).
+			prefix := "CREATE TABLE IF NOT EXISTS "
 			sm := createRe.FindStringSubmatch(plain)
 			if sm == nil {
-				t.Fatalf("rendered statement does not start with CREATE TABLE IF NOT EXISTS name: %q", plain)
+				prefix = "ALTER TABLE "
+				if sm = alterRe.FindStringSubmatch(plain); sm == nil {
+					t.Fatalf("rendered statement is neither CREATE TABLE IF NOT EXISTS name nor ALTER TABLE name ADD COLUMN: %q", plain)
+				}
+				if strings.Count(plain, "ADD COLUMN") != 1 {
+					t.Errorf("one column per step: %q", plain)
+				}
 			}
 			table := sm[1]
 			if strings.Contains(plain, "ON CLUSTER") {
 				t.Errorf("without a cluster: %q has ON CLUSTER", plain)
 			}
-			if !strings.HasPrefix(c1, "CREATE TABLE IF NOT EXISTS "+table+" ON CLUSTER c1\n") {
+			if !strings.HasPrefix(c1, prefix+table+" ON CLUSTER c1") {
 				t.Errorf("with cluster c1: %q", c1)
 			}
 			if strings.Count(c1, "ON CLUSTER") != 1 {
@@ -308,4 +318,19 @@ func TestMigrateFreshDatabase(t *testing.T) {
 	if want := allNames(t); !reflect.DeepEqual(recorded, want) {
 		t.Fatalf("%s holds %v, want %v", schema.VersionTable, recorded, want)
 	}
+
+	// A run interrupted after its statements but before their version rows
+	// is repeated: CREATE ... IF NOT EXISTS and ADD COLUMN of a column that
+	// is already there both count as applied.
+	if err := conn.Exec(ctx, "TRUNCATE TABLE "+schema.VersionTable); err != nil {
+		t.Fatal(err)
+	}
+	done, err = schema.Migrate(ctx, conn, schema.Options{})
+	if err != nil {
+		t.Fatalf("Migrate after losing the version rows: %v", err)
+	}
+	if want := allNames(t); !reflect.DeepEqual(done, want) {
+		t.Fatalf("Migrate after losing the version rows applied %v, want %v", done, want)
+	}
+	checkApplied(t, ctx, conn)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/xpromo/xpromo/internal/chdb"
 	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/internal/notify"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/tracker/catalog"
@@ -150,20 +152,40 @@ func openStore(ctx context.Context, c *common) (*catalog.Store, driver.Conn, err
 	if err != nil {
 		return nil, nil, err
 	}
-	return catalog.NewStore(conn), conn, nil
+	s := catalog.NewStore(conn)
+	s.OnChange(func(ctx context.Context) { announce(ctx, c, catalogNotifier) })
+	return s, conn, nil
+}
+
+// announce tells running trackers (same Redis and key prefix) to reload
+// now; without it they still reload within --catalog-refresh. A failure
+// is a warning: the change itself is stored.
+func announce(ctx context.Context, c *common, notifier func(*redis.Client, string, *slog.Logger) *notify.Notifier) {
+	if c.RedisURL == "" {
+		return
+	}
+	opts, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return
+	}
+	opts.MaxRetries, opts.DialTimeout = -1, time.Second
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	publish(ctx, notifier(rdb, c.KeyPrefix, log), log)
 }
 
 func subcommand(name string, args []string, stderr io.Writer, subs map[string]string) (string, []string, error) {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		w := stderr
 		fmt.Fprintf(w, "Usage: xpromo %s SUBCOMMAND [flags]\n\nSubcommands:\n", name)
-		keys := make([]string, 0, len(subs))
-		for k := range subs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := keysOf(subs)
+		width := 0
 		for _, k := range keys {
-			fmt.Fprintf(w, "  %-6s %s\n", k, subs[k])
+			width = max(width, len(k))
+		}
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %-*s  %s\n", width, k, subs[k])
 		}
 		if len(args) == 0 {
 			return "", nil, errUsage
@@ -196,155 +218,6 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand("partner", args, stderr, map[string]string{
-		"add":  "add a partner: --id ID --name NAME [--domains a.example,b.example]",
-		"list": "list partners",
-	})
-	if err != nil {
-		return err
-	}
-	var c common
-	switch sub {
-	case "add":
-		var p catalog.Partner
-		var domains string
-		f := newFlags("partner add", "partner add --id ID --name NAME [--domains a.example,b.example]", `
-Adds a partner. Outbound links (we send our users to the partner) may only
-lead to the partner's domains and their subdomains.`, stderr)
-		c.register(f, false)
-		f.StringVar(&p.ID, "id", "", "partner id: a-z, 0-9, '-', '_' (required)")
-		f.StringVar(&p.Name, "name", "", "display name (required)")
-		f.StringVar(&domains, "domains", "", "comma-separated domains the partner owns")
-		if err := f.parse(args, false); err != nil {
-			return err
-		}
-		p.Domains = strings.Split(domains, ",")
-		store, conn, err := openStore(ctx, &c)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		p, err = store.AddPartner(ctx, p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "partner %s added (%s, domains: %s)\n", p.ID, p.Name, strings.Join(p.Domains, ","))
-		return nil
-	default:
-		return listCatalog(ctx, args, stdout, stderr, "partner list", func(w *tabwriter.Writer, s *catalog.Snapshot) any {
-			fmt.Fprintln(w, "ID\tNAME\tDOMAINS")
-			var out []catalog.Partner
-			for _, p := range sortedKeys(s.Partners) {
-				v := s.Partners[p]
-				out = append(out, v)
-				fmt.Fprintf(w, "%s\t%s\t%s\n", v.ID, v.Name, strings.Join(v.Domains, ","))
-			}
-			return out
-		})
-	}
-}
-
-func runPartnership(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand("partnership", args, stderr, map[string]string{
-		"add":  "add a partnership: --id ID --partner ID --country CC --direction inbound|outbound|both",
-		"list": "list partnerships",
-	})
-	if err != nil {
-		return err
-	}
-	var c common
-	switch sub {
-	case "add":
-		var p catalog.Partnership
-		f := newFlags("partnership add", "partnership add --id ID --partner ID --country CC --direction inbound|outbound|both", `
-Adds a partnership: one partner in one country. inbound: the partner sends
-users to us; outbound: we send ours to the partner; both: the two-way deal.`, stderr)
-		c.register(f, false)
-		f.StringVar(&p.ID, "id", "", "partnership id: a-z, 0-9, '-', '_' (required)")
-		f.StringVar(&p.Partner, "partner", "", "partner id (required)")
-		f.StringVar(&p.Country, "country", "", "ISO 3166-1 alpha-2 country code (required)")
-		f.StringVar(&p.Direction, "direction", "both", "inbound, outbound or both")
-		if err := f.parse(args, false); err != nil {
-			return err
-		}
-		store, conn, err := openStore(ctx, &c)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		p, err = store.AddPartnership(ctx, p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "partnership %s added (partner %s, %s, %s)\n", p.ID, p.Partner, p.Country, p.Direction)
-		return nil
-	default:
-		return listCatalog(ctx, args, stdout, stderr, "partnership list", func(w *tabwriter.Writer, s *catalog.Snapshot) any {
-			fmt.Fprintln(w, "ID\tPARTNER\tCOUNTRY\tDIRECTION")
-			var out []catalog.Partnership
-			for _, k := range sortedKeys(s.Partnerships) {
-				v := s.Partnerships[k]
-				out = append(out, v)
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.ID, v.Partner, v.Country, v.Direction)
-			}
-			return out
-		})
-	}
-}
-
-func runLink(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand("link", args, stderr, map[string]string{
-		"add":  "add a link: --code CODE --partnership ID --direction inbound|outbound --url URL [--campaign C]",
-		"list": "list links",
-	})
-	if err != nil {
-		return err
-	}
-	var c common
-	switch sub {
-	case "add":
-		var l catalog.Link
-		var base string
-		f := newFlags("link add", "link add --code CODE --partnership ID --direction inbound|outbound --url URL [--campaign C]", `
-Adds a tracking link: GET /r/CODE records a click and redirects to URL with
-xp_click=<click id> added. URL must be http(s); an outbound link's URL must be
-on one of the partner's domains. Trackers pick up new links within seconds.`, stderr)
-		c.register(f, false)
-		f.StringVar(&l.Code, "code", "", "link code: A-Z, a-z, 0-9, '-', '_' (required)")
-		f.StringVar(&l.Partnership, "partnership", "", "partnership id (required)")
-		f.StringVar(&l.Direction, "direction", "", "inbound or outbound (required)")
-		f.StringVar(&l.URL, "url", "", "destination URL (required)")
-		f.StringVar(&l.Campaign, "campaign", "", "campaign name")
-		f.String(&base, "public-url", "http://localhost:8080", "the tracker's public base URL, to print the tracking URL")
-		if err := f.parse(args, false); err != nil {
-			return err
-		}
-		store, conn, err := openStore(ctx, &c)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		l, err = store.AddLink(ctx, l)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "link %s added: %s/r/%s -> %s\n", l.Code, strings.TrimRight(base, "/"), l.Code, l.URL)
-		return nil
-	default:
-		return listCatalog(ctx, args, stdout, stderr, "link list", func(w *tabwriter.Writer, s *catalog.Snapshot) any {
-			fmt.Fprintln(w, "CODE\tPARTNERSHIP\tDIRECTION\tCAMPAIGN\tURL")
-			var out []catalog.Link
-			for _, k := range sortedKeys(s.Links) {
-				v := s.Links[k]
-				out = append(out, v)
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.Code, v.Partnership, v.Direction, v.Campaign, v.URL)
-			}
-			return out
-		})
-	}
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -354,16 +227,36 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// listFlags parses the flags every list subcommand takes: the connection
-// and --format table|json.
-func listFlags(name, description string, args []string, stderr io.Writer) (common, string, error) {
+// listFlags parses the flags every list and show subcommand takes: the
+// connection, --format table|json and its shorthand --json, and those
+// extra registers (nil: none), of which required must not be left empty
+// (a usage error). synopsis is what follows the name in the usage line.
+func listFlags(name, synopsis, description string, args []string, stderr io.Writer, extra func(*flags), required ...string) (common, string, error) {
 	var c common
 	var format string
-	f := newFlags(name, name+" [--format table|json]", description, stderr)
+	var asJSON bool
+	if synopsis != "" {
+		synopsis = " " + synopsis
+	}
+	f := newFlags(name, name+synopsis+" [--format table|json] [--json]", description, stderr)
 	c.register(f, false)
 	f.StringVar(&format, "format", "table", "table or json")
+	f.BoolVar(&asJSON, "json", false, "same as --format json")
+	if extra != nil {
+		extra(f)
+	}
 	if err := f.parse(args, false); err != nil {
 		return c, "", err
+	}
+	for _, n := range required {
+		if strings.TrimSpace(f.Lookup(n).Value.String()) == "" {
+			fmt.Fprintf(f.Output(), "--%s is required\n\n", n)
+			f.Usage()
+			return c, "", errUsage
+		}
+	}
+	if asJSON {
+		format = "json"
 	}
 	if format != "table" && format != "json" {
 		return c, "", fmt.Errorf("format %q: want table or json", format)
@@ -371,8 +264,10 @@ func listFlags(name, description string, args []string, stderr io.Writer) (commo
 	return c, format, nil
 }
 
-func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, name string, table func(*tabwriter.Writer, *catalog.Snapshot) any) error {
-	c, format, err := listFlags(name, "Lists the catalog as stored in ClickHouse.", args, stderr)
+// listCatalog runs a list or show subcommand on the catalog snapshot:
+// table writes the table and returns what --format json prints.
+func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, name, synopsis, description string, extra func(*flags), required []string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) error {
+	c, format, err := listFlags(name, synopsis, description, args, stderr, extra, required...)
 	if err != nil {
 		return err
 	}
@@ -385,15 +280,23 @@ func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	rows := table(tw, snap)
+	var tbl bytes.Buffer
+	tw := tabwriter.NewWriter(&tbl, 0, 0, 2, ' ', 0)
+	rows, err := table(tw, snap)
+	if err != nil {
+		return err
+	}
 	if format == "json" {
 		if rows == nil {
 			rows = []any{}
 		}
 		return printJSON(stdout, rows)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = stdout.Write(tbl.Bytes())
+	return err
 }
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -479,16 +382,16 @@ the partner). Running it again changes nothing.`, stderr)
 	}
 	steps := []func() error{
 		func() error {
-			return ignoreExists(store.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME Deals", Domains: []string{"acme.example"}}))
+			return ignoreExists(store.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME Deals", Domains: []string{"acme.example"}}, cliActor()))
 		},
 		func() error {
-			return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}))
+			return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, cliActor()))
 		},
 		func() error {
-			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}))
+			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}, cliActor()))
 		},
 		func() error {
-			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}))
+			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}, cliActor()))
 		},
 	}
 	for _, step := range steps {

@@ -1,6 +1,7 @@
 // Command xpromo is the cross-promotion attribution service: the tracker
 // and ingester (serve, ingest), the schema (migrate), the catalog
-// (partner, partnership, link) and the reports (report).
+// (partner, partnership with its terms, link), its audit log (audit), API
+// tokens (token) and the reports (report).
 package main
 
 import (
@@ -27,9 +28,10 @@ var commands = map[string]command{
 	"serve":       {"run the tracker (links, pixel), the ingester and the operations endpoints", runServe},
 	"ingest":      {"move hits from the Redis streams into ClickHouse (standalone ingester)", runIngest},
 	"migrate":     {"create or update the ClickHouse schema", runMigrate},
-	"partner":     {"add or list partners", runPartner},
-	"partnership": {"add or list partnerships", runPartnership},
-	"link":        {"add or list tracking links", runLink},
+	"partner":     {"add, update, archive, show or list partners", runPartner},
+	"partnership": {"add, update, show or list partnerships; set their terms", runPartnership},
+	"link":        {"add, update, pause, resume, archive, show or list tracking links", runLink},
+	"audit":       {"list the audit log of catalog and token changes", runAudit},
 	"report":      {"print a report (partnerships)", runReport},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},
 	"token":       {"create, list or revoke API tokens", runToken},
@@ -81,8 +83,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	}
-	fmt.Fprintf(stderr, "xpromo %s: %v\n", args[0], err)
+	fmt.Fprintf(stderr, "xpromo %s: %v\n", commandPath(args), err)
 	return 1
+}
+
+// commandPath is the command and subcommands an error message is filed
+// under ("partnership terms set"): the words before the first flag.
+func commandPath(args []string) string {
+	path := []string{args[0]}
+	for _, a := range args[1:] {
+		if strings.HasPrefix(a, "-") || len(path) == 3 {
+			break
+		}
+		path = append(path, a)
+	}
+	return strings.Join(path, " ")
+}
+
+// cliActor is who the audit log and created_by/revoked_by record for a
+// change made with the CLI: "cli:" and the login name.
+func cliActor() string {
+	if u := os.Getenv("USER"); u != "" {
+		return "cli:" + u
+	}
+	return "cli"
 }
 
 // errUsage marks an error already reported with the usage text.

@@ -43,22 +43,22 @@ func seed(t *testing.T, db *testenv.DB) {
 	t.Helper()
 	ctx := context.Background()
 	s := catalog.NewStore(db.Conn)
-	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}); err != nil {
+	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}); err != nil {
+	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"}); err != nil {
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://shop.acme.example/offer"}); err != nil {
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://shop.acme.example/offer"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // startServe runs serve in-process on a free port.
-func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB) *server {
+func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *server {
 	t.Helper()
 	c := &serveConfig{
 		common:         common{RedisURL: redisURL, ClickHouseURL: db.URL, KeyPrefix: prefix, LogLevel: "info", LogFormat: "text"},
@@ -73,6 +73,9 @@ func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB) *server {
 	}
 	if os.Getenv("XPROMO_TEST_NO_INGEST") == "1" {
 		c.Ingest = false
+	}
+	for _, o := range opts {
+		o(c)
 	}
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
@@ -376,6 +379,9 @@ func TestServeMountsTheAPI(t *testing.T) {
 	})
 	if !strings.Contains(body, `"acme-de"`) {
 		t.Fatalf("partnerships: %s", body)
+	}
+	if code, body := call("/v1/openapi.json", ""); code != 200 || !strings.Contains(body, `"openapi": "3.0`) {
+		t.Fatalf("openapi.json without a token: %d %.200s", code, body)
 	}
 	if code, body := call("/v1/no-such-route", secret); code != 404 || !strings.Contains(body, `"error":"not_found"`) {
 		t.Fatalf("unknown route: %d %s", code, body)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/internal/chdb"
 	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/internal/notify"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/capture"
@@ -45,6 +47,7 @@ type serveConfig struct {
 	CommitTimeout  time.Duration
 	CommitWorkers  int
 	PprofAddr      string
+	PublicURL      string // base of tracking URLs shown by the API
 	APIRate        float64
 	APIIPRate      float64
 	CatalogRefresh time.Duration
@@ -83,6 +86,12 @@ func (c *serveConfig) validate() error {
 	if c.DataDir == "" {
 		return errors.New("state-dir is required (the spill journal lives there)")
 	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("public-url %q: want http(s)://host[:port] with no path or query", c.PublicURL)
+		}
+	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		return fmt.Errorf("redis-url: %w", err)
 	}
@@ -112,6 +121,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.Int(&c.CommitWorkers, "commit-workers", 1, "group commits in flight at once, one Redis stream each (1 gives the largest groups; more can help when Redis is far away)")
 	f.Float(&c.APIRate, "api-rate", 10, "management API: requests per second per token (0: no limit)")
 	f.Float(&c.APIIPRate, "api-ip-rate", 20, "management API: requests per second per client address, before authentication (0: no limit)")
+	f.String(&c.PublicURL, "public-url", "", "public base URL of this tracker for tracking links shown by the API, e.g. https://go.example.com (empty: the API request's scheme and host)")
 	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
@@ -174,6 +184,12 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	var wg sync.WaitGroup
 	wg.Go(func() { cat.Run(bg) })
 	wg.Go(func() { verifier.Run(bg) })
+	// Changes made anywhere (this API, another tracker's, the CLI) are
+	// announced on Redis so every tracker reloads within a second; the
+	// periodic refresh stays as the safety net for missed messages.
+	catN, tokN := catalogNotifier(rdb, c.KeyPrefix, log), tokensNotifier(rdb, c.KeyPrefix, log)
+	wg.Go(func() { catN.Watch(bg, cat.Trigger) })
+	wg.Go(func() { tokN.Watch(bg, verifier.Trigger) })
 
 	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIngest()
@@ -195,11 +211,22 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	capture.New(cat, buf, agent.New(0), clientIP, log, m).Register(e)
 	// The API: a per-address limit first (it also slows token guessing),
 	// then authentication, then a per-token limit. Capture stays unlimited.
+	// The API's description needs no token; the route outranks the
+	// group's catch-all, so the group's middleware does not run for it.
+	e.GET("/v1/openapi.json", api.OpenAPI)
 	v1 := e.Group("/v1",
 		auth.RateLimit(auth.RateLimitConfig{Rate: c.APIIPRate, ClientIP: func(r *http.Request) string { return clientIP.Addr(r).String() }}),
 		auth.Middleware(verifier),
 		auth.RateLimit(auth.RateLimitConfig{Rate: c.APIRate}))
-	api.New(catalog.NewStore(ch), tokens, verifier, log).Register(v1)
+	apiStore := catalog.NewStore(ch)
+	apiStore.OnChange(func(ctx context.Context) {
+		cat.Trigger() // this tracker at once, even if Redis is down
+		publish(ctx, catN, log)
+	})
+	apiSrv := api.New(apiStore, tokens, verifier, log)
+	apiSrv.TrackingBase = c.PublicURL
+	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
+	apiSrv.Register(v1)
 	registerOps(e, reg, rdb, ch)
 
 	if c.PprofAddr != "" {
@@ -327,4 +354,23 @@ func servePprof(addr string) (func(), error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
+}
+
+// Redis channels announcing catalog and token changes.
+func catalogNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *notify.Notifier {
+	return notify.New(rdb, prefix+"catalog:changed", log)
+}
+
+func tokensNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *notify.Notifier {
+	return notify.New(rdb, prefix+"tokens:changed", log)
+}
+
+// publish announces a change; a failure only delays other trackers until
+// their periodic refresh, so it is logged, not returned.
+func publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := n.Publish(ctx); err != nil {
+		log.Warn("change not announced; other trackers pick it up at their next refresh", "err", err)
+	}
 }

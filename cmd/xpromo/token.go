@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -33,20 +34,47 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 }
 
-// tokenActor records who used the CLI, for created_by and revoked_by.
-func tokenActor() string {
-	if u := os.Getenv("USER"); u != "" {
-		return "cli:" + u
-	}
-	return "cli"
-}
-
-func openTokenStore(ctx context.Context, c *common) (*auth.Store, func(), error) {
+// openTokenStore connects for a token command: the tokens, and the
+// catalog store whose audit log files token changes.
+func openTokenStore(ctx context.Context, c *common) (*auth.Store, *catalog.Store, func(), error) {
 	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return auth.NewStore(conn), func() { conn.Close() }, nil
+	return auth.NewStore(conn), catalog.NewStore(conn), func() {
+		conn.Close()
+		// Whatever the command changed, running trackers reload now.
+		announce(context.Background(), c, tokensNotifier)
+	}, nil
+}
+
+// Audit vocabulary of token changes, as the management API files them.
+const (
+	entityToken  = "token"
+	actionRevoke = "revoke"
+)
+
+// auditToken files a token change under no country (admin and finance
+// read it), with the JSON of the record before (nil: none) and after.
+// auth.Token marshals without its secret or hash.
+func auditToken(ctx context.Context, cat *catalog.Store, action string, before *auth.Token, after auth.Token) error {
+	e := catalog.AuditEntry{Actor: cliActor(), Action: action, Entity: entityToken, EntityID: after.ID}
+	if before != nil {
+		b, err := json.Marshal(before)
+		if err != nil {
+			return fmt.Errorf("audit token %s: %w", after.ID, err)
+		}
+		e.Before = string(b)
+	}
+	a, err := json.Marshal(after)
+	if err != nil {
+		return fmt.Errorf("audit token %s: %w", after.ID, err)
+	}
+	e.After = string(a)
+	if err := cat.Audit(ctx, e); err != nil {
+		return fmt.Errorf("audit token %s: %w", after.ID, err)
+	}
+	return nil
 }
 
 func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,7 +89,7 @@ so it cannot be shown again. Roles:
   finance          reads everything, statements and exports
   service          sends conversions only
 Requests carry it as "Authorization: Bearer TOKEN".`, stderr)
-	c.register(f, false)
+	c.register(f, true)
 	f.StringVar(&role, "role", "", "admin, country_manager, partner, finance or service (required)")
 	f.StringVar(&countries, "country", "", "country_manager only: comma-separated ISO 3166-1 alpha-2 codes")
 	f.StringVar(&partner, "partner", "", "partner only: the partner id")
@@ -70,7 +98,7 @@ Requests carry it as "Authorization: Bearer TOKEN".`, stderr)
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
-	spec := auth.Spec{Partner: partner, Name: name, CreatedBy: tokenActor()}
+	spec := auth.Spec{Partner: partner, Name: name, CreatedBy: cliActor()}
 	var err error
 	if spec.Role, err = auth.ParseRole(role); err != nil {
 		return err
@@ -83,7 +111,7 @@ Requests carry it as "Authorization: Bearer TOKEN".`, stderr)
 			return fmt.Errorf("--expires %q: want YYYY-MM-DD", expires)
 		}
 	}
-	store, closeConn, err := openTokenStore(ctx, &c)
+	store, cat, closeConn, err := openTokenStore(ctx, &c)
 	if err != nil {
 		return err
 	}
@@ -94,6 +122,11 @@ Requests carry it as "Authorization: Bearer TOKEN".`, stderr)
 	}
 	fmt.Fprintln(stdout, tok)
 	fmt.Fprintf(stderr, "token %s created (%s). It is shown only this once: store it now, it cannot be shown again.\n", t.ID, describeToken(t))
+	// The token exists and works: a failed audit write is reported (exit
+	// 1), not undone, and the token is still shown above.
+	if err := auditToken(ctx, cat, catalog.ActionCreate, nil, t); err != nil {
+		return fmt.Errorf("token %s was created but its audit entry was not written: %w", t.ID, err)
+	}
 	return nil
 }
 
@@ -117,11 +150,11 @@ func tokenTime(t time.Time, zero string) string {
 }
 
 func tokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, format, err := listFlags("token list", "Lists API tokens: ids and what they may do, never secrets.", args, stderr)
+	c, format, err := listFlags("token list", "", "Lists API tokens: ids and what they may do, never secrets.", args, stderr, nil)
 	if err != nil {
 		return err
 	}
-	store, closeConn, err := openTokenStore(ctx, &c)
+	store, _, closeConn, err := openTokenStore(ctx, &c)
 	if err != nil {
 		return err
 	}
@@ -156,9 +189,9 @@ func tokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var c common
 	var id string
 	f := newFlags("token revoke", "token revoke --id ID", `
-Revokes an API token. Servers refuse it within about a second (their
-token refresh interval).`, stderr)
-	c.register(f, false)
+Revokes an API token. Running servers (same Redis) are told at once and
+refuse it within a second.`, stderr)
+	c.register(f, true)
 	f.StringVar(&id, "id", "", "token id, as shown by `xpromo token list` (required)")
 	if err := f.parse(args, false); err != nil {
 		return err
@@ -168,12 +201,12 @@ token refresh interval).`, stderr)
 		f.Usage()
 		return errUsage
 	}
-	store, closeConn, err := openTokenStore(ctx, &c)
+	store, cat, closeConn, err := openTokenStore(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	t, err := store.Revoke(ctx, id, tokenActor())
+	t, err := store.Revoke(ctx, id, cliActor())
 	if errors.Is(err, auth.ErrAlreadyRevoked) {
 		fmt.Fprintf(stdout, "token %s was already revoked at %s by %s\n", t.ID, tokenTime(t.RevokedAt, "-"), tokenDash(t.RevokedBy))
 		return nil
@@ -182,5 +215,10 @@ token refresh interval).`, stderr)
 		return err
 	}
 	fmt.Fprintf(stdout, "token %s revoked\n", t.ID)
+	before := t
+	before.RevokedAt, before.RevokedBy = time.Time{}, ""
+	if err := auditToken(ctx, cat, actionRevoke, &before, t); err != nil {
+		return fmt.Errorf("token %s was revoked but its audit entry was not written: %w", t.ID, err)
+	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +23,35 @@ func (s *Server) auditLog(c echo.Context) error {
 	if !p.CanReadAudit() {
 		return forbidden(c, p)
 	}
-	f := catalog.AuditFilter{Entity: c.QueryParam("entity"), EntityID: c.QueryParam("entity_id")}
+	f := catalog.AuditFilter{Entity: c.QueryParam("entity"), EntityID: c.QueryParam("entity_id"), Actor: c.QueryParam("actor")}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := c.QueryParam(b.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			if t, err = time.Parse(time.DateOnly, v); err != nil {
+				return badRequest(c, b.name+" must be a date (YYYY-MM-DD) or an RFC 3339 time")
+			}
+		}
+		*b.dst = t
+	}
+	// A country manager reads the entries filed under its countries only;
+	// ?country= narrows, never widens.
+	if p.Role == auth.RoleCountryManager {
+		f.Countries = slices.Clone(p.Countries)
+	}
+	if cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country"))); cc != "" {
+		if f.Countries != nil && !slices.Contains(f.Countries, cc) {
+			f.Countries = []string{}
+		} else {
+			f.Countries = []string{cc}
+		}
+	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -73,8 +103,12 @@ type CreatedToken struct {
 	auth.Token
 }
 
-// refresh makes a token change take effect on this server now.
+// refresh makes a token change take effect on this server now, and
+// announces it to the others.
 func (s *Server) refresh(c echo.Context) {
+	if s.TokensChanged != nil {
+		s.TokensChanged(c.Request().Context())
+	}
 	if s.v == nil {
 		return
 	}
@@ -117,6 +151,7 @@ func (s *Server) createToken(c echo.Context) error {
 		return s.internal(c, "create token", err)
 	}
 	s.refresh(c)
+	s.auditToken(c, p, catalog.ActionCreate, nil, t)
 	s.log.Info("api: token created", "id", t.ID, "role", t.Role, "by", actor(p))
 	return c.JSON(http.StatusCreated, CreatedToken{Secret: tok, Token: t})
 }
@@ -146,6 +181,26 @@ func (s *Server) revokeToken(c echo.Context) error {
 		return s.internal(c, "revoke token", err)
 	}
 	s.refresh(c)
+	s.auditToken(c, p, ActionRevoke, nil, t)
 	s.log.Info("api: token revoked", "id", t.ID, "by", actor(p))
 	return c.JSON(http.StatusOK, t)
+}
+
+// ActionRevoke is the audit action of a token revocation.
+const ActionRevoke = "revoke"
+
+// auditToken files a token change (never its secret: auth.Token has none)
+// under no country, so only admin and finance read it. The change is
+// already made; a failed audit write is logged loudly, not undone.
+func (s *Server) auditToken(c echo.Context, p auth.Principal, action string, before *auth.Token, after auth.Token) {
+	e := catalog.AuditEntry{Actor: actor(p), Action: action, Entity: "token", EntityID: after.ID}
+	if before != nil {
+		b, _ := json.Marshal(before)
+		e.Before = string(b)
+	}
+	a, _ := json.Marshal(after)
+	e.After = string(a)
+	if err := s.cat.Audit(c.Request().Context(), e); err != nil {
+		s.log.Error("api: audit of a token change failed", "err", err, "token", after.ID, "action", action)
+	}
 }

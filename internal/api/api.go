@@ -32,6 +32,14 @@ const (
 
 // Server serves the management API.
 type Server struct {
+	// TrackingBase is the public base URL of the tracker, e.g.
+	// "https://go.example.com", used to build links' tracking URLs; empty
+	// means the scheme and host the API request came with.
+	TrackingBase string
+	// TokensChanged, if set, is called after a token is created or revoked,
+	// e.g. to tell the other trackers to reload their tokens.
+	TokensChanged func(context.Context)
+
 	cat    *catalog.Store
 	tokens *auth.Store
 	v      *auth.Verifier
@@ -51,11 +59,21 @@ func New(cat *catalog.Store, tokens *auth.Store, v *auth.Verifier, log *slog.Log
 // auth.Middleware before them.
 func (s *Server) Register(g *echo.Group) {
 	g.GET("/partners", s.listPartners)
+	g.POST("/partners", s.createPartner)
 	g.GET("/partners/:id", s.getPartner)
+	g.PATCH("/partners/:id", s.updatePartner)
 	g.GET("/partnerships", s.listPartnerships)
+	g.POST("/partnerships", s.createPartnership)
 	g.GET("/partnerships/:id", s.getPartnership)
+	g.PATCH("/partnerships/:id", s.updatePartnership)
 	g.GET("/partnerships/:id/versions", s.termsVersions)
 	g.PUT("/partnerships/:id/terms", s.putTerms)
+	g.PATCH("/partnerships/:id/terms", s.patchTerms)
+	g.GET("/links", s.listLinks)
+	g.POST("/links", s.createLink)
+	g.GET("/links/:code", s.getLink)
+	g.PATCH("/links/:code", s.updateLink)
+	g.GET("/links/:code/qr.png", s.linkQR)
 	g.GET("/audit", s.auditLog)
 	g.GET("/tokens", s.listTokens)
 	g.POST("/tokens", s.createToken)
@@ -131,7 +149,8 @@ func actor(p auth.Principal) string {
 }
 
 // partnerVisible: admin and finance see every partner; a country manager
-// those with a partnership in its countries; a partner only itself.
+// those filed under or with a partnership in its countries; a partner only
+// itself.
 func partnerVisible(p auth.Principal, snap *catalog.Snapshot, id string) bool {
 	if _, ok := snap.Partners[id]; !ok || !p.CanReadPartner(id) {
 		return false
@@ -140,6 +159,11 @@ func partnerVisible(p auth.Principal, snap *catalog.Snapshot, id string) bool {
 	case auth.RoleAdmin, auth.RoleFinance, auth.RolePartner:
 		return true
 	case auth.RoleCountryManager:
+		for _, cc := range snap.Partners[id].Countries {
+			if p.CanReadCountry(cc) {
+				return true // filed under its countries (it created it)
+			}
+		}
 		for _, ps := range snap.Partnerships {
 			if ps.Partner == id && p.CanReadPartnership(ps.Country, ps.Partner) {
 				return true
@@ -205,28 +229,37 @@ func decodeBody(c echo.Context, dst any, transform func(map[string]json.RawMessa
 	if dec.More() {
 		return false, badRequest(c, "malformed JSON: more than one value in the body")
 	}
+	if field, reason := decodeMap(raw, dst, transform); reason != "" {
+		return false, invalid(c, field, reason)
+	}
+	return true, nil
+}
+
+// decodeMap applies transform to raw and decodes it into dst, refusing
+// unknown fields. reason is "" on success; field names the bad field.
+func decodeMap(raw map[string]json.RawMessage, dst any, transform func(map[string]json.RawMessage) (string, string)) (field, reason string) {
 	if transform != nil {
 		if field, reason := transform(raw); field != "" {
-			return false, invalid(c, field, reason)
+			return field, reason
 		}
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
-		return false, badRequest(c, "malformed JSON")
+		return "", "malformed JSON"
 	}
 	d := json.NewDecoder(strings.NewReader(string(b)))
 	d.DisallowUnknownFields()
 	if err := d.Decode(dst); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) {
-			return false, invalid(c, ute.Field, "has the wrong type (want "+ute.Type.String()+")")
+			return ute.Field, "has the wrong type (want " + ute.Type.String() + ")"
 		}
 		if f, found := strings.CutPrefix(err.Error(), "json: unknown field "); found {
-			return false, invalid(c, strings.Trim(f, `"`), "unknown field")
+			return strings.Trim(f, `"`), "unknown field"
 		}
-		return false, invalid(c, "", err.Error())
+		return "", err.Error()
 	}
-	return true, nil
+	return "", ""
 }
 
 // fieldError answers 422 for a *catalog.FieldError in err's chain.

@@ -46,7 +46,7 @@ func setup(t *testing.T) *env {
 	cat := catalog.NewStore(db.Conn)
 	ts := auth.NewStore(db.Conn)
 	for id, name := range partners {
-		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: id, Name: name, Domains: []string{id + ".example"}}); err != nil {
+		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: id, Name: name, Domains: []string{id + ".example"}}, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,13 +54,21 @@ func setup(t *testing.T) *env {
 		{ID: "ps-de-alpha", Partner: "alpha", Country: "DE", Direction: catalog.Both},
 		{ID: "ps-fr-bravo", Partner: "bravo", Country: "FR", Direction: catalog.Both},
 	} {
-		if _, err := cat.AddPartnership(ctx, ps); err != nil {
+		if _, err := cat.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := cat.SetTerms(ctx, ps.ID, catalog.Terms{
 			EffectiveFrom: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), StartDate: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC),
 			Currency: "EUR", InboundCPA: decimal.RequireFromString("1"),
 		}, "seed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range []catalog.Link{
+		{Code: "de-in", Partnership: "ps-de-alpha", Direction: catalog.Inbound, URL: "https://ours.example/de"},
+		{Code: "fr-in", Partnership: "ps-fr-bravo", Direction: catalog.Inbound, URL: "https://ours.example/fr"},
+	} {
+		if _, err := cat.AddLink(ctx, l, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,6 +139,20 @@ func itemIDs(t *testing.T, body string) ([]string, int) {
 	return ids, l.Total
 }
 
+func linkCodes(t *testing.T, body string) []string {
+	t.Helper()
+	var l List[LinkView]
+	if err := json.Unmarshal([]byte(body), &l); err != nil || l.Items == nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	var codes []string
+	for _, it := range l.Items {
+		codes = append(codes, it.Code)
+	}
+	slices.Sort(codes)
+	return codes
+}
+
 func errCode(t *testing.T, body string) ErrorBody {
 	t.Helper()
 	var eb ErrorBody
@@ -149,15 +171,17 @@ func TestScoping(t *testing.T) {
 		partners, ps []string // visible; nil with catalog false: role reads no catalog
 		catalog      bool
 		admin        bool
+		audit        bool
 	}{
-		{"admin", all, allPS, true, true},
-		{"finance", all, allPS, true, false},
-		{"cm-de", []string{"alpha"}, []string{"ps-de-alpha"}, true, false},
-		{"cm-fr", []string{"bravo"}, []string{"ps-fr-bravo"}, true, false},
-		{"partner-a", []string{"alpha"}, []string{"ps-de-alpha"}, true, false},
-		{"partner-b", []string{"bravo"}, []string{"ps-fr-bravo"}, true, false},
-		{"service", nil, nil, false, false},
+		{"admin", all, allPS, true, true, true},
+		{"finance", all, allPS, true, false, true},
+		{"cm-de", []string{"alpha"}, []string{"ps-de-alpha"}, true, false, true},
+		{"cm-fr", []string{"bravo"}, []string{"ps-fr-bravo"}, true, false, true},
+		{"partner-a", []string{"alpha"}, []string{"ps-de-alpha"}, true, false, false},
+		{"partner-b", []string{"bravo"}, []string{"ps-fr-bravo"}, true, false, false},
+		{"service", nil, nil, false, false, false},
 	}
+	linkOf := map[string]string{"ps-de-alpha": "de-in", "ps-fr-bravo": "fr-in"}
 	for _, tc := range cases {
 		t.Run(tc.who, func(t *testing.T) {
 			// Nothing about an invisible partner or partnership may appear.
@@ -167,9 +191,12 @@ func TestScoping(t *testing.T) {
 					hidden = append(hidden, id, partners[id])
 				}
 			}
+			var links []string
 			for _, id := range allPS {
 				if !slices.Contains(tc.ps, id) {
-					hidden = append(hidden, id)
+					hidden = append(hidden, id, linkOf[id])
+				} else {
+					links = append(links, linkOf[id])
 				}
 			}
 			get := func(path string, want int) string {
@@ -235,11 +262,39 @@ func TestScoping(t *testing.T) {
 					}
 				}
 			}
+			// Links: the list, each link, its QR code, and list filters.
+			if body := get("/v1/links", status(true)); tc.catalog {
+				if codes := linkCodes(t, body); !slices.Equal(codes, links) {
+					t.Errorf("links = %v, want %v", codes, links)
+				}
+			}
+			for _, code := range []string{"de-in", "fr-in", "nope", "BAD!"} {
+				vis := slices.Contains(links, code)
+				get("/v1/links/"+code, status(vis))
+				get("/v1/links/"+code+"/qr.png", status(vis))
+			}
+			for _, q := range []string{"?country=DE", "?country=FR", "?partner=alpha", "?partner=bravo", "?partnership=ps-fr-bravo", "?partnership=ps-de-alpha&country=FR"} {
+				body := get("/v1/links"+q, status(true))
+				if !tc.catalog {
+					continue
+				}
+				for _, code := range linkCodes(t, body) {
+					if !slices.Contains(links, code) {
+						t.Errorf("filter %s widened to %s", q, code)
+					}
+				}
+			}
 			adminOnly := http.StatusForbidden
 			if tc.admin {
 				adminOnly = http.StatusOK
 			}
-			get("/v1/audit", adminOnly)
+			auditStatus := http.StatusForbidden
+			if tc.audit {
+				auditStatus = http.StatusOK
+			}
+			get("/v1/audit", auditStatus)
+			get("/v1/audit?country=DE", auditStatus)
+			get("/v1/audit?entity=link", auditStatus)
 			body := get("/v1/tokens", adminOnly)
 			for name, tok := range en.tokens {
 				if strings.Contains(body, tok) || strings.Contains(body, tok[len(auth.Prefix)+auth.IDLen+1:]) {
@@ -361,7 +416,7 @@ func TestPutTerms(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &audit); err != nil {
 		t.Fatal(err)
 	}
-	if len(audit.Items) != 2 || audit.Items[0].Actor != "cm-de" || audit.Items[0].Action != catalog.ActionSetTerms ||
+	if len(audit.Items) != 3 || audit.Items[2].Action != catalog.ActionCreate || audit.Items[0].Actor != "cm-de" || audit.Items[0].Action != catalog.ActionSetTerms ||
 		audit.Items[0].Country != "DE" || audit.Items[0].Before == "" {
 		t.Errorf("audit = %+v", audit.Items)
 	}

@@ -86,8 +86,12 @@ func (p Principal) CanReadPartner(partnerID string) bool {
 	return false
 }
 
-// CanWritePartner: create or change partner records.
-func (p Principal) CanWritePartner() bool { return p.Role == RoleAdmin }
+// CanWritePartner: create partner records (a country manager's are
+// filed under its countries) and change them (a country manager only
+// those not shared with other countries; the handler checks that).
+func (p Principal) CanWritePartner() bool {
+	return p.Role == RoleAdmin || (p.Role == RoleCountryManager && len(p.Countries) > 0)
+}
 
 // CanReadPartnership: a partnership given its country and partner, with
 // its links and results.
@@ -149,8 +153,17 @@ func (p Principal) CanSendConversions() bool {
 // CanManageTokens: create, list and revoke tokens.
 func (p Principal) CanManageTokens() bool { return p.Role == RoleAdmin }
 
-// CanReadAudit: the audit log.
-func (p Principal) CanReadAudit() bool { return p.Role == RoleAdmin }
+// CanReadAudit: the audit log; a country manager's is limited to entries
+// filed under its countries (AuditFilter.Countries).
+func (p Principal) CanReadAudit() bool {
+	switch p.Role {
+	case RoleAdmin, RoleFinance:
+		return true
+	case RoleCountryManager:
+		return len(p.Countries) > 0
+	}
+	return false
+}
 
 // Scope is the set of rows p may read from country/partner-keyed data.
 func (p Principal) Scope() Scope {

@@ -51,7 +51,7 @@ func TestPermissions(t *testing.T) {
 		{"read partner a", func(p Principal) bool { return p.CanReadPartner("a") }, [9]bool{T, T, T, T, F, T, F, F, F}},
 		{"read partner b", func(p Principal) bool { return p.CanReadPartner("b") }, [9]bool{T, T, T, F, F, T, F, F, F}},
 		{"read partner empty", func(p Principal) bool { return p.CanReadPartner("") }, [9]bool{T, T, T, F, F, T, F, F, F}},
-		{"write partner", Principal.CanWritePartner, [9]bool{T, F, F, F, F, F, F, F, F}},
+		{"write partner", Principal.CanWritePartner, [9]bool{T, T, F, F, F, F, F, F, F}},
 		{"read partnership DE/a", func(p Principal) bool { return p.CanReadPartnership("DE", "a") }, [9]bool{T, T, F, T, F, T, F, F, F}},
 		{"read partnership DE/b", func(p Principal) bool { return p.CanReadPartnership("DE", "b") }, [9]bool{T, T, F, F, F, T, F, F, F}},
 		{"read partnership IT/a", func(p Principal) bool { return p.CanReadPartnership("IT", "a") }, [9]bool{T, F, F, T, F, T, F, F, F}},
@@ -70,7 +70,7 @@ func TestPermissions(t *testing.T) {
 		{"read reports", Principal.CanReadReports, [9]bool{T, T, T, T, T, T, F, F, F}},
 		{"send conversions", Principal.CanSendConversions, [9]bool{T, F, F, F, F, F, T, F, F}},
 		{"manage tokens", Principal.CanManageTokens, [9]bool{T, F, F, F, F, F, F, F, F}},
-		{"read audit", Principal.CanReadAudit, [9]bool{T, F, F, F, F, F, F, F, F}},
+		{"read audit", Principal.CanReadAudit, [9]bool{T, T, F, F, F, T, F, F, F}},
 	}
 	for _, a := range actions {
 		for i, p := range principals {

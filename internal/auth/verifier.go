@@ -87,6 +87,10 @@ func (v *Verifier) Invalidate() {
 	}
 }
 
+// Trigger is Invalidate, under the name the other snapshots use, so a
+// Redis notification can be wired as notify.Watch(ctx, v.Trigger).
+func (v *Verifier) Trigger() { v.Invalidate() }
+
 // Loads counts successful reloads.
 func (v *Verifier) Loads() int64 { return v.loads.Load() }
 

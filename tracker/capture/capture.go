@@ -46,7 +46,7 @@ const (
 	MaxOrderID    = 128
 	maxStoredRaw  = 2048 // bytes of a rejected query kept for inspection
 	VisitorCookie = "xp_vid"
-	ClickParam    = "xp_click"
+	ClickParam    = catalog.ClickParam
 )
 
 // Server holds the capture handlers' dependencies.
@@ -96,6 +96,9 @@ func GIF() []byte { return append([]byte(nil), gif...) }
 
 const notFoundPage = `<!doctype html><meta charset="utf-8"><title>Link not found</title>` +
 	`<p>This link does not exist or is no longer active.</p>` + "\n"
+
+const gonePage = `<!doctype html><meta charset="utf-8"><title>Link no longer active</title>` +
+	`<p>This link is no longer active.</p>` + "\n"
 
 // base fills what every hit carries.
 func (s *Server) base(c echo.Context, kind hit.Kind, now time.Time) *hit.Hit {
@@ -222,21 +225,16 @@ func (s *Server) redirect(c echo.Context) error {
 	vid, _ := s.visitor(c)
 	h.Link, h.Partner, h.Partnership = link.Code, link.Partner, link.Partnership
 	h.Direction, h.Campaign, h.Visitor = link.Direction, link.Campaign, vid
+	dest, fallback, ok := link.Target(now, h.ID)
+	if !ok {
+		// Paused or expired, and the partnership names no fallback URL.
+		s.reject(c, h, "link_inactive")
+		return c.HTML(http.StatusGone, gonePage)
+	}
+	h.Fallback = fallback
 	s.submit(h)
 	s.setVisitor(c, vid) // also renews the cookie's lifetime
-	return c.Redirect(http.StatusFound, Destination(link.Dest, h.ID))
-}
-
-// Destination is the link's URL with the click id added to its query; the
-// existing query and fragment are kept as they are.
-func Destination(dest *url.URL, clickID string) string {
-	u := *dest
-	if u.RawQuery == "" {
-		u.RawQuery = ClickParam + "=" + clickID
-	} else {
-		u.RawQuery += "&" + ClickParam + "=" + clickID
-	}
-	return u.String()
+	return c.Redirect(http.StatusFound, dest)
 }
 
 func (s *Server) pixel(c echo.Context) error {

@@ -54,11 +54,15 @@ const linkURL = "https://www.example.com/welcome?a=1&b=two%20words#frag"
 
 func newTestServer(t testing.TB) (*echo.Echo, *recorder) {
 	snap := catalog.NewSnapshot([]catalog.Partner{{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}},
-		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}},
+		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, {ID: "acme-at", Partner: "acme", Country: "AT", Direction: catalog.Both}},
 		[]catalog.Link{
 			{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Campaign: "c1"},
 			{Code: "plain", Partnership: "acme-de", Partner: "acme", Direction: catalog.Outbound, URL: "https://acme.example/x"},
-		})
+			{Code: "ph", Partnership: "acme-de", Partner: "acme", Direction: catalog.Outbound, URL: "https://acme.example/land/{click_id}?ref=xp&c={click_id}"},
+			{Code: "paused", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Status: catalog.StatusPaused},
+			{Code: "expired", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, ExpiresAt: time.Unix(1, 0)},
+			{Code: "nofb", Partnership: "acme-at", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Status: catalog.StatusArchived},
+		}, catalog.Terms{Partnership: "acme-de", Version: 1, Status: catalog.StatusActive, FallbackURL: "https://www.example.com/partners/acme"})
 	rec := &recorder{}
 	trusted, _ := ParseCIDRs("10.0.0.1")
 	s := New(fixedCatalog{snap}, rec, agent.New(100), NewClientIP(trusted), slogDiscard(), metrics.Discard())
@@ -102,6 +106,50 @@ func TestRedirect(t *testing.T) {
 	}
 	if w.Header().Get("Cache-Control") == "" {
 		t.Error("redirect may be cached")
+	}
+}
+
+// TestInactiveLinks: a paused, archived or expired link sends the click to
+// its partnership's fallback URL and records it as a fallback click; with
+// no fallback it answers 410 and keeps a rejected hit. A {click_id}
+// placeholder is replaced instead of appending xp_click.
+func TestInactiveLinks(t *testing.T) {
+	e, rec := newTestServer(t)
+	tests := []struct {
+		code     string
+		status   int
+		location string // with CLICK standing for the click id
+		fallback bool
+		reason   string // rejected hits only
+	}{
+		{"ph", http.StatusFound, "https://acme.example/land/CLICK?ref=xp&c=CLICK", false, ""},
+		{"paused", http.StatusFound, "https://www.example.com/partners/acme?xp_click=CLICK", true, ""},
+		{"expired", http.StatusFound, "https://www.example.com/partners/acme?xp_click=CLICK", true, ""},
+		{"nofb", http.StatusGone, "", false, "link_inactive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			w := do(e, "GET", "/r/"+tt.code, nil)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d", w.Code, tt.status)
+			}
+			h := rec.last(t)
+			if h.Link != tt.code || h.Partnership == "" {
+				t.Fatalf("hit %+v does not name the link and partnership", h)
+			}
+			if tt.reason != "" {
+				if h.Kind != hit.KindRejected || h.Reason != tt.reason {
+					t.Fatalf("hit %+v, want rejected %s", h, tt.reason)
+				}
+				return
+			}
+			if h.Kind != hit.KindClick || h.Fallback != tt.fallback {
+				t.Fatalf("hit kind %v fallback %v, want click fallback %v", h.Kind, h.Fallback, tt.fallback)
+			}
+			if want := strings.ReplaceAll(tt.location, "CLICK", h.ID); w.Header().Get("Location") != want {
+				t.Fatalf("Location %q, want %q", w.Header().Get("Location"), want)
+			}
+		})
 	}
 }
 

@@ -16,8 +16,10 @@ import (
 )
 
 // Cache keeps the latest Snapshot for lock-free reads on the redirect path.
-// It reloads from ClickHouse every Interval and keeps a copy on disk, so a
-// tracker that starts while ClickHouse is down still knows its links.
+// It reloads from ClickHouse every Interval, and at once after Trigger
+// (e.g. on a Redis notification that the catalog changed), and keeps a
+// copy on disk, so a tracker that starts while ClickHouse is down still
+// knows its links.
 type Cache struct {
 	store    *Store
 	file     string // "" disables the disk copy
@@ -25,6 +27,7 @@ type Cache struct {
 	log      *slog.Logger
 	snap     atomic.Pointer[Snapshot]
 	loads    atomic.Int64
+	wake     chan struct{} // buffered(1): pending Trigger
 	writeMu  sync.Mutex
 	written  []byte // catalog content last written to file, under writeMu
 }
@@ -37,7 +40,7 @@ func NewCache(store *Store, file string, interval time.Duration, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{store: store, file: file, interval: interval, log: log}
+	return &Cache{store: store, file: file, interval: interval, log: log, wake: make(chan struct{}, 1)}
 }
 
 // Get returns the current snapshot (never nil after Start).
@@ -78,9 +81,19 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Run refreshes every interval until ctx is done.
+// Trigger makes Run reload now instead of at its next tick. It never
+// blocks: triggers that arrive while one is pending are coalesced into
+// one reload, which starts after the last of them and so sees them all.
+func (c *Cache) Trigger() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // a reload is already pending
+	}
+}
+
+// Run refreshes every interval, or at once after Trigger, until ctx is done.
 func (c *Cache) Run(ctx context.Context) {
-	refresh.Loop(ctx, c.interval, nil, c.log, "catalog", c.Refresh)
+	refresh.Loop(ctx, c.interval, c.wake, c.log, "catalog", c.Refresh)
 }
 
 func (c *Cache) writeFile(snap *Snapshot) error {

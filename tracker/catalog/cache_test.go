@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/internal/notify"
 	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
@@ -32,7 +33,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 	ctx := testCtx(t)
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
-	if _, err := s.AddLink(ctx, Link{Code: "first", Partnership: "acme-de", Direction: Outbound, URL: "https://acme.example/1"}); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "first", Partnership: "acme-de", Direction: Outbound, URL: "https://acme.example/1"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "sub", "catalog.json")
@@ -48,7 +49,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 		t.Fatalf("Start did not write the disk copy: %v", err)
 	}
 
-	if _, err := s.AddLink(ctx, Link{Code: "second", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/2"}); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "second", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/2"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	if r := c.Get().Lookup("second"); r != nil {
@@ -93,7 +94,7 @@ func TestCacheRunPicksUpNewLinks(t *testing.T) {
 	go func() { defer wg.Done(); c.Run(runCtx) }()
 	defer func() { stop(); wg.Wait() }()
 
-	if _, err := s.AddLink(ctx, Link{Code: "later", Partnership: "acme-out", Direction: Outbound, URL: "https://acme.example/later"}); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "later", Partnership: "acme-out", Direction: Outbound, URL: "https://acme.example/later"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -114,7 +115,7 @@ func TestCacheFallsBackToDiskCopy(t *testing.T) {
 		{Code: "out", Partnership: "acme-de", Direction: Outbound, URL: "https://www.acme.example/offer", Campaign: "c"},
 		{Code: "in", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/in"},
 	} {
-		if _, err := s.AddLink(ctx, l); err != nil {
+		if _, err := s.AddLink(ctx, l, "test"); err != nil {
 			t.Fatalf("AddLink: %v", err)
 		}
 	}
@@ -210,5 +211,60 @@ func TestCacheStartWithNothing(t *testing.T) {
 				t.Fatalf("empty start has a catalog: %+v", snap)
 			}
 		})
+	}
+}
+
+// With a one-hour interval only Trigger reloads: directly, or through a
+// Redis notification (notify.Watch calls Trigger, as serve wires it).
+func TestCacheTriggerReloadsAtOnce(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	ctx := testCtx(t)
+	c := NewCache(NewStore(db.Conn), "", time.Hour, testenv.Logger(t))
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Go(func() { c.Run(runCtx) })
+
+	n := notify.New(r.Client, r.Prefix+"catalog:changed", testenv.Logger(t))
+	base := c.loads.Load()
+	wg.Go(func() { n.Watch(runCtx, c.Trigger) })
+	// Watch wakes once on subscribing (messages may have been missed).
+	testenv.WaitFor(t, time.Second, "a reload when the watcher subscribes", func() bool { return c.loads.Load() > base })
+	time.Sleep(50 * time.Millisecond) // nothing else is pending
+
+	tests := []struct {
+		name string
+		poke func(t *testing.T)
+	}{
+		{"Trigger", func(*testing.T) { c.Trigger() }},
+		{"Redis notification", func(t *testing.T) {
+			if err := n.Publish(ctx); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := c.loads.Load()
+			start := time.Now()
+			tt.poke(t)
+			testenv.WaitFor(t, time.Second, "a reload", func() bool { return c.loads.Load() > before })
+			t.Logf("reloaded %v after %s", time.Since(start), tt.name)
+		})
+	}
+
+	// A burst of triggers coalesces: the one pending reload covers them all.
+	before := c.loads.Load()
+	for range 10 {
+		c.Trigger()
+	}
+	testenv.WaitFor(t, time.Second, "a reload after a burst", func() bool { return c.loads.Load() > before })
+	time.Sleep(200 * time.Millisecond)
+	if got := c.loads.Load() - before; got > 2 {
+		t.Fatalf("10 triggers in a burst gave %d reloads, want 1 or 2", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -24,14 +25,23 @@ const (
 	Both     = "both"
 )
 
-// Partner is a company we run cross-promotions with.
+// ClickIDPlaceholder in a link's URL is replaced by the click id; a URL
+// without it gets the click id appended as xp_click=.
+const ClickIDPlaceholder = "{click_id}"
+
+// Partner is a company we run cross-promotions with. Countries are the
+// countries whose managers see it before it has a partnership there (the
+// creating manager's); admin and finance see every partner.
 type Partner struct {
-	ID      string   `json:"id"`
-	Name    string   `json:"name"`
-	Domains []string `json:"domains"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Domains   []string `json:"domains"`
+	Status    string   `json:"status"` // StatusActive or StatusArchived
+	Countries []string `json:"countries"`
 }
 
-// Partnership is one partner in one country.
+// Partnership is one partner in one country. Its status, dates and
+// fallback URL are part of its versioned Terms.
 type Partnership struct {
 	ID        string `json:"id"`
 	Partner   string `json:"partner"`
@@ -39,14 +49,19 @@ type Partnership struct {
 	Direction string `json:"direction"` // inbound, outbound or both
 }
 
-// Link is a tracking link: /r/{Code} redirects to URL.
+// Link is a tracking link: /r/{Code} redirects to URL while the link is
+// active, and to its partnership's fallback URL once it is paused,
+// archived or expired.
 type Link struct {
-	Code        string `json:"code"`
-	Partnership string `json:"partnership"`
-	Partner     string `json:"partner"`
-	Direction   string `json:"direction"` // inbound or outbound
-	URL         string `json:"url"`
-	Campaign    string `json:"campaign,omitempty"`
+	Code        string    `json:"code"`
+	Partnership string    `json:"partnership"`
+	Partner     string    `json:"partner"`
+	Direction   string    `json:"direction"` // inbound or outbound
+	URL         string    `json:"url"`
+	Campaign    string    `json:"campaign,omitempty"`
+	Status      string    `json:"status"`              // StatusActive, StatusPaused or StatusArchived
+	ExpiresAt   time.Time `json:"expires_at,omitzero"` // zero: never
+	CreatedBy   string    `json:"created_by,omitempty"`
 }
 
 // ErrExists is returned when adding something whose id is taken.
@@ -57,130 +72,38 @@ var ErrNotFound = errors.New("not found")
 
 // Store reads and writes the catalog tables.
 type Store struct {
-	conn driver.Conn
-	now  func() time.Time
+	conn     driver.Conn
+	now      func() time.Time
+	onChange func(context.Context)
+	writeMu  sync.Mutex // serialises read-modify-write of catalog rows in this process
 }
 
 // NewStore returns a Store on conn.
 func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, now: time.Now} }
 
+// OnChange sets fn to be called after every successful change, e.g. to
+// publish an invalidation so every tracker reloads at once. Set it before
+// the Store is shared.
+func (s *Store) OnChange(fn func(context.Context)) { s.onChange = fn }
+
+func (s *Store) changed(ctx context.Context) {
+	if s.onChange != nil {
+		s.onChange(ctx)
+	}
+}
+
 const (
-	selectPartners     = `SELECT id, name, domains FROM partners FINAL ORDER BY id`
+	selectPartners     = `SELECT id, name, domains, toString(status), countries FROM partners FINAL ORDER BY id`
 	selectPartnerships = `SELECT id, partner, country, toString(direction) FROM partnerships FINAL ORDER BY id`
-	selectLinks        = `SELECT code, partnership, partner, toString(direction), url, campaign FROM links FINAL ORDER BY code`
-	insertPartner      = `INSERT INTO partners (id, name, domains, updated_at, version)`
+	selectLinks        = `SELECT code, partnership, partner, toString(direction), url, campaign, toString(status), expires_at, created_by FROM links FINAL ORDER BY code`
+	insertPartner      = `INSERT INTO partners (id, name, domains, status, countries, updated_at, version)`
 	insertPartnership  = `INSERT INTO partnerships (id, partner, country, direction, updated_at, version)`
-	insertLink         = `INSERT INTO links (code, partnership, partner, direction, url, campaign, updated_at, version)`
+	insertLink         = `INSERT INTO links (code, partnership, partner, direction, url, campaign, status, expires_at, created_by, updated_at, version)`
 )
-
-// AddPartner validates and stores a new partner.
-func (s *Store) AddPartner(ctx context.Context, p Partner) (Partner, error) {
-	if err := ValidID("id", p.ID); err != nil {
-		return p, err
-	}
-	p.Name = strings.TrimSpace(p.Name)
-	if p.Name == "" || len(p.Name) > 200 {
-		return p, fieldErr("name", "is required, at most 200 bytes")
-	}
-	seen := map[string]bool{}
-	var domains []string
-	for _, d := range p.Domains {
-		if strings.TrimSpace(d) == "" {
-			continue
-		}
-		n, err := NormalizeDomain(d)
-		if err != nil {
-			return p, err
-		}
-		if !seen[n] {
-			seen[n] = true
-			domains = append(domains, n)
-		}
-	}
-	sort.Strings(domains)
-	p.Domains = domains
-	if p.Domains == nil {
-		p.Domains = []string{}
-	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return p, err
-	}
-	if _, ok := snap.Partners[p.ID]; ok {
-		return p, fmt.Errorf("partner %q: %w", p.ID, ErrExists)
-	}
-	return p, s.insert(ctx, "add partner", insertPartner, p.ID, p.Name, p.Domains)
-}
-
-// AddPartnership validates and stores a new partnership.
-func (s *Store) AddPartnership(ctx context.Context, ps Partnership) (Partnership, error) {
-	if err := ValidID("id", ps.ID); err != nil {
-		return ps, err
-	}
-	if err := ValidID("partner", ps.Partner); err != nil {
-		return ps, err
-	}
-	ps.Country = strings.ToUpper(ps.Country)
-	if err := ValidCountry("country", ps.Country); err != nil {
-		return ps, err
-	}
-	switch ps.Direction {
-	case Inbound, Outbound, Both:
-	default:
-		return ps, fieldErr("direction", "%q must be inbound, outbound or both", ps.Direction)
-	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return ps, err
-	}
-	if _, ok := snap.Partners[ps.Partner]; !ok {
-		return ps, &FieldError{Field: "partner", Reason: fmt.Sprintf("partner %q does not exist", ps.Partner)}
-	}
-	if _, ok := snap.Partnerships[ps.ID]; ok {
-		return ps, fmt.Errorf("partnership %q: %w", ps.ID, ErrExists)
-	}
-	return ps, s.insert(ctx, "add partnership", insertPartnership, ps.ID, ps.Partner, ps.Country, ps.Direction)
-}
-
-// AddLink validates and stores a new link.
-func (s *Store) AddLink(ctx context.Context, l Link) (Link, error) {
-	if !ValidCode(l.Code) {
-		return l, fieldErr("code", "%q must be 1-64 of A-Z, a-z, 0-9, '-', '_'", l.Code)
-	}
-	if err := ValidID("partnership", l.Partnership); err != nil {
-		return l, err
-	}
-	if _, err := hit.ParseDirection(l.Direction); err != nil {
-		return l, fieldErr("direction", "%q must be inbound or outbound", l.Direction)
-	}
-	if len(l.Campaign) > 128 || strings.ContainsFunc(l.Campaign, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return l, fieldErr("campaign", "at most 128 bytes, no control characters")
-	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return l, err
-	}
-	ps, ok := snap.Partnerships[l.Partnership]
-	if !ok {
-		return l, fieldErr("partnership", "partnership %q does not exist", l.Partnership)
-	}
-	if ps.Direction != Both && ps.Direction != l.Direction {
-		return l, fieldErr("direction", "partnership %q runs %s only", ps.ID, ps.Direction)
-	}
-	partner := snap.Partners[ps.Partner]
-	l.Partner = ps.Partner
-	if _, err := ValidDestination(l.URL, l.Direction == Outbound, partner.Domains); err != nil {
-		return l, err
-	}
-	if _, ok := snap.Links[l.Code]; ok {
-		return l, fmt.Errorf("link %q: %w", l.Code, ErrExists)
-	}
-	return l, s.insert(ctx, "add link", insertLink, l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign)
-}
 
 func (s *Store) insert(ctx context.Context, op, query string, values ...any) error {
 	now := s.now().UTC()
-	values = append(values, now, uint64(now.UnixNano()))
+	values = append(values, now.Truncate(time.Second), uint64(now.UnixNano()))
 	batch, err := s.conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -200,6 +123,7 @@ type Snapshot struct {
 	Partners     map[string]Partner     `json:"partners"`
 	Partnerships map[string]Partnership `json:"partnerships"`
 	Links        map[string]Link        `json:"links"`
+	Terms        map[string][]Terms     `json:"terms"` // every version per partnership, oldest first
 	LoadedAt     time.Time              `json:"loaded_at"`
 
 	resolved map[string]*Resolved
@@ -211,6 +135,96 @@ type Resolved struct {
 	Country   string
 	Direction hit.Direction
 	Dest      *url.URL
+	dest      target
+	active    bool // link and partner active (expiry and terms are checked per request)
+	ps        *partnershipState
+}
+
+// partnershipState holds a partnership's terms versions with their
+// fallback URLs parsed once.
+type partnershipState struct {
+	versions  []Terms
+	fallbacks []target // per version; zero target when none
+}
+
+// target is a parsed redirect destination.
+type target struct {
+	u     *url.URL
+	parts []string // raw URL split at ClickIDPlaceholder; nil when it has none
+}
+
+func (t target) valid() bool { return t.u != nil }
+
+// url returns the destination for clickID: the placeholder replaced, or
+// xp_click appended to the query (existing query and fragment kept).
+func (t target) url(clickID string) string {
+	if t.parts != nil {
+		return strings.Join(t.parts, clickID)
+	}
+	return Destination(t.u, clickID)
+}
+
+// ClickParam is the query parameter carrying the click id.
+const ClickParam = "xp_click"
+
+// Destination is dest with the click id added to its query; the existing
+// query and fragment are kept as they are.
+func Destination(dest *url.URL, clickID string) string {
+	u := *dest
+	if u.RawQuery == "" {
+		u.RawQuery = ClickParam + "=" + clickID
+	} else {
+		u.RawQuery += "&" + ClickParam + "=" + clickID
+	}
+	return u.String()
+}
+
+// Target is where a click on r goes at now: the link's URL while the link,
+// its partner and its partnership are active and the link has not
+// expired, otherwise the fallback URL of the partnership's terms in force
+// (fallback true). ok is false when the link is inactive and there is no
+// fallback: the tracker answers 410.
+func (r *Resolved) Target(now time.Time, clickID string) (dest string, fallback, ok bool) {
+	var fb target
+	live := r.active && (r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt))
+	if r.ps != nil && len(r.ps.versions) > 0 {
+		i := inForce(r.ps.versions, now)
+		if i < 0 {
+			// Before the first version takes effect the link works as the
+			// first-cut catalog did; fallback is the first version's.
+			fb = r.ps.fallbacks[0]
+		} else {
+			t := &r.ps.versions[i]
+			fb = r.ps.fallbacks[i]
+			d := dateOf(now)
+			if t.Status != StatusActive || d.Before(t.StartDate) || (!t.EndDate.IsZero() && d.After(t.EndDate)) {
+				live = false
+			}
+		}
+	}
+	if live {
+		return r.dest.url(clickID), false, true
+	}
+	if !fb.valid() {
+		return "", false, false
+	}
+	return fb.url(clickID), true, true
+}
+
+// inForce is TermsInForce returning an index into versions, -1 for none.
+func inForce(versions []Terms, at time.Time) int {
+	d := dateOf(at)
+	best := -1
+	for i := range versions {
+		ef := dateOf(versions[i].EffectiveFrom)
+		if ef.After(d) {
+			continue
+		}
+		if best < 0 || !ef.Before(dateOf(versions[best].EffectiveFrom)) {
+			best = i // versions are sorted by version, so a later one wins a tie
+		}
+	}
+	return best
 }
 
 // Load reads the whole catalog.
@@ -219,11 +233,12 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 		Partners:     map[string]Partner{},
 		Partnerships: map[string]Partnership{},
 		Links:        map[string]Link{},
+		Terms:        map[string][]Terms{},
 		LoadedAt:     s.now().UTC(),
 	}
 	if err := s.scan(ctx, selectPartners, func(r driver.Rows) error {
 		var p Partner
-		if err := r.Scan(&p.ID, &p.Name, &p.Domains); err != nil {
+		if err := r.Scan(&p.ID, &p.Name, &p.Domains, &p.Status, &p.Countries); err != nil {
 			return err
 		}
 		snap.Partners[p.ID] = p
@@ -243,13 +258,27 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	}
 	if err := s.scan(ctx, selectLinks, func(r driver.Rows) error {
 		var l Link
-		if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign); err != nil {
+		if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign, &l.Status, &l.ExpiresAt, &l.CreatedBy); err != nil {
 			return err
+		}
+		l.ExpiresAt = l.ExpiresAt.UTC()
+		if l.ExpiresAt.Unix() == 0 {
+			l.ExpiresAt = time.Time{}
 		}
 		snap.Links[l.Code] = l
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("load links: %w", err)
+	}
+	if err := s.scan(ctx, selectAllTerms, func(r driver.Rows) error {
+		t, err := scanTerms(r)
+		if err != nil {
+			return err
+		}
+		snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load terms: %w", err)
 	}
 	snap.resolve()
 	return snap, nil
@@ -273,6 +302,17 @@ func (s *Store) scan(ctx context.Context, q string, fn func(driver.Rows) error) 
 // link whose URL no longer validates (e.g. a domain was removed from its
 // partner) is left out: it answers 404 rather than redirect off-partner.
 func (snap *Snapshot) resolve() {
+	states := make(map[string]*partnershipState, len(snap.Terms))
+	for id, vs := range snap.Terms {
+		sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
+		st := &partnershipState{versions: vs, fallbacks: make([]target, len(vs))}
+		for i, t := range vs {
+			if t.FallbackURL != "" {
+				st.fallbacks[i], _ = parseTarget(t.FallbackURL, false, nil)
+			}
+		}
+		states[id] = st
+	}
 	snap.resolved = make(map[string]*Resolved, len(snap.Links))
 	for code, l := range snap.Links {
 		ps, ok := snap.Partnerships[l.Partnership]
@@ -283,12 +323,31 @@ func (snap *Snapshot) resolve() {
 		if err != nil || (ps.Direction != Both && ps.Direction != l.Direction) {
 			continue // the partnership no longer runs this direction
 		}
-		u, err := ValidDestination(l.URL, dir == hit.DirectionOutbound, snap.Partners[ps.Partner].Domains)
+		partner := snap.Partners[ps.Partner]
+		t, err := parseTarget(l.URL, dir == hit.DirectionOutbound, partner.Domains)
 		if err != nil {
 			continue
 		}
-		snap.resolved[code] = &Resolved{Link: l, Country: ps.Country, Direction: dir, Dest: u}
+		snap.resolved[code] = &Resolved{
+			Link: l, Country: ps.Country, Direction: dir, Dest: t.u, dest: t,
+			active: (l.Status == "" || l.Status == StatusActive) && partner.Status != StatusArchived,
+			ps:     states[l.Partnership],
+		}
 	}
+}
+
+// parseTarget validates raw (see ValidDestination) and splits it at the
+// click id placeholder.
+func parseTarget(raw string, outbound bool, domains []string) (target, error) {
+	u, err := ValidDestination(raw, outbound, domains)
+	if err != nil {
+		return target{}, err
+	}
+	t := target{u: u}
+	if strings.Contains(raw, ClickIDPlaceholder) {
+		t.parts = strings.Split(raw, ClickIDPlaceholder)
+	}
+	return t, nil
 }
 
 // Lookup returns the link for code, or nil.
@@ -301,8 +360,8 @@ func (snap *Snapshot) Lookup(code string) *Resolved {
 
 // NewSnapshot builds a resolved snapshot from rows, e.g. for a tracker
 // test that needs a catalog without ClickHouse.
-func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link) *Snapshot {
-	snap := &Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}}
+func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link, terms ...Terms) *Snapshot {
+	snap := &Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}, Terms: map[string][]Terms{}}
 	for _, p := range partners {
 		snap.Partners[p.ID] = p
 	}
@@ -311,6 +370,9 @@ func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link) *
 	}
 	for _, l := range links {
 		snap.Links[l.Code] = l
+	}
+	for _, t := range terms {
+		snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t)
 	}
 	snap.resolve()
 	return snap

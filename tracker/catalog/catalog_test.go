@@ -22,7 +22,7 @@ func testCtx(t *testing.T) context.Context {
 // partnerships: acme-de (both), acme-in (inbound only), acme-out (outbound only).
 func seed(t *testing.T, ctx context.Context, s *Store) {
 	t.Helper()
-	if _, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "Acme", Domains: []string{"acme.example", "acme-shop.example"}}); err != nil {
+	if _, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "Acme", Domains: []string{"acme.example", "acme-shop.example"}}, "test"); err != nil {
 		t.Fatalf("AddPartner: %v", err)
 	}
 	for _, ps := range []Partnership{
@@ -30,7 +30,7 @@ func seed(t *testing.T, ctx context.Context, s *Store) {
 		{ID: "acme-in", Partner: "acme", Country: "FR", Direction: Inbound},
 		{ID: "acme-out", Partner: "acme", Country: "AT", Direction: Outbound},
 	} {
-		if _, err := s.AddPartnership(ctx, ps); err != nil {
+		if _, err := s.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatalf("AddPartnership(%s): %v", ps.ID, err)
 		}
 	}
@@ -49,15 +49,15 @@ func TestStoreAddAndLoad(t *testing.T) {
 		t.Fatalf("fresh database has a catalog: %+v", empty)
 	}
 
-	p, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "  Acme GmbH ", Domains: []string{"Shop.Acme.Example.", "acme.example", " ", "ACME.example"}})
+	p, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "  Acme GmbH ", Domains: []string{"Shop.Acme.Example.", "acme.example", " ", "ACME.example"}}, "test")
 	if err != nil {
 		t.Fatalf("AddPartner: %v", err)
 	}
-	wantPartner := Partner{ID: "acme", Name: "Acme GmbH", Domains: []string{"acme.example", "shop.acme.example"}}
+	wantPartner := Partner{ID: "acme", Name: "Acme GmbH", Domains: []string{"acme.example", "shop.acme.example"}, Status: StatusActive, Countries: []string{}}
 	if !reflect.DeepEqual(p, wantPartner) {
 		t.Fatalf("AddPartner returned %+v, want %+v (trimmed name, normalized, deduplicated, sorted domains)", p, wantPartner)
 	}
-	noDomains, err := s.AddPartner(ctx, Partner{ID: "globex", Name: "Globex"})
+	noDomains, err := s.AddPartner(ctx, Partner{ID: "globex", Name: "Globex"}, "test")
 	if err != nil {
 		t.Fatalf("AddPartner without domains: %v", err)
 	}
@@ -65,28 +65,28 @@ func TestStoreAddAndLoad(t *testing.T) {
 		t.Fatalf("AddPartner without domains: Domains = %#v, want empty non-nil", noDomains.Domains)
 	}
 
-	ps, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "de", Direction: Both})
+	ps, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "de", Direction: Both}, "test")
 	if err != nil {
 		t.Fatalf("AddPartnership: %v", err)
 	}
 	if ps.Country != "DE" {
 		t.Fatalf("AddPartnership country = %q, want upper-cased DE", ps.Country)
 	}
-	if _, err := s.AddPartnership(ctx, Partnership{ID: "globex-fr", Partner: "globex", Country: "FR", Direction: Inbound}); err != nil {
+	if _, err := s.AddPartnership(ctx, Partnership{ID: "globex-fr", Partner: "globex", Country: "FR", Direction: Inbound}, "test"); err != nil {
 		t.Fatalf("AddPartnership: %v", err)
 	}
 
-	in, err := s.AddLink(ctx, Link{Code: "In-1", Partnership: "acme-de", Partner: "ignored", Direction: Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring"})
+	in, err := s.AddLink(ctx, Link{Code: "In-1", Partnership: "acme-de", Partner: "ignored", Direction: Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring"}, "test")
 	if err != nil {
 		t.Fatalf("AddLink inbound: %v", err)
 	}
 	if in.Partner != "acme" {
 		t.Fatalf("AddLink set Partner = %q, want the partnership's partner acme", in.Partner)
 	}
-	if _, err := s.AddLink(ctx, Link{Code: "out_1", Partnership: "acme-de", Direction: Outbound, URL: "https://www.shop.acme.example/offer"}); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "out_1", Partnership: "acme-de", Direction: Outbound, URL: "https://www.shop.acme.example/offer"}, "test"); err != nil {
 		t.Fatalf("AddLink outbound: %v", err)
 	}
-	if _, err := s.AddLink(ctx, Link{Code: "gx", Partnership: "globex-fr", Direction: Inbound, URL: "http://ours.example/"}); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "gx", Partnership: "globex-fr", Direction: Inbound, URL: "http://ours.example/"}, "test"); err != nil {
 		t.Fatalf("AddLink inbound globex: %v", err)
 	}
 
@@ -97,16 +97,16 @@ func TestStoreAddAndLoad(t *testing.T) {
 	}
 	wantPartners := map[string]Partner{
 		"acme":   wantPartner,
-		"globex": {ID: "globex", Name: "Globex", Domains: []string{}},
+		"globex": {ID: "globex", Name: "Globex", Domains: []string{}, Status: StatusActive, Countries: []string{}},
 	}
 	wantPartnerships := map[string]Partnership{
 		"acme-de":   {ID: "acme-de", Partner: "acme", Country: "DE", Direction: Both},
 		"globex-fr": {ID: "globex-fr", Partner: "globex", Country: "FR", Direction: Inbound},
 	}
 	wantLinks := map[string]Link{
-		"In-1":  {Code: "In-1", Partnership: "acme-de", Partner: "acme", Direction: Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring"},
-		"out_1": {Code: "out_1", Partnership: "acme-de", Partner: "acme", Direction: Outbound, URL: "https://www.shop.acme.example/offer"},
-		"gx":    {Code: "gx", Partnership: "globex-fr", Partner: "globex", Direction: Inbound, URL: "http://ours.example/"},
+		"In-1":  {Code: "In-1", Partnership: "acme-de", Partner: "acme", Direction: Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring", Status: StatusActive, CreatedBy: "test"},
+		"out_1": {Code: "out_1", Partnership: "acme-de", Partner: "acme", Direction: Outbound, URL: "https://www.shop.acme.example/offer", Status: StatusActive, CreatedBy: "test"},
+		"gx":    {Code: "gx", Partnership: "globex-fr", Partner: "globex", Direction: Inbound, URL: "http://ours.example/", Status: StatusActive, CreatedBy: "test"},
 	}
 	if !reflect.DeepEqual(snap.Partners, wantPartners) {
 		t.Errorf("Partners = %+v, want %+v", snap.Partners, wantPartners)
@@ -127,7 +127,7 @@ func TestStoreDuplicates(t *testing.T) {
 	ctx := testCtx(t)
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
-	if _, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	tests := []struct {
@@ -135,15 +135,15 @@ func TestStoreDuplicates(t *testing.T) {
 		add  func() error
 	}{
 		{"partner", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "Other Acme", Domains: []string{"other.example"}})
+			_, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "Other Acme", Domains: []string{"other.example"}}, "test")
 			return err
 		}},
 		{"partnership", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "FR", Direction: Inbound})
+			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "FR", Direction: Inbound}, "test")
 			return err
 		}},
 		{"link", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/other"})
+			_, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/other"}, "test")
 			return err
 		}},
 	}
@@ -186,71 +186,71 @@ func TestStoreRejects(t *testing.T) {
 		add   func() error
 	}{
 		{"partner bad id", "id", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "Bad Id", Name: "x"})
+			_, err := s.AddPartner(ctx, Partner{ID: "Bad Id", Name: "x"}, "test")
 			return err
 		}},
 		{"partner without name", "name", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "noname", Name: "   "})
+			_, err := s.AddPartner(ctx, Partner{ID: "noname", Name: "   "}, "test")
 			return err
 		}},
 		{"partner bad domain", "domains", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "baddomain", Name: "x", Domains: []string{"ok.example", "not a domain"}})
+			_, err := s.AddPartner(ctx, Partner{ID: "baddomain", Name: "x", Domains: []string{"ok.example", "not a domain"}}, "test")
 			return err
 		}},
 		{"partnership of a missing partner", "partner", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "ghost-de", Partner: "ghost", Country: "DE", Direction: Both})
+			_, err := s.AddPartnership(ctx, Partnership{ID: "ghost-de", Partner: "ghost", Country: "DE", Direction: Both}, "test")
 			return err
 		}},
 		{"partnership bad partner id", "partner", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "x-de", Partner: "No Such", Country: "DE", Direction: Both})
+			_, err := s.AddPartnership(ctx, Partnership{ID: "x-de", Partner: "No Such", Country: "DE", Direction: Both}, "test")
 			return err
 		}},
 		{"partnership bad id", "id", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "", Partner: "acme", Country: "DE", Direction: Both})
+			_, err := s.AddPartnership(ctx, Partnership{ID: "", Partner: "acme", Country: "DE", Direction: Both}, "test")
 			return err
 		}},
 		{"partnership bad country", "country", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-xx", Partner: "acme", Country: "XX", Direction: Both})
+			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-xx", Partner: "acme", Country: "XX", Direction: Both}, "test")
 			return err
 		}},
 		{"partnership bad direction", "direction", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-it", Partner: "acme", Country: "IT", Direction: "sideways"})
+			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-it", Partner: "acme", Country: "IT", Direction: "sideways"}, "test")
 			return err
 		}},
 		{"link on a missing partnership", "partnership", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l1", Partnership: "ghost-de", Direction: Inbound, URL: "https://ours.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "l1", Partnership: "ghost-de", Direction: Inbound, URL: "https://ours.example/"}, "test")
 			return err
 		}},
 		{"link bad code", "code", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "a b", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "a b", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}, "test")
 			return err
 		}},
 		{"link direction both", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l2", Partnership: "acme-de", Direction: Both, URL: "https://acme.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "l2", Partnership: "acme-de", Direction: Both, URL: "https://acme.example/"}, "test")
 			return err
 		}},
 		{"outbound link on an inbound-only partnership", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l3", Partnership: "acme-in", Direction: Outbound, URL: "https://acme.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "l3", Partnership: "acme-in", Direction: Outbound, URL: "https://acme.example/"}, "test")
 			return err
 		}},
 		{"inbound link on an outbound-only partnership", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l4", Partnership: "acme-out", Direction: Inbound, URL: "https://ours.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "l4", Partnership: "acme-out", Direction: Inbound, URL: "https://ours.example/"}, "test")
 			return err
 		}},
 		{"outbound link to a foreign domain", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l5", Partnership: "acme-de", Direction: Outbound, URL: "https://evil.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "l5", Partnership: "acme-de", Direction: Outbound, URL: "https://evil.example/"}, "test")
 			return err
 		}},
 		{"outbound link to a lookalike domain", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l6", Partnership: "acme-out", Direction: Outbound, URL: "https://evilacme.example/"})
+			_, err := s.AddLink(ctx, Link{Code: "l6", Partnership: "acme-out", Direction: Outbound, URL: "https://evilacme.example/"}, "test")
 			return err
 		}},
 		{"inbound link to javascript", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l7", Partnership: "acme-de", Direction: Inbound, URL: "javascript:alert(1)"})
+			_, err := s.AddLink(ctx, Link{Code: "l7", Partnership: "acme-de", Direction: Inbound, URL: "javascript:alert(1)"}, "test")
 			return err
 		}},
 		{"link campaign with a control character", "campaign", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l8", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/", Campaign: "a\nb"})
+			_, err := s.AddLink(ctx, Link{Code: "l8", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/", Campaign: "a\nb"}, "test")
 			return err
 		}},
 	}
@@ -279,7 +279,7 @@ func TestStoreRejects(t *testing.T) {
 		{Code: "l4", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/"},
 		{Code: "l6", Partnership: "acme-de", Direction: Outbound, URL: "https://www.acme-shop.example/"},
 	} {
-		if _, err := s.AddLink(ctx, l); err != nil {
+		if _, err := s.AddLink(ctx, l, "test"); err != nil {
 			t.Errorf("AddLink(%+v): %v", l, err)
 		}
 	}
@@ -297,7 +297,7 @@ func TestSnapshotLookup(t *testing.T) {
 		{Code: "at-out", Partnership: "acme-out", Direction: Outbound, URL: "https://acme-shop.example/at"},
 	}
 	for _, l := range links {
-		if _, err := s.AddLink(ctx, l); err != nil {
+		if _, err := s.AddLink(ctx, l, "test"); err != nil {
 			t.Fatalf("AddLink(%s): %v", l.Code, err)
 		}
 	}
@@ -358,7 +358,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 		{Code: "in", Partnership: "acme-de", Direction: Inbound, URL: "https://acme-shop.example/also-fine-inbound"},
 	}
 	for _, l := range links {
-		if _, err := s.AddLink(ctx, l); err != nil {
+		if _, err := s.AddLink(ctx, l, "test"); err != nil {
 			t.Fatalf("AddLink(%s): %v", l.Code, err)
 		}
 	}
@@ -378,7 +378,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 		t.Fatalf("PrepareBatch: %v", err)
 	}
 	later := time.Now().UTC().Add(time.Hour)
-	if err := batch.Append("acme", "Acme", []string{"acme.example"}, later, uint64(later.UnixNano())); err != nil {
+	if err := batch.Append("acme", "Acme", []string{"acme.example"}, StatusActive, []string{}, later, uint64(later.UnixNano())); err != nil {
 		t.Fatalf("Append: %v", err)
 	}
 	if err := batch.Send(); err != nil {
@@ -416,6 +416,6 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 		})
 	}
 	// New outbound links to the removed domain are refused too.
-	_, err = s.AddLink(ctx, Link{Code: "shop2", Partnership: "acme-de", Direction: Outbound, URL: "https://acme-shop.example/x"})
+	_, err = s.AddLink(ctx, Link{Code: "shop2", Partnership: "acme-de", Direction: Outbound, URL: "https://acme-shop.example/x"}, "test")
 	wantFieldErr(t, err, "url")
 }

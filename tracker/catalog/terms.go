@@ -250,15 +250,16 @@ func TermsInForce(versions []Terms, at time.Time) (Terms, bool) {
 }
 
 const (
-	selectTerms = `SELECT partnership, version, effective_from, currency,
+	termsColumns = `partnership, version, effective_from, currency,
  inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
  outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
  toString(attribution_model), attribution_window_days,
  target_inbound_users_month, target_outbound_users_month,
  start_date, end_date, toString(status), fallback_url, partner_may_create_links,
- created_at, created_by
-FROM partnership_terms FINAL WHERE partnership = ? ORDER BY version`
-	insertTerms = `INSERT INTO partnership_terms (partnership, version, effective_from, currency,
+ created_at, created_by`
+	selectTerms    = `SELECT ` + termsColumns + ` FROM partnership_terms FINAL WHERE partnership = ? ORDER BY version`
+	selectAllTerms = `SELECT ` + termsColumns + ` FROM partnership_terms FINAL ORDER BY partnership, version`
+	insertTerms    = `INSERT INTO partnership_terms (partnership, version, effective_from, currency,
  inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
  outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
  attribution_model, attribution_window_days,
@@ -359,6 +360,7 @@ func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, act
 	if err := s.insertTerms(ctx, t); err != nil {
 		return t, fmt.Errorf("%s: %w", op, err)
 	}
+	s.changed(ctx)
 	return t, nil
 }
 

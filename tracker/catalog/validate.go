@@ -98,6 +98,11 @@ func ValidDestination(raw string, outbound bool, domains []string) (*url.URL, er
 	if u.Hostname() == "" {
 		return nil, fieldErr("url", "must have a host")
 	}
+	// The click id placeholder may stand in the path, query or fragment,
+	// never in the scheme or host, so it cannot change where a click goes.
+	if i := strings.Index(raw, ClickIDPlaceholder); i >= 0 && i < len(u.Scheme)+len("://")+len(u.Host) {
+		return nil, fieldErr("url", "%s may appear only after the host", ClickIDPlaceholder)
+	}
 	// Compare hosts as browsers resolve them: IDNA mapping turns some
 	// Unicode characters into '/', '?', '#' or '@' and would split the host
 	// ("evil.example／.acme.example"); such hosts are refused.

@@ -105,6 +105,7 @@ type Hit struct {
 	RefHost     string // host of the Referer header
 	Device      Device
 	Bot         bool
+	Fallback    bool // a click sent to the partnership's fallback URL (link inactive)
 
 	// Conversions (pixel e=...).
 	Event    string // signup | purchase
@@ -127,6 +128,9 @@ func (h *Hit) Append(b []byte) []byte {
 	var flags byte
 	if h.Bot {
 		flags |= 1
+	}
+	if h.Fallback {
+		flags |= 2
 	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, h.Time.UnixMilli())
@@ -159,6 +163,7 @@ func (h *Hit) Unmarshal(b []byte) error {
 	}
 	h.Kind, h.Direction, h.Device = Kind(b[1]), Direction(b[2]), Device(b[3])
 	h.Bot = b[4]&1 != 0
+	h.Fallback = b[4]&2 != 0
 	if h.Kind < KindClick || h.Kind > KindRejected || h.Direction > DirectionOutbound || h.Device > DeviceBot {
 		return ErrCorrupt
 	}

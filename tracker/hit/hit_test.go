@@ -21,7 +21,9 @@ func TestRoundTrip(t *testing.T) {
 		ClickRef: "C", OrderID: "o-1", Amount: "12.50", Currency: "EUR", Country: "ZZ"}
 	rej := Hit{ID: "Y", Time: time.UnixMilli(-5).UTC(), Kind: KindRejected, Endpoint: "/p.gif",
 		Reason: "bad_amount", Query: "v=" + strings.Repeat("9", 1000)}
-	for _, h := range []Hit{sample(), conv, rej} {
+	fb := sample()
+	fb.Bot, fb.Fallback = false, true
+	for _, h := range []Hit{sample(), conv, rej, fb} {
 		var got Hit
 		if err := got.Unmarshal(h.Marshal()); err != nil {
 			t.Fatalf("Unmarshal: %v", err)

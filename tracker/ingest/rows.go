@@ -15,7 +15,7 @@ import (
 // without a column list.
 const (
 	insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at)`
+ country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at, fallback)`
 	insertRejected = `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
  partnership, country, is_bot, ingested_at)`
 	// A redelivered batch may already be stored (a crash between insert and
@@ -75,15 +75,15 @@ func hitColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
 		dir, campaign, cc, visitor, ref      = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		device, event, click, order, cur     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		ts, ingested                         = make([]time.Time, n), make([]time.Time, n)
-		bot                                  = make([]uint8, n)
+		bot, fallback                        = make([]uint8, n), make([]uint8, n)
 	)
 	for i, h := range hs {
 		id[i], ts[i], kind[i], link[i], partner[i], partnership[i] = h.ID, h.Time, h.Kind.String(), h.Link, h.Partner, h.Partnership
 		dir[i], campaign[i], cc[i], visitor[i], ref[i] = directionName(h.Direction), h.Campaign, country(h.Country), h.Visitor, h.RefHost
 		device[i], bot[i], event[i], click[i], order[i], cur[i] = h.Device.String(), boolU8(h.Bot), h.Event, h.ClickRef, h.OrderID, h.Currency
-		ingested[i] = now
+		ingested[i], fallback[i] = now, boolU8(h.Fallback)
 	}
-	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested}
+	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested, fallback}
 }
 
 // insertColumns writes whole columns with one batch.
