@@ -249,6 +249,19 @@ func TestScoping(t *testing.T) {
 					t.Errorf("versions of %s: %s", id, body)
 				}
 			}
+			// Partner list filters narrow too.
+			for _, q := range []string{"?country=DE", "?country=FR", "?status=active", "?limit=1&offset=1"} {
+				body := get("/v1/partners"+q, status(true))
+				if !tc.catalog {
+					continue
+				}
+				ids, _ := itemIDs(t, body)
+				for _, id := range ids {
+					if !slices.Contains(tc.partners, id) {
+						t.Errorf("partners filter %s widened to %s", q, id)
+					}
+				}
+			}
 			// Filters only narrow.
 			for _, q := range []string{"?country=DE", "?country=FR", "?partner=alpha", "?partner=bravo", "?country=fr&partner=bravo", "?country=DE&partner=bravo"} {
 				body := get("/v1/partnerships"+q, status(true))

@@ -21,18 +21,46 @@ func (s *Server) listPartners(c echo.Context) error {
 	if !readsCatalog(p) {
 		return forbidden(c, p)
 	}
+	limit, offset, err := page(c)
+	if err != nil {
+		return badRequest(c, err.Error())
+	}
+	cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country")))
+	if cc != "" {
+		if fe := catalog.ValidCountry("country", cc); fe != nil {
+			return badRequest(c, fe.Error())
+		}
+	}
+	status := c.QueryParam("status")
+	if status != "" && status != catalog.StatusActive && status != catalog.StatusArchived {
+		return badRequest(c, "status must be active or archived")
+	}
 	snap, err := s.load(c.Request().Context())
 	if err != nil {
 		return s.internal(c, "list partners", err)
 	}
 	out := []catalog.Partner{}
 	for id, pt := range snap.Partners {
-		if partnerVisible(p, snap, id) {
-			out = append(out, pt)
+		if !partnerVisible(p, snap, id) || (status != "" && pt.Status != status) || (cc != "" && !partnerIn(snap, pt, cc)) {
+			continue
 		}
+		out = append(out, pt)
 	}
 	slices.SortFunc(out, func(a, b catalog.Partner) int { return strings.Compare(a.ID, b.ID) })
-	return c.JSON(http.StatusOK, List[catalog.Partner]{Items: out, Total: len(out)})
+	return c.JSON(http.StatusOK, paginate(out, limit, offset))
+}
+
+// partnerIn: pt is filed under cc or has a partnership there.
+func partnerIn(snap *catalog.Snapshot, pt catalog.Partner, cc string) bool {
+	if slices.Contains(pt.Countries, cc) {
+		return true
+	}
+	for _, ps := range snap.Partnerships {
+		if ps.Partner == pt.ID && ps.Country == cc {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) getPartner(c echo.Context) error {

@@ -43,6 +43,12 @@ func TestCountryManagerJourney(t *testing.T) {
 		t.Fatalf("created partner %s (%v)", body, err)
 	}
 	must("cm-de", "GET", "/v1/partners/delta", "", 200)
+	if ids, total := itemIDs(t, must("admin", "GET", "/v1/partners?country=DE", "", 200)); !slices.Equal(ids, []string{"alpha", "delta"}) || total != 2 {
+		t.Fatalf("admin partners in DE = %v (%d), want alpha (partnership) and delta (filed)", ids, total)
+	}
+	if ids, total := itemIDs(t, must("admin", "GET", "/v1/partners?limit=2&offset=1", "", 200)); !slices.Equal(ids, []string{"bravo", "charlie"}) || total != 4 {
+		t.Fatalf("admin partners page 2 = %v (%d)", ids, total)
+	}
 	// ... and cannot file one under FR.
 	if code, body := en.do("POST", "/v1/partners", "cm-de", `{"id":"echo","name":"Echo","countries":["FR"]}`); code != 422 || errCode(t, body).Field != "countries" {
 		t.Fatalf("cm-de files a partner under FR: %d %s", code, body)
