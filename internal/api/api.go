@@ -181,6 +181,45 @@ func (s *Server) load(ctx context.Context) (*catalog.Snapshot, error) {
 	return s.cat.Load(ctx)
 }
 
+// visible loads the part of the catalog p may read. Every read goes
+// through it, so a handler (or a filter) cannot show p what p may not see:
+// the scope is applied where the data is read, once.
+func (s *Server) visible(ctx context.Context, p auth.Principal) (*catalog.Snapshot, error) {
+	full, err := s.cat.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return scoped(p, full), nil
+}
+
+// scoped returns the partners, partnerships (with their terms) and links
+// of full that p may read.
+func scoped(p auth.Principal, full *catalog.Snapshot) *catalog.Snapshot {
+	out := &catalog.Snapshot{
+		Partners: map[string]catalog.Partner{}, Partnerships: map[string]catalog.Partnership{},
+		Links: map[string]catalog.Link{}, Terms: map[string][]catalog.Terms{}, LoadedAt: full.LoadedAt,
+	}
+	for id, ps := range full.Partnerships {
+		if partnershipVisible(p, ps) {
+			out.Partnerships[id] = ps
+			if ts, ok := full.Terms[id]; ok {
+				out.Terms[id] = ts
+			}
+		}
+	}
+	for id, pt := range full.Partners {
+		if partnerVisible(p, full, id) {
+			out.Partners[id] = pt
+		}
+	}
+	for code, l := range full.Links {
+		if _, ok := out.Partnerships[l.Partnership]; ok {
+			out.Links[code] = l
+		}
+	}
+	return out
+}
+
 // page reads ?limit= and ?offset=.
 func page(c echo.Context) (limit, offset int, err error) {
 	limit = DefaultLimit

@@ -35,13 +35,13 @@ func (s *Server) listPartners(c echo.Context) error {
 	if status != "" && status != catalog.StatusActive && status != catalog.StatusArchived {
 		return badRequest(c, "status must be active or archived")
 	}
-	snap, err := s.load(c.Request().Context())
+	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
 		return s.internal(c, "list partners", err)
 	}
 	out := []catalog.Partner{}
-	for id, pt := range snap.Partners {
-		if !partnerVisible(p, snap, id) || (status != "" && pt.Status != status) || (cc != "" && !partnerIn(snap, pt, cc)) {
+	for _, pt := range snap.Partners {
+		if (status != "" && pt.Status != status) || (cc != "" && !partnerIn(snap, pt, cc)) {
 			continue
 		}
 		out = append(out, pt)
@@ -75,11 +75,11 @@ func (s *Server) getPartner(c echo.Context) error {
 	if catalog.ValidID("id", id) != nil {
 		return notFound(c, "partner")
 	}
-	snap, err := s.load(c.Request().Context())
+	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
 		return s.internal(c, "get partner", err)
 	}
-	if !partnerVisible(p, snap, id) {
+	if _, ok := snap.Partners[id]; !ok {
 		return notFound(c, "partner")
 	}
 	return c.JSON(http.StatusOK, snap.Partners[id])
@@ -111,13 +111,13 @@ func (s *Server) listPartnerships(c echo.Context) error {
 		}
 		scope = scope.WithPartner(pid)
 	}
-	snap, err := s.load(c.Request().Context())
+	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
 		return s.internal(c, "list partnerships", err)
 	}
 	all := []catalog.Partnership{}
 	for _, ps := range snap.Partnerships {
-		if partnershipVisible(p, ps) && scope.Allows(ps.Country, ps.Partner) {
+		if scope.Allows(ps.Country, ps.Partner) {
 			all = append(all, ps)
 		}
 	}
@@ -135,12 +135,12 @@ func (s *Server) partnership(c echo.Context, p auth.Principal) (catalog.Partners
 	if catalog.ValidID("id", id) != nil {
 		return catalog.Partnership{}, false, notFound(c, "partnership")
 	}
-	snap, err := s.load(c.Request().Context())
+	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
 		return catalog.Partnership{}, false, s.internal(c, "get partnership", err)
 	}
 	ps, found := snap.Partnerships[id]
-	if !found || !partnershipVisible(p, ps) {
+	if !found {
 		return catalog.Partnership{}, false, notFound(c, "partnership")
 	}
 	return ps, true, nil

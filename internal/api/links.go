@@ -47,12 +47,6 @@ func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) Li
 	}
 }
 
-// linkVisible: the link's partnership is readable by p.
-func linkVisible(p auth.Principal, snap *catalog.Snapshot, l catalog.Link) (catalog.Partnership, bool) {
-	ps, ok := snap.Partnerships[l.Partnership]
-	return ps, ok && partnershipVisible(p, ps)
-}
-
 func (s *Server) listLinks(c echo.Context) error {
 	p, ok, err := principal(c)
 	if !ok {
@@ -93,14 +87,14 @@ func (s *Server) listLinks(c echo.Context) error {
 		return badRequest(c, "direction must be inbound or outbound")
 	}
 	campaign := c.QueryParam("campaign")
-	snap, err := s.load(c.Request().Context())
+	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
 		return s.internal(c, "list links", err)
 	}
 	all := []LinkView{}
 	for _, l := range snap.Links {
-		ps, ok := linkVisible(p, snap, l)
-		if !ok || !scope.Allows(ps.Country, ps.Partner) {
+		ps := snap.Partnerships[l.Partnership]
+		if !scope.Allows(ps.Country, ps.Partner) {
 			continue
 		}
 		if (psID != "" && l.Partnership != psID) || (status != "" && l.Status != status) ||
@@ -123,13 +117,13 @@ func (s *Server) link(c echo.Context, p auth.Principal) (*catalog.Snapshot, cata
 	if !catalog.ValidCode(code) {
 		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
 	}
-	snap, err := s.load(c.Request().Context())
+	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
 		return nil, catalog.Link{}, catalog.Partnership{}, false, s.internal(c, "get link", err)
 	}
 	l, found := snap.Links[code]
-	ps, visible := linkVisible(p, snap, l)
-	if !found || !visible {
+	ps := snap.Partnerships[l.Partnership]
+	if !found {
 		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
 	}
 	return snap, l, ps, true, nil
@@ -197,12 +191,12 @@ func (s *Server) createLink(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	snap, err := s.load(ctx)
+	snap, err := s.visible(ctx, p)
 	if err != nil {
 		return s.internal(c, "create link", err)
 	}
 	ps, found := snap.Partnerships[req.Partnership]
-	if !found || !partnershipVisible(p, ps) {
+	if !found {
 		return invalid(c, "partnership", "partnership "+quote(req.Partnership)+" does not exist")
 	}
 	terms, _ := catalog.TermsInForce(snap.Terms[ps.ID], time.Now())

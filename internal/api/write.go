@@ -83,11 +83,11 @@ func (s *Server) updatePartner(c echo.Context) error {
 		return notFound(c, "partner")
 	}
 	ctx := c.Request().Context()
-	snap, err := s.load(ctx)
+	snap, err := s.load(ctx) // whole: sharing with other countries is checked below
 	if err != nil {
 		return s.internal(c, "update partner", err)
 	}
-	if !partnerVisible(p, snap, id) {
+	if _, ok := scoped(p, snap).Partners[id]; !ok {
 		return notFound(c, "partner")
 	}
 	if !p.CanWritePartner() {
@@ -194,11 +194,11 @@ func (s *Server) createPartnership(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	snap, err := s.load(ctx)
+	snap, err := s.visible(ctx, p)
 	if err != nil {
 		return s.internal(c, "create partnership", err)
 	}
-	if !partnerVisible(p, snap, req.Partner) {
+	if _, ok := snap.Partners[req.Partner]; !ok {
 		return invalid(c, "partner", "partner "+quote(req.Partner)+" does not exist")
 	}
 	ps, err := s.cat.AddPartnership(ctx, req.Partnership, actor(p))
