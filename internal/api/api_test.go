@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -542,6 +543,89 @@ func TestTokens(t *testing.T) {
 	for _, id := range []string{"aaaaaaaaaaaa", "BAD"} {
 		if code, body := en.do("DELETE", "/v1/tokens/"+id, "admin", ""); code != 404 || errCode(t, body).Error != "not_found" {
 			t.Errorf("revoke %s = %d %s", id, code, body)
+		}
+	}
+}
+
+// TestWriteScoping tries every write endpoint with every role against DE
+// data (partner alpha, partnership ps-de-alpha, link de-in): only admin and
+// DE's manager may write; FR's manager gets 404 (the object does not exist
+// for it) or 422 (a reference to it does not exist); a role that never
+// uses an endpoint gets 403 whatever the object.
+func TestWriteScoping(t *testing.T) {
+	en := setup(t)
+	roles := []string{"finance", "cm-de", "cm-fr", "partner-a", "partner-b", "service", "admin"} // admin last: it revokes a token
+	type call struct {
+		method, path string
+		body         func(who string) string
+		want         map[string]int
+	}
+	const (
+		c200, c201, c403, c404, c422 = 200, 201, 403, 404, 422
+	)
+	calls := []call{
+		{"POST", "/v1/partners", func(w string) string { return `{"id":"n-` + w + `","name":"New ` + w + `"}` },
+			map[string]int{"admin": c201, "finance": c403, "cm-de": c201, "cm-fr": c201, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"PATCH", "/v1/partners/alpha", func(w string) string { return `{"name":"Alpha ` + w + `"}` },
+			map[string]int{"admin": c200, "finance": c403, "cm-de": c403 /* shared: not filed under DE */, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"POST", "/v1/partnerships", func(w string) string {
+			return `{"id":"ps-` + w + `","partner":"alpha","country":"DE","direction":"both"}`
+		}, map[string]int{"admin": c201, "finance": c403, "cm-de": c201, "cm-fr": c422, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"PATCH", "/v1/partnerships/ps-de-alpha", func(string) string { return `{"direction":"both"}` },
+			map[string]int{"admin": c200, "finance": c403, "cm-de": c200, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"PUT", "/v1/partnerships/ps-de-alpha/terms", func(string) string { return termsBody("EUR") },
+			map[string]int{"admin": c200 /* same as cm-de's */, "finance": c403, "cm-de": c201, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"PATCH", "/v1/partnerships/ps-de-alpha/terms", func(w string) string {
+			return `{"effective_from":"2026-10-01","outbound_cpa":"` + fmt.Sprint(len(w)*10+len(strings.Split(w, "-"))) + `"}`
+		},
+			map[string]int{"admin": c201, "finance": c403, "cm-de": c201, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"POST", "/v1/links", func(w string) string {
+			return `{"code":"l-` + w + `","partnership":"ps-de-alpha","direction":"inbound","url":"https://ours.example/` + w + `"}`
+		}, map[string]int{"admin": c201, "finance": c403, "cm-de": c201, "cm-fr": c422, "partner-a": c403, "partner-b": c422, "service": c403}},
+		{"PATCH", "/v1/links/de-in", func(w string) string { return `{"campaign":"` + w + `"}` },
+			map[string]int{"admin": c200, "finance": c403, "cm-de": c200, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"POST", "/v1/tokens", func(w string) string { return `{"role":"finance","name":"by-` + w + `"}` },
+			map[string]int{"admin": c201, "finance": c403, "cm-de": c403, "cm-fr": c403, "partner-a": c403, "partner-b": c403, "service": c403}},
+		{"DELETE", "/v1/tokens/" + en.ids["partner-b"], func(string) string { return "" },
+			map[string]int{"admin": c200, "finance": c403, "cm-de": c403, "cm-fr": c403, "partner-a": c403, "partner-b": c403, "service": c403}},
+	}
+	for _, c := range calls {
+		for _, who := range roles {
+			code, body := en.do(c.method, c.path, who, c.body(who))
+			if code != c.want[who] {
+				t.Errorf("%s %s as %s = %d, want %d: %s", c.method, c.path, who, code, c.want[who], body)
+			}
+			if code >= 400 {
+				errCode(t, body)
+			}
+			if who == "cm-fr" || who == "partner-b" {
+				for _, leak := range []string{"Alpha", "alpha.example"} {
+					if strings.Contains(body, leak) {
+						t.Errorf("%s %s as %s leaks %q: %s", c.method, c.path, who, leak, body)
+					}
+				}
+			}
+		}
+	}
+	// Nothing the refused calls sent was stored.
+	snap, err := en.cat.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"finance", "partner-a", "partner-b", "service"} {
+		if _, ok := snap.Partners["n-"+who]; ok {
+			t.Errorf("partner of %s stored", who)
+		}
+		if _, ok := snap.Links["l-"+who]; ok {
+			t.Errorf("link of %s stored", who)
+		}
+	}
+	for _, who := range []string{"cm-fr"} {
+		if _, ok := snap.Partnerships["ps-"+who]; ok {
+			t.Errorf("partnership of %s stored", who)
+		}
+		if _, ok := snap.Links["l-"+who]; ok {
+			t.Errorf("link of %s stored", who)
 		}
 	}
 }

@@ -223,6 +223,9 @@ func (s *Server) updateLink(c echo.Context) error {
 	if !ok {
 		return err
 	}
+	if !writesPartnerships(p) {
+		return forbidden(c, p) // partners, finance and services never change links
+	}
 	snap, l, ps, ok, err := s.link(c, p)
 	if !ok {
 		return err

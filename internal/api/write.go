@@ -75,8 +75,8 @@ func (s *Server) updatePartner(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
+	if !p.CanWritePartner() {
+		return forbidden(c, p) // a role that never changes partners
 	}
 	id := c.Param("id")
 	if catalog.ValidID("id", id) != nil {
@@ -89,9 +89,6 @@ func (s *Server) updatePartner(c echo.Context) error {
 	}
 	if _, ok := scoped(p, snap).Partners[id]; !ok {
 		return notFound(c, "partner")
-	}
-	if !p.CanWritePartner() {
-		return forbidden(c, p)
 	}
 	var ch catalog.PartnerChange
 	if ok, err := decodeBody(c, &ch, nil); !ok {
@@ -234,10 +231,19 @@ func quote(s string) string {
 	return string(b)
 }
 
+// writesPartnerships: the roles that may change partnerships and links at
+// all; the country is checked per object.
+func writesPartnerships(p auth.Principal) bool {
+	return p.Role == auth.RoleAdmin || p.Role == auth.RoleCountryManager
+}
+
 func (s *Server) updatePartnership(c echo.Context) error {
 	p, ok, err := principal(c)
 	if !ok {
 		return err
+	}
+	if !writesPartnerships(p) {
+		return forbidden(c, p)
 	}
 	ps, ok, err := s.partnership(c, p)
 	if !ok {
@@ -265,6 +271,9 @@ func (s *Server) patchTerms(c echo.Context) error {
 	p, ok, err := principal(c)
 	if !ok {
 		return err
+	}
+	if !writesPartnerships(p) {
+		return forbidden(c, p)
 	}
 	ps, ok, err := s.partnership(c, p)
 	if !ok {
