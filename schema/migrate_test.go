@@ -274,7 +274,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 	if want := allNames(t); !reflect.DeepEqual(done, want) {
 		t.Fatalf("first Migrate applied %v, want %v", done, want)
 	}
-	wantTables := []string{"audit_log", "fx_rates", "hits", "links", "partners", "partnership_terms", "partnerships", "rejected_hits", "tokens", schema.VersionTable}
+	wantTables := []string{"attributions", "audit_log", "conversions", "fx_rates", "hits", "links", "partner_secrets", "partners", "partnership_terms", "partnerships", "rejected_hits", "tokens", schema.VersionTable}
 	sort.Strings(wantTables)
 	if got := tables(); !reflect.DeepEqual(got, wantTables) {
 		t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)

@@ -18,9 +18,10 @@
 #   BENCH_INGEST_BATCH [100000]  xpromo ingest --batch-size for the ingest run
 #   BENCH_E2E_SECONDS [60]       duration of the end-to-end run (the issue's goal: 600)
 #   BENCH_E2E_RATE [20000]       req/s of the end-to-end run
+#   BENCH_CONV_BATCH [100]  BENCH_CONV_CONNECTIONS [16]  conversions per batch request; connections of the conv stage
 #   BENCH_SERVE_INGEST [false]   run serve's in-process ingester during the
 #                                throughput runs too (the e2e run always has it)
-#   BENCH_STAGES [max fixed ingest e2e]  which stages to run
+#   BENCH_STAGES [max fixed ingest e2e conv]  which stages to run
 #   BENCH_SERVE_FLAGS []         extra flags for every `xpromo serve`, e.g. "--commit-timeout 50ms"
 #   BENCH_OUT [bench-out]        where results go (summary.txt, raw outputs, logs)
 #   BENCH_SERVE_ADDR [127.0.0.1:18090]  BENCH_BARE_ADDR [127.0.0.1:18091]
@@ -39,9 +40,11 @@ BENCH_INGEST_BATCH=${BENCH_INGEST_BATCH:-100000}
 BENCH_INGEST_GROUP=${BENCH_INGEST_GROUP:-32}
 BENCH_E2E_SECONDS=${BENCH_E2E_SECONDS:-60}
 BENCH_E2E_RATE=${BENCH_E2E_RATE:-20000}
+BENCH_CONV_BATCH=${BENCH_CONV_BATCH:-100}
+BENCH_CONV_CONNECTIONS=${BENCH_CONV_CONNECTIONS:-16}
 BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
 BENCH_SERVE_FLAGS=${BENCH_SERVE_FLAGS:-}
-BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e}
+BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e conv}
 BENCH_OUT=${BENCH_OUT:-bench-out}
 SERVE_ADDR=${BENCH_SERVE_ADDR:-127.0.0.1:18090}
 BARE_ADDR=${BENCH_BARE_ADDR:-127.0.0.1:18091}
@@ -65,7 +68,7 @@ done
 	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_INGEST_GROUP, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
 case $BENCH_SERVE_INGEST in true | false) ;; *) die "BENCH_SERVE_INGEST must be true or false" ;; esac
 for st in $BENCH_STAGES; do
-	case $st in max | fixed | ingest | e2e) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e)" ;; esac
+	case $st in max | fixed | ingest | e2e | conv) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e, conv)" ;; esac
 done
 
 mkdir -p "$BENCH_OUT"
@@ -411,6 +414,7 @@ PB_RPS=- PB_P50=- PB_P99=- PB_BAD=0 PS_RPS=- PS_P50=- PS_P99=- PS_BAD=0
 FB_P99=- FB_RATE=- FB_BAD=0 FS_P99=- FS_RATE=- FS_BAD=0
 ING_RATE=- ING_STEADY=- ING_SECS=- ING_TIMEOUT=false
 E_SENT=- E_RATE=- E_STORED=- E_MISSING=0 E_UNRES=0 E_LAG50=- E_LAG99=- E_LAGMAX=- E_P99=- E_BAD=0
+C1_RPS=- C1_P99=- C1_BAD=0 CB_RPS=- CB_CPS=- CB_P99=- CB_BAD=0 C_ANSWERED=- C_STORED=-
 
 SERVE_LABEL="ingest off"
 [[ $BENCH_SERVE_INGEST == false ]] || SERVE_LABEL="ingest on"
@@ -516,6 +520,63 @@ if run_stage e2e; then
 	E_P99=$(jqr '.latency_ms.p99' "$E") E_BAD=$(jqr '.not_2xx_3xx + .errors' "$E")
 fi
 
+# 5. Conversions through the API (POST /v1/conversions, service token, no
+# API rate limit): one conversion per request, then batches of
+# BENCH_CONV_BATCH; every one has its own order id. Then wait until every
+# conversion answered is stored.
+if run_stage conv; then
+	((HAVE_WRK)) || die "the conv stage needs wrk (POST bodies)"
+	log "conv: POST /v1/conversions, single and batches of $BENCH_CONV_BATCH"
+	clean_redis
+	before=$(chq "SELECT count() FROM $BENCH_DB.conversions")
+	CONV_TOKEN=$(bin/xpromo token create --role service --name "bench $(date +%s)" --clickhouse-url "$CH_URL" 2>>"$OUT/conv.log") ||
+		die "token create failed (see $OUT/conv.log)"
+	BENCH_SERVE_FLAGS="$BENCH_SERVE_FLAGS --api-rate 0 --api-ip-rate 0" start_serve true serve-conv
+	for mode in single batch; do
+		n=1
+		[[ $mode == single ]] || n=$BENCH_CONV_BATCH
+		cat >"$OUT/conv-$mode.lua" <<LUA
+local n, seq, thread_id = $n, 0, 0
+local counter = 0
+function setup(thread) counter = counter + 1; thread:set("tid", counter) end
+function init(args) thread_id = tid end
+function request()
+	local parts = {}
+	for i = 1, n do
+		seq = seq + 1
+		parts[i] = string.format('{"type":"purchase","user_id":"u%d-%d","order_id":"$mode-%d-%d-%d","amount":"12.50","currency":"EUR"}',
+			thread_id, seq, os.time(), thread_id, seq)
+	end
+	local body = parts[1]
+	if n > 1 then body = "[" .. table.concat(parts, ",") .. "]" end
+	return wrk.format("POST", "/v1/conversions", {["Authorization"] = "Bearer $CONV_TOKEN", ["Content-Type"] = "application/json"}, body)
+end
+LUA
+		f=$OUT/conv-$mode.txt
+		cpu_begin
+		wrk -t"$BENCH_WRK_THREADS" -c"$BENCH_CONV_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -s "$OUT/conv-$mode.lua" "http://$SERVE_ADDR/" >"$f" 2>&1 ||
+			die "wrk failed: $(cat "$f")"
+		cpu_end "conv-$mode"
+		rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
+		p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
+		bad=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$f")
+		reqs=$(awk '/requests in/ { print $1 }' "$f")
+		if [[ $mode == single ]]; then
+			C1_RPS=$rps C1_P99=$p99 C1_BAD=$bad C1_REQS=$reqs
+		else
+			CB_RPS=$rps CB_CPS=$((rps * n)) CB_P99=$p99 CB_BAD=$bad CB_REQS=$reqs
+		fi
+		log "$(printf 'conv %-7s %8s req/s (%s conversions/s)  p99 %s ms  bad answers %s' "$mode" "$rps" "$((rps * n))" "$p99" "$bad")"
+	done
+	C_ANSWERED=$((C1_REQS - C1_BAD + (CB_REQS - CB_BAD) * BENCH_CONV_BATCH))
+	for ((i = 0; i < 600; i++)); do
+		C_STORED=$(($(chq "SELECT count() FROM $BENCH_DB.conversions") - before))
+		((C_STORED < C_ANSWERED)) || break
+		sleep 0.5
+	done
+	stop_serve
+fi
+
 # ------------------------------------------------------------ summary
 
 row() { printf '%-30s %-18s %-18s %-7s %-10s %s\n' "$@"; }
@@ -554,9 +615,14 @@ met() { # VALUE OP GOAL
 	[[ $E_UNRES == 0 ]] || ok="NO ($E_UNRES checkpoints never visible)"
 	printf '%-30s %-37s %-7s %-10s %s\n' "  lag p50 / p99 / max" "$E_LAG50 / $E_LAG99 / $E_LAGMAX s" "" "p99 < 10 s" "$ok"
 	printf '%-30s %-37s\n' "  rate / answer p99" "$E_RATE req/s / $E_P99 ms"
+	printf '%-30s %-37s\n' "conversions API, 1/request" "$C1_RPS conversions/s, p99 $C1_P99 ms"
+	printf '%-30s %-37s\n' "conversions API, $BENCH_CONV_BATCH/request" "$CB_CPS conversions/s ($CB_RPS req/s), p99 $CB_P99 ms"
+	r=$(ratio "$C1_RPS" "$RS_RPS")
+	printf '%-30s %-37s\n' "  single vs redirect max" "$r"
+	printf '%-30s %-37s %-7s %-10s %s\n' "  answered / stored" "$C_ANSWERED / $C_STORED" "" "all kept" "$(run_stage conv && { [[ $C_STORED -ge $C_ANSWERED ]] && echo yes || echo NO; } || echo -)"
 	noisy=$(awk '$2 > 0.05 { printf "%s%s (%.0f%%)", (n++ ? ", " : ""), $1, 100 * $2 }' "$OUT/.noise" 2>/dev/null || true)
 	[[ -z $noisy ]] || echo "NOISY: other processes or interrupts took more than 5% of the machine during: $noisy; compare those figures with care"
-	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD))
+	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD + C1_BAD + CB_BAD))
 	((bad == 0)) || echo "WARNING: $bad requests failed or got an answer other than 2xx/3xx (see $BENCH_OUT/*.txt, *.json)"
 	echo
 	echo "CPU per stage (of $(nproc) cores):"

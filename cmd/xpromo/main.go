@@ -33,6 +33,8 @@ var commands = map[string]command{
 	"link":        {"add, update, pause, resume, archive, show or list tracking links", runLink},
 	"audit":       {"list the audit log of catalog and token changes", runAudit},
 	"report":      {"print a report (partnerships)", runReport},
+	"attribute":   {"recompute the attribution of conversions for a period", runAttribute},
+	"fx":          {"load ECB foreign-exchange reference rates", runFX},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},
 	"token":       {"create, list or revoke API tokens", runToken},
 }

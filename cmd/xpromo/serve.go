@@ -28,12 +28,17 @@ import (
 	"github.com/xpromo/xpromo/internal/api"
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/internal/chdb"
+	"golang.org/x/text/currency"
+
+	"github.com/xpromo/xpromo/internal/fx"
 	"github.com/xpromo/xpromo/internal/metrics"
 	"github.com/xpromo/xpromo/internal/notify"
 	"github.com/xpromo/xpromo/tracker/agent"
+	"github.com/xpromo/xpromo/tracker/attribution"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/capture"
 	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/tracker/conversion"
 	"github.com/xpromo/xpromo/tracker/geo"
 	"github.com/xpromo/xpromo/tracker/ingest"
 )
@@ -48,6 +53,8 @@ type serveConfig struct {
 	CommitWorkers  int
 	PprofAddr      string
 	PublicURL      string // base of tracking URLs shown by the API
+	AttributeEvery time.Duration
+	ReportingCur   string
 	APIRate        float64
 	APIIPRate      float64
 	CatalogRefresh time.Duration
@@ -80,6 +87,16 @@ func (c *serveConfig) validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err)
 	}
+	if c.ReportingCur == "" {
+		c.ReportingCur = attribution.DefaultReportingCurrency
+	}
+	c.ReportingCur = strings.ToUpper(c.ReportingCur)
+	if _, err := currency.ParseISO(c.ReportingCur); err != nil || len(c.ReportingCur) != 3 {
+		return fmt.Errorf("reporting-currency %q: want an ISO 4217 code", c.ReportingCur)
+	}
+	if c.AttributeEvery < 0 {
+		return errors.New("attribute-every must not be negative (0 turns it off)")
+	}
 	if c.APIRate < 0 || c.APIIPRate < 0 {
 		return errors.New("api-rate and api-ip-rate must not be negative (0 turns a limit off)")
 	}
@@ -107,7 +124,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var c serveConfig
 	f := newFlags("serve", "serve [flags]", `
 Runs the tracker: GET /r/{code} (click, 302 to the link with xp_click added),
-GET /p.gif (view or conversion, 1x1 GIF), /healthz, /readyz and /metrics.
+GET /p.gif (view or conversion, 1x1 GIF), /healthz, /readyz and /metrics, and
+the management API under /v1 (catalog, tokens, audit, POST /v1/conversions).
 Each answer goes out once its hit is durable in Redis, or in the spill journal
 under --state-dir when Redis does not answer within --commit-timeout. Unless
 --ingest=false it also runs the ingester that writes hits to ClickHouse.
@@ -123,6 +141,8 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.Float(&c.APIIPRate, "api-ip-rate", 20, "management API: requests per second per client address, before authentication (0: no limit)")
 	f.String(&c.PublicURL, "public-url", "", "public base URL of this tracker for tracking links shown by the API, e.g. https://go.example.com (empty: the API request's scheme and host)")
 	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
+	f.Duration(&c.AttributeEvery, "attribute-every", time.Minute, "how often the attribution of the current and previous month is recomputed (0: never; see `xpromo attribute`)")
+	f.String(&c.ReportingCur, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
 	c.ingestFlags.register(f)
@@ -174,6 +194,13 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	if err := verifier.Start(ctx); err != nil {
 		log.Warn("api: no tokens loaded yet; the API refuses every request until they load", "err", err)
 	}
+	// Daily fingerprint salts, shared through Redis; the capture path reads
+	// them from memory. Without Redis at start, fingerprints stay empty
+	// until the first successful reload.
+	salts := conversion.NewSalts(rdb, c.KeyPrefix, log)
+	if err := salts.Load(ctx, time.Now()); err != nil {
+		log.Warn("salts: not loaded yet; clicks carry no fingerprint until Redis answers", "err", err)
+	}
 	buf, err := buffer.Open(ctx, commitRDB, buffer.Config{Dir: c.DataDir, KeyPrefix: c.KeyPrefix, Timeout: c.CommitTimeout, Workers: c.CommitWorkers}, log, m)
 	if err != nil {
 		return err
@@ -184,6 +211,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	var wg sync.WaitGroup
 	wg.Go(func() { cat.Run(bg) })
 	wg.Go(func() { verifier.Run(bg) })
+	wg.Go(func() { salts.Run(bg) })
 	// Changes made anywhere (this API, another tracker's, the CLI) are
 	// announced on Redis so every tracker reloads within a second; the
 	// periodic refresh stays as the safety net for missed messages.
@@ -205,10 +233,15 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 			}
 		})
 	}
+	if c.AttributeEvery > 0 {
+		job := attribution.NewJob(ch, catalog.NewStore(ch), fx.NewStore(ch), log)
+		job.ReportingCurrency = strings.ToUpper(c.ReportingCur)
+		wg.Go(func() { attributeLoop(bg, job, c.AttributeEvery, log) })
+	}
 
 	e := newEcho(log)
 	clientIP := capture.NewClientIP(c.trusted)
-	capture.New(cat, buf, agent.New(0), clientIP, log, m).Register(e)
+	capture.New(cat, buf, agent.New(0), clientIP, log, m).WithFingerprints(salts).Register(e)
 	// The API: a per-address limit first (it also slows token guessing),
 	// then authentication, then a per-token limit. Capture stays unlimited.
 	// The API's description needs no token; the route outranks the
@@ -226,6 +259,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	apiSrv := api.New(apiStore, tokens, verifier, log)
 	apiSrv.TrackingBase = c.PublicURL
 	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
+	apiSrv.Conversions = conversion.NewRecorder(rdb, c.KeyPrefix, buf, salts)
 	apiSrv.Register(v1)
 	registerOps(e, reg, rdb, ch)
 
@@ -372,5 +406,32 @@ func publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
 	defer cancel()
 	if err := n.Publish(ctx); err != nil {
 		log.Warn("change not announced; other trackers pick it up at their next refresh", "err", err)
+	}
+}
+
+// attributeLoop recomputes the attribution of the open periods (this month
+// and the previous one) every interval, so late clicks, late conversions
+// and corrected terms are reflected within a minute.
+func attributeLoop(ctx context.Context, job *attribution.Job, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now().UTC()
+		from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+		rctx, cancel := context.WithTimeout(ctx, every*5)
+		sum, err := job.Run(rctx, from, now.Add(time.Second))
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("attribution run failed; the next one retries", "err", err)
+			}
+			continue
+		}
+		log.Debug("attribution run", "conversions", sum.Conversions, "clicks", sum.Clicks, "unconverted", sum.Unconverted)
 	}
 }

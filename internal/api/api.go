@@ -21,6 +21,7 @@ import (
 
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
 // Limits of the API.
@@ -39,6 +40,8 @@ type Server struct {
 	// TokensChanged, if set, is called after a token is created or revoked,
 	// e.g. to tell the other trackers to reload their tokens.
 	TokensChanged func(context.Context)
+	// Conversions records POST /conversions; nil answers 503.
+	Conversions *conversion.Recorder
 
 	cat    *catalog.Store
 	tokens *auth.Store
@@ -74,6 +77,7 @@ func (s *Server) Register(g *echo.Group) {
 	g.GET("/links/:code", s.getLink)
 	g.PATCH("/links/:code", s.updateLink)
 	g.GET("/links/:code/qr.png", s.linkQR)
+	g.POST("/conversions", s.postConversions)
 	g.GET("/audit", s.auditLog)
 	g.GET("/tokens", s.listTokens)
 	g.POST("/tokens", s.createToken)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
 // oaSchema is the part of an OpenAPI schema object the tests look at.
@@ -326,6 +327,10 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"LinkRequest", LinkRequest{}, false, nil},
 		{"LinkChange", catalog.LinkChange{}, false, nil},
 		{"TokenRequest", TokenRequest{}, false, nil},
+		{"ConversionInput", conversion.Input{}, false, nil},
+		{"Recorded", conversion.Recorded{}, true, nil},
+		{"ConversionResult", ConversionResult{}, true, nil},
+		{"ConversionsAnswer", ConversionsAnswer{}, true, nil},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			s, ok := d.Components.Schemas[c.schema]

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type Server struct {
 	log    *slog.Logger
 	m      *metrics.Metrics
 	now    func() time.Time
+	fp     Fingerprinter // nil: no fingerprints
 
 	lossLog  atomic.Int64                             // unix seconds of the last "hit lost" log line
 	received [hit.KindRejected + 1]prometheus.Counter // by kind, resolved once: no label lookup per request
@@ -69,6 +71,19 @@ func New(cat Catalog, buf Submitter, agents *agent.Classifier, ip *ClientIP, log
 	for k := hit.KindClick; k <= hit.KindRejected; k++ {
 		s.received[k] = m.HitsReceived.WithLabelValues(k.String())
 	}
+	return s
+}
+
+// Fingerprinter hashes a client address and User-Agent with the day's
+// salt without waiting on anything; *conversion.Salts is one.
+type Fingerprinter interface {
+	FingerprintAddr(addr netip.Addr, ua string, at time.Time) string
+}
+
+// WithFingerprints makes clicks and pixel conversions carry the daily
+// fingerprint that attribution falls back to. Call before serving.
+func (s *Server) WithFingerprints(f Fingerprinter) *Server {
+	s.fp = f
 	return s
 }
 
@@ -108,23 +123,23 @@ func (s *Server) base(c echo.Context, kind hit.Kind, now time.Time) *hit.Hit {
 		// Browsers never follow a link with HEAD; link checkers do.
 		bot, dev = true, hit.DeviceBot
 	}
-	return &hit.Hit{
+	addr := s.ip.Addr(r)
+	h := &hit.Hit{
 		ID:      ids.New(now),
 		Time:    now,
 		Kind:    kind,
-		Country: s.country(r),
+		Country: geo.Unknown,
 		RefHost: refHost(r.Referer()),
 		Device:  dev,
 		Bot:     bot,
 	}
-}
-
-func (s *Server) country(r *http.Request) string {
-	a := s.ip.Addr(r)
-	if !a.IsValid() {
-		return geo.Unknown
+	if addr.IsValid() {
+		h.Country = geo.Country(addr)
+		if s.fp != nil && !bot {
+			h.Fingerprint = s.fp.FingerprintAddr(addr, r.UserAgent(), now)
+		}
 	}
-	return geo.Country(a)
+	return h
 }
 
 // refHost keeps only the host of the Referer: paths can carry personal data.
@@ -301,10 +316,18 @@ func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
 // when they are malformed.
 func conversion(h *hit.Hit, q url.Values) string {
 	h.Kind = hit.KindConversion
+	h.Source = "ours"
 	h.Event = q.Get("e")
-	if h.Event != "signup" && h.Event != "purchase" {
+	if h.Event != "signup" && h.Event != "purchase" && h.Event != "refund" {
 		return "bad_event"
 	}
+	if uid := q.Get("uid"); uid != "" {
+		if len(uid) > MaxOrderID || strings.ContainsFunc(uid, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return "bad_user_id"
+		}
+		h.UserID = uid
+	}
+	h.Existing = q.Get("existing") == "1"
 	if click := q.Get("click"); click != "" {
 		if !ids.Valid(click) {
 			return "bad_click_id"
@@ -318,6 +341,9 @@ func conversion(h *hit.Hit, q url.Values) string {
 		h.OrderID = oid
 	}
 	v, cur := q.Get("v"), strings.ToUpper(q.Get("cur"))
+	if h.Event != "signup" && h.OrderID == "" {
+		return "missing_order_id" // the order id makes a reloaded page harmless
+	}
 	if v == "" && cur == "" {
 		if h.Event == "purchase" {
 			return "missing_amount"

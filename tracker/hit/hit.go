@@ -107,12 +107,19 @@ type Hit struct {
 	Bot         bool
 	Fallback    bool // a click sent to the partnership's fallback URL (link inactive)
 
-	// Conversions (pixel e=...).
-	Event    string // signup | purchase
+	// Conversions (pixel e=..., the conversions API, partner postbacks).
+	Event    string // signup | purchase | refund
 	ClickRef string // click id the conversion names
 	OrderID  string
 	Amount   string // exact decimal as text, "" when none
 	Currency string // ISO 4217
+	// Encoding version 2 and later.
+	UserID      string    // our product's user id, or the partner's for postbacks
+	Source      string    // "ours" or "partner:<id>" (attribution scopes users and orders by it)
+	Fingerprint string    // daily-salted hash of IP and User-Agent, "" when unknown
+	OccurredAt  time.Time // when the conversion happened (Time is when it was received); zero: Time
+	Existing    bool      // the product says the user existed before
+	Duplicate   bool      // an order or signup already seen from this source: stored, never counted
 
 	// Rejected hits.
 	Endpoint string // the path that received it
@@ -120,7 +127,9 @@ type Hit struct {
 	Query    string // the raw query, made valid UTF-8 and truncated
 }
 
-const encVersion = 1
+// Encoding versions: 1 lacks the conversion fields added in 2; both decode,
+// so streams and journals written before an upgrade are still read.
+const encVersion = 2
 
 // Append appends the binary form of h to b.
 func (h *Hit) Append(b []byte) []byte {
@@ -132,13 +141,32 @@ func (h *Hit) Append(b []byte) []byte {
 	if h.Fallback {
 		flags |= 2
 	}
+	if h.Existing {
+		flags |= 4
+	}
+	if h.Duplicate {
+		flags |= 8
+	}
 	b = append(b, flags)
 	b = binary.AppendVarint(b, h.Time.UnixMilli())
 	for _, s := range h.strings() {
 		b = binary.AppendUvarint(b, uint64(len(*s)))
 		b = append(b, *s...)
 	}
+	var occurred int64
+	if !h.OccurredAt.IsZero() {
+		occurred = h.OccurredAt.UnixMilli()
+	}
+	b = binary.AppendVarint(b, occurred)
+	for _, s := range h.stringsV2() {
+		b = binary.AppendUvarint(b, uint64(len(*s)))
+		b = append(b, *s...)
+	}
 	return b
+}
+
+func (h *Hit) stringsV2() [3]*string {
+	return [3]*string{&h.UserID, &h.Source, &h.Fingerprint}
 }
 
 // Marshal returns the binary form of h.
@@ -158,12 +186,15 @@ const maxField = 64 << 10
 
 // Unmarshal decodes b into h.
 func (h *Hit) Unmarshal(b []byte) error {
-	if len(b) < 5 || b[0] != encVersion {
+	if len(b) < 5 || (b[0] != 1 && b[0] != 2) {
 		return ErrCorrupt
 	}
+	version := b[0]
 	h.Kind, h.Direction, h.Device = Kind(b[1]), Direction(b[2]), Device(b[3])
 	h.Bot = b[4]&1 != 0
 	h.Fallback = b[4]&2 != 0
+	h.Existing = b[4]&4 != 0
+	h.Duplicate = b[4]&8 != 0
 	if h.Kind < KindClick || h.Kind > KindRejected || h.Direction > DirectionOutbound || h.Device > DeviceBot {
 		return ErrCorrupt
 	}
@@ -174,18 +205,41 @@ func (h *Hit) Unmarshal(b []byte) error {
 	}
 	h.Time = time.UnixMilli(ms).UTC()
 	b = b[n:]
-	for _, s := range h.strings() {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l > maxField || l > uint64(len(b)-n) {
+	v1 := h.strings()
+	b, ok := readStrings(b, v1[:])
+	if !ok {
+		return ErrCorrupt
+	}
+	h.UserID, h.Source, h.Fingerprint, h.OccurredAt = "", "", "", time.Time{}
+	if version >= 2 {
+		ms, n := binary.Varint(b)
+		if n <= 0 {
 			return ErrCorrupt
 		}
-		*s = string(b[n : n+int(l)])
-		b = b[n+int(l):]
+		if ms != 0 {
+			h.OccurredAt = time.UnixMilli(ms).UTC()
+		}
+		v2 := h.stringsV2()
+		if b, ok = readStrings(b[n:], v2[:]); !ok {
+			return ErrCorrupt
+		}
 	}
 	if len(b) != 0 {
 		return ErrCorrupt
 	}
 	return nil
+}
+
+func readStrings(b []byte, dst []*string) ([]byte, bool) {
+	for _, s := range dst {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > maxField || l > uint64(len(b)-n) {
+			return b, false
+		}
+		*s = string(b[n : n+int(l)])
+		b = b[n+int(l):]
+	}
+	return b, true
 }
 
 // A group is the stream entry the tracker writes: the hits of one group

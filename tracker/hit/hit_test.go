@@ -23,7 +23,10 @@ func TestRoundTrip(t *testing.T) {
 		Reason: "bad_amount", Query: "v=" + strings.Repeat("9", 1000)}
 	fb := sample()
 	fb.Bot, fb.Fallback = false, true
-	for _, h := range []Hit{sample(), conv, rej, fb} {
+	api := Hit{ID: "Z", Time: time.UnixMilli(1764000000123).UTC(), Kind: KindConversion, Event: "refund",
+		OrderID: "o-9", Amount: "-3.5", Currency: "USD", UserID: "u-1", Source: "partner:acme",
+		Fingerprint: "f00d", OccurredAt: time.UnixMilli(1763000000000).UTC(), Existing: true, Duplicate: true, Country: "DE"}
+	for _, h := range []Hit{sample(), conv, rej, fb, api} {
 		var got Hit
 		if err := got.Unmarshal(h.Marshal()); err != nil {
 			t.Fatalf("Unmarshal: %v", err)
@@ -31,6 +34,25 @@ func TestRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, h) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, h)
 		}
+	}
+}
+
+// Version 1 encodings (streams and journals written before the conversion
+// fields existed) still decode.
+func TestUnmarshalVersion1(t *testing.T) {
+	h := sample()
+	b := h.Marshal()
+	// Version 2 appends a zero occurred-at varint and three empty strings.
+	v1 := append([]byte{1}, b[1:len(b)-4]...)
+	var got Hit
+	if err := got.Unmarshal(v1); err != nil {
+		t.Fatalf("Unmarshal v1: %v", err)
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Fatalf("v1:\n got %+v\nwant %+v", got, h)
+	}
+	if err := got.Unmarshal(append([]byte{3}, b[1:]...)); err == nil {
+		t.Fatal("version 3 decoded")
 	}
 }
 

@@ -387,11 +387,13 @@ func (in *Ingester) forgetConsumers(ctx context.Context, stream string) {
 
 // rowSet is one decoded batch.
 type rowSet struct {
-	hits     []*hit.Hit
-	amounts  []decimal.Decimal
-	rejected []*hit.Hit
-	dead     []entry // undecodable entries
-	deadWhy  []string
+	hits        []*hit.Hit
+	amounts     []decimal.Decimal
+	conversions []*hit.Hit
+	convAmounts []decimal.Decimal
+	rejected    []*hit.Hit
+	dead        []entry // undecodable entries
+	deadWhy     []string
 }
 
 func decode(entries []entry) *rowSet {
@@ -410,8 +412,13 @@ func decode(entries []entry) *rowSet {
 				continue // the same hit twice in one batch: keep one
 			}
 			seen[h.ID] = true
-			if h.Kind == hit.KindRejected {
+			switch h.Kind {
+			case hit.KindRejected:
 				rs.rejected = append(rs.rejected, h)
+				continue
+			case hit.KindConversion:
+				rs.conversions = append(rs.conversions, h)
+				rs.convAmounts = append(rs.convAmounts, amounts[i])
 				continue
 			}
 			rs.hits = append(rs.hits, h)
@@ -480,6 +487,17 @@ func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
 	if err != nil {
 		return err
 	}
+	haveConv, err := storedHits(ctx, in.ch, selectStoredConversions, rs.conversions)
+	if err != nil {
+		return err
+	}
+	convs, convAmounts := rs.conversions[:0], rs.convAmounts[:0]
+	for i, h := range rs.conversions {
+		if !haveConv[h.ID] {
+			convs, convAmounts = append(convs, h), append(convAmounts, rs.convAmounts[i])
+		}
+	}
+	rs.conversions, rs.convAmounts = convs, convAmounts
 	// Filter in place: index i is read before anything at or after it is written.
 	hits, amounts := rs.hits[:0], rs.amounts[:0]
 	for i, h := range rs.hits {
@@ -489,7 +507,7 @@ func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
 	}
 	rs.hits, rs.amounts = hits, amounts
 	rs.rejected = slices.DeleteFunc(rs.rejected, func(h *hit.Hit) bool { return haveRejected[h.ID] })
-	in.m.Duplicates.Add(float64(len(have) + len(haveRejected)))
+	in.m.Duplicates.Add(float64(len(have) + len(haveRejected) + len(haveConv)))
 	return nil
 }
 
@@ -563,12 +581,18 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	} else if err != nil {
 		return err
 	}
+	err = write("conversions", insertConversions, len(rs.conversions), func() []any { return conversionColumns(rs.conversions, rs.convAmounts, now) })
+	if errors.As(err, &dl) {
+		deadLetterRows(rs.conversions)
+	} else if err != nil {
+		// The hits are stored; if we stop here they are redelivered and
+		// found stored, so nothing is counted twice.
+		return err
+	}
 	err = write("rejected_hits", insertRejected, len(rs.rejected), func() []any { return rejectedColumns(rs.rejected, now) })
 	if errors.As(err, &dl) {
 		deadLetterRows(rs.rejected)
 	} else if err != nil {
-		// The hits are stored; if we stop here they are redelivered and
-		// found stored, so nothing is counted twice.
 		return err
 	}
 	if in.cfg.AfterInsert != nil {
@@ -583,7 +607,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	if err := retry(ctx, in, "acknowledge", func() error { return in.ack(ctx, entries) }); err != nil {
 		return err
 	}
-	in.m.BatchSize.Observe(float64(len(rs.hits) + len(rs.rejected)))
+	in.m.BatchSize.Observe(float64(len(rs.hits) + len(rs.conversions) + len(rs.rejected)))
 	in.m.BatchSeconds.Observe(in.now().Sub(start).Seconds())
 	return nil
 }

@@ -107,19 +107,22 @@ func TestIngestWritesEveryKindAndDeletesEntries(t *testing.T) {
 	m := metrics.Discard()
 	e.run(t, Config{BatchSize: 1000, FlushInterval: 50 * time.Millisecond}, m)
 	testenv.WaitFor(t, 30*time.Second, "all rows", func() bool {
-		return e.count(t, "SELECT count() FROM hits") == 2501 && e.count(t, "SELECT count() FROM rejected_hits") == 1
+		return e.count(t, "SELECT count() FROM hits") == 2500 && e.count(t, "SELECT count() FROM conversions") == 1 &&
+			e.count(t, "SELECT count() FROM rejected_hits") == 1
 	})
 	testenv.WaitFor(t, 10*time.Second, "stream emptied", func() bool {
 		n, _ := e.r.Client.XLen(context.Background(), e.stream).Result()
 		return n == 0
 	})
 	var amount decimal.Decimal
-	var cur string
-	if err := e.db.Conn.QueryRow(context.Background(), "SELECT amount, currency FROM hits WHERE kind = 'conversion'").Scan(&amount, &cur); err != nil {
+	var cur, source, typ string
+	var ts time.Time
+	if err := e.db.Conn.QueryRow(context.Background(), "SELECT amount, currency, source, toString(type), ts FROM conversions").Scan(&amount, &cur, &source, &typ, &ts); err != nil {
 		t.Fatal(err)
 	}
-	if !amount.Equal(decimal.RequireFromString("19.99")) || cur != "EUR" {
-		t.Errorf("conversion stored as %s %s", amount, cur)
+	// A pixel conversion has no source (ours) and no occurred-at (its time).
+	if !amount.Equal(decimal.RequireFromString("19.99")) || cur != "EUR" || source != "ours" || typ != "purchase" || !ts.Equal(now.Truncate(time.Second)) {
+		t.Errorf("conversion stored as %s %s %s %s %v", amount, cur, source, typ, ts)
 	}
 	dl, err := e.r.Client.XLen(context.Background(), DeadLetterKey(e.r.Prefix)).Result()
 	if err != nil || dl != 1 {
@@ -128,7 +131,7 @@ func TestIngestWritesEveryKindAndDeletesEntries(t *testing.T) {
 	if got := testutil.ToFloat64(m.DeadLettered); got != 1 {
 		t.Errorf("dead-lettered metric = %v", got)
 	}
-	if n := e.count(t, "SELECT uniqExact(id) FROM hits"); n != 2501 {
+	if n := e.count(t, "SELECT uniqExact(id) FROM hits"); n != 2500 {
 		t.Errorf("distinct ids = %d", n)
 	}
 }

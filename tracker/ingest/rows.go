@@ -15,7 +15,10 @@ import (
 // without a column list.
 const (
 	insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at, fallback)`
+ country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at, fallback,
+ fingerprint)`
+	insertConversions = `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, click_id,
+ visitor, fingerprint, existing, duplicate, amount, currency, link, partner, partnership, country, ingested_at)`
 	insertRejected = `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
  partnership, country, is_bot, ingested_at)`
 	// A redelivered batch may already be stored (a crash between insert and
@@ -23,6 +26,9 @@ const (
 	// the ids come as one bound array (a slice binds as an array literal).
 	selectStoredHits     = `SELECT id FROM hits WHERE ts >= ? AND ts <= ? AND id IN (SELECT arrayJoin(?))`
 	selectStoredRejected = `SELECT id FROM rejected_hits WHERE ts >= ? AND ts <= ? AND id IN (SELECT arrayJoin(?))`
+	// Conversions are partitioned by when they happened; the range is on
+	// when they were received, which the hit's time is.
+	selectStoredConversions = `SELECT id FROM conversions WHERE received_at >= ? AND received_at <= ? AND id IN (SELECT arrayJoin(?))`
 )
 
 // dedupChunk keeps each IN list far below max_query_size (256 KiB).
@@ -76,14 +82,44 @@ func hitColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
 		device, event, click, order, cur     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		ts, ingested                         = make([]time.Time, n), make([]time.Time, n)
 		bot, fallback                        = make([]uint8, n), make([]uint8, n)
+		fingerprint                          = make([]string, n)
 	)
 	for i, h := range hs {
 		id[i], ts[i], kind[i], link[i], partner[i], partnership[i] = h.ID, h.Time, h.Kind.String(), h.Link, h.Partner, h.Partnership
 		dir[i], campaign[i], cc[i], visitor[i], ref[i] = directionName(h.Direction), h.Campaign, country(h.Country), h.Visitor, h.RefHost
 		device[i], bot[i], event[i], click[i], order[i], cur[i] = h.Device.String(), boolU8(h.Bot), h.Event, h.ClickRef, h.OrderID, h.Currency
-		ingested[i], fallback[i] = now, boolU8(h.Fallback)
+		ingested[i], fallback[i], fingerprint[i] = now, boolU8(h.Fallback), h.Fingerprint
 	}
-	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested, fallback}
+	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested, fallback, fingerprint}
+}
+
+// conversionColumns turns conversion hits into the columns of
+// insertConversions. A conversion without a source came from the pixel:
+// our product.
+func conversionColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
+	n := len(hs)
+	var (
+		id, typ, source, user, order = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		click, visitor, fp, cur      = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		link, partner, partnership   = make([]string, n), make([]string, n), make([]string, n)
+		cc                           = make([]string, n)
+		ts, received, ingested       = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		existing, duplicate          = make([]uint8, n), make([]uint8, n)
+	)
+	for i, h := range hs {
+		id[i], typ[i], source[i], user[i], order[i] = h.ID, h.Event, h.Source, h.UserID, h.OrderID
+		if source[i] == "" {
+			source[i] = "ours"
+		}
+		ts[i], received[i], ingested[i] = h.OccurredAt, h.Time, now
+		if ts[i].IsZero() {
+			ts[i] = h.Time
+		}
+		click[i], visitor[i], fp[i], cur[i] = h.ClickRef, h.Visitor, h.Fingerprint, h.Currency
+		link[i], partner[i], partnership[i], cc[i] = h.Link, h.Partner, h.Partnership, country(h.Country)
+		existing[i], duplicate[i] = boolU8(h.Existing), boolU8(h.Duplicate)
+	}
+	return []any{id, ts, received, typ, source, user, order, click, visitor, fp, existing, duplicate, amounts, cur, link, partner, partnership, cc, ingested}
 }
 
 // insertColumns writes whole columns with one batch.

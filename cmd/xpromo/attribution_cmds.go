@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/internal/fx"
+	"github.com/xpromo/xpromo/tracker/attribution"
+	"github.com/xpromo/xpromo/tracker/catalog"
+)
+
+func runAttribute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	var from, to, currency string
+	var asJSON bool
+	now := time.Now().UTC()
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	f := newFlags("attribute", "attribute [--from DATE] [--to DATE] [--reporting-currency EUR]", `
+Recomputes the attribution of the conversions that happened from --from to
+--to (both whole UTC days, inclusive) from the stored clicks, conversions and
+partnership terms, and writes one row per conversion to the attributions
+table; the newest computation wins. Safe to run again at any time: late
+clicks, late conversions and corrected terms change the result.
+`+"`xpromo serve`"+` runs it every --attribute-every for the current and the
+previous month.`, stderr)
+	c.register(f, false)
+	f.StringVar(&from, "from", monthStart.AddDate(0, -1, 0).Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of last month)")
+	f.StringVar(&to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD (default: today)")
+	f.String(&currency, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	start, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return fmt.Errorf("%w: --from %q: want YYYY-MM-DD", errUsage, from)
+	}
+	end, err := time.Parse(time.DateOnly, to)
+	if err != nil {
+		return fmt.Errorf("%w: --to %q: want YYYY-MM-DD", errUsage, to)
+	}
+	if end.Before(start) {
+		return fmt.Errorf("%w: --to %s is before --from %s", errUsage, to, from)
+	}
+	currency = strings.ToUpper(currency)
+	if len(currency) != 3 {
+		return fmt.Errorf("%w: --reporting-currency %q: want an ISO 4217 code", errUsage, currency)
+	}
+	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	job := attribution.NewJob(conn, catalog.NewStore(conn), fx.NewStore(conn), log)
+	job.ReportingCurrency = currency
+	sum, err := job.Run(ctx, start, end.AddDate(0, 0, 1))
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, sum)
+	}
+	fmt.Fprintf(stdout, "attributed %d conversions from %s to %s (%d earlier ones read as history, %d candidate clicks)\n",
+		sum.Conversions, from, to, sum.Context, sum.Clicks)
+	for _, o := range []string{attribution.OutcomeNewUser, attribution.OutcomeReturningUser, attribution.OutcomeCredited,
+		attribution.OutcomeDuplicate, attribution.OutcomeUnattributed, attribution.OutcomeOutsideWindow, attribution.OutcomeNotCredited} {
+		if n := sum.Outcomes[o]; n > 0 {
+			fmt.Fprintf(stdout, "  %-15s %d\n", o, n)
+		}
+	}
+	if sum.Unconverted > 0 {
+		fmt.Fprintf(stdout, "warning: %d conversions have revenue without an FX rate to %s; load rates with `xpromo fx load` and run again\n", sum.Unconverted, currency)
+	}
+	return nil
+}
+
+func runFX(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub, rest, err := subcommand("fx", args, stderr, map[string]string{
+		"load": "load ECB euro reference rates from a CSV file",
+	})
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "load":
+		return runFXLoad(ctx, rest, stdout, stderr)
+	}
+	return nil
+}
+
+func runFXLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	f := newFlags("fx load", "fx load [flags] FILE.csv", `
+Loads the European Central Bank's euro reference rates from FILE.csv: the
+historical file (eurofxref-hist.csv) or the daily one (eurofxref.csv), as
+downloaded from the ECB. Rates are kept by date; loading a file again
+replaces the rates it holds. Conversions use the latest rate on or before
+their day (at most 7 days old).`, stderr)
+	c.register(f, false)
+	if err := f.parse(args, true); err != nil {
+		return err
+	}
+	file := f.Arg(0)
+	if f.NArg() > 1 { // flags after the file name
+		if err := f.parse(f.Args()[1:], true); err != nil {
+			return err
+		}
+	}
+	if file == "" || f.NArg() > 0 {
+		return fmt.Errorf("%w: want exactly one FILE.csv", errUsage)
+	}
+	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn), file)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "loaded %d rates from %s to %s\n", n, dates[0].Format(time.DateOnly), dates[1].Format(time.DateOnly))
+	return nil
+}

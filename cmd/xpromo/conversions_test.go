@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/internal/testenv"
+)
+
+// TestConversionsEndToEnd: clicks on a tracking link, then our product
+// reports a signup, purchases, a repeat and a refund through the
+// conversions API; they go through Redis and the ingester into ClickHouse;
+// `xpromo fx load` and `xpromo attribute` then credit them to the
+// partnership, in the reporting currency too.
+func TestConversionsEndToEnd(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db)
+	ctx := context.Background()
+	secret, _, err := auth.NewStore(db.Conn).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.base+"/v1/conversions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.WaitFor(t, 10*time.Second, "service token accepted", func() bool {
+		code, _ := post(`{"type":"signup","user_id":"warmup"}`)
+		return code == 200
+	})
+
+	// A visitor clicks the inbound link; our landing page gets xp_click.
+	click := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
+	// A second visitor, with no click id later: matched by fingerprint
+	// (same address and browser the same day).
+	other := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "9.9.9.9", browserUA))
+
+	// Whole seconds, as stored: not before the click's second.
+	now := time.Now().UTC().Format(time.RFC3339)
+	tests := []struct {
+		name, body string
+		code       int
+		duplicate  bool
+	}{
+		{"signup by click id", `{"type":"signup","user_id":"u1","click_id":"` + click + `","occurred_at":"` + now + `"}`, 200, false},
+		{"purchase", `{"type":"purchase","user_id":"u1","order_id":"o1","amount":"20.00","currency":"EUR"}`, 200, false},
+		{"the same order again", `{"type":"purchase","user_id":"u1","order_id":"o1","amount":"20.00","currency":"EUR"}`, 200, true},
+		{"second signup of u1", `{"type":"signup","user_id":"u1"}`, 200, true},
+		{"purchase in USD", `{"type":"purchase","user_id":"u1","order_id":"o2","amount":"11","currency":"usd"}`, 200, false},
+		{"partial refund", `{"type":"refund","user_id":"u1","order_id":"o1","amount":"5","currency":"EUR"}`, 200, false},
+		{"signup by fingerprint", `{"type":"signup","user_id":"u2","ip":"9.9.9.9","user_agent":"` + browserUA + `"}`, 200, false},
+		{"no type", `{"user_id":"u3"}`, 422, false},
+		{"purchase without order id", `{"type":"purchase","amount":"1","currency":"EUR"}`, 422, false},
+		{"unknown field", `{"type":"signup","user_id":"u4","coupon":"x"}`, 422, false},
+		{"not JSON", `{"type":`, 400, false},
+	}
+	for _, tt := range tests {
+		code, body := post(tt.body)
+		if code != tt.code {
+			t.Fatalf("%s: %d %s, want %d", tt.name, code, body, tt.code)
+		}
+		if code == 200 {
+			var rec struct {
+				ID        string `json:"id"`
+				Duplicate bool   `json:"duplicate"`
+			}
+			if err := json.Unmarshal([]byte(body), &rec); err != nil || rec.ID == "" || rec.Duplicate != tt.duplicate {
+				t.Fatalf("%s: %s, want duplicate %v", tt.name, body, tt.duplicate)
+			}
+		}
+	}
+	// A batch: the bad one is refused with its index, the rest recorded.
+	code, body := post(`[{"type":"signup","user_id":"b1"},{"type":"refund"},{"type":"signup","user_id":"b2"}]`)
+	var batch struct {
+		Accepted, Refused int
+		Results           []struct {
+			Index int
+			Error string
+			Field string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &batch); code != 200 || err != nil || batch.Accepted != 2 || batch.Refused != 1 ||
+		batch.Results[1].Error != "validation" || batch.Results[1].Field != "order_id" {
+		t.Fatalf("batch: %d %s", code, body)
+	}
+
+	// warmup + 7 accepted above + 2 of the batch, repeats included.
+	testenv.WaitFor(t, 30*time.Second, "conversions stored", func() bool {
+		return count(t, db, "SELECT count() FROM conversions") == 10
+	})
+	if n := count(t, db, "SELECT count() FROM conversions WHERE duplicate = 1"); n != 2 {
+		t.Errorf("stored as duplicate: %d, want 2", n)
+	}
+	if n := count(t, db, "SELECT count() FROM hits WHERE fingerprint != '' AND id = ?", other); n != 1 {
+		t.Errorf("the click carries no fingerprint")
+	}
+
+	// Rates for today: 1 EUR = 1.10 USD.
+	csv := filepath.Join(t.TempDir(), "eurofxref.csv")
+	today := time.Now().UTC()
+	if err := os.WriteFile(csv, []byte("Date, USD, GBP, \n"+today.Format("02 January 2006")+", 1.1000, 0.8500, \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cliRun(t, db, "fx", "load", csv); code != 0 || !strings.Contains(out, "loaded 2 rates") {
+		t.Fatalf("fx load: %d %s %s", code, out, errOut)
+	}
+	day := today.Format(time.DateOnly)
+	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 || !strings.Contains(out, "attributed 10 conversions") {
+		t.Fatalf("attribute: %d %s %s", code, out, errOut)
+	}
+	type row struct {
+		outcome, partnership, match string
+		revenue, revRep            string
+	}
+	// Keyed by type, user and order; a repeat has the same key, and which
+	// of two copies counts is not fixed (requests a millisecond apart can
+	// get ids in either order), so each key holds a set of rows.
+	got := map[string][]row{}
+	rows, err := db.Conn.Query(ctx, `SELECT concat(toString(type), ':', user_id, ':', order_id),
+ toString(outcome), partnership, match, revenue, revenue_rep FROM attributions FINAL ORDER BY outcome`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var k string
+		var rw row
+		var rev, rep decimal.Decimal
+		if err := rows.Scan(&k, &rw.outcome, &rw.partnership, &rw.match, &rev, &rep); err != nil {
+			t.Fatal(err)
+		}
+		rw.revenue, rw.revRep = rev.String(), rep.Round(4).String()
+		got[k] = append(got[k], rw)
+		n++
+	}
+	want := map[string][]row{
+		"signup:u1:":     {{"new_user", "acme-de", "click_id", "0", "0"}, {"duplicate", "", "", "0", "0"}},
+		"purchase:u1:o1": {{"credited", "acme-de", "user", "20", "20"}, {"duplicate", "", "", "0", "0"}},
+		"purchase:u1:o2": {{"credited", "acme-de", "user", "11", "10"}}, // 11 USD at 1.10
+		"refund:u1:o1":   {{"credited", "acme-de", "user", "-5", "-5"}},
+		"signup:u2:":     {{"new_user", "acme-de", "fingerprint", "0", "0"}},
+		"signup:warmup:": {{"unattributed", "", "", "0", "0"}},
+		"signup:b1:":     {{"unattributed", "", "", "0", "0"}},
+		"signup:b2:":     {{"unattributed", "", "", "0", "0"}},
+	}
+	for k, w := range want {
+		if fmt.Sprint(got[k]) != fmt.Sprint(w) {
+			t.Errorf("%s: got %+v, want %+v", k, got[k], w)
+		}
+	}
+	if n != 10 {
+		t.Errorf("attributions: %d rows, want 10: %v", n, got)
+	}
+	// Running again changes nothing but the computation time.
+	if code, _, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 {
+		t.Fatalf("attribute again: %s", errOut)
+	}
+	if n := count(t, db, "SELECT count() FROM attributions FINAL"); n != 10 {
+		t.Errorf("after a second run: %d rows", n)
+	}
+}

@@ -1,0 +1,244 @@
+// Package conversion turns conversions reported by our product (the
+// conversions API, the pixel) and by partners (postbacks) into hits on the
+// same durable path as clicks: validated, marked when they repeat an order
+// or signup already seen from their source, and submitted to the buffer.
+//
+// Whether an event repeats is answered from Redis (SET NX per source and
+// order, or source and user for signups, kept DedupTTL). That answer is
+// what the caller is told; the count itself is made exact later by the
+// attribution engine, which deduplicates by order id over all stored
+// conversions, so a repeat older than DedupTTL is still counted once.
+package conversion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/shopspring/decimal"
+	"golang.org/x/text/currency"
+
+	"github.com/xpromo/xpromo/tracker/hit"
+	"github.com/xpromo/xpromo/tracker/ids"
+)
+
+// Conversion types.
+const (
+	TypeSignup   = "signup"
+	TypePurchase = "purchase"
+	TypeRefund   = "refund"
+)
+
+// Sources: SourceOurs for our product, SourcePartnerPrefix+id for a
+// partner's postbacks.
+const (
+	SourceOurs          = "ours"
+	SourcePartnerPrefix = "partner:"
+)
+
+// Limits.
+const (
+	MaxField   = 128                  // bytes of an id
+	MaxBatch   = 1000                 // conversions per API request
+	DedupTTL   = 90 * 24 * time.Hour  // how long a seen order or signup is remembered in Redis
+	MaxAge     = 400 * 24 * time.Hour // occurred_at may be at most this old
+	MaxFuture  = 5 * time.Minute      // and at most this far ahead (clock skew)
+	MaxUA      = 512
+	maxAmount  = 1e14 // Decimal(18,4) holds 14 integer digits
+	dedupValue = "1"
+)
+
+// Input is one conversion as a client reports it.
+type Input struct {
+	Type       string           `json:"type"`
+	UserID     string           `json:"user_id,omitempty"`
+	OrderID    string           `json:"order_id,omitempty"`
+	ClickID    string           `json:"click_id,omitempty"`
+	VisitorID  string           `json:"visitor_id,omitempty"`
+	Amount     *decimal.Decimal `json:"amount,omitempty"`
+	Currency   string           `json:"currency,omitempty"`
+	OccurredAt time.Time        `json:"occurred_at,omitzero"`
+	Existing   bool             `json:"existing,omitempty"`
+	IP         string           `json:"ip,omitempty"`         // the user's address, for the fingerprint only; never stored
+	UserAgent  string           `json:"user_agent,omitempty"` // likewise
+}
+
+// FieldError names the field that failed validation and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func checkID(field, v string) *FieldError {
+	if len(v) > MaxField {
+		return fieldErr(field, "at most %d bytes", MaxField)
+	}
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return fieldErr(field, "must be valid UTF-8 without control characters")
+	}
+	return nil
+}
+
+// Normalize checks in and fills defaults (OccurredAt = now, upper-case
+// currency). Purchases and refunds need an order id, an amount and a
+// currency; signups need a user id. A refund's amount may be zero (refund
+// the whole order).
+func (in *Input) Normalize(now time.Time) *FieldError {
+	switch in.Type {
+	case TypeSignup, TypePurchase, TypeRefund:
+	case "":
+		return fieldErr("type", "is required (signup, purchase or refund)")
+	default:
+		return fieldErr("type", "%q must be signup, purchase or refund", in.Type)
+	}
+	for _, f := range []struct{ name, v string }{{"user_id", in.UserID}, {"order_id", in.OrderID}, {"click_id", in.ClickID}, {"visitor_id", in.VisitorID}} {
+		if fe := checkID(f.name, f.v); fe != nil {
+			return fe
+		}
+	}
+	if len(in.UserAgent) > MaxUA {
+		in.UserAgent = in.UserAgent[:MaxUA]
+	}
+	if in.Type == TypeSignup {
+		if in.UserID == "" {
+			return fieldErr("user_id", "is required for a signup")
+		}
+		if in.Amount != nil && !in.Amount.IsZero() {
+			return fieldErr("amount", "a signup has no amount")
+		}
+		in.Amount, in.Currency = nil, ""
+	} else {
+		if in.OrderID == "" {
+			return fieldErr("order_id", "is required for a %s (it makes retries harmless)", in.Type)
+		}
+		if in.Amount == nil {
+			if in.Type == TypePurchase {
+				return fieldErr("amount", "is required for a purchase")
+			}
+			z := decimal.Zero
+			in.Amount = &z
+		}
+		a := *in.Amount
+		if a.IsNegative() {
+			return fieldErr("amount", "must not be negative (a refund's amount is what is given back)")
+		}
+		if a.Exponent() < -4 && !a.Equal(a.Round(4)) {
+			return fieldErr("amount", "at most 4 decimal places")
+		}
+		if a.Abs().GreaterThanOrEqual(decimal.NewFromFloat(maxAmount)) {
+			return fieldErr("amount", "too large")
+		}
+		in.Currency = strings.ToUpper(strings.TrimSpace(in.Currency))
+		if in.Currency == "" {
+			return fieldErr("currency", "is required with an amount (ISO 4217)")
+		}
+		if _, err := currency.ParseISO(in.Currency); err != nil || len(in.Currency) != 3 {
+			return fieldErr("currency", "%q is not an ISO 4217 code", in.Currency)
+		}
+	}
+	if in.OccurredAt.IsZero() {
+		in.OccurredAt = now
+	}
+	in.OccurredAt = in.OccurredAt.UTC()
+	if in.OccurredAt.After(now.Add(MaxFuture)) {
+		return fieldErr("occurred_at", "is in the future")
+	}
+	if in.OccurredAt.Before(now.Add(-MaxAge)) {
+		return fieldErr("occurred_at", "is more than %d days ago", int(MaxAge.Hours()/24))
+	}
+	return nil
+}
+
+// Submitter makes a hit durable; *buffer.Buffer is one.
+type Submitter interface {
+	Submit(*hit.Hit) error
+}
+
+// Fingerprinter hashes an IP and User-Agent with the day's salt.
+type Fingerprinter interface {
+	Fingerprint(ip, ua string, at time.Time) string
+}
+
+// Recorder records conversions.
+type Recorder struct {
+	rdb    *redis.Client
+	prefix string
+	buf    Submitter
+	fp     Fingerprinter
+	now    func() time.Time
+}
+
+// NewRecorder returns a Recorder; fp may be nil (no fingerprints).
+func NewRecorder(rdb *redis.Client, keyPrefix string, buf Submitter, fp Fingerprinter) *Recorder {
+	return &Recorder{rdb: rdb, prefix: keyPrefix, buf: buf, fp: fp, now: time.Now}
+}
+
+// Recorded is what Record did with one conversion.
+type Recorded struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// ErrUnavailable means the repeat check could not be made (Redis does not
+// answer): nothing was recorded and the client should retry.
+var ErrUnavailable = errors.New("conversion: duplicate check unavailable")
+
+// dedupKey names what makes a conversion a repeat: the order for
+// purchases and refunds, the user for signups.
+func (r *Recorder) dedupKey(source string, in *Input) string {
+	if in.Type == TypeSignup {
+		return r.prefix + "seen:" + source + ":signup:" + in.UserID
+	}
+	return r.prefix + "seen:" + source + ":" + in.Type + ":" + in.OrderID
+}
+
+// Record submits one normalized conversion from source with the context
+// of h (the caller fills country, and for pixels the link). A repeat is
+// stored marked Duplicate and answered as one. The mark is information
+// only: the attribution engine decides what counts, over every stored
+// conversion, so if a first attempt was never stored (the process died
+// between the check and the buffer) its retry is still counted once.
+func (r *Recorder) Record(ctx context.Context, source string, in Input, h *hit.Hit) (Recorded, error) {
+	now := r.now().UTC()
+	if h == nil {
+		h = &hit.Hit{}
+	}
+	h.ID = ids.New(now)
+	h.Time = now
+	h.Kind = hit.KindConversion
+	h.Event, h.UserID, h.OrderID, h.ClickRef = in.Type, in.UserID, in.OrderID, in.ClickID
+	if in.VisitorID != "" {
+		h.Visitor = in.VisitorID
+	}
+	h.Source, h.OccurredAt, h.Existing = source, in.OccurredAt, in.Existing
+	if in.Amount != nil && in.Type != TypeSignup {
+		h.Amount, h.Currency = in.Amount.String(), in.Currency
+	}
+	if r.fp != nil && in.IP != "" && in.UserAgent != "" {
+		h.Fingerprint = r.fp.Fingerprint(in.IP, in.UserAgent, in.OccurredAt)
+	}
+	key := r.dedupKey(source, &in)
+	fresh, err := r.rdb.SetNX(ctx, key, dedupValue, DedupTTL).Result()
+	if err != nil {
+		return Recorded{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	h.Duplicate = !fresh
+	if err := r.buf.Submit(h); err != nil {
+		if fresh {
+			// Not kept: forget it, so the client's retry is not a "repeat".
+			r.rdb.Del(context.WithoutCancel(ctx), key)
+		}
+		return Recorded{}, fmt.Errorf("record conversion: %w", err)
+	}
+	return Recorded{ID: h.ID, Duplicate: h.Duplicate}, nil
+}
