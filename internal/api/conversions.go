@@ -79,9 +79,16 @@ func (s *Server) postConversions(c echo.Context) error {
 	}
 	ctx := r.Context()
 	now := time.Now().UTC()
-	out := ConversionsAnswer{Results: make([]ConversionResult, 0, len(raws))}
+	out := ConversionsAnswer{Results: make([]ConversionResult, len(raws))}
+	// Validate everything first, then record the valid ones in one go.
+	var (
+		valid []conversion.Input
+		hs    []*hit.Hit
+		at    []int
+	)
 	for i, raw := range raws {
-		res := ConversionResult{Index: i}
+		res := &out.Results[i]
+		res.Index = i
 		var obj map[string]json.RawMessage
 		var in conversion.Input
 		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
@@ -90,30 +97,32 @@ func (s *Server) postConversions(c echo.Context) error {
 			res.Error, res.Field, res.Reason = "validation", field, reason
 		} else if fe := in.Normalize(now); fe != nil {
 			res.Error, res.Field, res.Reason = "validation", fe.Field, fe.Reason
-		} else {
-			h := &hit.Hit{Country: geo.Unknown}
-			if a, err := netip.ParseAddr(in.IP); err == nil {
-				h.Country = geo.Country(a)
-			}
-			rec, err := s.Conversions.Record(ctx, conversion.SourceOurs, in, h)
-			switch {
-			case errors.Is(err, conversion.ErrUnavailable):
-				// Nothing of this request past this point is recorded; the
-				// client retries it whole, and repeats are answered as such.
-				s.log.Error("api: conversions: duplicate check unavailable", "err", err)
-				c.Response().Header().Set("Retry-After", "1")
-				return fail(c, http.StatusServiceUnavailable, "unavailable", "cannot record conversions right now; retry (already recorded ones will be answered as duplicates)")
-			case err != nil:
-				return s.internal(c, "record conversion", err)
-			}
-			res.ID, res.Duplicate = rec.ID, rec.Duplicate
 		}
 		if res.Error != "" {
 			out.Refused++
-		} else {
-			out.Accepted++
+			continue
 		}
-		out.Results = append(out.Results, res)
+		h := &hit.Hit{Country: geo.Unknown}
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			h.Country = geo.Country(a)
+		}
+		valid, hs, at = append(valid, in), append(hs, h), append(at, i)
+	}
+	if len(valid) > 0 {
+		recs, err := s.Conversions.RecordMany(ctx, conversion.SourceOurs, valid, hs)
+		switch {
+		case errors.Is(err, conversion.ErrUnavailable):
+			// Nothing was recorded; the client retries the request whole.
+			s.log.Error("api: conversions: duplicate check unavailable", "err", err)
+			c.Response().Header().Set("Retry-After", "1")
+			return fail(c, http.StatusServiceUnavailable, "unavailable", "cannot record conversions right now; retry (any already recorded will be answered as duplicates)")
+		case err != nil:
+			return s.internal(c, "record conversions", err)
+		}
+		for j, rec := range recs {
+			out.Results[at[j]].ID, out.Results[at[j]].Duplicate = rec.ID, rec.Duplicate
+		}
+		out.Accepted = len(recs)
 	}
 	if !batch {
 		res := out.Results[0]

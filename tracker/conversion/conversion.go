@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -209,36 +210,81 @@ func (r *Recorder) dedupKey(source string, in *Input) string {
 // conversion, so if a first attempt was never stored (the process died
 // between the check and the buffer) its retry is still counted once.
 func (r *Recorder) Record(ctx context.Context, source string, in Input, h *hit.Hit) (Recorded, error) {
-	now := r.now().UTC()
-	if h == nil {
-		h = &hit.Hit{}
-	}
-	h.ID = ids.New(now)
-	h.Time = now
-	h.Kind = hit.KindConversion
-	h.Event, h.UserID, h.OrderID, h.ClickRef = in.Type, in.UserID, in.OrderID, in.ClickID
-	if in.VisitorID != "" {
-		h.Visitor = in.VisitorID
-	}
-	h.Source, h.OccurredAt, h.Existing = source, in.OccurredAt, in.Existing
-	if in.Amount != nil && in.Type != TypeSignup {
-		h.Amount, h.Currency = in.Amount.String(), in.Currency
-	}
-	if r.fp != nil && in.IP != "" && in.UserAgent != "" {
-		h.Fingerprint = r.fp.Fingerprint(in.IP, in.UserAgent, in.OccurredAt)
-	}
-	key := r.dedupKey(source, &in)
-	fresh, err := r.rdb.SetNX(ctx, key, dedupValue, DedupTTL).Result()
+	out, err := r.RecordMany(ctx, source, []Input{in}, []*hit.Hit{h})
 	if err != nil {
-		return Recorded{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Recorded{}, err
 	}
-	h.Duplicate = !fresh
-	if err := r.buf.Submit(h); err != nil {
-		if fresh {
-			// Not kept: forget it, so the client's retry is not a "repeat".
-			r.rdb.Del(context.WithoutCancel(ctx), key)
+	return out[0], nil
+}
+
+// RecordMany records a batch as Record does each: one pipelined round trip
+// to Redis for every repeat check, then every hit submitted at once so the
+// buffer commits them in one group. hs may be nil or hold nils.
+func (r *Recorder) RecordMany(ctx context.Context, source string, ins []Input, hs []*hit.Hit) ([]Recorded, error) {
+	now := r.now().UTC()
+	hits := make([]*hit.Hit, len(ins))
+	keys := make([]string, len(ins))
+	for i := range ins {
+		in := &ins[i]
+		var h *hit.Hit
+		if i < len(hs) {
+			h = hs[i]
 		}
-		return Recorded{}, fmt.Errorf("record conversion: %w", err)
+		if h == nil {
+			h = &hit.Hit{}
+		}
+		h.ID = ids.New(now)
+		h.Time = now
+		h.Kind = hit.KindConversion
+		h.Event, h.UserID, h.OrderID, h.ClickRef = in.Type, in.UserID, in.OrderID, in.ClickID
+		if in.VisitorID != "" {
+			h.Visitor = in.VisitorID
+		}
+		h.Source, h.OccurredAt, h.Existing = source, in.OccurredAt, in.Existing
+		if in.Amount != nil && in.Type != TypeSignup {
+			h.Amount, h.Currency = in.Amount.String(), in.Currency
+		}
+		if r.fp != nil && in.IP != "" && in.UserAgent != "" {
+			h.Fingerprint = r.fp.Fingerprint(in.IP, in.UserAgent, in.OccurredAt)
+		}
+		hits[i], keys[i] = h, r.dedupKey(source, in)
 	}
-	return Recorded{ID: h.ID, Duplicate: h.Duplicate}, nil
+	cmds := make([]*redis.BoolCmd, len(ins))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.SetNX(ctx, k, dedupValue, DedupTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	// Within one batch, the second of two equal keys is a repeat too: SET NX
+	// answered in order, so it already says so.
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, h := range hits {
+		h.Duplicate = !cmds[i].Val()
+		wg.Go(func() { errs[i] = r.buf.Submit(h) })
+	}
+	wg.Wait()
+	out := make([]Recorded, len(ins))
+	var firstErr error
+	for i, h := range hits {
+		if errs[i] != nil {
+			if !h.Duplicate {
+				// Not kept: forget it, so the client's retry is not a "repeat".
+				r.rdb.Del(context.WithoutCancel(ctx), keys[i])
+			}
+			if firstErr == nil {
+				firstErr = fmt.Errorf("record conversion: %w", errs[i])
+			}
+			continue
+		}
+		out[i] = Recorded{ID: h.ID, Duplicate: h.Duplicate}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
 }
