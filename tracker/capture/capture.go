@@ -97,6 +97,7 @@ func (s *Server) Register(e *echo.Echo) {
 	e.GET("/p", s.pixel)
 	e.HEAD("/p.gif", s.pixel)
 	e.HEAD("/p", s.pixel)
+	s.registerScript(e)
 }
 
 // The 43-byte transparent 1x1 GIF.

@@ -1,141 +1,94 @@
-/* xpromo first-party script: keeps the click id a tracking link put on the
- * landing URL (?xp_click=...) and reports conversions to the tracker.
- * See docs/XPJS.md. Defines window.xpromo and nothing else. */
+/* xpromo first-party script, see docs/XPJS.md */
 (function (window, document) {
   'use strict';
-  var old = window.xpromo;
-  if (old && old.version) return; // loaded twice: keep the first copy
-
-  var NAME = 'xp_click';
-  var DAYS = 30;
-  var CLICK = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i; // tracker/ids: 26 Crockford base32
-  var ORIGIN = /^https?:\/\/[^/?#\s@]+/i;
-  var AMOUNT = /^0*\d{1,14}(\.\d{1,4})?$/; // below 10^14, as Decimal(18,4)
-  var TYPES = { signup: 1, purchase: 1, refund: 1 };
-  var MAX_ID = 128; // bytes, as the tracker checks
-
-  function warn(msg) {
-    try { window.console.warn('xpromo: ' + msg); } catch (e) { /* no console */ }
+  const old = window.xpromo;
+  if (old && old.version) return; // loaded twice
+  const NAME = 'xp_click', AGE = 30 * 86400; // seconds
+  const CLICK = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i; // 26 Crockford base32
+  const ORIGIN = /^https?:\/\/[^/?#\s@]+/i;
+  const valid = (id) => typeof id === 'string' && CLICK.test(id);
+  const attempt = (f) => { try { return f(); } catch (e) { return null; } };
+  const warn = (msg) => {
+    attempt(() => window.console.warn('xpromo: ' + msg));
     return Promise.resolve(false);
-  }
+  };
 
-  function valid(id) { return typeof id === 'string' && CLICK.test(id); }
-
-  var script = document.currentScript;
-  var data = (script && script.dataset) || {};
-  var origin = (script && ORIGIN.exec(script.src || '')) || null;
-  if (data.xpromoOrigin) {
-    var o = ORIGIN.exec(data.xpromoOrigin);
-    if (o) origin = o; else warn('ignoring bad data-xpromo-origin');
-  }
+  const script = document.currentScript;
+  const data = (script && script.dataset) || {};
+  let origin = script && ORIGIN.exec(script.src || '');
+  if (data.xpromoOrigin) origin = ORIGIN.exec(data.xpromoOrigin) || origin;
   origin = origin && origin[0];
-  var cookieDomain = data.xpromoCookieDomain;
-  if (cookieDomain && !/^\.?[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(cookieDomain)) {
-    warn('ignoring bad data-xpromo-cookie-domain');
-    cookieDomain = '';
-  }
-
-  function storage() {
-    try { return window.localStorage || null; } catch (e) { return null; }
-  }
+  const storage = () => attempt(() => window.localStorage);
 
   function store(id) {
-    var https = false;
-    try { https = window.location.protocol === 'https:'; } catch (e) { /* ignore */ }
-    try {
-      document.cookie = NAME + '=' + id + '; path=/; max-age=' + DAYS * 86400 + '; SameSite=Lax' +
-        (cookieDomain ? '; domain=' + cookieDomain : '') + (https ? '; Secure' : '');
-    } catch (e) { /* cookies blocked */ }
-    var ls = storage();
-    try {
-      if (ls) ls.setItem(NAME, JSON.stringify({ id: id, exp: Date.now() + DAYS * 86400000 }));
-    } catch (e) { /* storage full or blocked */ }
+    const secure = attempt(() => window.location.protocol) === 'https:' ? '; Secure' : '';
+    attempt(() => {
+      document.cookie = NAME + '=' + id + '; path=/; max-age=' + AGE + '; SameSite=Lax' + secure;
+    });
+    attempt(() => storage().setItem(NAME, JSON.stringify({ id, exp: Date.now() + AGE * 1000 })));
   }
 
   function clickId() {
-    try {
-      var parts = String(document.cookie || '').split(';');
-      for (var i = 0; i < parts.length; i++) {
-        var kv = parts[i].trim().split('=');
-        if (kv[0] === NAME && valid(kv[1])) return kv[1].toUpperCase();
-      }
-    } catch (e) { /* cookies blocked */ }
-    try {
-      var ls = storage();
-      var v = ls && JSON.parse(ls.getItem(NAME) || 'null');
-      if (v && valid(v.id) && v.exp > Date.now()) return v.id.toUpperCase();
-    } catch (e) { /* blocked or not ours */ }
-    return null;
+    for (const part of String(attempt(() => document.cookie) || '').split(';')) {
+      const kv = part.trim().split('=');
+      if (kv[0] === NAME && valid(kv[1])) return kv[1].toUpperCase();
+    }
+    const v = attempt(() => JSON.parse(storage().getItem(NAME)));
+    return v && valid(v.id) && v.exp > Date.now() ? v.id.toUpperCase() : null;
   }
 
-  // Capture the click id from the landing URL.
-  try {
-    var q = String(window.location.search || '').replace(/^\?/, '').split('&');
-    for (var i = 0; i < q.length; i++) {
-      var eq = q[i].indexOf('=');
-      if (eq < 0 || q[i].slice(0, eq) !== NAME) continue;
-      var v = decodeURIComponent(q[i].slice(eq + 1).replace(/\+/g, ' '));
-      if (valid(v)) store(v.toUpperCase());
-      break;
-    }
-  } catch (e) { /* malformed query */ }
+  // The landing URL's last valid click id replaces any stored one.
+  let landed = null;
+  for (const kv of String(attempt(() => window.location.search) || '').slice(1).split('&')) {
+    const v = kv.startsWith(NAME + '=') && attempt(() => decodeURIComponent(kv.slice(9)));
+    if (valid(v)) landed = v.toUpperCase();
+  }
+  if (landed) store(landed);
 
-  // textId checks a user or order id; it returns the text or null.
-  function textId(v) {
+  // A user or order id: 1-128 UTF-8 bytes, no control characters.
+  function text(v) {
     if (typeof v === 'number' && isFinite(v)) v = String(v);
-    if (typeof v !== 'string' || v === '' || /[\u0000-\u001f\u007f]/.test(v)) return null;
-    try {
-      if (encodeURIComponent(v).replace(/%[0-9A-F]{2}/g, '.').length > MAX_ID) return null;
-    } catch (e) { return null; } // lone surrogate: not UTF-8
-    return v;
+    if (typeof v !== 'string' || /[\u0000-\u001f\u007f]/.test(v)) return null;
+    const n = attempt(() => encodeURIComponent(v).replace(/%../g, '.').length);
+    return n > 0 && n <= 128 ? v : null;
   }
 
   function conversion(c) {
     try {
-      if (!c || typeof c !== 'object') return warn('conversion needs an object');
-      var type = c.type;
-      if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(TYPES, type)) return warn('type must be signup, purchase or refund');
-      var p = [['e', type], ['click', clickId()]];
-      if (c.userId != null) {
-        var uid = textId(c.userId);
-        if (uid === null) return warn('bad userId');
-        p.push(['uid', uid]);
+      const t = c && c.type;
+      if (t !== 'signup' && t !== 'purchase' && t !== 'refund') return warn('bad type');
+      const p = [['e', t], ['click', clickId()]];
+      if (c.userId != null && c.userId !== '') {
+        p.push(['uid', text(c.userId)]);
+        if (p[2][1] === null) return warn('bad userId');
       }
-      if (c.orderId != null || type !== 'signup') {
-        var oid = textId(c.orderId);
-        if (oid === null) return warn(type + ' needs an orderId (up to 128 bytes)');
-        p.push(['oid', oid]);
+      if (c.orderId != null || t !== 'signup') {
+        p.push(['oid', text(c.orderId)]);
+        if (p[p.length - 1][1] === null) return warn('bad or missing orderId');
       }
-      var amount = c.amount, cur = c.currency;
-      if (amount != null || cur != null || type === 'purchase') {
-        if (typeof amount === 'number' && isFinite(amount) && amount >= 0) amount = String(amount);
-        if (typeof amount !== 'string' || !AMOUNT.test(amount)) {
-          return warn('amount must be a non-negative decimal with at most 4 decimals');
-        }
-        if (typeof cur !== 'string' || !/^[a-z]{3}$/i.test(cur)) {
-          return warn('currency must be a 3-letter ISO 4217 code');
-        }
-        p.push(['v', amount], ['cur', cur.toUpperCase()]);
+      let v = c.amount, cur = c.currency;
+      if (v != null || cur != null || t === 'purchase') {
+        if (typeof v === 'number' && v >= 0) v = String(v);
+        if (!/^0*\d{1,14}(\.\d{1,4})?$/.test(typeof v === 'string' ? v : '')) return warn('bad amount');
+        if (!/^[a-z]{3}$/i.test(typeof cur === 'string' ? cur : '')) return warn('bad currency');
+        p.push(['v', v], ['cur', cur.toUpperCase()]);
       }
       if (c.existing === true) p.push(['existing', '1']);
-      if (!origin) return warn('tracker origin unknown: set data-xpromo-origin');
-      var url = origin + '/p.gif?' + p.filter(function (kv) { return kv[1] !== null; })
-        .map(function (kv) { return kv[0] + '=' + encodeURIComponent(kv[1]); }).join('&');
-      return new Promise(function (resolve) {
-        var img = new window.Image(1, 1);
-        img.onload = function () { resolve(true); };
-        img.onerror = function () { resolve(false); };
+      if (!origin) return warn('tracker origin unknown');
+      const url = origin + '/p.gif?' + p.filter((kv) => kv[1] !== null)
+        .map((kv) => kv[0] + '=' + encodeURIComponent(kv[1])).join('&');
+      const img = new window.Image(1, 1);
+      return new Promise((resolve) => {
+        img.onload = () => resolve(true);
+        img.onerror = () => resolve(false);
         img.src = url;
-      }).catch(function () { return false; });
+      });
     } catch (e) {
-      return warn('conversion failed: ' + e);
+      return warn(e);
     }
   }
 
-  var api = { version: 1, conversion: conversion, clickId: clickId };
-  window.xpromo = api;
+  window.xpromo = { version: 1, conversion, clickId };
   // Calls queued before the script loaded: xpromo.push(['conversion', {...}]).
-  if (Array.isArray(old)) {
-    old.forEach(function (call) { if (call && call[0] === 'conversion') conversion(call[1]); });
-  }
+  if (Array.isArray(old)) old.forEach((a) => a && a[0] === 'conversion' && conversion(a[1]));
 }(window, document));
