@@ -9,7 +9,7 @@ HTTP_ADDR ?= :8080
 export XPROMO_REDIS_URL      ?= redis://127.0.0.1:$(or $(XPROMO_REDIS_PORT),16379)/0
 export XPROMO_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:$(or $(XPROMO_CH_PORT),19000)/xpromo
 
-.PHONY: help build run services services-down test test-short fuzz bench vet fmt clean
+.PHONY: help build run services services-down test test-tools test-short fuzz bench vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,10 +26,13 @@ services-down: ## stop the servers started by `make services`
 run: build ## start the servers, migrate, seed the demo, run `xpromo serve` (Ctrl-C stops all it started)
 	@scripts/run.sh "$(HTTP_ADDR)"
 
-test: services vet ## run every test (race detector on) against the real servers
+test: services test-tools vet ## run every test (race detector on) against the real servers
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-test-short: services ## the tests without the race detector
+test-tools: ## install what the tests need besides the servers (node for the /xp.js test)
+	@scripts/test-tools.sh
+
+test-short: services test-tools ## the tests without the race detector
 	$(GO) test -count=1 ./...
 
 vet: ## go vet and gofmt check
