@@ -29,7 +29,7 @@ run: build ## start the servers, migrate, seed the demo, run `xpromo serve` (Ctr
 test: services test-tools vet ## run every test (race detector on) against the real servers
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-test-tools: ## install what the tests need besides the servers (node for the /xp.js test)
+test-tools: ## install what the tests need besides the servers (node, curl, openssl)
 	@scripts/test-tools.sh
 
 test-short: services test-tools ## the tests without the race detector

@@ -241,6 +241,7 @@ func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"archive": "archive a partner: --id ID",
 		"show":    "show a partner and its partnerships: --id ID",
 		"list":    "list partners [--status active|archived]",
+		"secret":  "rotate or list a partner's postback secrets: secret rotate|list --id ID",
 	})
 	if err != nil {
 		return err
@@ -254,6 +255,8 @@ func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return partnerUpdate(ctx, args, stdout, stderr, true)
 	case "show":
 		return partnerShow(ctx, args, stdout, stderr)
+	case "secret":
+		return runPartnerSecret(ctx, args, stdout, stderr)
 	default:
 		return partnerList(ctx, args, stdout, stderr)
 	}

@@ -132,7 +132,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 	}
 	type row struct {
 		outcome, partnership, match string
-		revenue, revRep            string
+		revenue, revRep             string
 	}
 	// Keyed by type, user and order; a repeat has the same key, and which
 	// of two copies counts is not fixed (requests a millisecond apart can

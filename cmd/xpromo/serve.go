@@ -33,6 +33,8 @@ import (
 	"github.com/xpromo/xpromo/internal/fx"
 	"github.com/xpromo/xpromo/internal/metrics"
 	"github.com/xpromo/xpromo/internal/notify"
+	"github.com/xpromo/xpromo/internal/postback"
+	"github.com/xpromo/xpromo/internal/secrets"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/attribution"
 	"github.com/xpromo/xpromo/tracker/buffer"
@@ -54,6 +56,7 @@ type serveConfig struct {
 	PprofAddr      string
 	PublicURL      string // base of tracking URLs shown by the API
 	AttributeEvery time.Duration
+	SecretKeyFile  string
 	ReportingCur   string
 	APIRate        float64
 	APIIPRate      float64
@@ -86,6 +89,9 @@ func (c *serveConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err)
+	}
+	if c.SecretKeyFile == "" {
+		c.SecretKeyFile = secrets.DefaultFile()
 	}
 	if c.ReportingCur == "" {
 		c.ReportingCur = attribution.DefaultReportingCurrency
@@ -141,6 +147,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.Float(&c.APIIPRate, "api-ip-rate", 20, "management API: requests per second per client address, before authentication (0: no limit)")
 	f.String(&c.PublicURL, "public-url", "", "public base URL of this tracker for tracking links shown by the API, e.g. https://go.example.com (empty: the API request's scheme and host)")
 	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
+	f.String(&c.SecretKeyFile, "secret-key-file", secrets.DefaultFile(), "server key that seals partners' postback secrets, used when "+secrets.EnvKey+" is not set (the same key as `xpromo partner secret`); created when missing")
 	f.Duration(&c.AttributeEvery, "attribute-every", time.Minute, "how often the attribution of the current and previous month is recomputed (0: never; see `xpromo attribute`)")
 	f.String(&c.ReportingCur, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
@@ -259,8 +266,19 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	apiSrv := api.New(apiStore, tokens, verifier, log)
 	apiSrv.TrackingBase = c.PublicURL
 	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
-	apiSrv.Conversions = conversion.NewRecorder(rdb, c.KeyPrefix, buf, salts)
+	recorder := conversion.NewRecorder(rdb, c.KeyPrefix, buf, salts)
+	apiSrv.Conversions = recorder
 	apiSrv.Register(v1)
+	// Partners' postbacks are authenticated by their signature, not a
+	// token: mounted outside the /v1 group's token middleware (the route
+	// outranks the group's catch-all) and, like capture, not rate-limited.
+	key, source, err := secrets.Load(c.SecretKeyFile)
+	if err != nil {
+		buf.Close(context.Background())
+		return fmt.Errorf("postback secrets: %w", err)
+	}
+	log.Info("postback secrets key", "source", string(source), "key", key.String())
+	postback.New(postback.NewStore(ch, key, log), cat.Get, recorder, rdb, c.KeyPrefix, log).Register(e)
 	registerOps(e, reg, rdb, ch)
 
 	if c.PprofAddr != "" {
