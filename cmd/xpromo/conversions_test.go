@@ -76,6 +76,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 		{"unknown field", `{"type":"signup","user_id":"u4","coupon":"x"}`, 422, false},
 		{"not JSON", `{"type":`, 400, false},
 	}
+	ids := map[string]string{} // test name -> conversion id
 	for _, tt := range tests {
 		code, body := post(tt.body)
 		if code != tt.code {
@@ -89,6 +90,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &rec); err != nil || rec.ID == "" || rec.Duplicate != tt.duplicate {
 				t.Fatalf("%s: %s, want duplicate %v", tt.name, body, tt.duplicate)
 			}
+			ids[tt.name] = rec.ID
 		}
 	}
 	// A batch: the bad one is refused with its index, the rest recorded.
@@ -174,6 +176,52 @@ func TestConversionsEndToEnd(t *testing.T) {
 	if n != 10 {
 		t.Errorf("attributions: %d rows, want 10: %v", n, got)
 	}
+	// Each conversion's attribution is queryable, within the reader's scope.
+	tokens := auth.NewStore(db.Conn)
+	reader := map[string]string{}
+	for name, spec := range map[string]auth.Spec{
+		"cm-de": {Role: auth.RoleCountryManager, Countries: []string{"DE"}}, "cm-fr": {Role: auth.RoleCountryManager, Countries: []string{"FR"}},
+		"acme": {Role: auth.RolePartner, Partner: "acme"}, "service": {Role: auth.RoleService},
+	} {
+		spec.Name = name
+		sec, _, err := tokens.Create(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader[name] = sec
+	}
+	getConv := func(who, id string) (int, string) {
+		req, _ := http.NewRequest("GET", s.base+"/v1/conversions/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+reader[who])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.WaitFor(t, 10*time.Second, "reader tokens loaded", func() bool { c, _ := getConv("cm-de", ids["purchase"]); return c != 401 })
+	for _, c := range []struct {
+		who, conv string
+		want      int
+	}{
+		{"cm-de", "purchase", 200}, {"acme", "purchase", 200}, {"cm-fr", "purchase", 404},
+		{"service", "purchase", 403}, {"cm-de", "signup by click id", 200}, {"cm-de", "nope", 404},
+	} {
+		id := ids[c.conv]
+		if id == "" {
+			id = "01KB8ZQ0W6M5R2X4T7Y9A3C5E7"
+		}
+		code, body := getConv(c.who, id)
+		if code != c.want {
+			t.Errorf("GET /v1/conversions/%s as %s = %d, want %d: %s", c.conv, c.who, code, c.want, body)
+		}
+		if code == 200 && (!strings.Contains(body, `"partnership":"acme-de"`) || !strings.Contains(body, `"country":"DE"`)) {
+			t.Errorf("%s as %s: %s", c.conv, c.who, body)
+		}
+	}
+
 	// Running again changes nothing but the computation time.
 	if code, _, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 {
 		t.Fatalf("attribute again: %s", errOut)

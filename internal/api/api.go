@@ -78,6 +78,7 @@ func (s *Server) Register(g *echo.Group) {
 	g.PATCH("/links/:code", s.updateLink)
 	g.GET("/links/:code/qr.png", s.linkQR)
 	g.POST("/conversions", s.postConversions)
+	g.GET("/conversions/:id", s.getConversion)
 	g.GET("/audit", s.auditLog)
 	g.GET("/tokens", s.listTokens)
 	g.POST("/tokens", s.createToken)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/tracker/conversion"
 	"github.com/xpromo/xpromo/tracker/geo"
 	"github.com/xpromo/xpromo/tracker/hit"
@@ -136,4 +138,75 @@ func (s *Server) postConversions(c echo.Context) error {
 		return c.JSON(http.StatusOK, conversion.Recorded{ID: res.ID, Duplicate: res.Duplicate})
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// Attribution is a conversion with its latest attribution, as GET
+// /conversions/:id shows it.
+type Attribution struct {
+	Conversion   string    `json:"conversion"`
+	Time         time.Time `json:"ts"`
+	Type         string    `json:"type"`
+	Source       string    `json:"source"`
+	UserID       string    `json:"user_id"`
+	OrderID      string    `json:"order_id"`
+	Outcome      string    `json:"outcome"`
+	Partnership  string    `json:"partnership"`
+	Partner      string    `json:"partner"`
+	Country      string    `json:"country"`
+	Direction    string    `json:"direction"`
+	Click        string    `json:"click"`
+	Model        string    `json:"model"`
+	Match        string    `json:"match"`
+	TermsVersion uint32    `json:"terms_version"`
+	Overlaps     []string  `json:"overlaps"`
+	Revenue      string    `json:"revenue"`
+	Currency     string    `json:"currency"`
+	RevenueRep   string    `json:"revenue_reporting"`
+	RepCurrency  string    `json:"reporting_currency"`
+	FXRate       string    `json:"fx_rate"`
+	FXDate       string    `json:"fx_date"`
+	ComputedAt   time.Time `json:"computed_at"`
+}
+
+const selectAttribution = `SELECT conversion, ts, toString(type), source, user_id, order_id, toString(outcome),
+ partnership, partner, country, toString(direction), click, model, match, terms_version, overlaps,
+ toString(revenue), currency, toString(revenue_rep), rep_currency, toString(fx_rate), toString(fx_date), computed_at
+FROM attributions FINAL WHERE conversion = ?`
+
+// getConversion answers a conversion's attribution: who earned it, through
+// which click, under which model, terms version and match, and its revenue
+// in the reporting currency. The caller sees it only within its scope
+// (country of the attribution, partner); otherwise 404. A conversion not
+// yet attributed (the job runs every minute) is 404 too.
+func (s *Server) getConversion(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !readsCatalog(p) {
+		return forbidden(c, p)
+	}
+	id := c.Param("id")
+	if len(id) == 0 || len(id) > 64 {
+		return notFound(c, "conversion")
+	}
+	var a Attribution
+	row := s.cat.Conn().QueryRow(c.Request().Context(), selectAttribution, id)
+	err = row.Scan(&a.Conversion, &a.Time, &a.Type, &a.Source, &a.UserID, &a.OrderID, &a.Outcome,
+		&a.Partnership, &a.Partner, &a.Country, &a.Direction, &a.Click, &a.Model, &a.Match, &a.TermsVersion, &a.Overlaps,
+		&a.Revenue, &a.Currency, &a.RevenueRep, &a.RepCurrency, &a.FXRate, &a.FXDate, &a.ComputedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(c, "conversion")
+	}
+	if err != nil {
+		return s.internal(c, "get conversion", err)
+	}
+	if !p.Scope().Allows(a.Country, a.Partner) || (p.Role == auth.RolePartner && a.Partner == "") {
+		return notFound(c, "conversion")
+	}
+	if a.Overlaps == nil {
+		a.Overlaps = []string{}
+	}
+	a.Time, a.ComputedAt = a.Time.UTC(), a.ComputedAt.UTC()
+	return c.JSON(http.StatusOK, a)
 }

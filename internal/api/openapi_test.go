@@ -331,6 +331,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Recorded", conversion.Recorded{}, true, nil},
 		{"ConversionResult", ConversionResult{}, true, nil},
 		{"ConversionsAnswer", ConversionsAnswer{}, true, nil},
+		{"Attribution", Attribution{}, true, nil},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			s, ok := d.Components.Schemas[c.schema]

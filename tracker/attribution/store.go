@@ -138,9 +138,14 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Summary, error) {
 		}
 		sum.Conversions++
 		sum.Outcomes[r.Outcome]++
+		// The country is the partnership's (whose manager the credit
+		// belongs to); an unattributed conversion keeps its own.
 		partner, country, direction := "", cv.country, "none"
 		if c := byID[r.Click]; c != nil {
 			partner, country, direction = c.Partner, c.Country, c.Direction
+		}
+		if ps, ok := snap.Partnerships[r.Partnership]; ok {
+			country = ps.Country
 		}
 		revRep, rate, rateDate := decimal.Zero, decimal.Zero, time.Unix(0, 0).UTC()
 		if !r.Revenue.IsZero() && r.Currency != "" {

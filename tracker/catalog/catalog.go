@@ -81,6 +81,9 @@ type Store struct {
 // NewStore returns a Store on conn.
 func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, now: time.Now} }
 
+// Conn is the ClickHouse connection the store uses.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
 // OnChange sets fn to be called after every successful change, e.g. to
 // publish an invalidation so every tracker reloads at once. Set it before
 // the Store is shared.
