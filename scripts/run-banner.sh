@@ -16,4 +16,10 @@ xpromo is starting on $base  (Ctrl-C stops it, and the servers if make run start
   See it counted (after ~1 s):        bin/xpromo report partnerships
   Health, readiness, metrics:         $base/healthz  $base/readyz  $base/metrics
 
+  Report a signup for the click (xp_click from the redirect), then attribute it:
+    T=\$(bin/xpromo token create --role service --name demo-shop)
+    curl -s -H "Authorization: Bearer \$T" -d '{"type":"signup","user_id":"u1","click_id":"XP_CLICK"}' $base/v1/conversions
+    bin/xpromo attribute     (serve also runs it every minute; docs/CONVERSIONS.md)
+  The management API: $base/v1/openapi.json (docs/API.md); partners: docs/partner-guide.md
+
 MSG
