@@ -37,7 +37,7 @@ test-short: services test-tools ## the tests without the race detector
 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
-	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@scripts/fuzz.sh $(or $(FUZZTIME),30s)
@@ -46,7 +46,7 @@ bench: build services ## throughput and latency against a bare handler, ingest r
 	@scripts/bench.sh
 
 fmt:
-	gofmt -w .
+	gofmt -w $$(go list -f '{{.Dir}}' ./...)
 
 clean: ## remove build output (not the servers' data)
 	rm -rf bin

@@ -16,20 +16,20 @@ const (
 	FormatJSON  = "json"
 )
 
-// PartnershipsHeader is the CSV header of the partnerships report.
-var PartnershipsHeader = []string{"partnership", "country", "partner", "clicks", "unique_visitors", "views"}
+// VisitorCountriesHeader is the CSV header of the partnerships report.
+var VisitorCountriesHeader = []string{"partnership", "country", "partner", "clicks", "unique_visitors", "views"}
 
-func (r PartnershipRow) record() []string {
+func (r VisitorCountryRow) record() []string {
 	return []string{r.Partnership, r.Country, r.Partner, strconv.FormatUint(r.Clicks, 10),
 		strconv.FormatUint(r.UniqueVisitors, 10), strconv.FormatUint(r.Views, 10)}
 }
 
-// WritePartnerships writes rows as table, csv or json.
-func WritePartnerships(w io.Writer, format string, rows []PartnershipRow) error {
+// WriteVisitorCountries writes rows as table, csv or json.
+func WriteVisitorCountries(w io.Writer, format string, rows []VisitorCountryRow) error {
 	switch format {
 	case FormatCSV:
 		cw := csv.NewWriter(w)
-		_ = cw.Write(PartnershipsHeader)
+		_ = cw.Write(VisitorCountriesHeader)
 		for _, r := range rows {
 			_ = cw.Write(r.record())
 		}
@@ -37,7 +37,7 @@ func WritePartnerships(w io.Writer, format string, rows []PartnershipRow) error 
 		return cw.Error()
 	case FormatJSON:
 		if rows == nil {
-			rows = []PartnershipRow{}
+			rows = []VisitorCountryRow{}
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -13,7 +13,7 @@ import (
 	"github.com/xpromo/xpromo/reports"
 )
 
-var sampleRows = []reports.PartnershipRow{
+var sampleRows = []reports.VisitorCountryRow{
 	{Partnership: "acme-de", Country: "DE", Partner: "acme", Clicks: 5, UniqueVisitors: 4, Views: 2},
 	{Partnership: "acme-fr", Country: "FR", Partner: "acme", Clicks: 0, UniqueVisitors: 0, Views: 7},
 	{Partnership: `odd,"name"`, Country: "ZZ", Partner: "we, \"quote\"", Clicks: 18446744073709551615, UniqueVisitors: 1, Views: 0},
@@ -22,17 +22,17 @@ var sampleRows = []reports.PartnershipRow{
 func TestWritePartnershipsCSV(t *testing.T) {
 	tests := []struct {
 		name string
-		rows []reports.PartnershipRow
+		rows []reports.VisitorCountryRow
 	}{
 		{"rows", sampleRows},
 		{"nil", nil},
-		{"empty", []reports.PartnershipRow{}},
+		{"empty", []reports.VisitorCountryRow{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := reports.WritePartnerships(&b, reports.FormatCSV, tt.rows); err != nil {
-				t.Fatalf("WritePartnerships: %v", err)
+			if err := reports.WriteVisitorCountries(&b, reports.FormatCSV, tt.rows); err != nil {
+				t.Fatalf("WriteVisitorCountries: %v", err)
 			}
 			if first, _, _ := strings.Cut(b.String(), "\n"); first != "partnership,country,partner,clicks,unique_visitors,views" {
 				t.Fatalf("header line %q", first)
@@ -59,18 +59,18 @@ func u(v uint64) string { return strconv.FormatUint(v, 10) }
 func TestWritePartnershipsJSON(t *testing.T) {
 	tests := []struct {
 		name string
-		rows []reports.PartnershipRow
+		rows []reports.VisitorCountryRow
 	}{
 		{"rows", sampleRows},
 		{"one", sampleRows[:1]},
 		{"nil", nil},
-		{"empty", []reports.PartnershipRow{}},
+		{"empty", []reports.VisitorCountryRow{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := reports.WritePartnerships(&b, reports.FormatJSON, tt.rows); err != nil {
-				t.Fatalf("WritePartnerships: %v", err)
+			if err := reports.WriteVisitorCountries(&b, reports.FormatJSON, tt.rows); err != nil {
+				t.Fatalf("WriteVisitorCountries: %v", err)
 			}
 			if len(tt.rows) == 0 {
 				if got := strings.TrimSpace(b.String()); got != "[]" {
@@ -97,7 +97,7 @@ func TestWritePartnershipsJSON(t *testing.T) {
 					}
 				}
 			}
-			var back []reports.PartnershipRow
+			var back []reports.VisitorCountryRow
 			dec := json.NewDecoder(&b)
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&back); err != nil {
@@ -114,7 +114,7 @@ func TestWritePartnershipsTable(t *testing.T) {
 	tests := []struct {
 		name   string
 		format string
-		rows   []reports.PartnershipRow
+		rows   []reports.VisitorCountryRow
 		total  []string // fields of the TOTAL line
 	}{
 		{"rows", reports.FormatTable, sampleRows[:2], []string{"TOTAL", "5", "9"}},
@@ -124,8 +124,8 @@ func TestWritePartnershipsTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := reports.WritePartnerships(&b, tt.format, tt.rows); err != nil {
-				t.Fatalf("WritePartnerships: %v", err)
+			if err := reports.WriteVisitorCountries(&b, tt.format, tt.rows); err != nil {
+				t.Fatalf("WriteVisitorCountries: %v", err)
 			}
 			lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 			if len(lines) != len(tt.rows)+2 {
@@ -157,9 +157,9 @@ func TestWritePartnershipsUnknownFormat(t *testing.T) {
 	for _, format := range []string{"xml", "CSV", "Json", "tsv", " table"} {
 		t.Run(format, func(t *testing.T) {
 			var b bytes.Buffer
-			err := reports.WritePartnerships(&b, format, sampleRows)
+			err := reports.WriteVisitorCountries(&b, format, sampleRows)
 			if err == nil || !strings.Contains(err.Error(), "format") {
-				t.Fatalf("WritePartnerships(%q) = %v, want a format error", format, err)
+				t.Fatalf("WriteVisitorCountries(%q) = %v, want a format error", format, err)
 			}
 			if b.Len() != 0 {
 				t.Fatalf("wrote %q for an unknown format", b.String())
@@ -175,8 +175,8 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full")
 func TestWritePartnershipsWriteError(t *testing.T) {
 	for _, format := range []string{reports.FormatCSV, reports.FormatJSON, reports.FormatTable} {
 		t.Run(format, func(t *testing.T) {
-			if err := reports.WritePartnerships(failWriter{}, format, sampleRows); err == nil {
-				t.Fatalf("WritePartnerships(%s) to a failing writer = nil, want the write error", format)
+			if err := reports.WriteVisitorCountries(failWriter{}, format, sampleRows); err == nil {
+				t.Fatalf("WriteVisitorCountries(%s) to a failing writer = nil, want the write error", format)
 			}
 		})
 	}

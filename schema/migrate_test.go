@@ -73,6 +73,7 @@ func TestRender(t *testing.T) {
 	}
 	createRe := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS ([a-z_]+) `)
 	alterRe := regexp.MustCompile(`^ALTER TABLE ([a-z_]+) +ADD COLUMN [a-z_]+ `)
+	viewRe := regexp.MustCompile(`^CREATE MATERIALIZED VIEW IF NOT EXISTS ([a-z_]+) `)
 	for _, m := range all {
 		t.Run(fmt.Sprintf("%04d_%s", m.Version, m.Name), func(t *testing.T) {
 			plain, err := schema.Render(m.SQL, schema.Options{})
@@ -96,10 +97,14 @@ func TestRender(t *testing.T) {
 					t.Errorf("statement has surrounding space or a ';': %q", q)
 				}
 			}
-			// Each step either creates a table (IF NOT EXISTS) or adds one
-			// column (which the runner makes idempotent).
+			// Each step creates a table or a materialized view (IF NOT
+			// EXISTS) or adds one column (which the runner makes idempotent).
 			prefix := "CREATE TABLE IF NOT EXISTS "
 			sm := createRe.FindStringSubmatch(plain)
+			if sm == nil {
+				prefix = "CREATE MATERIALIZED VIEW IF NOT EXISTS "
+				sm = viewRe.FindStringSubmatch(plain)
+			}
 			if sm == nil {
 				prefix = "ALTER TABLE "
 				if sm = alterRe.FindStringSubmatch(plain); sm == nil {
@@ -274,7 +279,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 	if want := allNames(t); !reflect.DeepEqual(done, want) {
 		t.Fatalf("first Migrate applied %v, want %v", done, want)
 	}
-	wantTables := []string{"attributions", "audit_log", "conversions", "fx_rates", "hits", "links", "partner_secrets", "partners", "partnership_terms", "partnerships", "rejected_hits", "tokens", schema.VersionTable}
+	wantTables := []string{"attributions", "audit_log", "conversions", "country_settings", "fx_rates", "hits", "hits_hourly", "hits_hourly_mv", "links", "partner_secrets", "partners", "partnership_terms", "partnerships", "rejected_hits", "tokens", schema.VersionTable}
 	sort.Strings(wantTables)
 	if got := tables(); !reflect.DeepEqual(got, wantTables) {
 		t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)

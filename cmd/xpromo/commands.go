@@ -299,32 +299,23 @@ func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, n
 	return err
 }
 
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(stderr, "Usage: xpromo report NAME [flags]\n\nReports:\n  partnerships  clicks, unique visitors and views per partnership and visitor country\n\nRun `xpromo report partnerships --help` for its flags.\n")
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	if args[0] != "partnerships" {
-		return fmt.Errorf("unknown report %q (available: partnerships)", args[0])
-	}
+func runVisitorsReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	var from, to, country, format string
 	var bots bool
 	today := time.Now().UTC().Format(time.DateOnly)
-	f := newFlags("report partnerships", "report partnerships [--from DATE] [--to DATE] [--country CC] [--include-bots] [--format table|csv|json]", `
-Per partnership and visitor country: clicks (bots excluded unless
---include-bots), exact unique visitors among those clicks, and pixel views.
-Dates are UTC days, both included.`, stderr)
+	f := newFlags("report visitors", "report visitors [--from DATE] [--to DATE] [--country CC] [--include-bots] [--format table|csv|json]", `
+Per partnership and VISITOR country (where the clicks came from, by IP),
+from the raw hits: clicks (bots excluded unless --include-bots), exact
+unique visitors among those clicks, and pixel views. Dates are UTC days,
+both included.`, stderr)
 	c.register(f, false)
 	f.StringVar(&from, "from", time.Now().UTC().AddDate(0, 0, -29).Format(time.DateOnly), "first day, YYYY-MM-DD")
 	f.StringVar(&to, "to", today, "last day, YYYY-MM-DD")
 	f.StringVar(&country, "country", "", "only this visitor country (ISO alpha-2)")
 	f.BoolVar(&bots, "include-bots", false, "count clicks and views of bots too")
 	f.StringVar(&format, "format", "table", "table, csv or json")
-	if err := f.parse(args[1:], false); err != nil {
+	if err := f.parse(args, false); err != nil {
 		return err
 	}
 	var filt reports.Filter
@@ -350,11 +341,11 @@ Dates are UTC days, both included.`, stderr)
 		return err
 	}
 	defer conn.Close()
-	rows, err := reports.Partnerships(ctx, conn, filt)
+	rows, err := reports.VisitorCountries(ctx, conn, filt)
 	if err != nil {
 		return err
 	}
-	return reports.WritePartnerships(stdout, format, rows)
+	return reports.WriteVisitorCountries(stdout, format, rows)
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

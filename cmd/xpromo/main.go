@@ -32,7 +32,8 @@ var commands = map[string]command{
 	"partnership": {"add, update, show or list partnerships; set their terms", runPartnership},
 	"link":        {"add, update, pause, resume, archive, show or list tracking links", runLink},
 	"audit":       {"list the audit log of catalog and token changes", runAudit},
-	"report":      {"print a report (partnerships)", runReport},
+	"report":      {"print a report: partnerships, balance, breakdown, overlaps, quality, visitors", runReport},
+	"country":     {"set or list countries' report time zones", runCountry},
 	"attribute":   {"recompute the attribution of conversions for a period", runAttribute},
 	"fx":          {"load ECB foreign-exchange reference rates", runFX},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},
@@ -83,6 +84,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp), errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		// A bare errUsage was explained where it was returned; a wrapped
+		// one carries its own message.
+		if err != errUsage {
+			fmt.Fprintf(stderr, "xpromo %s: %s\n", commandPath(args), strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		}
 		return 2
 	}
 	fmt.Fprintf(stderr, "xpromo %s: %v\n", commandPath(args), err)

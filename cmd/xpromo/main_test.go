@@ -195,11 +195,11 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 	}
 
 	filter := reports.Filter{From: time.Now().UTC().AddDate(0, 0, -1), To: time.Now().UTC()}
-	var rows []reports.PartnershipRow
+	var rows []reports.VisitorCountryRow
 	testenv.WaitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
 		return count(t, db, "SELECT count() FROM hits") == 107
 	})
-	rows, err := reports.Partnerships(context.Background(), db.Conn, filter)
+	rows, err := reports.VisitorCountries(context.Background(), db.Conn, filter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 		t.Errorf("report countries %v, want US, GB, DE only", got)
 	}
 	filter.IncludeBots = true
-	rows, _ = reports.Partnerships(context.Background(), db.Conn, filter)
+	rows, _ = reports.VisitorCountries(context.Background(), db.Conn, filter)
 	var all uint64
 	for _, row := range rows {
 		all += row.Clicks

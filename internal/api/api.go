@@ -79,6 +79,7 @@ func (s *Server) Register(g *echo.Group) {
 	g.GET("/links/:code/qr.png", s.linkQR)
 	g.POST("/conversions", s.postConversions)
 	g.GET("/conversions/:id", s.getConversion)
+	g.GET("/reports/:name", s.getReport)
 	g.GET("/audit", s.auditLog)
 	g.GET("/tokens", s.listTokens)
 	g.POST("/tokens", s.createToken)

@@ -1,4 +1,6 @@
-// Package reports computes the attribution reports from ClickHouse.
+// Package reports computes the reports from ClickHouse: partnerships,
+// balance, breakdown, overlaps and capture quality (each a Table), and the
+// visitors-by-country count of raw hits (VisitorCountries).
 package reports
 
 import (
@@ -41,8 +43,8 @@ func (f Filter) bounds() (time.Time, time.Time) {
 	return from, to
 }
 
-// PartnershipRow is one partnership in one visitor country.
-type PartnershipRow struct {
+// VisitorCountryRow is one partnership in one visitor country.
+type VisitorCountryRow struct {
 	Partnership    string `json:"partnership"`
 	Country        string `json:"country"`
 	Partner        string `json:"partner"`
@@ -73,7 +75,7 @@ ORDER BY partnership, country`
 
 // Partnerships computes per partnership and visitor country: clicks,
 // unique visitors and views.
-func Partnerships(ctx context.Context, conn driver.Conn, f Filter) ([]PartnershipRow, error) {
+func VisitorCountries(ctx context.Context, conn driver.Conn, f Filter) ([]VisitorCountryRow, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -87,9 +89,9 @@ func Partnerships(ctx context.Context, conn driver.Conn, f Filter) ([]Partnershi
 		return nil, fmt.Errorf("report partnerships: %w", err)
 	}
 	defer rows.Close()
-	var out []PartnershipRow
+	var out []VisitorCountryRow
 	for rows.Next() {
-		var r PartnershipRow
+		var r VisitorCountryRow
 		if err := rows.Scan(&r.Partnership, &r.Country, &r.Partner, &r.Clicks, &r.UniqueVisitors, &r.Views); err != nil {
 			return nil, fmt.Errorf("report partnerships: %w", err)
 		}

@@ -82,10 +82,10 @@ func readHits(t *testing.T, name string) []fixtureHit {
 	return out
 }
 
-func readExpected(t *testing.T, name string) []reports.PartnershipRow {
+func readExpected(t *testing.T, name string) []reports.VisitorCountryRow {
 	t.Helper()
-	var out []reports.PartnershipRow
-	for i, r := range readCSV(t, name, reports.PartnershipsHeader) {
+	var out []reports.VisitorCountryRow
+	for i, r := range readCSV(t, name, reports.VisitorCountriesHeader) {
 		var n [3]uint64
 		for j := range n {
 			v, err := strconv.ParseUint(r[3+j], 10, 64)
@@ -94,7 +94,7 @@ func readExpected(t *testing.T, name string) []reports.PartnershipRow {
 			}
 			n[j] = v
 		}
-		out = append(out, reports.PartnershipRow{Partnership: r[0], Country: r[1], Partner: r[2], Clicks: n[0], UniqueVisitors: n[1], Views: n[2]})
+		out = append(out, reports.VisitorCountryRow{Partnership: r[0], Country: r[1], Partner: r[2], Clicks: n[0], UniqueVisitors: n[1], Views: n[2]})
 	}
 	return out
 }
@@ -135,7 +135,7 @@ func loadHits(t *testing.T, ctx context.Context, conn driver.Conn, hits []fixtur
 // from <= ts < to+1 day (UTC days), clicks and views with a partnership,
 // bots only with IncludeBots, one row per (partnership, country) with at
 // least one counted click or view, sorted.
-func reference(hits []fixtureHit, f reports.Filter) []reports.PartnershipRow {
+func reference(hits []fixtureHit, f reports.Filter) []reports.VisitorCountryRow {
 	from := time.Date(f.From.Year(), f.From.Month(), f.From.Day(), 0, 0, 0, 0, time.UTC)
 	to := time.Date(f.To.Year(), f.To.Month(), f.To.Day()+1, 0, 0, 0, 0, time.UTC)
 	type key struct{ partnership, country string }
@@ -171,12 +171,12 @@ func reference(hits []fixtureHit, f reports.Filter) []reports.PartnershipRow {
 			g.view++
 		}
 	}
-	var out []reports.PartnershipRow
+	var out []reports.VisitorCountryRow
 	for k, g := range groups {
 		if g.clicks+g.view == 0 {
 			continue
 		}
-		out = append(out, reports.PartnershipRow{Partnership: k.partnership, Country: k.country, Partner: g.partner,
+		out = append(out, reports.VisitorCountryRow{Partnership: k.partnership, Country: k.country, Partner: g.partner,
 			Clicks: g.clicks, UniqueVisitors: uint64(len(g.visitors)), Views: g.view})
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -188,7 +188,7 @@ func reference(hits []fixtureHit, f reports.Filter) []reports.PartnershipRow {
 	return out
 }
 
-func compareRows(t *testing.T, what string, got, want []reports.PartnershipRow) {
+func compareRows(t *testing.T, what string, got, want []reports.VisitorCountryRow) {
 	t.Helper()
 	for i := 0; i < max(len(got), len(want)); i++ {
 		switch {
@@ -248,7 +248,7 @@ func TestPartnershipsFixture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := reports.Partnerships(ctx, db.Conn, tt.filter)
+			got, err := reports.VisitorCountries(ctx, db.Conn, tt.filter)
 			if err != nil {
 				t.Fatalf("Partnerships: %v", err)
 			}
@@ -354,7 +354,7 @@ func TestPartnershipsRandom(t *testing.T) {
 	for _, f := range filters {
 		name := fmt.Sprintf("%s..%s country=%q bots=%v", f.From.Format(time.DateOnly), f.To.Format(time.DateOnly), f.Country, f.IncludeBots)
 		t.Run(name, func(t *testing.T) {
-			got, err := reports.Partnerships(ctx, db.Conn, f)
+			got, err := reports.VisitorCountries(ctx, db.Conn, f)
 			if err != nil {
 				t.Fatalf("Partnerships: %v", err)
 			}
@@ -402,7 +402,7 @@ func TestFilterValidate(t *testing.T) {
 				t.Fatalf("Validate(%+v) = %v, want an error about %q", tt.f, err, tt.wantErr)
 			}
 			// Partnerships validates before it queries: no connection needed.
-			if rows, err := reports.Partnerships(context.Background(), nil, tt.f); err == nil || rows != nil {
+			if rows, err := reports.VisitorCountries(context.Background(), nil, tt.f); err == nil || rows != nil {
 				t.Fatalf("Partnerships with an invalid filter = %v, %v; want the validation error", rows, err)
 			}
 		})

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/tracker/catalog"
+)
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	subs := map[string]string{"visitors": "per partnership and visitor country (by IP), from the raw hits"}
+	for _, n := range reports.Names() {
+		subs[n] = reports.Registry[n].Summary
+	}
+	name, rest, err := subcommand("report", args, stderr, subs)
+	if err != nil {
+		return err
+	}
+	if name == "visitors" {
+		return runVisitorsReport(ctx, rest, stdout, stderr)
+	}
+	return runNamedReport(ctx, name, rest, stdout, stderr)
+}
+
+// reportFlags are the flags every named report takes; the API takes the
+// same as query parameters (GET /v1/reports/NAME).
+type reportFlags struct {
+	from, to, granularity, countries, partner, partnership, compare, by, format string
+	bots                                                                        bool
+}
+
+func (rf *reportFlags) register(f *flags) {
+	now := time.Now().UTC()
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	f.StringVar(&rf.from, "from", monthStart.Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of this month)")
+	f.StringVar(&rf.to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD, included (default: today)")
+	f.StringVar(&rf.granularity, "granularity", "", "day, week or month (default: the whole period as one)")
+	f.StringVar(&rf.countries, "country", "", "only these countries, comma-separated ISO alpha-2")
+	f.StringVar(&rf.partner, "partner", "", "only this partner")
+	f.StringVar(&rf.partnership, "partnership", "", "only this partnership (required for breakdown)")
+	f.StringVar(&rf.compare, "compare", "", "previous or year: add the earlier period's figures and the change")
+	f.StringVar(&rf.by, "by", "", "breakdown dimension: link, campaign, device, referrer or day")
+	f.BoolVar(&rf.bots, "include-bots", false, "count bots' clicks and views too")
+	f.StringVar(&rf.format, "format", "table", "table, csv or json")
+}
+
+// params turns the flags into reports.Params.
+func (rf *reportFlags) params() (reports.Params, error) {
+	var p reports.Params
+	var err error
+	if p.From, err = time.Parse(time.DateOnly, rf.from); err != nil {
+		return p, fmt.Errorf("%w: --from %q: want YYYY-MM-DD", errUsage, rf.from)
+	}
+	if p.To, err = time.Parse(time.DateOnly, rf.to); err != nil {
+		return p, fmt.Errorf("%w: --to %q: want YYYY-MM-DD", errUsage, rf.to)
+	}
+	p.Granularity, p.Compare, p.IncludeBots = rf.granularity, rf.compare, rf.bots
+	if rf.countries != "" {
+		for _, cc := range strings.Split(rf.countries, ",") {
+			p.Countries = append(p.Countries, strings.ToUpper(strings.TrimSpace(cc)))
+		}
+	}
+	p.Partner = strings.TrimSpace(rf.partner)
+	if rf.partnership != "" {
+		p.Partnerships = []string{strings.TrimSpace(rf.partnership)}
+	}
+	switch rf.format {
+	case reports.FormatTable, reports.FormatCSV, reports.FormatJSON:
+	default:
+		return p, fmt.Errorf("%w: --format %q: want table, csv or json", errUsage, rf.format)
+	}
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return p, nil
+}
+
+func runNamedReport(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	var c common
+	var rf reportFlags
+	f := newFlags("report "+name, "report "+name+" [--from DATE] [--to DATE] [--granularity day|week|month] [--country CC,...] [--partner ID] [--partnership ID] [--include-bots] [--compare previous|year] [--format table|csv|json]",
+		reports.Registry[name].Summary+`.
+Days are calendar days in each country's own time zone (`+"`xpromo country set-timezone`"+`,
+default UTC). The CLI reads everything (as admin); GET /v1/reports/`+name+` gives the
+same figures limited to the reader's token.`, stderr)
+	c.register(f, false)
+	rf.register(f)
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	p, err := rf.params()
+	if err != nil {
+		return err
+	}
+	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	snap, err := catalog.NewStore(conn).Load(ctx)
+	if err != nil {
+		return err
+	}
+	zones, err := reports.LoadZones(ctx, conn)
+	if err != nil {
+		return err
+	}
+	t, err := reports.Registry[name].Run(ctx, &reports.Env{Conn: conn, Catalog: snap, Zones: zones}, p, rf.by)
+	if err != nil {
+		return err
+	}
+	return t.Write(stdout, rf.format)
+}
+
+func runCountry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	sub, rest, err := subcommand("country", args, stderr, map[string]string{
+		"set-timezone": "set the time zone a country's report days are in: --country CC --timezone Europe/Berlin",
+		"list":         "list the countries with a time zone set (the others use UTC)",
+	})
+	if err != nil {
+		return err
+	}
+	var c common
+	var cc, tz string
+	f := newFlags("country "+sub, "country "+sub+" [flags]", `
+Report periods are calendar days in each country's own time zone; a
+country without one uses UTC.`, stderr)
+	c.register(f, false)
+	if sub == "set-timezone" {
+		f.StringVar(&cc, "country", "", "ISO 3166-1 alpha-2 code (required)")
+		f.StringVar(&tz, "timezone", "", "IANA time zone name, e.g. Europe/Berlin (required)")
+	}
+	if err := f.parse(rest, false); err != nil {
+		return err
+	}
+	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if sub == "set-timezone" {
+		if cc == "" || tz == "" {
+			return fmt.Errorf("%w: --country and --timezone are required", errUsage)
+		}
+		if err := reports.SetZone(ctx, conn, strings.ToUpper(cc), tz, cliActor()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: report days are now in %s\n", strings.ToUpper(cc), tz)
+		return nil
+	}
+	zones, err := reports.LoadZones(ctx, conn)
+	if err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(zones) {
+		fmt.Fprintf(stdout, "%s\t%s\n", k, zones[k])
+	}
+	return nil
+}
