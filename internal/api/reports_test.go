@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReportsScoping: every reader gets the report of its own scope, and
+// filters narrow it, never widen it.
+func TestReportsScoping(t *testing.T) {
+	en := setup(t)
+	ctx := context.Background()
+	conn := en.cat.Conn()
+	day := time.Now().UTC().Truncate(time.Hour)
+	b, err := conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ps := range []string{"ps-de-alpha", "ps-de-alpha", "ps-fr-bravo"} {
+		partner := map[string]string{"ps-de-alpha": "alpha", "ps-fr-bravo": "bravo"}[ps]
+		if err := b.Append("h"+string(rune('a'+i)), day, "click", ps, partner, "inbound", "v", uint8(0), "DE", day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	today := day.Format(time.DateOnly)
+	report := func(who, query string) (int, []string) {
+		t.Helper()
+		code, body := en.do("GET", "/v1/reports/partnerships?from="+today+"&to="+today+query, who, "")
+		if code != 200 {
+			return code, nil
+		}
+		var out struct {
+			Items []map[string]any `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(body), &out); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		var ps []string
+		for _, it := range out.Items {
+			ps = append(ps, it["partnership"].(string))
+			if strings.Contains(body, "Werbung") || strings.Contains(body, "Publicite") {
+				t.Errorf("report shows a partner's name: %s", body)
+			}
+		}
+		return code, ps
+	}
+	for _, c := range []struct {
+		who, query string
+		code       int
+		want       string
+	}{
+		{"admin", "", 200, "ps-de-alpha,ps-fr-bravo"},
+		{"finance", "", 200, "ps-de-alpha,ps-fr-bravo"},
+		{"cm-de", "", 200, "ps-de-alpha"},
+		{"cm-de", "&country=FR", 200, ""},
+		{"cm-fr", "", 200, "ps-fr-bravo"},
+		{"partner-a", "", 200, "ps-de-alpha"},
+		{"partner-a", "&partner=bravo", 200, ""},
+		{"partner-b", "&partnership=ps-de-alpha", 200, ""},
+		{"admin", "&country=FR", 200, "ps-fr-bravo"},
+		{"service", "", 403, ""},
+		{"admin", "&granularity=hour", 400, ""},
+	} {
+		code, ps := report(c.who, c.query)
+		if code != c.code || strings.Join(ps, ",") != c.want {
+			t.Errorf("%s %s: %d %v, want %d %q", c.who, c.query, code, ps, c.code, c.want)
+		}
+	}
+	code, body := en.do("GET", "/v1/reports/partnerships?from="+today+"&to="+today+"&format=csv", "cm-de", "")
+	recs, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if code != 200 || err != nil || len(recs) != 2 || recs[0][1] != "partnership" || recs[1][1] != "ps-de-alpha" || recs[1][6] != "2" {
+		t.Fatalf("csv: %d %v %q", code, err, body)
+	}
+	if code, _ := en.do("GET", "/v1/reports/nope", "admin", ""); code != 404 {
+		t.Errorf("unknown report: %d", code)
+	}
+}
