@@ -21,6 +21,19 @@ var Registry = map[string]Report{
 		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
 			return PartnershipsReport(ctx, env, p)
 		}},
+	"balance": {"per partnership and country: users and revenue received (inbound) against given (outbound), net, ratio, targets and who falls behind",
+		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
+			return BalanceReport(ctx, env, p)
+		}},
+	"overlaps": {"users claimed by more than one partnership in a country, and who won",
+		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
+			return OverlapsReport(ctx, env, p)
+		}},
+	"breakdown": {"one partnership (--partnership) by link, campaign, device, referrer or day (--by)", BreakdownReport},
+	"quality": {"capture quality per partner and country: rejected hits by reason, bots, duplicate conversions, ingest lag",
+		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
+			return QualityReport(ctx, env, p)
+		}},
 }
 
 // Names lists the reports, sorted.

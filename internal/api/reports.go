@@ -93,6 +93,8 @@ func (s *Server) getReport(c echo.Context) error {
 	t, err := rep.Run(ctx, &reports.Env{Conn: s.cat.Conn(), Catalog: snap, Zones: zones}, par, q.Get("by"))
 	var bad *reports.ParamError
 	switch {
+	case errors.Is(err, reports.ErrNoPartnership) && !errors.As(err, &bad):
+		return notFound(c, "partnership")
 	case errors.As(err, &bad):
 		return badRequest(c, bad.Error())
 	case err != nil:

@@ -78,6 +78,24 @@ func TestReportsScoping(t *testing.T) {
 	if code != 200 || err != nil || len(recs) != 2 || recs[0][1] != "partnership" || recs[1][1] != "ps-de-alpha" || recs[1][6] != "2" {
 		t.Fatalf("csv: %d %v %q", code, err, body)
 	}
+	for _, c := range []struct {
+		who, query string
+		code       int
+	}{
+		{"cm-de", "&partnership=ps-de-alpha&by=link", 200},
+		{"partner-a", "&partnership=ps-de-alpha&by=device", 200},
+		{"cm-fr", "&partnership=ps-de-alpha&by=link", 404},
+		{"partner-b", "&partnership=ps-de-alpha&by=link", 404},
+		{"admin", "&by=link", 400},
+		{"admin", "&partnership=ps-de-alpha&by=color", 400},
+	} {
+		if code, body := en.do("GET", "/v1/reports/breakdown?from="+today+"&to="+today+c.query, c.who, ""); code != c.code {
+			t.Errorf("breakdown %s %s: %d, want %d: %s", c.who, c.query, code, c.code, body)
+		}
+	}
+	if code, body := en.do("GET", "/v1/reports/quality?from="+today+"&to="+today, "cm-fr", ""); code != 200 || strings.Contains(body, "alpha") {
+		t.Errorf("quality as cm-fr: %d %s", code, body)
+	}
 	if code, _ := en.do("GET", "/v1/reports/nope", "admin", ""); code != 404 {
 		t.Errorf("unknown report: %d", code)
 	}
