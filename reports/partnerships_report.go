@@ -8,7 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 // The partnerships report reads hits from the hourly rollup (hits_hourly)
@@ -21,14 +24,14 @@ const (
   countMergeIf(hits, kind = 'click' AND (is_bot = 0 OR ? = 1)),
   uniqMergeIf(visitors, kind = 'click' AND (is_bot = 0 OR ? = 1))
 FROM hits_hourly
-WHERE partnership IN (SELECT arrayJoin(?)) AND hour >= ? AND hour < ?
+WHERE hour >= ? AND hour < ? AND partnership IN (SELECT arrayJoin(?)) AND %s BETWEEN toDate(?) AND toDate(?)
 GROUP BY partnership, direction, b`
 	psHitsRawSQL = `SELECT partnership, toString(direction), %s AS b,
   countIf(kind = 'view' AND (is_bot = 0 OR ? = 1)),
   countIf(kind = 'click' AND (is_bot = 0 OR ? = 1)),
   uniqIf(visitor, kind = 'click' AND (is_bot = 0 OR ? = 1))
 FROM hits
-WHERE partnership IN (SELECT arrayJoin(?)) AND ts >= ? AND ts < ? AND kind IN ('click', 'view')
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND kind IN ('click', 'view') AND %s BETWEEN toDate(?) AND toDate(?)
 GROUP BY partnership, direction, b`
 	psConvSQL = `SELECT partnership, toString(direction), %s AS b,
   countIf(outcome = 'new_user'),
@@ -38,11 +41,11 @@ GROUP BY partnership, direction, b`
   sumIf(revenue_rep, outcome = 'credited'),
   any(rep_currency)
 FROM attributions FINAL
-WHERE partnership IN (SELECT arrayJoin(?)) AND ts >= ? AND ts < ?
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND %s BETWEEN toDate(?) AND toDate(?)
 GROUP BY partnership, direction, b`
 	psCurrencySQL = `SELECT partnership, toString(direction), %s AS b, currency, sum(revenue)
 FROM attributions FINAL
-WHERE partnership IN (SELECT arrayJoin(?)) AND ts >= ? AND ts < ? AND outcome = 'credited' AND currency != ''
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND outcome = 'credited' AND currency != '' AND %s BETWEEN toDate(?) AND toDate(?)
 GROUP BY partnership, direction, b, currency`
 )
 
@@ -221,48 +224,26 @@ func shiftBucket(b time.Time, p Params, earlierFrom time.Time) time.Time {
 	return s
 }
 
-// collectPartnerships runs the queries for each time zone of the
-// partnerships in scope, concurrently.
+// collectPartnerships reads the figures of every partnership in scope
+// with one query per source, whatever the number of time zones: each
+// row's local day is its UTC time plus its partnership's zone offset at
+// that time (see zoneTable). Hits of partnerships in zones that are not a
+// whole number of hours from UTC are read from hits (the hourly rollup
+// cannot split their days), the others from the rollup.
 func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.Time) (map[psKey]*psAgg, error) {
-	groups := env.scopedPartnerships(p)
+	var all []catalog.Partnership
+	for _, list := range env.scopedPartnerships(p) {
+		all = append(all, list...)
+	}
 	out := map[psKey]*psAgg{}
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-	)
+	if len(all) == 0 {
+		return out, nil
+	}
+	zt := newZoneTable(env, all, from, to)
 	bots := uint8(0)
 	if p.IncludeBots {
 		bots = 1
 	}
-	for tz, list := range groups {
-		ids := make([]string, len(list))
-		for i, ps := range list {
-			ids[i] = ps.ID
-		}
-		loc, _ := time.LoadLocation(tz)
-		a, b := bounds(from, to, loc)
-		wg.Go(func() {
-			part, err := collectZone(ctx, env, p.Granularity, tz, loc, ids, a, b, bots)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			for k, v := range part {
-				out[k] = v
-			}
-		})
-	}
-	wg.Wait()
-	return out, firstErr
-}
-
-func collectZone(ctx context.Context, env *Env, gran, tz string, loc *time.Location, ids []string, from, to time.Time, bots uint8) (map[psKey]*psAgg, error) {
-	out := map[psKey]*psAgg{}
 	get := func(k psKey) *psAgg {
 		a := out[k]
 		if a == nil {
@@ -271,67 +252,71 @@ func collectZone(ctx context.Context, env *Env, gran, tz string, loc *time.Locat
 		}
 		return a
 	}
-	hitsSQL := fmt.Sprintf(psHitsRollupSQL, bucketSQL(gran, "hour", tz))
-	if !wholeHours(loc, from, to) {
-		hitsSQL = fmt.Sprintf(psHitsRawSQL, bucketSQL(gran, "ts", tz))
+	type query struct {
+		sql  string
+		args []any
+		scan func(driver.Rows) error
 	}
-	rows, err := env.Conn.Query(ctx, hitsSQL, bots, bots, bots, ids, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("hits: %w", err)
-	}
-	for rows.Next() {
+	var qs []query
+	hitsScan := func(r driver.Rows) error {
 		var k psKey
 		var views, clicks, uv uint64
-		if err := rows.Scan(&k.ps, &k.dir, &k.bucket, &views, &clicks, &uv); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("hits: %w", err)
+		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &views, &clicks, &uv); err != nil {
+			return err
 		}
 		if views+clicks == 0 {
-			continue
+			return nil
 		}
 		k.bucket = k.bucket.UTC()
 		a := get(k)
 		a.views, a.clicks, a.visitors = views, clicks, uv
+		return nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("hits: %w", err)
+	// build fills a template: the period in SELECT, the local-day filter in
+	// WHERE (each zone's own From..To), in the order of their arguments.
+	build := func(tmpl, col string, ids []string, mid ...any) query {
+		bucket, bargs := zt.bucket(p.Granularity, col)
+		day, dargs := zt.bucket(Day, col)
+		args := append(append(bargs, mid...), zt.from, zt.to, ids)
+		args = append(append(args, dargs...), from.Format(time.DateOnly), to.Format(time.DateOnly))
+		return query{sql: fmt.Sprintf(tmpl, bucket, day), args: args}
 	}
-	rows, err = env.Conn.Query(ctx, fmt.Sprintf(psConvSQL, bucketSQL(gran, "ts", tz)), ids, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("attributions: %w", err)
+	if len(zt.hourly) > 0 {
+		q := build(psHitsRollupSQL, "hour", zt.hourly, bots, bots, bots)
+		q.scan = hitsScan
+		qs = append(qs, q)
 	}
-	for rows.Next() {
+	if len(zt.other) > 0 {
+		q := build(psHitsRawSQL, "ts", zt.other, bots, bots, bots)
+		q.scan = hitsScan
+		qs = append(qs, q)
+	}
+	ids := append(append([]string{}, zt.hourly...), zt.other...)
+	q := build(psConvSQL, "ts", ids)
+	q.scan = func(r driver.Rows) error {
 		var k psKey
 		var nu, ret, purch, ref uint64
 		var rev decimal.Decimal
 		var repCur string
-		if err := rows.Scan(&k.ps, &k.dir, &k.bucket, &nu, &ret, &purch, &ref, &rev, &repCur); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("attributions: %w", err)
+		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &nu, &ret, &purch, &ref, &rev, &repCur); err != nil {
+			return err
 		}
 		if nu+ret+purch+ref == 0 && rev.IsZero() {
-			continue
+			return nil
 		}
 		k.bucket = k.bucket.UTC()
 		a := get(k)
 		a.newUsers, a.returning, a.purch, a.ref, a.revenue, a.repCurrency = nu, ret, purch, ref, rev, repCur
+		return nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("attributions: %w", err)
-	}
-	rows, err = env.Conn.Query(ctx, fmt.Sprintf(psCurrencySQL, bucketSQL(gran, "ts", tz)), ids, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("revenue by currency: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	qs = append(qs, q)
+	q = build(psCurrencySQL, "ts", ids)
+	q.scan = func(r driver.Rows) error {
 		var k psKey
 		var cur string
 		var sum decimal.Decimal
-		if err := rows.Scan(&k.ps, &k.dir, &k.bucket, &cur, &sum); err != nil {
-			return nil, fmt.Errorf("revenue by currency: %w", err)
+		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &cur, &sum); err != nil {
+			return err
 		}
 		k.bucket = k.bucket.UTC()
 		a := get(k)
@@ -339,6 +324,148 @@ func collectZone(ctx context.Context, env *Env, gran, tz string, loc *time.Locat
 			a.byCurrency = map[string]decimal.Decimal{}
 		}
 		a.byCurrency[cur] = sum
+		return nil
 	}
-	return out, rows.Err()
+	qs = append(qs, q)
+	// The queries run concurrently; their rows are merged one at a time.
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	for _, q := range qs {
+		wg.Go(func() {
+			rows, err := env.Conn.Query(ctx, q.sql, q.args...)
+			if err == nil {
+				mu.Lock()
+				for err == nil && rows.Next() {
+					err = q.scan(rows)
+				}
+				mu.Unlock()
+				if err == nil {
+					err = rows.Err()
+				}
+				rows.Close()
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out, firstErr
+}
+
+// zoneTable maps each partnership to its country's zone, with the
+// period split at every instant a zone's offset changes (daylight saving),
+// so that one query can put every row in its local day: within a segment
+// each zone's offset is a constant.
+type zoneTable struct {
+	from, to      time.Time // UTC bounds: the earliest local midnight to the latest
+	hourly, other []string  // partnerships in whole-hour zones, and the rest
+	ids           []string
+	idx           []uint32  // 1-based zone index of ids[i]
+	changes       []uint32  // instants (unix seconds) where some zone's offset changes
+	offsets       [][]int32 // per segment (before changes[0], ..., after the last): offset per zone index - 1
+}
+
+func newZoneTable(env *Env, pss []catalog.Partnership, from, to time.Time) *zoneTable {
+	zt := &zoneTable{}
+	zoneIdx := map[string]uint32{}
+	var locs []*time.Location
+	for _, ps := range pss {
+		loc := env.zone(ps.Country)
+		i, ok := zoneIdx[loc.String()]
+		if !ok {
+			locs = append(locs, loc)
+			i = uint32(len(locs))
+			zoneIdx[loc.String()] = i
+		}
+		zt.ids, zt.idx = append(zt.ids, ps.ID), append(zt.idx, i)
+	}
+	for i, loc := range locs {
+		a, b := bounds(from, to, loc)
+		if i == 0 || a.Before(zt.from) {
+			zt.from = a
+		}
+		if i == 0 || b.After(zt.to) {
+			zt.to = b
+		}
+	}
+	whole := make([]bool, len(locs)+1)
+	seen := map[uint32]bool{}
+	for i, loc := range locs {
+		_, off := zt.from.In(loc).Zone()
+		whole[i+1] = off%3600 == 0
+		// Offsets change on quarter hours at the finest: a 15-minute scan
+		// finds every change exactly.
+		for t := zt.from.Add(15 * time.Minute); !t.After(zt.to); t = t.Add(15 * time.Minute) {
+			_, o := t.In(loc).Zone()
+			if o != off {
+				if u := uint32(t.Unix()); !seen[u] {
+					seen[u] = true
+					zt.changes = append(zt.changes, u)
+				}
+				off = o
+			}
+			if o%3600 != 0 {
+				whole[i+1] = false
+			}
+		}
+	}
+	sort.Slice(zt.changes, func(i, j int) bool { return zt.changes[i] < zt.changes[j] })
+	starts := append([]time.Time{zt.from}, make([]time.Time, len(zt.changes))...)
+	for i, c := range zt.changes {
+		starts[i+1] = time.Unix(int64(c), 0)
+	}
+	for _, st := range starts {
+		seg := make([]int32, len(locs))
+		for i, loc := range locs {
+			_, o := st.In(loc).Zone()
+			seg[i] = int32(o)
+		}
+		zt.offsets = append(zt.offsets, seg)
+	}
+	for i, id := range zt.ids {
+		if whole[zt.idx[i]] {
+			zt.hourly = append(zt.hourly, id)
+		} else {
+			zt.other = append(zt.other, id)
+		}
+	}
+	return zt
+}
+
+// bucket returns the SQL of a row's period for the DateTime column col,
+// with the arguments it binds (before the query's own).
+func (zt *zoneTable) bucket(granularity, col string) (string, []any) {
+	if granularity == Total {
+		return "toDate('1970-01-01')", nil
+	}
+	zi := "transform(partnership, ?, ?, toUInt32(0))"
+	args := []any{}
+	off := ""
+	for i, seg := range zt.offsets {
+		el := "arrayElement(CAST(?, 'Array(Int32)'), " + zi + ")"
+		if i == len(zt.offsets)-1 {
+			off += el
+			args = append(args, seg, zt.ids, zt.idx)
+			break
+		}
+		off += "if(toUInt32(" + col + ") < ?, " + el + ", "
+		args = append(args, zt.changes[i], seg, zt.ids, zt.idx)
+	}
+	off += strings.Repeat(")", len(zt.offsets)-1)
+	local := "toDate(" + col + " + " + off + ", 'UTC')"
+	switch granularity {
+	case Week:
+		return "toMonday(" + local + ")", args
+	case Month:
+		return "toStartOfMonth(" + local + ")", args
+	}
+	return local, args
 }
