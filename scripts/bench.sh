@@ -21,7 +21,11 @@
 #   BENCH_CONV_BATCH [100]  BENCH_CONV_CONNECTIONS [16]  conversions per batch request; connections of the conv stage
 #   BENCH_SERVE_INGEST [false]   run serve's in-process ingester during the
 #                                throughput runs too (the e2e run always has it)
-#   BENCH_STAGES [max fixed ingest e2e conv]  which stages to run
+#   BENCH_STAGES [max fixed ingest e2e conv reports]  which stages to run
+#   BENCH_REPORTS_HITS [100000000] BENCH_REPORTS_PARTNERSHIPS [2000] BENCH_REPORTS_COUNTRIES [60]
+#   BENCH_REPORTS_DAYS [365]  the generated data of the reports stage (kept in database
+#                             BENCH_REPORTS_DB [xpromo_bench_reports] and reused while it matches)
+#   BENCH_REPORTS_RUNS [11]   calls per report timing (median and slowest printed)
 #   BENCH_SERVE_FLAGS []         extra flags for every `xpromo serve`, e.g. "--commit-timeout 50ms"
 #   BENCH_OUT [bench-out]        where results go (summary.txt, raw outputs, logs)
 #   BENCH_SERVE_ADDR [127.0.0.1:18090]  BENCH_BARE_ADDR [127.0.0.1:18091]
@@ -44,7 +48,13 @@ BENCH_CONV_BATCH=${BENCH_CONV_BATCH:-100}
 BENCH_CONV_CONNECTIONS=${BENCH_CONV_CONNECTIONS:-16}
 BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
 BENCH_SERVE_FLAGS=${BENCH_SERVE_FLAGS:-}
-BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e conv}
+BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e conv reports}
+BENCH_REPORTS_HITS=${BENCH_REPORTS_HITS:-100000000}
+BENCH_REPORTS_PARTNERSHIPS=${BENCH_REPORTS_PARTNERSHIPS:-2000}
+BENCH_REPORTS_COUNTRIES=${BENCH_REPORTS_COUNTRIES:-60}
+BENCH_REPORTS_DAYS=${BENCH_REPORTS_DAYS:-365}
+BENCH_REPORTS_DB=${BENCH_REPORTS_DB:-xpromo_bench_reports}
+BENCH_REPORTS_RUNS=${BENCH_REPORTS_RUNS:-11}
 BENCH_OUT=${BENCH_OUT:-bench-out}
 SERVE_ADDR=${BENCH_SERVE_ADDR:-127.0.0.1:18090}
 BARE_ADDR=${BENCH_BARE_ADDR:-127.0.0.1:18091}
@@ -68,7 +78,7 @@ done
 	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_INGEST_GROUP, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
 case $BENCH_SERVE_INGEST in true | false) ;; *) die "BENCH_SERVE_INGEST must be true or false" ;; esac
 for st in $BENCH_STAGES; do
-	case $st in max | fixed | ingest | e2e | conv) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e, conv)" ;; esac
+	case $st in max | fixed | ingest | e2e | conv | reports) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e, conv, reports)" ;; esac
 done
 
 mkdir -p "$BENCH_OUT"
@@ -415,6 +425,7 @@ FB_P99=- FB_RATE=- FB_BAD=0 FS_P99=- FS_RATE=- FS_BAD=0
 ING_RATE=- ING_STEADY=- ING_SECS=- ING_TIMEOUT=false
 E_SENT=- E_RATE=- E_STORED=- E_MISSING=0 E_UNRES=0 E_LAG50=- E_LAG99=- E_LAGMAX=- E_P99=- E_BAD=0
 C1_RPS=- C1_P99=- C1_BAD=0 CB_RPS=- CB_CPS=- CB_P99=- CB_BAD=0 C_ANSWERED=- C_STORED=-
+R_DATA=- R_GEN=- R_COUNTRY=- R_ALL=-
 
 SERVE_LABEL="ingest off"
 [[ $BENCH_SERVE_INGEST == false ]] || SERVE_LABEL="ingest on"
@@ -577,6 +588,63 @@ LUA
 	stop_serve
 fi
 
+# 6. Reports at scale: BENCH_REPORTS_HITS generated hits (xpromo gen, kept
+# in their own database and reused while they match), countries in their
+# own time zones (scripts/zones.tsv), then each report of last month timed
+# through the API (curl, an admin token), median and slowest of
+# BENCH_REPORTS_RUNS calls.
+if run_stage reports; then
+	RDB_URL="clickhouse://$C_HOST:$C_PORT/$BENCH_REPORTS_DB"
+	have=$(chq "SELECT count() FROM $BENCH_REPORTS_DB.hits" 2>/dev/null || echo 0)
+	want_tag="$BENCH_REPORTS_HITS/$BENCH_REPORTS_PARTNERSHIPS/$BENCH_REPORTS_COUNTRIES/$BENCH_REPORTS_DAYS"
+	tag=$(chq "SELECT timezone FROM $BENCH_REPORTS_DB.country_settings FINAL WHERE country = 'ZZ'" 2>/dev/null || true)
+	if [[ $have != "$BENCH_REPORTS_HITS" || $tag != "bench:$want_tag" ]]; then
+		log "reports: generating $BENCH_REPORTS_HITS hits, $BENCH_REPORTS_PARTNERSHIPS partnerships, $BENCH_REPORTS_COUNTRIES countries, $BENCH_REPORTS_DAYS days into $BENCH_REPORTS_DB (minutes)"
+		chq "DROP DATABASE IF EXISTS $BENCH_REPORTS_DB"
+		bin/xpromo migrate --clickhouse-url "$RDB_URL" >>"$OUT/reports-gen.log" 2>&1 || die "migrate failed (see $OUT/reports-gen.log)"
+		gen0=$EPOCHREALTIME
+		bin/xpromo gen --hits "$BENCH_REPORTS_HITS" --partnerships "$BENCH_REPORTS_PARTNERSHIPS" --countries "$BENCH_REPORTS_COUNTRIES" \
+			--days "$BENCH_REPORTS_DAYS" --clickhouse-url "$RDB_URL" >>"$OUT/reports-gen.log" 2>&1 || die "xpromo gen failed (see $OUT/reports-gen.log)"
+		R_GEN=$(awk -v a="$gen0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f s", b - a }')
+		while read -r cc tz; do
+			bin/xpromo country set-timezone --country "$cc" --timezone "$tz" --clickhouse-url "$RDB_URL" >/dev/null
+		done <scripts/zones.tsv
+		# A marker of what was generated (ZZ is no country): reused next time.
+		chq "INSERT INTO $BENCH_REPORTS_DB.country_settings (country, timezone, updated_at, updated_by, version) VALUES ('ZZ', 'bench:$want_tag', now(), 'bench', 1)"
+	else
+		R_GEN="reused"
+	fi
+	R_DATA=$(chq "SELECT concat(toString(sumIf(rows, table = 'hits')), ' hits (', formatReadableSize(sumIf(bytes_on_disk, table = 'hits')), '), ',
+		toString(sumIf(rows, table = 'hits_hourly')), ' rollup rows, ', toString(sumIf(rows, table = 'attributions')), ' attribution rows')
+		FROM system.parts WHERE active AND database = '$BENCH_REPORTS_DB'")
+	R_TOKEN=$(bin/xpromo token create --role admin --name "bench reports $(date +%s)" --clickhouse-url "$RDB_URL" 2>>"$OUT/reports.log") ||
+		die "token create failed (see $OUT/reports.log)"
+	CH_URL_SAVED=$CH_URL
+	CH_URL=$RDB_URL
+	BENCH_SERVE_FLAGS="$BENCH_SERVE_FLAGS --api-rate 0 --api-ip-rate 0 --attribute-every 0" start_serve false serve-reports
+	CH_URL=$CH_URL_SAVED
+	last_month_start=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m-%d)
+	last_month_end=$(date -u -d "$(date -u +%Y-%m-01) -1 day" +%Y-%m-%d)
+	time_report() { # NAME QUERY: median and slowest seconds of BENCH_REPORTS_RUNS calls
+		local url="http://$SERVE_ADDR/v1/reports/$1?from=$last_month_start&to=$last_month_end$2" i code
+		curl -s -o /dev/null -H "Authorization: Bearer $R_TOKEN" "$url" # warm-up
+		for ((i = 0; i < BENCH_REPORTS_RUNS; i++)); do
+			code=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Authorization: Bearer $R_TOKEN" "$url")
+			[[ ${code%% *} == 200 ]] || die "GET $url answered ${code%% *}"
+			echo "${code#* }"
+		done | sort -n | awk '{ t[NR] = $1 } END { printf "%.0f ms median, %.0f ms slowest", 1000 * t[int((NR + 1) / 2)], 1000 * t[NR] }'
+	}
+	R_COUNTRY=$(time_report partnerships "&country=DE")
+	log "reports: partnerships, one country (DE), last month: $R_COUNTRY"
+	R_ALL=$(time_report partnerships "")
+	log "reports: partnerships, all countries, last month: $R_ALL"
+	R_ALL_DAYS=$(time_report partnerships "&granularity=day")
+	R_BAL=$(time_report balance "")
+	R_OVL=$(time_report overlaps "&country=DE")
+	R_QUAL=$(time_report quality "&country=DE")
+	stop_serve
+fi
+
 # ------------------------------------------------------------ summary
 
 row() { printf '%-30s %-18s %-18s %-7s %-10s %s\n' "$@"; }
@@ -620,6 +688,15 @@ met() { # VALUE OP GOAL
 	r=$(ratio "$C1_RPS" "$RS_RPS")
 	printf '%-30s %-37s\n' "  single vs redirect max" "$r"
 	printf '%-30s %-37s %-7s %-10s %s\n' "  answered / stored" "$C_ANSWERED / $C_STORED" "" "all kept" "$(run_stage conv && { [[ $C_STORED -ge $C_ANSWERED ]] && echo yes || echo NO; } || echo -)"
+	printf '%-30s %-37s\n' "reports data" "$R_DATA (generation: $R_GEN)"
+	printf '%-30s %-37s %-7s %-10s %s\n' "  partnerships, DE, last month" "$R_COUNTRY" "" "< 300 ms" "$(run_stage reports && awk -v s="$R_COUNTRY" 'BEGIN { split(s, a, " "); print (a[1] < 300 ? "yes" : "NO") }' || echo -)"
+	printf '%-30s %-37s %-7s %-10s %s\n' "  partnerships, all countries" "$R_ALL" "" "< 1 s" "$(run_stage reports && awk -v s="$R_ALL" 'BEGIN { split(s, a, " "); print (a[1] < 1000 ? "yes" : "NO") }' || echo -)"
+	if run_stage reports; then
+		printf '%-30s %-37s\n' "  all countries, by day" "$R_ALL_DAYS"
+		printf '%-30s %-37s\n' "  balance, all countries" "$R_BAL"
+		printf '%-30s %-37s\n' "  overlaps, DE" "$R_OVL"
+		printf '%-30s %-37s\n' "  quality, DE" "$R_QUAL"
+	fi
 	noisy=$(awk '$2 > 0.05 { printf "%s%s (%.0f%%)", (n++ ? ", " : ""), $1, 100 * $2 }' "$OUT/.noise" 2>/dev/null || true)
 	[[ -z $noisy ]] || echo "NOISY: other processes or interrupts took more than 5% of the machine during: $noisy; compare those figures with care"
 	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD + C1_BAD + CB_BAD))

@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"report":      {"print a report: partnerships, balance, breakdown, overlaps, quality, visitors", runReport},
 	"country":     {"set or list countries' report time zones", runCountry},
 	"rollup":      {"rebuild the hourly hits rollup reports read", runRollup},
+	"gen":         {"write synthetic traffic into ClickHouse (report benchmarks)", runGen},
 	"attribute":   {"recompute the attribution of conversions for a period", runAttribute},
 	"fx":          {"load ECB foreign-exchange reference rates", runFX},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},

@@ -174,6 +174,11 @@ func TestRedeliveredEntriesAreNotStoredTwice(t *testing.T) {
 	if got := testutil.ToFloat64(m.Duplicates); got != 2000 {
 		t.Errorf("duplicates metric = %v, want 2000", got)
 	}
+	// The reports' hourly rollup is fed by every insert: the redelivered
+	// batch was not inserted again, so it counts every hit once.
+	if n := e.count(t, "SELECT countMerge(hits) FROM hits_hourly"); n != 3000 {
+		t.Fatalf("hits_hourly counts %d hits, want 3000", n)
+	}
 }
 
 func TestShutdownWritesTheBatchItHolds(t *testing.T) {
