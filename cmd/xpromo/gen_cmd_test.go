@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/xpromo/xpromo/internal/gen"
+	"github.com/xpromo/xpromo/internal/testenv"
+)
+
+func TestGenCommand(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	ctx := context.Background()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--clickhouse-url", db.URL, "--hits", "20000", "--partnerships", "20", "--countries", "5",
+		"--days", "10", "--start", "2026-03-25", "--seed", "5", "--batch", "6000"}
+	if err := runGen(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("gen: %v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "hits 20000 (") || !strings.Contains(out, "partnerships 20,") || !strings.Contains(out, "rows/s") {
+		t.Errorf("summary line: %q", out)
+	}
+	if !strings.Contains(stderr.String(), "gen: traffic: 20000 hits") || !strings.Contains(stderr.String(), "gen: attributed") {
+		t.Errorf("progress: %q", stderr.String())
+	}
+	var hits, convs, attrs uint64
+	if err := db.Conn.QueryRow(ctx, `SELECT (SELECT count() FROM hits), (SELECT count() FROM conversions), (SELECT count() FROM attributions FINAL)`).Scan(&hits, &convs, &attrs); err != nil {
+		t.Fatal(err)
+	}
+	if hits != 20000 || convs == 0 || attrs != convs {
+		t.Errorf("stored %d hits, %d conversions, %d attributions", hits, convs, attrs)
+	}
+
+	// Another seed, JSON summary, no attribution.
+	stdout.Reset()
+	stderr.Reset()
+	args = append(args[:len(args)-4], "--seed", "6", "--json", "--attribute=false", "--catalog-store")
+	if err := runGen(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("gen --seed 6: %v\n%s", err, stderr.String())
+	}
+	var sum gen.Summary
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("--json: %v: %s", err, stdout.String())
+	}
+	if sum.Hits != 20000 || sum.Partnerships != 20 || sum.Attributions != 0 || sum.Conversions == 0 {
+		t.Errorf("summary %+v", sum)
+	}
+
+	// The same seed again is refused.
+	stdout.Reset()
+	stderr.Reset()
+	if err := runGen(ctx, args, &stdout, &stderr); !errors.Is(err, gen.ErrSeedUsed) {
+		t.Errorf("same seed again: %v", err)
+	}
+}
+
+func TestGenUsage(t *testing.T) {
+	ctx := context.Background()
+	var stdout, stderr bytes.Buffer
+	if err := runGen(ctx, []string{"--help"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "Usage: xpromo gen") || !strings.Contains(stderr.String(), "-conversion-rate") {
+		t.Errorf("help text: %q", stderr.String())
+	}
+	for _, args := range [][]string{
+		{"--countries", "61", "--partnerships", "100"},
+		{"--partnerships", "3", "--countries", "5"},
+		{"--start", "yesterday"},
+		{"--conversion-rate", "2"},
+		{"--hits", "-5"},
+		{"extra"},
+	} {
+		stderr.Reset()
+		if err := runGen(ctx, args, &stdout, &stderr); !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		} else if stderr.Len() == 0 {
+			t.Errorf("%v: nothing said on stderr", args)
+		}
+	}
+}
