@@ -20,11 +20,12 @@ const (
 	ByCampaign = "campaign" // the link's campaign as recorded on the hit ("" none)
 	ByDevice   = "device"   // other, desktop, mobile, tablet, bot
 	ByReferrer = "referrer" // the referring host ("" none or not sent)
+	BySubID    = "sub"      // the partner's sub-id of the click (/r/{code}?sub=...; "" none)
 	ByDay      = "day"      // the day in the partnership country's time zone
 )
 
 // BreakdownDimensions are the values BreakdownReport accepts for by.
-var BreakdownDimensions = []string{ByLink, ByCampaign, ByDevice, ByReferrer, ByDay}
+var BreakdownDimensions = []string{ByLink, ByCampaign, BySubID, ByDevice, ByReferrer, ByDay}
 
 // ErrNoPartnership means a breakdown did not name exactly one partnership
 // in the reader's scope. A partnership that exists but is out of scope is
@@ -85,6 +86,8 @@ func bdDimensionSQL(by, tz string) (string, bool) {
 		return "toString(device)", true
 	case ByReferrer:
 		return "referrer_host", true
+	case BySubID:
+		return "sub_id", true
 	case ByDay:
 		return bucketSQL(Day, "ts", tz), true
 	}
@@ -118,8 +121,8 @@ type bdAgg struct {
 // A value with neither counted views nor clicks nor conversions has no
 // row. Granularity and Compare are not used.
 //
-// There is no sub-id dimension: the tracker does not record sub-ids on
-// hits yet, so a partner's own sub-ids cannot be broken down.
+// The sub dimension is the sub= label a partner put on the tracking link
+// (/r/{code}?sub=...), recorded with each click.
 func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -278,8 +281,7 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 	t.Notes = append(t.Notes,
 		fmt.Sprintf("partnership %s (partner %s, %s) by %s; days in %s", ps.ID, ps.Partner, ps.Country, by, tz),
 		"new_users and revenue are the conversions the period's clicks earned, whenever they happened; they can still grow",
-		"unique_visitors is approximate beyond 65,536 per value (ClickHouse uniq, error about 1%); users and revenue are exact",
-		"sub-ids are not recorded yet, so there is no sub-id breakdown")
+		"unique_visitors is approximate beyond 65,536 per value (ClickHouse uniq, error about 1%); users and revenue are exact")
 	if repCurrency != "" {
 		t.Notes = append(t.Notes, "revenue is in "+repCurrency+" at the ECB rate of each conversion's day")
 	}

@@ -108,7 +108,7 @@ func bdU8(b bool) uint8 {
 func bdInsertHits(t *testing.T, ctx context.Context, env *reports.Env, hits []bdHit) {
 	t.Helper()
 	b, err := env.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, ingested_at)`)
+ country, visitor, referrer_host, device, is_bot, ingested_at, sub_id)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func bdInsertHits(t *testing.T, ctx context.Context, env *reports.Env, hits []bd
 			dir = "inbound"
 		}
 		if err := b.Append(h.id, h.ts, h.kind, h.link, env.Catalog.Partnerships[h.ps].Partner, h.ps, dir, h.campaign,
-			"PL", h.visitor, h.referrer, h.device, bdU8(h.bot), h.ingested); err != nil {
+			"PL", h.visitor, h.referrer, h.device, bdU8(h.bot), h.ingested, bdSub(h)); err != nil {
 			t.Fatalf("append hit %s: %v", h.id, err)
 		}
 	}
@@ -282,6 +282,11 @@ func bdScenario(t *testing.T) (*reports.Env, []bdHit, []bdAttr) {
 	return env, hits, attrs
 }
 
+// bdSub is the sub-id stored with h: a few labels, and none for some.
+func bdSub(h bdHit) string {
+	return []string{"", "nl-1", "nl-2", "banner"}[len(h.visitor)%4]
+}
+
 // bdValue is h's value of dimension by in zone loc.
 func bdValue(h bdHit, by string, loc *time.Location) any {
 	switch by {
@@ -293,6 +298,8 @@ func bdValue(h bdHit, by string, loc *time.Location) any {
 		return h.device
 	case reports.ByReferrer:
 		return h.referrer
+	case reports.BySubID:
+		return bdSub(h)
 	case reports.ByDay:
 		l := h.ts.In(loc)
 		return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, time.UTC)

@@ -241,6 +241,7 @@ func (s *Server) redirect(c echo.Context) error {
 	vid, _ := s.visitor(c)
 	h.Link, h.Partner, h.Partnership = link.Code, link.Partner, link.Partnership
 	h.Direction, h.Campaign, h.Visitor = link.Direction, link.Campaign, vid
+	h.SubID = subID(c.Request().URL.RawQuery)
 	dest, fallback, ok := link.Target(now, h.ID)
 	if !ok {
 		// Paused or expired, and the partnership names no fallback URL.
@@ -251,6 +252,34 @@ func (s *Server) redirect(c echo.Context) error {
 	s.submit(h)
 	s.setVisitor(c, vid) // also renews the cookie's lifetime
 	return c.Redirect(http.StatusFound, dest)
+}
+
+// MaxSubID bounds a sub-id.
+const MaxSubID = 64
+
+// subID returns the sub= parameter of a tracking link's query when it is
+// a plain label (at most MaxSubID of A-Z a-z 0-9 . _ ~ -), else "": an odd
+// sub-id never fails a redirect, it is just not recorded. The query is
+// only parsed when it names sub, to keep the redirect path cheap.
+func subID(raw string) string {
+	if raw == "" || !strings.Contains(raw, "sub=") {
+		return ""
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return ""
+	}
+	v := q.Get("sub")
+	if len(v) > MaxSubID {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-') {
+			return ""
+		}
+	}
+	return v
 }
 
 func (s *Server) pixel(c echo.Context) error {

@@ -424,3 +424,26 @@ func BenchmarkBareRedirect(b *testing.B) {
 		e.ServeHTTP(w, req)
 	}
 }
+
+// TestSubID: a plain sub= label of the tracking link is recorded with the
+// click; an odd one is dropped, never fails the redirect, and no sub-id
+// ever reaches the destination.
+func TestSubID(t *testing.T) {
+	e, rec := newTestServer(t)
+	for _, tt := range []struct{ query, want string }{
+		{"?sub=nl-7", "nl-7"},
+		{"?utm=x&sub=Banner_2.a~b", "Banner_2.a~b"},
+		{"?sub=" + strings.Repeat("a", 65), ""},
+		{"?sub=a%20b", ""},
+		{"?sub=%3Cscript%3E", ""},
+		{"", ""},
+	} {
+		w := do(e, "GET", "/r/demo"+tt.query, nil)
+		if w.Code != http.StatusFound || strings.Contains(w.Header().Get("Location"), "sub=") {
+			t.Fatalf("%s: %d %s", tt.query, w.Code, w.Header().Get("Location"))
+		}
+		if h := rec.last(t); h.SubID != tt.want {
+			t.Errorf("%s: sub-id %q, want %q", tt.query, h.SubID, tt.want)
+		}
+	}
+}

@@ -120,6 +120,8 @@ type Hit struct {
 	OccurredAt  time.Time // when the conversion happened (Time is when it was received); zero: Time
 	Existing    bool      // the product says the user existed before
 	Duplicate   bool      // an order or signup already seen from this source: stored, never counted
+	// Encoding version 3 and later.
+	SubID string // the partner's sub-id of a click (/r/{code}?sub=...), for breakdowns
 
 	// Rejected hits.
 	Endpoint string // the path that received it
@@ -127,9 +129,10 @@ type Hit struct {
 	Query    string // the raw query, made valid UTF-8 and truncated
 }
 
-// Encoding versions: 1 lacks the conversion fields added in 2; both decode,
-// so streams and journals written before an upgrade are still read.
-const encVersion = 2
+// Encoding versions: 1 lacks the conversion fields added in 2, 2 the sub-id
+// added in 3; all decode, so streams and journals written before an
+// upgrade are still read.
+const encVersion = 3
 
 // Append appends the binary form of h to b.
 func (h *Hit) Append(b []byte) []byte {
@@ -162,7 +165,8 @@ func (h *Hit) Append(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(*s)))
 		b = append(b, *s...)
 	}
-	return b
+	b = binary.AppendUvarint(b, uint64(len(h.SubID)))
+	return append(b, h.SubID...)
 }
 
 func (h *Hit) stringsV2() [3]*string {
@@ -186,7 +190,7 @@ const maxField = 64 << 10
 
 // Unmarshal decodes b into h.
 func (h *Hit) Unmarshal(b []byte) error {
-	if len(b) < 5 || (b[0] != 1 && b[0] != 2) {
+	if len(b) < 5 || b[0] < 1 || b[0] > encVersion {
 		return ErrCorrupt
 	}
 	version := b[0]
@@ -210,7 +214,7 @@ func (h *Hit) Unmarshal(b []byte) error {
 	if !ok {
 		return ErrCorrupt
 	}
-	h.UserID, h.Source, h.Fingerprint, h.OccurredAt = "", "", "", time.Time{}
+	h.UserID, h.Source, h.Fingerprint, h.OccurredAt, h.SubID = "", "", "", time.Time{}, ""
 	if version >= 2 {
 		ms, n := binary.Varint(b)
 		if n <= 0 {
@@ -221,6 +225,11 @@ func (h *Hit) Unmarshal(b []byte) error {
 		}
 		v2 := h.stringsV2()
 		if b, ok = readStrings(b[n:], v2[:]); !ok {
+			return ErrCorrupt
+		}
+	}
+	if version >= 3 {
+		if b, ok = readStrings(b, []*string{&h.SubID}); !ok {
 			return ErrCorrupt
 		}
 	}

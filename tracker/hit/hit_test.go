@@ -26,7 +26,9 @@ func TestRoundTrip(t *testing.T) {
 	api := Hit{ID: "Z", Time: time.UnixMilli(1764000000123).UTC(), Kind: KindConversion, Event: "refund",
 		OrderID: "o-9", Amount: "-3.5", Currency: "USD", UserID: "u-1", Source: "partner:acme",
 		Fingerprint: "f00d", OccurredAt: time.UnixMilli(1763000000000).UTC(), Existing: true, Duplicate: true, Country: "DE"}
-	for _, h := range []Hit{sample(), conv, rej, fb, api} {
+	sub := sample()
+	sub.SubID = "newsletter-7"
+	for _, h := range []Hit{sample(), conv, rej, fb, api, sub} {
 		var got Hit
 		if err := got.Unmarshal(h.Marshal()); err != nil {
 			t.Fatalf("Unmarshal: %v", err)
@@ -42,8 +44,9 @@ func TestRoundTrip(t *testing.T) {
 func TestUnmarshalVersion1(t *testing.T) {
 	h := sample()
 	b := h.Marshal()
-	// Version 2 appends a zero occurred-at varint and three empty strings.
-	v1 := append([]byte{1}, b[1:len(b)-4]...)
+	// Version 2 appends a zero occurred-at varint and three empty strings,
+	// version 3 one more empty string.
+	v1 := append([]byte{1}, b[1:len(b)-5]...)
 	var got Hit
 	if err := got.Unmarshal(v1); err != nil {
 		t.Fatalf("Unmarshal v1: %v", err)
@@ -51,8 +54,12 @@ func TestUnmarshalVersion1(t *testing.T) {
 	if !reflect.DeepEqual(got, h) {
 		t.Fatalf("v1:\n got %+v\nwant %+v", got, h)
 	}
-	if err := got.Unmarshal(append([]byte{3}, b[1:]...)); err == nil {
-		t.Fatal("version 3 decoded")
+	v2 := append([]byte{2}, b[1:len(b)-1]...)
+	if err := got.Unmarshal(v2); err != nil || !reflect.DeepEqual(got, h) {
+		t.Fatalf("v2: %v\n got %+v\nwant %+v", err, got, h)
+	}
+	if err := got.Unmarshal(append([]byte{4}, b[1:]...)); err == nil {
+		t.Fatal("version 4 decoded")
 	}
 }
 

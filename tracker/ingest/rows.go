@@ -16,7 +16,7 @@ import (
 const (
 	insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
  country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at, fallback,
- fingerprint)`
+ fingerprint, sub_id)`
 	insertConversions = `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, click_id,
  visitor, fingerprint, existing, duplicate, amount, currency, link, partner, partnership, country, ingested_at)`
 	insertRejected = `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
@@ -82,15 +82,15 @@ func hitColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
 		device, event, click, order, cur     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		ts, ingested                         = make([]time.Time, n), make([]time.Time, n)
 		bot, fallback                        = make([]uint8, n), make([]uint8, n)
-		fingerprint                          = make([]string, n)
+		fingerprint, sub                     = make([]string, n), make([]string, n)
 	)
 	for i, h := range hs {
 		id[i], ts[i], kind[i], link[i], partner[i], partnership[i] = h.ID, h.Time, h.Kind.String(), h.Link, h.Partner, h.Partnership
 		dir[i], campaign[i], cc[i], visitor[i], ref[i] = directionName(h.Direction), h.Campaign, country(h.Country), h.Visitor, h.RefHost
 		device[i], bot[i], event[i], click[i], order[i], cur[i] = h.Device.String(), boolU8(h.Bot), h.Event, h.ClickRef, h.OrderID, h.Currency
-		ingested[i], fallback[i], fingerprint[i] = now, boolU8(h.Fallback), h.Fingerprint
+		ingested[i], fallback[i], fingerprint[i], sub[i] = now, boolU8(h.Fallback), h.Fingerprint, h.SubID
 	}
-	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested, fallback, fingerprint}
+	return []any{id, ts, kind, link, partner, partnership, dir, campaign, cc, visitor, ref, device, bot, event, click, order, amounts, cur, ingested, fallback, fingerprint, sub}
 }
 
 // conversionColumns turns conversion hits into the columns of
