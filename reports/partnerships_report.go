@@ -275,8 +275,8 @@ func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.
 	// build fills a template: the period in SELECT, the local-day filter in
 	// WHERE (each zone's own From..To), in the order of their arguments.
 	build := func(tmpl, col string, ids []string, mid ...any) query {
-		bucket, bargs := zt.bucket(p.Granularity, col)
-		day, dargs := zt.bucket(Day, col)
+		bucket, bargs := zt.bucket(p.Granularity, col, true)
+		day, dargs := zt.bucket(Day, col, p.Granularity == Total)
 		args := append(append(bargs, mid...), zt.from, zt.to, ids)
 		args = append(append(args, dargs...), from.Format(time.DateOnly), to.Format(time.DateOnly))
 		return query{sql: fmt.Sprintf(tmpl, bucket, day), args: args}
@@ -441,23 +441,36 @@ func newZoneTable(env *Env, pss []catalog.Partnership, from, to time.Time) *zone
 }
 
 // bucket returns the SQL of a row's period for the DateTime column col,
-// with the arguments it binds (before the query's own).
-func (zt *zoneTable) bucket(granularity, col string) (string, []any) {
+// with the arguments it binds (before the query's own). The partnership's
+// zone index is computed once per query: the first expression that needs
+// it defines the alias zi (define true) and binds the partnership list,
+// later ones only name it, which keeps the query far below max_query_size
+// however many partnerships it covers.
+func (zt *zoneTable) bucket(granularity, col string, define bool) (string, []any) {
 	if granularity == Total {
 		return "toDate('1970-01-01')", nil
 	}
-	zi := "transform(partnership, ?, ?, toUInt32(0))"
 	args := []any{}
+	zi := func() string {
+		if define {
+			define = false
+			args = append(args, zt.ids, zt.idx)
+			return "(transform(partnership, ?, ?, toUInt32(0)) AS zi)"
+		}
+		return "zi"
+	}
 	off := ""
 	for i, seg := range zt.offsets {
-		el := "arrayElement(CAST(?, 'Array(Int32)'), " + zi + ")"
-		if i == len(zt.offsets)-1 {
-			off += el
-			args = append(args, seg, zt.ids, zt.idx)
-			break
+		if i < len(zt.offsets)-1 {
+			off += "if(toUInt32(" + col + ") < ?, "
+			args = append(args, zt.changes[i])
 		}
-		off += "if(toUInt32(" + col + ") < ?, " + el + ", "
-		args = append(args, zt.changes[i], seg, zt.ids, zt.idx)
+		off += "arrayElement(CAST(?, 'Array(Int32)'), "
+		args = append(args, seg)
+		off += zi() + ")"
+		if i < len(zt.offsets)-1 {
+			off += ", "
+		}
 	}
 	off += strings.Repeat(")", len(zt.offsets)-1)
 	local := "toDate(" + col + " + " + off + ", 'UTC')"
