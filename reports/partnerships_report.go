@@ -24,14 +24,14 @@ const (
   countMergeIf(hits, kind = 'click' AND (is_bot = 0 OR ? = 1)),
   uniqMergeIf(visitors, kind = 'click' AND (is_bot = 0 OR ? = 1))
 FROM hits_hourly
-WHERE hour >= ? AND hour < ? AND partnership IN (SELECT arrayJoin(?)) AND %s BETWEEN toDate(?) AND toDate(?)
+WHERE hour >= ? AND hour < ? AND partnership IN (SELECT arrayJoin(?)) AND %s
 GROUP BY partnership, direction, b`
 	psHitsRawSQL = `SELECT partnership, toString(direction), %s AS b,
   countIf(kind = 'view' AND (is_bot = 0 OR ? = 1)),
   countIf(kind = 'click' AND (is_bot = 0 OR ? = 1)),
   uniqIf(visitor, kind = 'click' AND (is_bot = 0 OR ? = 1))
 FROM hits
-WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND kind IN ('click', 'view') AND %s BETWEEN toDate(?) AND toDate(?)
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND kind IN ('click', 'view') AND %s
 GROUP BY partnership, direction, b`
 	psConvSQL = `SELECT partnership, toString(direction), %s AS b,
   countIf(outcome = 'new_user'),
@@ -41,11 +41,11 @@ GROUP BY partnership, direction, b`
   sumIf(revenue_rep, outcome = 'credited'),
   any(rep_currency)
 FROM attributions FINAL
-WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND %s BETWEEN toDate(?) AND toDate(?)
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND %s
 GROUP BY partnership, direction, b`
 	psCurrencySQL = `SELECT partnership, toString(direction), %s AS b, currency, sum(revenue)
 FROM attributions FINAL
-WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND outcome = 'credited' AND currency != '' AND %s BETWEEN toDate(?) AND toDate(?)
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND outcome = 'credited' AND currency != '' AND %s
 GROUP BY partnership, direction, b, currency`
 )
 
@@ -276,10 +276,9 @@ func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.
 	// WHERE (each zone's own From..To), in the order of their arguments.
 	build := func(tmpl, col string, ids []string, mid ...any) query {
 		bucket, bargs := zt.bucket(p.Granularity, col, true)
-		day, dargs := zt.bucket(Day, col, p.Granularity == Total)
+		within, wargs := zt.within(col, p.Granularity == Total)
 		args := append(append(bargs, mid...), zt.from, zt.to, ids)
-		args = append(append(args, dargs...), from.Format(time.DateOnly), to.Format(time.DateOnly))
-		return query{sql: fmt.Sprintf(tmpl, bucket, day), args: args}
+		return query{sql: fmt.Sprintf(tmpl, bucket, within), args: append(args, wargs...)}
 	}
 	if len(zt.hourly) > 0 {
 		q := build(psHitsRollupSQL, "hour", zt.hourly, bots, bots, bots)
@@ -370,6 +369,8 @@ type zoneTable struct {
 	ids           []string
 	idx           []uint32  // 1-based zone index of ids[i]
 	changes       []uint32  // instants (unix seconds) where some zone's offset changes
+	zoneFrom      []uint32  // per zone index - 1: local midnight of From, unix seconds
+	zoneTo        []uint32  // per zone index - 1: local midnight after To, unix seconds
 	offsets       [][]int32 // per segment (before changes[0], ..., after the last): offset per zone index - 1
 }
 
@@ -389,6 +390,7 @@ func newZoneTable(env *Env, pss []catalog.Partnership, from, to time.Time) *zone
 	}
 	for i, loc := range locs {
 		a, b := bounds(from, to, loc)
+		zt.zoneFrom, zt.zoneTo = append(zt.zoneFrom, uint32(a.Unix())), append(zt.zoneTo, uint32(b.Unix()))
 		if i == 0 || a.Before(zt.from) {
 			zt.from = a
 		}
@@ -440,6 +442,19 @@ func newZoneTable(env *Env, pss []catalog.Partnership, from, to time.Time) *zone
 	return zt
 }
 
+// within returns the SQL condition that col is inside the period of its
+// partnership's zone (local midnight of From to local midnight after To):
+// two array lookups per row, where a local-day comparison would need the
+// offset of every DST segment.
+func (zt *zoneTable) within(col string, define bool) (string, []any) {
+	// Arguments bind in the order their ? appear in the text.
+	if define {
+		return "toUInt32(" + col + ") >= arrayElement(?, (transform(partnership, ?, ?, toUInt32(0)) AS zi)) AND toUInt32(" + col + ") < arrayElement(?, zi)",
+			[]any{zt.zoneFrom, zt.ids, zt.idx, zt.zoneTo}
+	}
+	return "toUInt32(" + col + ") >= arrayElement(?, zi) AND toUInt32(" + col + ") < arrayElement(?, zi)", []any{zt.zoneFrom, zt.zoneTo}
+}
+
 // bucket returns the SQL of a row's period for the DateTime column col,
 // with the arguments it binds (before the query's own). The partnership's
 // zone index is computed once per query: the first expression that needs
@@ -465,7 +480,7 @@ func (zt *zoneTable) bucket(granularity, col string, define bool) (string, []any
 			off += "if(toUInt32(" + col + ") < ?, "
 			args = append(args, zt.changes[i])
 		}
-		off += "arrayElement(CAST(?, 'Array(Int32)'), "
+		off += "arrayElement(?, "
 		args = append(args, seg)
 		off += zi() + ")"
 		if i < len(zt.offsets)-1 {

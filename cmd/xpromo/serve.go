@@ -265,6 +265,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	})
 	apiSrv := api.New(apiStore, tokens, verifier, log)
 	apiSrv.TrackingBase = c.PublicURL
+	apiSrv.Snapshot = cat.Get
 	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
 	recorder := conversion.NewRecorder(rdb, c.KeyPrefix, buf, salts)
 	apiSrv.Conversions = recorder

@@ -40,6 +40,9 @@ type Server struct {
 	// TokensChanged, if set, is called after a token is created or revoked,
 	// e.g. to tell the other trackers to reload their tokens.
 	TokensChanged func(context.Context)
+	// Snapshot, if set, gives the catalog reports read (the tracker's
+	// in-memory copy, at most a refresh old) instead of a load per request.
+	Snapshot func() *catalog.Snapshot
 	// Conversions records POST /conversions; nil answers 503.
 	Conversions *conversion.Recorder
 

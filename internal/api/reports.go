@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 // getReport serves GET /reports/:name: the report limited to the reader's
@@ -82,9 +83,14 @@ func (s *Server) getReport(c echo.Context) error {
 		return badRequest(c, err.Error())
 	}
 	ctx := c.Request().Context()
-	snap, err := s.load(ctx)
-	if err != nil {
-		return s.internal(c, "report", err)
+	var snap *catalog.Snapshot
+	if s.Snapshot != nil {
+		snap = s.Snapshot()
+	}
+	if snap == nil {
+		if snap, err = s.load(ctx); err != nil {
+			return s.internal(c, "report", err)
+		}
 	}
 	zones, err := reports.LoadZones(ctx, s.cat.Conn())
 	if err != nil {
