@@ -279,7 +279,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 	if want := allNames(t); !reflect.DeepEqual(done, want) {
 		t.Fatalf("first Migrate applied %v, want %v", done, want)
 	}
-	wantTables := []string{"attributions", "audit_log", "conversions", "country_settings", "fx_rates", "hits", "hits_hourly", "hits_hourly_mv", "links", "partner_secrets", "partners", "partnership_terms", "partnerships", "rejected_hits", "tokens", schema.VersionTable}
+	wantTables := []string{"attributions", "audit_log", "conversions", "country_settings", "fx_rates", "hits", "hits_hourly", "hits_hourly_mv", "links", "partner_secrets", "partners", "partnership_terms", "partnerships", "rejected_hits", "statements", "tokens", schema.VersionTable}
 	sort.Strings(wantTables)
 	if got := tables(); !reflect.DeepEqual(got, wantTables) {
 		t.Fatalf("tables after Migrate = %v, want %v", got, wantTables)

@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"country":     {"set or list countries' report time zones", runCountry},
 	"rollup":      {"rebuild the hourly hits rollup reports read", runRollup},
 	"gen":         {"write synthetic traffic into ClickHouse (report benchmarks)", runGen},
+	"statements":  {"build, close and export monthly revenue-split statements", runStatements},
 	"attribute":   {"recompute the attribution of conversions for a period", runAttribute},
 	"fx":          {"load ECB foreign-exchange reference rates", runFX},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},
