@@ -447,3 +447,19 @@ func TestSubID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSubID: whatever the query, a recorded sub-id is a plain label of at
+// most MaxSubID bytes.
+func FuzzSubID(f *testing.F) {
+	for _, s := range []string{"sub=nl-7", "a=1&sub=x%00y", "sub=" + strings.Repeat("z", 70), "sub=%zz", "sub=a&sub=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v := subID(raw)
+		if len(v) > MaxSubID || strings.ContainsFunc(v, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._~-", r))
+		}) {
+			t.Fatalf("subID(%q) = %q", raw, v)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package conversion
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -186,4 +187,48 @@ func TestSalts(t *testing.T) {
 	if err != nil || ttl <= 0 || ttl > SaltTTL {
 		t.Fatalf("salt TTL %v (%v): want it to expire within %v", ttl, err, SaltTTL)
 	}
+}
+
+// FuzzNormalize: any JSON a client sends either normalizes into a
+// conversion that satisfies the rules or is refused with a field; it never
+// panics.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"signup","user_id":"u1"}`,
+		`{"type":"purchase","order_id":"o","amount":"12.50","currency":"eur"}`,
+		`{"type":"refund","order_id":"o","currency":"JPY"}`,
+		`{"type":"purchase","order_id":"o","amount":1e30,"currency":"EUR"}`,
+		`{"type":"signup","user_id":"\u0000"}`,
+		`{"type":"purchase","order_id":"o","amount":"-0.00001","currency":"USD"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var in Input
+		if json.Unmarshal(b, &in) != nil {
+			return
+		}
+		if fe := in.Normalize(now); fe != nil {
+			if fe.Field == "" || fe.Reason == "" {
+				t.Fatalf("refusal without a field or reason: %+v", fe)
+			}
+			return
+		}
+		switch in.Type {
+		case TypeSignup:
+			if in.UserID == "" || in.Amount != nil {
+				t.Fatalf("accepted signup %+v", in)
+			}
+		case TypePurchase, TypeRefund:
+			if in.OrderID == "" || in.Amount == nil || in.Amount.IsNegative() || len(in.Currency) != 3 {
+				t.Fatalf("accepted %s %+v", in.Type, in)
+			}
+		default:
+			t.Fatalf("accepted type %q", in.Type)
+		}
+		if in.OccurredAt.After(now.Add(MaxFuture)) || in.OccurredAt.Before(now.Add(-MaxAge)) {
+			t.Fatalf("accepted occurred_at %v", in.OccurredAt)
+		}
+	})
 }
