@@ -314,7 +314,7 @@ func LoadZones(ctx context.Context, conn driver.Conn) (map[string]*time.Location
 			return nil, fmt.Errorf("load time zones: %w", err)
 		}
 		loc, err := time.LoadLocation(tz)
-		if err != nil {
+		if err != nil || tz == "" || tz == "Local" {
 			continue // refused when set; a zone a newer tzdata renamed falls back to UTC
 		}
 		out[cc] = loc

@@ -146,7 +146,7 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 		}
 		var perUser any
 		if a.newUsers > 0 {
-			perUser = a.revenue.Div(decimal.NewFromInt(int64(a.newUsers)))
+			perUser = a.revenue.Div(decimal.NewFromInt(int64(a.newUsers))).RoundBank(2)
 		}
 		row := []any{period, k.ps, ps.Partner, ps.Country, k.dir,
 			a.views, a.clicks, a.visitors, ratio(float64(a.clicks), float64(a.views)),

@@ -57,8 +57,10 @@ func TestConversionsEndToEnd(t *testing.T) {
 	// (same address and browser the same day).
 	other := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "9.9.9.9", browserUA))
 
-	// Whole seconds, as stored: not before the click's second.
-	now := time.Now().UTC().Format(time.RFC3339)
+	// Whole seconds, as stored: not before the click's second. The day
+	// attributed below is this one (a run across midnight stays right).
+	nowT := time.Now().UTC()
+	now := nowT.Format(time.RFC3339)
 	tests := []struct {
 		name, body string
 		code       int
@@ -121,7 +123,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 
 	// Rates for today: 1 EUR = 1.10 USD.
 	csv := filepath.Join(t.TempDir(), "eurofxref.csv")
-	today := time.Now().UTC()
+	today := nowT
 	if err := os.WriteFile(csv, []byte("Date, USD, GBP, \n"+today.Format("02 January 2006")+", 1.1000, 0.8500, \n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

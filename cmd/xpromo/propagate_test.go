@@ -53,12 +53,12 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	redirect := func(s *server, code string) *http.Response {
 		return get(t, noRedirect, "GET", s.base+"/r/"+code, "8.8.8.8", browserUA)
 	}
-	// propagated measures how long until b answers as want after a change
-	// made through a's API.
+	// propagated measures how long until b answers as want once a change
+	// made through a's API has returned (the change is made then).
 	propagated := func(what string, change func(), want func(*http.Response) bool) {
 		t.Helper()
-		start := time.Now()
 		change()
+		start := time.Now()
 		for !want(redirect(b, "fresh")) {
 			if time.Since(start) > time.Second {
 				t.Fatalf("%s: the other tracker did not see it within 1 s", what)
@@ -78,11 +78,11 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	}, func(r *http.Response) bool {
 		return r.StatusCode == http.StatusFound && strings.HasPrefix(r.Header.Get("Location"), "https://www.example.com/fresh?xp_click=")
 	})
-	propagated("a fallback URL", func() {
-		if code, body := call(a.base, "PUT", "/v1/partnerships/acme-de/terms", `{"effective_from":"2026-01-01","start_date":"2026-01-01","currency":"EUR","fallback_url":"https://www.example.com/fallback"}`); code != 201 {
-			t.Fatalf("set terms: %d %s", code, body)
-		}
-	}, func(*http.Response) bool { return true }) // terms change no active link's target
+	// A fallback URL for the partnership: it changes no active link's
+	// target, so the next step (a paused link going to it) shows it arrived.
+	if code, body := call(a.base, "PUT", "/v1/partnerships/acme-de/terms", `{"effective_from":"2026-01-01","start_date":"2026-01-01","currency":"EUR","fallback_url":"https://www.example.com/fallback"}`); code != 201 {
+		t.Fatalf("set terms: %d %s", code, body)
+	}
 	var pausedClicks []string
 	propagated("a paused link", func() {
 		if code, body := call(a.base, "PATCH", "/v1/links/fresh", `{"status":"paused"}`); code != 200 {
@@ -101,11 +101,11 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	})
 
 	// The CLI announces its changes the same way.
-	start := time.Now()
 	if code, out, errOut := cliRun(t, db, "link", "add", "--code", "cli-made", "--partnership", "acme-de", "--direction", "inbound",
 		"--url", "https://www.example.com/cli", "--redis-url", r.URL, "--redis-prefix", r.Prefix); code != 0 {
 		t.Fatalf("xpromo link add: %d %s %s", code, out, errOut)
 	}
+	start := time.Now()
 	for redirect(b, "cli-made").StatusCode != http.StatusFound {
 		if time.Since(start) > time.Second {
 			t.Fatal("a link added with the CLI did not reach the tracker within 1 s")
@@ -115,10 +115,10 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	t.Logf("a link added with the CLI reached the tracker in %v", time.Since(start).Round(time.Millisecond))
 
 	// Revoking the token through a: b refuses it within a second.
-	start = time.Now()
 	if code, body := call(a.base, "DELETE", "/v1/tokens/"+tok.ID, ""); code != 200 {
 		t.Fatalf("revoke: %d %s", code, body)
 	}
+	start = time.Now()
 	for {
 		code, _ := call(b.base, "GET", "/v1/partnerships", "")
 		if code == http.StatusUnauthorized {

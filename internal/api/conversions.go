@@ -13,7 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/tracker/catalog"
 	"github.com/xpromo/xpromo/tracker/conversion"
 	"github.com/xpromo/xpromo/tracker/geo"
 	"github.com/xpromo/xpromo/tracker/hit"
@@ -201,12 +202,40 @@ func (s *Server) getConversion(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "get conversion", err)
 	}
-	if !p.Scope().Allows(a.Country, a.Partner) || (p.Role == auth.RolePartner && a.Partner == "") {
+	// A scoped reader sees only conversions credited to a partnership of
+	// its scope: not unattributed ones (their country is the visitor's),
+	// and never the ids of other partnerships that overlapped.
+	scope := p.Scope()
+	if !scope.Allows(a.Country, a.Partner) || (!scope.Unrestricted() && a.Partnership == "") {
 		return notFound(c, "conversion")
 	}
-	if a.Overlaps == nil {
-		a.Overlaps = []string{}
+	overlaps := []string{}
+	hidden := false
+	var snap *catalog.Snapshot
+	if !scope.Unrestricted() {
+		if s.Snapshot != nil {
+			snap = s.Snapshot()
+		}
+		if snap == nil {
+			if snap, err = s.load(c.Request().Context()); err != nil {
+				return s.internal(c, "get conversion", err)
+			}
+		}
 	}
+	for _, id := range a.Overlaps {
+		if snap != nil {
+			ps, ok := snap.Partnerships[id]
+			if !ok || !scope.Allows(ps.Country, ps.Partner) {
+				hidden = true
+				continue
+			}
+		}
+		overlaps = append(overlaps, id)
+	}
+	if hidden {
+		overlaps = append(overlaps, reports.OutOfScope)
+	}
+	a.Overlaps = overlaps
 	a.Time, a.ComputedAt = a.Time.UTC(), a.ComputedAt.UTC()
 	return c.JSON(http.StatusOK, a)
 }

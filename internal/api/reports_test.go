@@ -100,3 +100,42 @@ func TestReportsScoping(t *testing.T) {
 		t.Errorf("unknown report: %d", code)
 	}
 }
+
+// TestConversionScope: a conversion's attribution is shown within the
+// reader's scope only, with overlapping partnerships outside it masked, and
+// unattributed conversions only to unrestricted readers.
+func TestConversionScope(t *testing.T) {
+	en := setup(t)
+	ctx := context.Background()
+	b, err := en.cat.Conn().PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction, overlaps, computed_at, version)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	if err := b.Append("won", at, "signup", "ours", "new_user", "ps-de-alpha", "alpha", "DE", "inbound", []string{"ps-fr-bravo"}, at, uint64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("organic", at, "signup", "ours", "unattributed", "", "", "DE", "none", []string{}, at, uint64(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		who, conv string
+		code      int
+		has, not  string
+	}{
+		{"admin", "won", 200, `"overlaps":["ps-fr-bravo"]`, ""},
+		{"cm-de", "won", 200, `"overlaps":["other (out of scope)"]`, "bravo"},
+		{"partner-a", "won", 200, `"overlaps":["other (out of scope)"]`, "bravo"},
+		{"cm-fr", "won", 404, "", ""},
+		{"finance", "organic", 200, `"outcome":"unattributed"`, ""},
+		{"cm-de", "organic", 404, "", ""},
+	} {
+		code, body := en.do("GET", "/v1/conversions/"+c.conv, c.who, "")
+		if code != c.code || !strings.Contains(body, c.has) || (c.not != "" && strings.Contains(body, c.not)) {
+			t.Errorf("%s %s: %d %s", c.who, c.conv, code, body)
+		}
+	}
+}

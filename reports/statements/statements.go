@@ -441,6 +441,9 @@ func (s *Statement) Scoped(countries []string, partner string) *Statement {
 		out.Lines = append(out.Lines, l)
 	}
 	out.Totals = totals(out.Lines)
+	if countries != nil || partner != "" {
+		out.ClosedBy = "" // who closed it is finance's business, not a scoped reader's
+	}
 	return &out
 }
 
