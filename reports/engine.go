@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ func (e *Env) scopedPartnerships(p Params) map[string][]catalog.Partnership {
 	}
 	out := map[string][]catalog.Partnership{}
 	for _, ps := range e.Catalog.Partnerships {
-		if p.Countries != nil && !contains(p.Countries, ps.Country) {
+		if p.Countries != nil && !slices.Contains(p.Countries, ps.Country) {
 			continue
 		}
 		if p.Partner != "" && ps.Partner != p.Partner {
@@ -122,15 +123,6 @@ func (e *Env) scopedPartnerships(p Params) map[string][]catalog.Partnership {
 		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // bounds returns the UTC instants of local midnight at from and after to.
@@ -154,17 +146,6 @@ func bucketSQL(granularity, col, tz string) string {
 		return "toStartOfMonth(toDate(" + col + ", " + q + "))"
 	}
 	return "toDate('1970-01-01')"
-}
-
-// wholeHours reports whether loc is a whole number of hours from UTC for
-// the whole period (then hourly rollups split its days exactly).
-func wholeHours(loc *time.Location, from, to time.Time) bool {
-	for t := from; t.Before(to.Add(time.Hour)); t = t.Add(24 * time.Hour) {
-		if _, off := t.In(loc).Zone(); off%3600 != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // comparePeriod is the earlier period Compare names.

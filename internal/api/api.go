@@ -193,6 +193,38 @@ func (s *Server) load(ctx context.Context) (*catalog.Snapshot, error) {
 	return s.cat.Load(ctx)
 }
 
+// snapshot is the whole catalog for readers that can be a refresh behind
+// (reports, statements): the tracker's in-memory copy when there is one,
+// else a load.
+func (s *Server) snapshot(ctx context.Context) (*catalog.Snapshot, error) {
+	if s.Snapshot != nil {
+		if snap := s.Snapshot(); snap != nil {
+			return snap, nil
+		}
+	}
+	return s.load(ctx)
+}
+
+// filterScope is p's scope narrowed by the ?country= and ?partner= of a
+// list request (never widened); a malformed filter is an error to answer
+// 400.
+func filterScope(c echo.Context, p auth.Principal) (auth.Scope, error) {
+	scope := p.Scope()
+	if cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country"))); cc != "" {
+		if fe := catalog.ValidCountry("country", cc); fe != nil {
+			return scope, fe
+		}
+		scope = scope.WithCountries(cc)
+	}
+	if pid := strings.TrimSpace(c.QueryParam("partner")); pid != "" {
+		if fe := catalog.ValidID("partner", pid); fe != nil {
+			return scope, fe
+		}
+		scope = scope.WithPartner(pid)
+	}
+	return scope, nil
+}
+
 // visible loads the part of the catalog p may read. Every read goes
 // through it, so a handler (or a filter) cannot show p what p may not see:
 // the scope is applied where the data is read, once.

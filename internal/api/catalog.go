@@ -98,18 +98,9 @@ func (s *Server) listPartnerships(c echo.Context) error {
 		return badRequest(c, err.Error())
 	}
 	// Filters narrow the principal's scope, never widen it.
-	scope := p.Scope()
-	if cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country"))); cc != "" {
-		if fe := catalog.ValidCountry("country", cc); fe != nil {
-			return badRequest(c, fe.Error())
-		}
-		scope = scope.WithCountries(cc)
-	}
-	if pid := strings.TrimSpace(c.QueryParam("partner")); pid != "" {
-		if fe := catalog.ValidID("partner", pid); fe != nil {
-			return badRequest(c, fe.Error())
-		}
-		scope = scope.WithPartner(pid)
+	scope, err := filterScope(c, p)
+	if err != nil {
+		return badRequest(c, err.Error())
 	}
 	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {

@@ -213,13 +213,8 @@ func (s *Server) getConversion(c echo.Context) error {
 	hidden := false
 	var snap *catalog.Snapshot
 	if !scope.Unrestricted() {
-		if s.Snapshot != nil {
-			snap = s.Snapshot()
-		}
-		if snap == nil {
-			if snap, err = s.load(c.Request().Context()); err != nil {
-				return s.internal(c, "get conversion", err)
-			}
+		if snap, err = s.snapshot(c.Request().Context()); err != nil {
+			return s.internal(c, "get conversion", err)
 		}
 	}
 	for _, id := range a.Overlaps {

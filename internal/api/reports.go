@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 // getReport serves GET /reports/:name: the report limited to the reader's
@@ -83,14 +82,9 @@ func (s *Server) getReport(c echo.Context) error {
 		return badRequest(c, err.Error())
 	}
 	ctx := c.Request().Context()
-	var snap *catalog.Snapshot
-	if s.Snapshot != nil {
-		snap = s.Snapshot()
-	}
-	if snap == nil {
-		if snap, err = s.load(ctx); err != nil {
-			return s.internal(c, "report", err)
-		}
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return s.internal(c, "report", err)
 	}
 	zones, err := reports.LoadZones(ctx, s.cat.Conn())
 	if err != nil {

@@ -17,15 +17,9 @@ import (
 // statementSource gathers what a statement reads.
 func (s *Server) statementSource(c echo.Context) (statements.Source, error) {
 	ctx := c.Request().Context()
-	var snap *catalog.Snapshot
-	if s.Snapshot != nil {
-		snap = s.Snapshot()
-	}
-	if snap == nil {
-		var err error
-		if snap, err = s.load(ctx); err != nil {
-			return statements.Source{}, err
-		}
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return statements.Source{}, err
 	}
 	zones, err := reports.LoadZones(ctx, s.cat.Conn())
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -432,7 +433,7 @@ func (s *Statement) Scoped(countries []string, partner string) *Statement {
 	out := *s
 	out.Lines = []Line{}
 	for _, l := range s.Lines {
-		if countries != nil && !contains(countries, l.Country) {
+		if countries != nil && !slices.Contains(countries, l.Country) {
 			continue
 		}
 		if partner != "" && l.Partner != partner {
@@ -445,13 +446,4 @@ func (s *Statement) Scoped(countries []string, partner string) *Statement {
 		out.ClosedBy = "" // who closed it is finance's business, not a scoped reader's
 	}
 	return &out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

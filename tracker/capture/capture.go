@@ -136,11 +136,19 @@ func (s *Server) base(c echo.Context, kind hit.Kind, now time.Time) *hit.Hit {
 	}
 	if addr.IsValid() {
 		h.Country = geo.Country(addr)
-		if s.fp != nil && !bot {
-			h.Fingerprint = s.fp.FingerprintAddr(addr, r.UserAgent(), now)
+		if kind == hit.KindClick {
+			s.fingerprint(h, addr, r.UserAgent())
 		}
 	}
 	return h
+}
+
+// fingerprint sets h's daily fingerprint: only clicks and conversions
+// need one (attribution matches them), so views skip the hash.
+func (s *Server) fingerprint(h *hit.Hit, addr netip.Addr, ua string) {
+	if s.fp != nil && !h.Bot && addr.IsValid() {
+		h.Fingerprint = s.fp.FingerprintAddr(addr, ua, h.Time)
+	}
 }
 
 // refHost keeps only the host of the Referer: paths can carry personal data.
@@ -332,6 +340,7 @@ func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
 			s.reject(c, h, reason)
 			return
 		}
+		s.fingerprint(h, s.ip.Addr(c.Request()), c.Request().UserAgent())
 	case code != "":
 		h.Kind = hit.KindView
 	default:

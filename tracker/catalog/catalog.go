@@ -214,22 +214,6 @@ func (r *Resolved) Target(now time.Time, clickID string) (dest string, fallback,
 	return fb.url(clickID), true, true
 }
 
-// inForce is TermsInForce returning an index into versions, -1 for none.
-func inForce(versions []Terms, at time.Time) int {
-	d := dateOf(at)
-	best := -1
-	for i := range versions {
-		ef := dateOf(versions[i].EffectiveFrom)
-		if ef.After(d) {
-			continue
-		}
-		if best < 0 || !ef.Before(dateOf(versions[best].EffectiveFrom)) {
-			best = i // versions are sorted by version, so a later one wins a tie
-		}
-	}
-	return best
-}
-
 // Load reads the whole catalog.
 func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	snap := &Snapshot{

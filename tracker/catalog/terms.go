@@ -234,19 +234,34 @@ func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 // a tie. versions need not be sorted. It does not look at Status or the
 // start and end dates; callers decide what a paused or ended term means.
 func TermsInForce(versions []Terms, at time.Time) (Terms, bool) {
+	i := inForce(versions, at)
+	if i < 0 {
+		return Terms{}, false
+	}
+	return versions[i], true
+}
+
+// inForce is the index in versions (in any order) of the version in force
+// at at, -1 for none: the greatest EffectiveFrom on or before at's day, the
+// highest version on a tie.
+func inForce(versions []Terms, at time.Time) int {
 	d := dateOf(at)
-	var best Terms
-	found := false
-	for _, v := range versions {
-		ef := dateOf(v.EffectiveFrom)
+	best := -1
+	for i := range versions {
+		ef := dateOf(versions[i].EffectiveFrom)
 		if ef.After(d) {
 			continue
 		}
-		if !found || ef.After(dateOf(best.EffectiveFrom)) || (ef.Equal(dateOf(best.EffectiveFrom)) && v.Version > best.Version) {
-			best, found = v, true
+		if best < 0 {
+			best = i
+			continue
+		}
+		bf := dateOf(versions[best].EffectiveFrom)
+		if ef.After(bf) || (ef.Equal(bf) && versions[i].Version > versions[best].Version) {
+			best = i
 		}
 	}
-	return best, found
+	return best
 }
 
 const (

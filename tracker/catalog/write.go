@@ -47,23 +47,39 @@ func checkActor(actor string) (string, error) {
 	return actor, nil
 }
 
-// audit writes a change with the JSON of before (nil for a creation) and
-// after. The entry goes in before the row: every stored change has one.
-func (s *Store) audit(ctx context.Context, actor, action, entity, id, country string, before, after any) error {
-	e := AuditEntry{Actor: actor, Action: action, Entity: entity, EntityID: id, Country: country}
-	if before != nil {
-		b, err := json.Marshal(before)
+// change is one write of a catalog row: its audit entry (the JSON of
+// before, nil for a creation, and after), then the row itself.
+type change struct {
+	op, actor, action, entity, id, country string
+	before, after                          any
+	query                                  string
+	values                                 []any
+}
+
+// put writes c. The audit entry goes in before the row: every stored
+// change has one. Trackers are told afterwards.
+func (s *Store) put(ctx context.Context, c change) error {
+	e := AuditEntry{Actor: c.actor, Action: c.action, Entity: c.entity, EntityID: c.id, Country: c.country}
+	if c.before != nil {
+		b, err := json.Marshal(c.before)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", c.op, err)
 		}
 		e.Before = string(b)
 	}
-	a, err := json.Marshal(after)
+	a, err := json.Marshal(c.after)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", c.op, err)
 	}
 	e.After = string(a)
-	return s.Audit(ctx, e)
+	if err := s.Audit(ctx, e); err != nil {
+		return fmt.Errorf("%s: %w", c.op, err)
+	}
+	if err := s.insert(ctx, c.op, c.query, c.values...); err != nil {
+		return err
+	}
+	s.changed(ctx)
+	return nil
 }
 
 func normalizeDomains(in []string) ([]string, error) {
@@ -202,22 +218,12 @@ func (s *Store) UpdatePartner(ctx context.Context, id string, ch PartnerChange, 
 	if equalJSON(before, p) {
 		return before, nil
 	}
-	return p, s.putPartner(ctx, op, actor, ActionUpdate, &before, p)
+	return p, s.putPartner(ctx, op, actor, ActionUpdate, before, p)
 }
 
-func (s *Store) putPartner(ctx context.Context, op, actor, action string, before *Partner, p Partner) error {
-	var b any
-	if before != nil {
-		b = *before
-	}
-	if err := s.audit(ctx, actor, action, EntityPartner, p.ID, partnerCountry(p), b, p); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := s.insert(ctx, op, insertPartner, p.ID, p.Name, p.Domains, p.Status, p.Countries); err != nil {
-		return err
-	}
-	s.changed(ctx)
-	return nil
+func (s *Store) putPartner(ctx context.Context, op, actor, action string, before any, p Partner) error {
+	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityPartner, id: p.ID, country: partnerCountry(p),
+		before: before, after: p, query: insertPartner, values: []any{p.ID, p.Name, p.Domains, p.Status, p.Countries}})
 }
 
 func checkDirection(d string) error {
@@ -310,22 +316,12 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 	if before == ps {
 		return before, nil
 	}
-	return ps, s.putPartnership(ctx, op, actor, ActionUpdate, &before, ps)
+	return ps, s.putPartnership(ctx, op, actor, ActionUpdate, before, ps)
 }
 
-func (s *Store) putPartnership(ctx context.Context, op, actor, action string, before *Partnership, ps Partnership) error {
-	var b any
-	if before != nil {
-		b = *before
-	}
-	if err := s.audit(ctx, actor, action, EntityPartnership, ps.ID, ps.Country, b, ps); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := s.insert(ctx, op, insertPartnership, ps.ID, ps.Partner, ps.Country, ps.Direction); err != nil {
-		return err
-	}
-	s.changed(ctx)
-	return nil
+func (s *Store) putPartnership(ctx context.Context, op, actor, action string, before any, ps Partnership) error {
+	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityPartnership, id: ps.ID, country: ps.Country,
+		before: before, after: ps, query: insertPartnership, values: []any{ps.ID, ps.Partner, ps.Country, ps.Direction}})
 }
 
 func checkLinkFields(l *Link) error {
@@ -460,26 +456,17 @@ func (s *Store) UpdateLink(ctx context.Context, code string, ch LinkChange, acto
 	if equalJSON(before, l) {
 		return before, nil
 	}
-	return l, s.putLink(ctx, op, actor, ActionUpdate, snap.Partnerships[l.Partnership].Country, &before, l)
+	return l, s.putLink(ctx, op, actor, ActionUpdate, snap.Partnerships[l.Partnership].Country, before, l)
 }
 
-func (s *Store) putLink(ctx context.Context, op, actor, action, country string, before *Link, l Link) error {
-	var b any
-	if before != nil {
-		b = *before
-	}
-	if err := s.audit(ctx, actor, action, EntityLink, l.Code, country, b, l); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	expires := time.Unix(0, 0).UTC()
+func (s *Store) putLink(ctx context.Context, op, actor, action, country string, before any, l Link) error {
+	expires := time.Unix(0, 0).UTC() // DateTime 0: never
 	if !l.ExpiresAt.IsZero() {
 		expires = l.ExpiresAt
 	}
-	if err := s.insert(ctx, op, insertLink, l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expires, l.CreatedBy); err != nil {
-		return err
-	}
-	s.changed(ctx)
-	return nil
+	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityLink, id: l.Code, country: country,
+		before: before, after: l, query: insertLink,
+		values: []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expires, l.CreatedBy}})
 }
 
 func equalJSON(a, b any) bool {

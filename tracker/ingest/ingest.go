@@ -491,24 +491,23 @@ func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
 	if err != nil {
 		return err
 	}
-	convs, convAmounts := rs.conversions[:0], rs.convAmounts[:0]
-	for i, h := range rs.conversions {
-		if !haveConv[h.ID] {
-			convs, convAmounts = append(convs, h), append(convAmounts, rs.convAmounts[i])
-		}
-	}
-	rs.conversions, rs.convAmounts = convs, convAmounts
-	// Filter in place: index i is read before anything at or after it is written.
-	hits, amounts := rs.hits[:0], rs.amounts[:0]
-	for i, h := range rs.hits {
-		if !have[h.ID] {
-			hits, amounts = append(hits, h), append(amounts, rs.amounts[i])
-		}
-	}
-	rs.hits, rs.amounts = hits, amounts
+	rs.conversions, rs.convAmounts = unstored(rs.conversions, rs.convAmounts, haveConv)
+	rs.hits, rs.amounts = unstored(rs.hits, rs.amounts, have)
 	rs.rejected = slices.DeleteFunc(rs.rejected, func(h *hit.Hit) bool { return haveRejected[h.ID] })
 	in.m.Duplicates.Add(float64(len(have) + len(haveRejected) + len(haveConv)))
 	return nil
+}
+
+// unstored keeps the hits (and their amounts) whose ids are not in have,
+// in place: index i is read before anything at or after it is written.
+func unstored(hs []*hit.Hit, amounts []decimal.Decimal, have map[string]bool) ([]*hit.Hit, []decimal.Decimal) {
+	keptH, keptA := hs[:0], amounts[:0]
+	for i, h := range hs {
+		if !have[h.ID] {
+			keptH, keptA = append(keptH, h), append(keptA, amounts[i])
+		}
+	}
+	return keptH, keptA
 }
 
 // isDataError tells a refusal of the data (retrying cannot help) from an
