@@ -197,10 +197,16 @@ var ErrUnavailable = errors.New("conversion: duplicate check unavailable")
 // dedupKey names what makes a conversion a repeat: the order for
 // purchases and refunds, the user for signups.
 func (r *Recorder) dedupKey(source string, in *Input) string {
-	if in.Type == TypeSignup {
-		return r.prefix + "seen:" + source + ":signup:" + in.UserID
+	return DedupKey(r.prefix, source, in.Type, in.UserID, in.OrderID)
+}
+
+// DedupKey is the Redis key that remembers a conversion of type typ from
+// source: its user for a signup, its order otherwise (erasure removes it).
+func DedupKey(prefix, source, typ, userID, orderID string) string {
+	if typ == TypeSignup {
+		return prefix + "seen:" + source + ":signup:" + userID
 	}
-	return r.prefix + "seen:" + source + ":" + in.Type + ":" + in.OrderID
+	return prefix + "seen:" + source + ":" + typ + ":" + orderID
 }
 
 // Record submits one normalized conversion from source with the context

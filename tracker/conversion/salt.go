@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -15,9 +16,11 @@ import (
 
 // Salts holds the daily salts of the IP+User-Agent fingerprint. A day's
 // salt is made once in Redis (SET NX, shared by every tracker) and expires
-// two days later, after which no one can link that day's fingerprints to
-// an address again. Fingerprint reads an in-memory copy and never waits on
-// Redis; Run keeps today's and tomorrow's salts loaded ahead of need.
+// SaltGrace after its day ends, after which no one can link that day's
+// fingerprints to an address again. It lives only in Redis and in memory:
+// never in ClickHouse, a log line or a file. Fingerprint reads an
+// in-memory copy and never waits on Redis; Run keeps the salts loaded
+// ahead of need.
 type Salts struct {
 	rdb    *redis.Client
 	prefix string
@@ -26,8 +29,15 @@ type Salts struct {
 	cached atomic.Pointer[daySalt]           // the day last asked for
 }
 
-// SaltTTL is how long a day's salt lives after it is made.
-const SaltTTL = 49 * time.Hour
+// Salt lifetimes. A day's salt expires SaltGrace after the day ends (late
+// conversions of yesterday still get a fingerprint), and is made at most
+// SaltAhead before the day starts (so the capture path has it at
+// midnight): no salt lives longer than SaltTTL.
+const (
+	SaltGrace = 24 * time.Hour
+	SaltAhead = 10 * time.Minute
+	SaltTTL   = SaltAhead + 24*time.Hour + SaltGrace
+)
 
 // NewSalts returns Salts; call Load once, then Run.
 func NewSalts(rdb *redis.Client, keyPrefix string, log *slog.Logger) *Salts {
@@ -40,24 +50,42 @@ func NewSalts(rdb *redis.Client, keyPrefix string, log *slog.Logger) *Salts {
 }
 
 // Load makes sure the salts of yesterday (for conversions reported late),
-// today and tomorrow are in memory.
+// today and, in the last SaltAhead of the day, tomorrow are in memory.
+// Each key's expiry is its day's end plus SaltGrace, counted from now; a
+// key found with a longer or no expiry (an older tracker) is cut to it.
 func (s *Salts) Load(ctx context.Context, now time.Time) error {
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	days := []time.Time{today.AddDate(0, 0, -1), today}
+	if tomorrow := today.AddDate(0, 0, 1); tomorrow.Sub(now) <= SaltAhead {
+		days = append(days, tomorrow)
+	}
 	next := map[string][]byte{}
-	for _, d := range []time.Time{now.AddDate(0, 0, -1), now, now.AddDate(0, 0, 1)} {
-		day := d.UTC().Format(time.DateOnly)
+	for _, d := range days {
+		ttl := saltExpiry(d).Sub(now)
+		if ttl <= 0 {
+			continue // past its grace: that day's fingerprints stay empty
+		}
+		day := d.Format(time.DateOnly)
 		key := s.prefix + "salt:" + day
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
 		// Whoever comes first makes the day's salt; the rest read it.
-		if err := s.rdb.SetNX(ctx, key, hex.EncodeToString(b), SaltTTL).Err(); err != nil {
-			return err
+		var get *redis.StringCmd
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.SetNX(ctx, key, hex.EncodeToString(b), ttl)
+			p.ExpireLT(ctx, key, ttl)
+			get = p.Get(ctx, key)
+			return nil
+		}); err != nil && err != redis.Nil {
+			return fmt.Errorf("load salts: %w", err)
 		}
-		v, err := s.rdb.Get(ctx, key).Result()
+		v, err := get.Result()
 		if err == redis.Nil {
-			continue // yesterday's has expired: its fingerprints stay empty
+			continue // expired between the calls
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("load salts: %w", err)
 		}
 		salt, err := hex.DecodeString(v)
 		if err != nil || len(salt) < 16 {
@@ -69,6 +97,9 @@ func (s *Salts) Load(ctx context.Context, now time.Time) error {
 	s.cached.Store(nil) // a reload may have found a salt a cached day lacked
 	return nil
 }
+
+// saltExpiry is when the salt of the UTC day starting at day expires.
+func saltExpiry(day time.Time) time.Time { return day.AddDate(0, 0, 1).Add(SaltGrace) }
 
 // Run reloads every minute until ctx ends.
 func (s *Salts) Run(ctx context.Context) {
