@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -228,6 +230,18 @@ func (s *Server) reject(c echo.Context, h *hit.Hit, reason string) {
 	s.submit(h)
 }
 
+// printable is s, cut to at most n bytes, as kept in a rejected hit: valid
+// UTF-8, control characters escaped (\r, \n, \x00...), so a stored value
+// never splits a line of whatever later shows it.
+func printable(s string, n int) string {
+	s = strings.ToValidUTF8(s[:min(len(s), n)], "\uFFFD")
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}
+
 func noStore(c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "no-store, max-age=0")
 }
@@ -242,7 +256,7 @@ func (s *Server) redirect(c echo.Context) error {
 		link = s.cat.Get().Lookup(code)
 	}
 	if link == nil {
-		h.Link = strings.ToValidUTF8(code[:min(len(code), 64)], "\uFFFD")
+		h.Link = printable(code, 64)
 		s.reject(c, h, "unknown_code")
 		return c.HTML(http.StatusNotFound, notFoundPage)
 	}
@@ -325,7 +339,7 @@ func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
 	if code != "" {
 		link := s.cat.Get().Lookup(code)
 		if !catalog.ValidCode(code) || link == nil {
-			h.Link = code
+			h.Link = printable(code, 64)
 			s.reject(c, h, "unknown_link")
 			return
 		}
