@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -82,8 +83,8 @@ const maxText = 200
 
 func validText(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if len(s) > maxText || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return "", &catalog.FieldError{Field: field, Reason: fmt.Sprintf("at most %d bytes, no control characters", maxText)}
+	if len(s) > maxText || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", &catalog.FieldError{Field: field, Reason: fmt.Sprintf("at most %d bytes of UTF-8, no control characters", maxText)}
 	}
 	return s, nil
 }
