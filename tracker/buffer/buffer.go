@@ -56,6 +56,12 @@ type Config struct {
 	QueueSize int           // hits waiting for the committer
 	// ReplayTimeout bounds one replay transaction.
 	ReplayTimeout time.Duration
+	// WindowBytes bounds the replay window (groups Redis acknowledged and
+	// the ingester has not yet taken), re-sent if Redis loses its data.
+	WindowBytes int64
+	// GuardEvery is how often the window is trimmed and Redis checked for
+	// lost data.
+	GuardEvery time.Duration
 
 	clock func() time.Time // tests move time backwards with it
 }
@@ -80,6 +86,12 @@ func (c *Config) Defaults() {
 	if c.ReplayTimeout == 0 {
 		c.ReplayTimeout = 2 * time.Second
 	}
+	if c.WindowBytes == 0 {
+		c.WindowBytes = 256 << 20
+	}
+	if c.GuardEvery == 0 {
+		c.GuardEvery = time.Second
+	}
 }
 
 // Validate checks a Config after Defaults.
@@ -95,6 +107,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("buffer: Workers %d out of range 1..64", c.Workers)
 	case c.QueueSize < 1:
 		return fmt.Errorf("buffer: QueueSize %d must be positive", c.QueueSize)
+	case c.WindowBytes < 1<<20:
+		return fmt.Errorf("buffer: WindowBytes %d below 1 MiB", c.WindowBytes)
+	case c.GuardEvery < 10*time.Millisecond:
+		return fmt.Errorf("buffer: GuardEvery %v below 10ms", c.GuardEvery)
 	}
 	return nil
 }
@@ -138,6 +154,15 @@ type Buffer struct {
 	instance string
 	workers  []*worker
 	registry string
+
+	// The replay window (window.go): one per worker stream plus the
+	// re-send stream's; epoch and recoverPending belong to the guard.
+	windows        []*window
+	resendWin      *window
+	resendStream   string
+	epochKey       string
+	epoch          string
+	recoverPending bool
 
 	in      chan *request
 	closeMu sync.RWMutex
@@ -186,9 +211,16 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 		j.Close()
 		return nil, err
 	}
+	perWindow := cfg.WindowBytes / int64(cfg.Workers+1)
 	for w := range cfg.Workers {
-		b.workers = append(b.workers, &worker{b: b, stream: workerStream(cfg.KeyPrefix, b.instance, w)})
+		win := &window{stream: workerStream(cfg.KeyPrefix, b.instance, w), max: perWindow}
+		b.workers = append(b.workers, &worker{b: b, stream: win.stream, win: win})
+		b.windows = append(b.windows, win)
 	}
+	b.resendStream = ResendStream(cfg.KeyPrefix, b.instance)
+	b.resendWin = &window{stream: b.resendStream, max: perWindow}
+	b.windows = append(b.windows, b.resendWin)
+	b.epochKey = EpochKey(cfg.KeyPrefix)
 	if cfg.clock != nil {
 		b.now = cfg.clock
 	}
@@ -198,6 +230,14 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 	}
 	if err := b.register(ctx); err != nil {
 		log.Warn("buffer: cannot register the streams yet; retrying every second", "err", err)
+	} else {
+		// This data set's epoch, made if there is none; with Redis down the
+		// guard takes it at first contact.
+		ectx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := b.rdb.SetNX(ectx, b.epochKey, newToken(), 0).Err(); err == nil {
+			b.epoch, _ = b.rdb.Get(ectx, b.epochKey).Result()
+		}
+		cancel()
 	}
 	b.spilling = !j.Empty()
 	if b.spilling {
@@ -207,9 +247,10 @@ func Open(ctx context.Context, rdb redis.UniversalClient, cfg Config, log *slog.
 	m.JournalBytes.Set(float64(j.Size()))
 	bg, cancel := context.WithCancel(context.Background())
 	b.bgCancel = cancel
-	b.bgDone.Add(2)
+	b.bgDone.Add(3)
 	go func() { defer b.bgDone.Done(); b.replayLoop(bg) }()
 	go func() { defer b.bgDone.Done(); b.leaseLoop(bg) }()
+	go func() { defer b.bgDone.Done(); b.guardLoop(bg) }()
 	var wg sync.WaitGroup
 	for _, w := range b.workers {
 		wg.Go(w.commitLoop)
@@ -361,6 +402,7 @@ func (b *Buffer) leaseLoop(ctx context.Context) {
 type worker struct {
 	b      *Buffer
 	stream string
+	win    *window
 	last   entryID // this worker's goroutine only
 }
 
@@ -520,6 +562,7 @@ func (w *worker) direct(rec *record) (*record, error) {
 		if err != nil {
 			return rec, err
 		}
+		w.win.add(rec.ids[0], rec.payload[0])
 		return nil, nil
 	}
 	// Redis refused the id as not above its stream top: ids went backwards
@@ -535,6 +578,7 @@ func (w *worker) direct(rec *record) (*record, error) {
 	if err := b.xadd(ctx, retry.stream, retry.ids[0], retry.payload[0]); err != nil {
 		return retry, err
 	}
+	w.win.add(retry.ids[0], retry.payload[0])
 	return nil, nil
 }
 
@@ -547,8 +591,8 @@ func (b *Buffer) xadd(ctx context.Context, stream string, id entryID, payload []
 // commit: a Redis that lost its data gets it back within a second, and the
 // ingester reads a newly registered stream from its start.
 func (b *Buffer) register(ctx context.Context) error {
-	streams := make([]any, len(b.workers))
-	for i, w := range b.workers {
+	streams := make([]any, len(b.windows))
+	for i, w := range b.windows {
 		streams[i] = w.stream
 	}
 	return b.rdb.SAdd(ctx, b.registry, streams...).Err()
@@ -698,6 +742,8 @@ func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 	var keys []string
 	var argv []any
 	var payloads [][]byte
+	var wins []*window
+	var ids []entryID
 	for _, rec := range recs {
 		k, ok := index[rec.stream]
 		if !ok {
@@ -705,9 +751,11 @@ func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 			k = len(keys)
 			index[rec.stream] = k
 		}
+		win := b.windowOf(rec.stream)
 		for i, id := range rec.ids {
 			argv = append(argv, k, id.String(), rec.payload[i])
 			payloads = append(payloads, rec.payload[i])
+			wins, ids = append(wins, win), append(ids, id)
 		}
 	}
 	keys = append(keys, b.registry)
@@ -721,6 +769,10 @@ func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 	flags, _ := res[0].([]any)
 	var replayed, skipped int
 	for i, f := range flags {
+		if i < len(wins) && wins[i] != nil {
+			// Added now or by a timed-out direct write: Redis has it either way.
+			wins[i].add(ids[i], payloads[i])
+		}
 		hits, _ := hit.GroupLen(payloads[i])
 		if n, _ := f.(int64); n == 1 {
 			replayed += hits
@@ -732,6 +784,17 @@ func (b *Buffer) replay(ctx context.Context, recs []*record) error {
 	b.m.HitsSkipped.Add(float64(skipped))
 	if msg, _ := res[1].(string); msg != "" {
 		return fmt.Errorf("replay stopped after %d of %d entries: %s", len(flags), len(payloads), msg)
+	}
+	return nil
+}
+
+// windowOf returns the replay window of one of this instance's streams,
+// or nil for a stream of an earlier configuration (more workers).
+func (b *Buffer) windowOf(stream string) *window {
+	for _, w := range b.windows {
+		if w.stream == stream {
+			return w
+		}
 	}
 	return nil
 }

@@ -357,3 +357,105 @@ func FuzzRecordUnmarshal(f *testing.F) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// allHits returns every hit id in the given streams and whether each came
+// in an entry marked as re-sent; a hit twice in the same stream fails.
+func allHits(t *testing.T, rdb *redis.Client, streams ...string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, stream := range streams {
+		msgs, err := rdb.XRange(context.Background(), stream, "-", "+").Result()
+		if err != nil {
+			t.Fatalf("XRANGE: %v", err)
+		}
+		for _, m := range msgs {
+			_, resent := m.Values[ResentField]
+			parts, err := hit.SplitGroup([]byte(m.Values[Field].(string)))
+			if err != nil {
+				t.Fatalf("entry %s: %v", m.ID, err)
+			}
+			for _, p := range parts {
+				var h hit.Hit
+				if err := h.Unmarshal(p); err != nil {
+					t.Fatal(err)
+				}
+				if _, dup := out[h.ID]; dup {
+					t.Fatalf("hit %s twice", h.ID)
+				}
+				out[h.ID] = resent
+			}
+		}
+	}
+	return out
+}
+
+// Redis restarted without AOF loses every entry: the guard sees the epoch
+// gone and re-sends the window's groups to the re-send stream, marked;
+// groups added after the restart stay where they are, unmarked.
+func TestRedisLostDataIsResentFromTheWindow(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	srv.Kill()
+	srv.AOF = false
+	srv.Start()
+	rdb := commitClient(srv.URL)
+	defer rdb.Close()
+	check := srv.Client()
+	defer check.Close()
+	b := open(t, rdb, Config{Dir: t.TempDir(), Timeout: 200 * time.Millisecond, GuardEvery: 20 * time.Millisecond})
+	before := makeHits(200, 0)
+	submitAll(t, b, before)
+	// The ingester took the first group: deleted from the stream, so the
+	// guard trims it from the window.
+	ctx := context.Background()
+	first, err := check.XRangeN(ctx, b.Streams()[0], "-", "+", 1).Result()
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first entry: %v %v", first, err)
+	}
+	takenIDs := allHits(t, check, b.Streams()[0])
+	check.XDel(ctx, b.Streams()[0], first[0].ID)
+	testenv.WaitFor(t, 5*time.Second, "window trimmed", func() bool {
+		e, _, _ := b.WindowStats()
+		groups, _ := check.XLen(ctx, b.Streams()[0]).Result()
+		return e == int(groups)
+	})
+	rest := allHits(t, check, b.Streams()[0])
+	for id := range rest {
+		delete(takenIDs, id)
+	}
+	taken := len(takenIDs)
+	wasTaken := func(id string) bool { _, ok := takenIDs[id]; return ok }
+
+	srv.Kill()
+	srv.Start()
+	after := makeHits(50, 1000)
+	submitAll(t, b, after)
+	resend := ResendStream(b.cfg.KeyPrefix, b.Instance())
+	testenv.WaitFor(t, 10*time.Second, "lost groups re-sent", func() bool {
+		n, _ := check.XLen(ctx, resend).Result()
+		return n > 0 && len(allHits(t, check, b.Streams()[0], resend)) == 250-taken
+	})
+	got := allHits(t, check, b.Streams()[0], resend)
+	for i, h := range before {
+		resent, ok := got[h.ID]
+		switch {
+		case wasTaken(h.ID) && ok:
+			t.Errorf("hit %d was ingested before the loss and re-sent anyway", i)
+		case !wasTaken(h.ID) && (!ok || !resent):
+			t.Errorf("hit %d lost with Redis: found %v, marked re-sent %v", i, ok, resent)
+		}
+	}
+	for _, h := range after {
+		if resent, ok := got[h.ID]; !ok || resent {
+			t.Errorf("hit after the restart: found %v, marked re-sent %v", ok, resent)
+		}
+	}
+	if n, _ := check.SIsMember(ctx, RegistryKey(b.cfg.KeyPrefix), resend).Result(); !n {
+		t.Error("re-send stream not registered for the ingester")
+	}
+	// Later checks re-send nothing more.
+	n1, _ := check.XLen(ctx, resend).Result()
+	time.Sleep(200 * time.Millisecond)
+	if n2, _ := check.XLen(ctx, resend).Result(); n2 != n1 {
+		t.Errorf("re-send stream grew from %d to %d entries without a loss", n1, n2)
+	}
+}

@@ -128,7 +128,14 @@ type entry struct {
 	stream string
 	id     string
 	data   []byte
-	hits   int // from the group's header; 1 if it is unreadable
+	hits   int  // from the group's header; 1 if it is unreadable
+	resent bool // re-sent by a tracker after Redis lost data: may be stored already
+}
+
+// anyResent reports whether a batch holds an entry that may be stored
+// already, so the whole batch is checked against ClickHouse first.
+func anyResent(entries []entry) bool {
+	return slices.ContainsFunc(entries, func(e entry) bool { return e.resent })
 }
 
 // Run consumes until ctx is done, then writes what it holds with a fresh
@@ -161,7 +168,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		}
 		batch := pending
 		work <- func(fctx context.Context) {
-			if err := in.flush(fctx, batch, false); err != nil {
+			if err := in.flush(fctx, batch, anyResent(batch)); err != nil {
 				in.log.Error("ingest: batch not written; its entries stay pending and will be redelivered", "err", err, "entries", len(batch))
 			}
 		}
@@ -318,7 +325,8 @@ func toEntry(stream string, msg redis.XMessage) entry {
 	if err != nil || n == 0 {
 		n = 1
 	}
-	return entry{stream: stream, id: msg.ID, data: data, hits: n}
+	_, resent := msg.Values[buffer.ResentField]
+	return entry{stream: stream, id: msg.ID, data: data, hits: n, resent: resent}
 }
 
 // entriesHolding returns the entries that hold a hit whose id is in ids.
@@ -479,23 +487,48 @@ func timeRange(hs []*hit.Hit) (time.Time, time.Time) {
 
 // dropStored removes rows whose ids are already in ClickHouse.
 func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
-	have, err := storedHits(ctx, in.ch, selectStoredHits, rs.hits)
-	if err != nil {
-		return err
+	for _, drop := range []func(context.Context) error{rs.dropStoredHits(in), rs.dropStoredRejected(in), rs.dropStoredConversions(in)} {
+		if err := drop(ctx); err != nil {
+			return err
+		}
 	}
-	haveRejected, err := storedHits(ctx, in.ch, selectStoredRejected, rs.rejected)
-	if err != nil {
-		return err
-	}
-	haveConv, err := storedHits(ctx, in.ch, selectStoredConversions, rs.conversions)
-	if err != nil {
-		return err
-	}
-	rs.conversions, rs.convAmounts = unstored(rs.conversions, rs.convAmounts, haveConv)
-	rs.hits, rs.amounts = unstored(rs.hits, rs.amounts, have)
-	rs.rejected = slices.DeleteFunc(rs.rejected, func(h *hit.Hit) bool { return haveRejected[h.ID] })
-	in.m.Duplicates.Add(float64(len(have) + len(haveRejected) + len(haveConv)))
 	return nil
+}
+
+func (rs *rowSet) dropStoredHits(in *Ingester) func(context.Context) error {
+	return func(ctx context.Context) error {
+		have, err := storedHits(ctx, in.ch, selectStoredHits, rs.hits)
+		if err != nil {
+			return err
+		}
+		rs.hits, rs.amounts = unstored(rs.hits, rs.amounts, have)
+		in.m.Duplicates.Add(float64(len(have)))
+		return nil
+	}
+}
+
+func (rs *rowSet) dropStoredConversions(in *Ingester) func(context.Context) error {
+	return func(ctx context.Context) error {
+		have, err := storedHits(ctx, in.ch, selectStoredConversions, rs.conversions)
+		if err != nil {
+			return err
+		}
+		rs.conversions, rs.convAmounts = unstored(rs.conversions, rs.convAmounts, have)
+		in.m.Duplicates.Add(float64(len(have)))
+		return nil
+	}
+}
+
+func (rs *rowSet) dropStoredRejected(in *Ingester) func(context.Context) error {
+	return func(ctx context.Context) error {
+		have, err := storedHits(ctx, in.ch, selectStoredRejected, rs.rejected)
+		if err != nil {
+			return err
+		}
+		rs.rejected = slices.DeleteFunc(rs.rejected, func(h *hit.Hit) bool { return have[h.ID] })
+		in.m.Duplicates.Add(float64(len(have)))
+		return nil
+	}
 }
 
 // unstored keeps the hits (and their amounts) whose ids are not in have,
@@ -532,9 +565,12 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	now := in.now().UTC().Truncate(time.Second)
 	var dead []entry
 	var deadWhy []string
-	// write inserts prepared columns, retrying; the columns are built once.
-	write := func(table, query string, n int, cols func() []any) error {
-		if n == 0 {
+	// write inserts prepared columns, retrying. A failed insert may have
+	// been applied all the same (the connection broke after ClickHouse
+	// took the block, before its answer came back), so before each retry
+	// the rows already stored are dropped; the columns are rebuilt only then.
+	write := func(table, query string, n func() int, cols func() []any, dropStored func(context.Context) error) error {
+		if n() == 0 {
 			return nil
 		}
 		prepared := cols()
@@ -542,20 +578,27 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		for {
 			err := insertColumns(ctx, in.ch, query, prepared)
 			if err == nil {
-				in.m.Ingested.WithLabelValues(table).Add(float64(n))
+				in.m.Ingested.WithLabelValues(table).Add(float64(n()))
 				return nil
 			}
 			in.m.InsertFailures.Inc()
 			attempts++
 			if isDataError(err) && attempts >= in.cfg.MaxAttempts {
-				in.log.Error("ingest: ClickHouse keeps refusing a batch; dead-lettering it", "table", table, "rows", n, "err", err)
+				in.log.Error("ingest: ClickHouse keeps refusing a batch; dead-lettering it", "table", table, "rows", n(), "err", err)
 				return errDeadLetter{err}
 			}
-			in.log.Warn("ingest: insert failed; retrying", "table", table, "rows", n, "attempt", attempts, "err", err)
+			in.log.Warn("ingest: insert failed; retrying", "table", table, "rows", n(), "attempt", attempts, "err", err)
 			in.heartbeat(ctx, entries)
 			if !backoffSleep(ctx, attempts) {
 				return fmt.Errorf("insert %s: %w", table, err)
 			}
+			if err := retry(ctx, in, "check stored ids before retrying "+table, func() error { return dropStored(ctx) }); err != nil {
+				return err
+			}
+			if n() == 0 {
+				return nil // the failed attempt had in fact stored every row
+			}
+			prepared = cols()
 		}
 	}
 	idsOf := func(hs []*hit.Hit) map[string]bool {
@@ -565,7 +608,8 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		}
 		return m
 	}
-	err := write("hits", insertHits, len(rs.hits), func() []any { return hitColumns(rs.hits, rs.amounts, now) })
+	err := write("hits", insertHits, func() int { return len(rs.hits) },
+		func() []any { return hitColumns(rs.hits, rs.amounts, now) }, rs.dropStoredHits(in))
 	// deadLetter collects the entries of rows ClickHouse refused.
 	var dl errDeadLetter
 	deadLetterRows := func(hs []*hit.Hit) {
@@ -580,7 +624,8 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	} else if err != nil {
 		return err
 	}
-	err = write("conversions", insertConversions, len(rs.conversions), func() []any { return conversionColumns(rs.conversions, rs.convAmounts, now) })
+	err = write("conversions", insertConversions, func() int { return len(rs.conversions) },
+		func() []any { return conversionColumns(rs.conversions, rs.convAmounts, now) }, rs.dropStoredConversions(in))
 	if errors.As(err, &dl) {
 		deadLetterRows(rs.conversions)
 	} else if err != nil {
@@ -588,7 +633,8 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		// found stored, so nothing is counted twice.
 		return err
 	}
-	err = write("rejected_hits", insertRejected, len(rs.rejected), func() []any { return rejectedColumns(rs.rejected, now) })
+	err = write("rejected_hits", insertRejected, func() int { return len(rs.rejected) },
+		func() []any { return rejectedColumns(rs.rejected, now) }, rs.dropStoredRejected(in))
 	if errors.As(err, &dl) {
 		deadLetterRows(rs.rejected)
 	} else if err != nil {

@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
@@ -239,5 +241,105 @@ func TestEntriesHolding(t *testing.T) {
 	got := entriesHolding(entries, map[string]bool{hs[1].ID: true, hs[4].ID: true})
 	if len(got) != 2 || got[0].id != "1-0" || got[1].id != "4-0" {
 		t.Fatalf("entriesHolding = %+v, want entries 1-0 and 4-0", got)
+	}
+}
+
+// lostAnswer is a ClickHouse connection whose first failN batch sends are
+// applied by the server and then reported failed, as when the connection
+// breaks after the server took the block but before its answer arrived.
+type lostAnswer struct {
+	driver.Conn
+	mu    sync.Mutex
+	failN int
+}
+
+func (c *lostAnswer) PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
+	b, err := c.Conn.PrepareBatch(ctx, query, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &lostAnswerBatch{Batch: b, c: c}, nil
+}
+
+type lostAnswerBatch struct {
+	driver.Batch
+	c *lostAnswer
+}
+
+func (b *lostAnswerBatch) Send() error {
+	if err := b.Batch.Send(); err != nil {
+		return err
+	}
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if b.c.failN > 0 {
+		b.c.failN--
+		return errors.New("read: connection reset by peer")
+	}
+	return nil
+}
+
+// An insert reported failed although ClickHouse applied it is not written
+// again by the retry: the retry first drops the rows already stored.
+func TestRetriedInsertWhoseAnswerWasLostIsNotStoredTwice(t *testing.T) {
+	e := newEnv(t)
+	hs := clicks(1500)
+	now := time.Now().UTC()
+	hs = append(hs, &hit.Hit{ID: ids.New(now), Time: now, Kind: hit.KindConversion, Event: "purchase",
+		Amount: "5", Currency: "EUR", OrderID: "o-lost", Country: "FR"})
+	e.add(t, hs...)
+	m := metrics.Discard()
+	cfg := Config{KeyPrefix: e.r.Prefix, BatchSize: 100000, FlushInterval: 50 * time.Millisecond}
+	in, err := New(e.r.Client, &lostAnswer{Conn: e.db.Conn, failN: 2}, cfg, testenv.Logger(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = in.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	testenv.WaitFor(t, 30*time.Second, "stream drained", func() bool {
+		n, _ := e.r.Client.XLen(context.Background(), e.stream).Result()
+		return n == 0
+	})
+	if n := e.count(t, "SELECT count() FROM hits"); n != 1500 {
+		t.Errorf("hits = %d, want 1500", n)
+	}
+	if n := e.count(t, "SELECT count() FROM conversions"); n != 1 {
+		t.Errorf("conversions = %d, want 1", n)
+	}
+	if got := testutil.ToFloat64(m.InsertFailures); got != 2 {
+		t.Errorf("insert failures = %v, want 2", got)
+	}
+}
+
+// Entries a tracker re-sent after Redis lost data are checked against
+// ClickHouse even on first delivery: those already written are skipped.
+func TestResentEntriesAreCheckedFirst(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hs := clicks(700)
+	amounts := make([]decimal.Decimal, 500)
+	if err := insertColumns(ctx, e.db.Conn, insertHits, hitColumns(hs[:500], amounts, time.Now().UTC())); err != nil {
+		t.Fatal(err)
+	}
+	var parts [][]byte
+	for _, h := range hs {
+		parts = append(parts, h.Marshal())
+	}
+	if err := e.r.Client.XAdd(ctx, &redis.XAddArgs{Stream: e.stream, Values: []any{buffer.Field, hit.AppendGroup(nil, parts), buffer.ResentField, "1"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.Discard()
+	e.run(t, Config{BatchSize: 100000, FlushInterval: 50 * time.Millisecond}, m)
+	testenv.WaitFor(t, 30*time.Second, "stream drained", func() bool {
+		n, _ := e.r.Client.XLen(ctx, e.stream).Result()
+		return n == 0
+	})
+	if n := e.count(t, "SELECT count() FROM hits"); n != 700 {
+		t.Errorf("hits = %d, want 700", n)
+	}
+	if got := testutil.ToFloat64(m.Duplicates); got != 500 {
+		t.Errorf("duplicates = %v, want 500", got)
 	}
 }
