@@ -270,6 +270,10 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	recorder := conversion.NewRecorder(rdb, c.KeyPrefix, buf, salts)
 	apiSrv.Conversions = recorder
 	apiSrv.Register(v1)
+	if err := registerWeb(e, c, apiStore, cat, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {
+		buf.Close(context.Background())
+		return err
+	}
 	// Partners' postbacks are authenticated by their signature, not a
 	// token: mounted outside the /v1 group's token middleware (the route
 	// outranks the group's catch-all) and, like capture, not rate-limited.

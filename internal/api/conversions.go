@@ -120,7 +120,11 @@ func (s *Server) postConversions(c echo.Context) error {
 			c.Response().Header().Set("Retry-After", "1")
 			return fail(c, http.StatusServiceUnavailable, "unavailable", "cannot record conversions right now; retry (any already recorded will be answered as duplicates)")
 		case err != nil:
-			return s.internal(c, "record conversions", err)
+			// Not kept (the spill journal failed too) and forgotten by the
+			// repeat check: a retry is safe.
+			s.log.Error("api: conversions not kept", "err", err)
+			c.Response().Header().Set("Retry-After", "1")
+			return fail(c, http.StatusServiceUnavailable, "unavailable", "cannot keep conversions right now; retry")
 		}
 		for j, rec := range recs {
 			out.Results[at[j]].ID, out.Results[at[j]].Duplicate = rec.ID, rec.Duplicate

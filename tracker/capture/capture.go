@@ -199,9 +199,10 @@ func (s *Server) setVisitor(c echo.Context, id string) {
 	})
 }
 
-// submit makes h durable. If even the spill journal failed, the answer
-// still goes out (a redirect never fails) and the loss is counted and logged.
-func (s *Server) submit(h *hit.Hit) {
+// submit makes h durable. If even the spill journal failed, a redirect
+// still goes out (it never fails) and the loss is counted and logged; the
+// pixel answers a retryable 503 instead (notKept).
+func (s *Server) submit(h *hit.Hit) error {
 	s.received[h.Kind].Inc()
 	if h.Kind == hit.KindRejected {
 		s.m.HitsRejected.WithLabelValues(h.Reason).Inc()
@@ -211,8 +212,13 @@ func (s *Server) submit(h *hit.Hit) {
 		if last := s.lossLog.Load(); now > last && s.lossLog.CompareAndSwap(last, now) {
 			s.log.Error("capture: hit answered but not kept", "err", err, "kind", h.Kind.String())
 		}
+		return err
 	}
+	return nil
 }
+
+// notKept marks in the request context that its hit could not be kept.
+const notKept = "xpromo.not_kept"
 
 func (s *Server) reject(c echo.Context, h *hit.Hit, reason string) {
 	r := c.Request()
@@ -227,7 +233,9 @@ func (s *Server) reject(c echo.Context, h *hit.Hit, reason string) {
 		q = q[:maxStoredRaw]
 	}
 	h.Query = strings.ToValidUTF8(q, "\uFFFD")
-	s.submit(h)
+	if s.submit(h) != nil {
+		c.Set(notKept, true)
+	}
 }
 
 // printable is s, cut to at most n bytes, as kept in a rejected hit: valid
@@ -309,6 +317,10 @@ func (s *Server) pixel(c echo.Context) error {
 	h := s.base(c, hit.KindView, now)
 	s.recordPixel(c, h)
 	noStore(c)
+	if c.Get(notKept) != nil {
+		c.Response().Header().Set("Retry-After", "1")
+		return c.NoContent(http.StatusServiceUnavailable)
+	}
 	return c.Blob(http.StatusOK, "image/gif", gif)
 }
 
@@ -361,7 +373,9 @@ func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
 		s.reject(c, h, "missing_l_or_e")
 		return
 	}
-	s.submit(h)
+	if s.submit(h) != nil {
+		c.Set(notKept, true)
+	}
 	s.setVisitor(c, vid)
 }
 
