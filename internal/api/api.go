@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -311,6 +312,15 @@ func decodeBody(c echo.Context, dst any, transform func(map[string]json.RawMessa
 	}
 	if dec.More() {
 		return false, badRequest(c, "malformed JSON: more than one value in the body")
+	}
+	// More stops at the limit without saying so: a small object padded with
+	// whitespace past MaxBody must still be refused, not stored.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return false, fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than 64 KiB")
+		}
+		return false, badRequest(c, "cannot read the body")
 	}
 	if field, reason := decodeMap(raw, dst, transform); reason != "" {
 		return false, invalid(c, field, reason)
