@@ -41,6 +41,8 @@ var commands = map[string]command{
 	"fx":          {"load ECB foreign-exchange reference rates", runFX},
 	"demo":        {"seed a demo partner, partnership and link", runDemo},
 	"token":       {"create, list or revoke API tokens", runToken},
+	"erase":       {"erase a person's events (GDPR): --user ID or --visitor ID", runErase},
+	"retention":   {"drop months of raw hits older than --retain-hits", runRetention},
 }
 
 func usage(w io.Writer) {

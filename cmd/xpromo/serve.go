@@ -34,6 +34,7 @@ import (
 	"github.com/xpromo/xpromo/internal/metrics"
 	"github.com/xpromo/xpromo/internal/notify"
 	"github.com/xpromo/xpromo/internal/postback"
+	"github.com/xpromo/xpromo/internal/privacy"
 	"github.com/xpromo/xpromo/internal/secrets"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/attribution"
@@ -56,6 +57,7 @@ type serveConfig struct {
 	PprofAddr      string
 	PublicURL      string // base of tracking URLs shown by the API
 	AttributeEvery time.Duration
+	RetainHits     string
 	SecretKeyFile  string
 	ReportingCur   string
 	APIRate        float64
@@ -99,6 +101,9 @@ func (c *serveConfig) validate() error {
 	c.ReportingCur = strings.ToUpper(c.ReportingCur)
 	if _, err := currency.ParseISO(c.ReportingCur); err != nil || len(c.ReportingCur) != 3 {
 		return fmt.Errorf("reporting-currency %q: want an ISO 4217 code", c.ReportingCur)
+	}
+	if _, err := privacy.ParsePeriod(c.RetainHits); err != nil {
+		return err
 	}
 	if c.AttributeEvery < 0 {
 		return errors.New("attribute-every must not be negative (0 turns it off)")
@@ -149,6 +154,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.String(&c.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6060 (empty: off)")
 	f.String(&c.SecretKeyFile, "secret-key-file", secrets.DefaultFile(), "server key that seals partners' postback secrets, used when "+secrets.EnvKey+" is not set (the same key as `xpromo partner secret`); created when missing")
 	f.Duration(&c.AttributeEvery, "attribute-every", time.Minute, "how often the attribution of the current and previous month is recomputed (0: never; see `xpromo attribute`)")
+	f.String(&c.RetainHits, "retain-hits", "off", retainHitsUsage+" (checked every hour)")
 	f.String(&c.ReportingCur, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
@@ -244,6 +250,9 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 		job := attribution.NewJob(ch, catalog.NewStore(ch), fx.NewStore(ch), log)
 		job.ReportingCurrency = strings.ToUpper(c.ReportingCur)
 		wg.Go(func() { attributeLoop(bg, job, c.AttributeEvery, log) })
+	}
+	if keep, _ := privacy.ParsePeriod(c.RetainHits); !keep.Off() {
+		wg.Go(func() { retentionLoop(bg, ch, keep, retentionEvery, log) })
 	}
 
 	e := newEcho(log)

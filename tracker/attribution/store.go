@@ -78,6 +78,10 @@ func lookback(snap *catalog.Snapshot) time.Duration {
 	return time.Duration(days) * day
 }
 
+// Lookback is how far before a period Run reads conversions; clicks are
+// read up to twice as far back (hit retention must keep them).
+func Lookback(snap *catalog.Snapshot) time.Duration { return lookback(snap) }
+
 type storedConv struct {
 	Conversion
 	country string
