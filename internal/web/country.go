@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,11 +26,12 @@ type kpi struct {
 }
 
 type countryData struct {
-	Country  string
-	KPIs     []kpi
-	Trend    chart.Line
-	Others   []catalog.Partnership // partnerships of the country without activity in the period
-	Currency string
+	Country   string
+	KPIs      []kpi
+	Trend     chart.Line
+	Others    []catalog.Partnership // partnerships of the country without activity in the period
+	Currency  string
+	LinkQuery template.URL // the period, kept on links to partnership pages
 }
 
 // runReport runs a report by name as GET /v1/reports/NAME does.
@@ -68,7 +70,7 @@ func rowKey(cols ...string) func(map[string]any) string {
 		for i, c := range cols {
 			parts[i] = rawValue(m[c])
 		}
-		return strings.Join(parts, ":")
+		return strings.Join(parts, "/")
 	}
 }
 
@@ -110,18 +112,19 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt := q.f.fromReport("partnerships", "Partnerships", bal, rowKey("partnership"), withoutPeriod(bal)...)
-	pt.CSV = csvHref(path, pt.Name, form.Query())
+	// partnerships: the API's partnerships report, a row per partnership
+	// and direction; balance: the API's balance report, a row per
+	// partnership. Both for the period and comparison of the form.
+	pt := q.f.fromReport("partnerships", "Partnerships", act, rowKey("partnership", "direction"), withoutPeriod(act)...)
+	bt := q.f.fromReport("balance", "Balance: received and given", bal, rowKey("partnership"), withoutPeriod(bal)...)
 	seen := map[string]bool{}
-	for i := range pt.Rows {
-		pt.Rows[i].Partnership = pt.Rows[i].Key
-		seen[pt.Rows[i].Key] = true
-	}
-	at := q.f.fromReport("activity", "Activity by direction", act, rowKey("partnership", "direction"), withoutPeriod(act)...)
-	at.CSV = csvHref(path, at.Name, form.Query())
-	for i := range at.Rows {
-		at.Rows[i].Partnership = at.Rows[i].Cell("partnership")
-		seen[at.Rows[i].Partnership] = true
+	for _, t := range []*Table{pt, bt} {
+		t.CSV = csvHref(path, t.Name, form.Query())
+		t.LinkQuery = template.URL(form.Query().Encode()) // from url.Values.Encode: safe in a query
+		for i := range t.Rows {
+			t.Rows[i].Partnership = t.Rows[i].Cell("partnership")
+			seen[t.Rows[i].Partnership] = true
+		}
 	}
 	d := &countryData{Country: cc, Currency: s.cfg.ReportingCurrency}
 	for _, ps := range env.Catalog.Partnerships {
@@ -132,7 +135,8 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	slices.SortFunc(d.Others, func(a, b catalog.Partnership) int { return strings.Compare(a.ID, b.ID) })
 	d.KPIs = s.countryKPIs(q, act, bal, par.Compare != "")
 	d.Trend = trend(par, series, "trend", "Inbound new users per day", func(m map[string]any) bool { return m["direction"] == catalog.Inbound }, "new_users")
-	return &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, at}, Data: d}, nil
+	d.LinkQuery = template.URL(form.Query().Encode())
+	return &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, bt}, Data: d}, nil
 }
 
 // withoutPeriod drops the period column of a total report (always null).

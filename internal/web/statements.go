@@ -87,11 +87,15 @@ func (s *Server) statement(q *req, period string) (*statements.Statement, error)
 	return st.Scoped(scope.Countries, scope.Partner), nil
 }
 
-// lineKey is a statement line's data-key: the fields that tell lines
-// apart (kind, adjusted period, partnership, direction, currency, terms
-// version), joined by '|'.
+// lineKey is a statement line's data-key: partnership/direction/
+// currency/terms_version, which tell a month's regular lines apart, and
+// for an adjustment "/adjusts-" and the month it adjusts.
 func lineKey(m map[string]string) string {
-	return strings.Join([]string{m["kind"], m["adjusts_period"], m["partnership"], m["direction"], m["currency"], m["terms_version"]}, "|")
+	k := strings.Join([]string{m["partnership"], m["direction"], m["currency"], m["terms_version"]}, "/")
+	if m["kind"] == statements.KindAdjustment {
+		k += "/adjusts-" + m["adjusts_period"]
+	}
+	return k
 }
 
 // statementTables are the lines and totals of st, with the API's JSON

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"net/url"
 	"strings"
@@ -27,6 +28,8 @@ type Table struct {
 	Notes []string
 	Empty string // shown when there are no rows
 	CSRF  string // for row forms (revoke); set when the page renders
+	// LinkQuery is added to the rows' partnership links (the period).
+	LinkQuery template.URL
 }
 
 // Extras reports whether any row has links, buttons or forms after its
