@@ -65,7 +65,64 @@ type serveConfig struct {
 	CatalogRefresh time.Duration
 	ShutdownWait   time.Duration
 	ingestFlags
+	httpLimits
 	trusted []netip.Prefix
+}
+
+// httpLimits bound what one client may hold of the server: a slow header
+// (slowloris) or body, a stalled reader, an idle keep-alive, huge headers.
+type httpLimits struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+}
+
+// Defaults of httpLimits, also the flags' defaults.
+const (
+	defReadHeaderTimeout = 5 * time.Second
+	defReadTimeout       = 10 * time.Second
+	defWriteTimeout      = 10 * time.Second
+	defIdleTimeout       = 60 * time.Second
+	defMaxHeaderBytes    = 16 << 10
+)
+
+func (l *httpLimits) register(f *flags) {
+	f.Duration(&l.ReadHeaderTimeout, "read-header-timeout", defReadHeaderTimeout, "a client must send its request headers within this (slow clients are cut)")
+	f.Duration(&l.ReadTimeout, "read-timeout", defReadTimeout, "a client must send its whole request, body included, within this")
+	f.Duration(&l.WriteTimeout, "write-timeout", defWriteTimeout, "an answer must be written within this")
+	f.Duration(&l.IdleTimeout, "idle-timeout", defIdleTimeout, "an idle keep-alive connection is closed after this")
+	f.Int(&l.MaxHeaderBytes, "max-header-bytes", defMaxHeaderBytes, "request headers larger than this are refused with 431")
+}
+
+// validate fills zero values with the defaults (a config built in code)
+// and refuses negative ones: none of these may be switched off.
+func (l *httpLimits) validate() error {
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"read-header-timeout", &l.ReadHeaderTimeout, defReadHeaderTimeout},
+		{"read-timeout", &l.ReadTimeout, defReadTimeout},
+		{"write-timeout", &l.WriteTimeout, defWriteTimeout},
+		{"idle-timeout", &l.IdleTimeout, defIdleTimeout},
+	} {
+		if *d.v < 0 {
+			return fmt.Errorf("%s must be positive", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if l.MaxHeaderBytes < 0 {
+		return errors.New("max-header-bytes must be positive")
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = defMaxHeaderBytes
+	}
+	return nil
 }
 
 type ingestFlags struct {
@@ -126,6 +183,9 @@ func (c *serveConfig) validate() error {
 	if _, err := chdb.Options(c.ClickHouseURL); err != nil {
 		return err
 	}
+	if err := c.httpLimits.validate(); err != nil {
+		return err
+	}
 	cfg := c.ingestFlags.config(c.KeyPrefix)
 	cfg.Defaults()
 	return cfg.Validate()
@@ -159,6 +219,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.Duration(&c.CatalogRefresh, "catalog-refresh", 2*time.Second, "how often the link catalog is reloaded")
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
 	c.ingestFlags.register(f)
+	c.httpLimits.register(f)
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
@@ -306,11 +367,11 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	srv := &http.Server{
 		Addr:              c.HTTPAddr,
 		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
