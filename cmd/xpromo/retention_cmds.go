@@ -58,10 +58,16 @@ there. serve does the same every hour when given --retain-hits.`, stderr)
 		return err
 	}
 	defer conn.Close()
-	parts, err := applyRetention(ctx, conn, period, time.Now(), dryRun, cliActor())
+	now := time.Now()
+	parts, limit, err := applyRetention(ctx, conn, period, now, dryRun, cliActor())
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "raw hits of months ended before %s go (--retain-hits %s", limit.Format(time.DateOnly), period)
+	if cut := period.Cutoff(now); limit.Before(cut) {
+		fmt.Fprintf(stdout, " would allow %s, but the attribution of the open months reads clicks back to %s", cut.Format(time.DateOnly), limit.Format(time.DateOnly))
+	}
+	fmt.Fprintln(stdout, ")")
 	verb := "dropped"
 	if dryRun {
 		verb = "would drop"
@@ -76,27 +82,30 @@ there. serve does the same every hour when given --retain-hits.`, stderr)
 }
 
 // applyRetention drops the expired months of raw hits (none with dryRun)
-// and files the drop in the audit log. It returns what expired.
-func applyRetention(ctx context.Context, conn driver.Conn, keep privacy.Period, now time.Time, dryRun bool, actor string) ([]privacy.Partition, error) {
+// and files the drop in the audit log. It returns what expired and the
+// instant before which months expire.
+func applyRetention(ctx context.Context, conn driver.Conn, keep privacy.Period, now time.Time, dryRun bool, actor string) ([]privacy.Partition, time.Time, error) {
 	store := catalog.NewStore(conn)
 	snap, err := store.Load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("retention: %w", err)
+		return nil, time.Time{}, fmt.Errorf("retention: %w", err)
 	}
 	r := &privacy.Retention{Conn: conn, Keep: keep}
-	parts, err := r.Expired(ctx, now, privacy.AttributionFloor(now, snap))
+	floor := privacy.AttributionFloor(now, snap)
+	limit := r.Limit(now, floor)
+	parts, err := r.Expired(ctx, now, floor)
 	if err != nil || dryRun || len(parts) == 0 {
-		return parts, err
+		return parts, limit, err
 	}
 	if err := r.Drop(ctx, parts); err != nil {
-		return parts, err
+		return parts, limit, err
 	}
 	after, _ := json.Marshal(map[string]any{"retain_hits": keep.String(), "partitions": parts})
 	if err := store.Audit(ctx, catalog.AuditEntry{Actor: actor, Action: actionDrop, Entity: entityPartition,
 		EntityID: "raw hits", After: string(after)}); err != nil {
-		return parts, fmt.Errorf("retention: dropped, but the audit entry failed: %w", err)
+		return parts, limit, fmt.Errorf("retention: dropped, but the audit entry failed: %w", err)
 	}
-	return parts, nil
+	return parts, limit, nil
 }
 
 // retentionLoop applies keep at start and then every interval until ctx
@@ -107,7 +116,7 @@ func retentionLoop(ctx context.Context, conn driver.Conn, keep privacy.Period, e
 	defer t.Stop()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		parts, err := applyRetention(rctx, conn, keep, time.Now(), false, "serve")
+		parts, _, err := applyRetention(rctx, conn, keep, time.Now(), false, "serve")
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -100,6 +100,16 @@ type Retention struct {
 	Tables []string // default RawTables
 }
 
+// Limit is the instant before which whole months are dropped: the cutoff
+// of Keep at now, or floor when that is earlier.
+func (r *Retention) Limit(now, floor time.Time) time.Time {
+	limit := r.Keep.Cutoff(now)
+	if !floor.IsZero() && floor.Before(limit) {
+		limit = floor
+	}
+	return limit
+}
+
 // Expired lists the partitions whose whole month ended before both the
 // cutoff of Keep at now and floor (zero: no floor), oldest first.
 func (r *Retention) Expired(ctx context.Context, now, floor time.Time) ([]Partition, error) {
@@ -107,10 +117,7 @@ func (r *Retention) Expired(ctx context.Context, now, floor time.Time) ([]Partit
 	if r.Keep.Off() {
 		return nil, nil
 	}
-	limit := r.Keep.Cutoff(now)
-	if !floor.IsZero() && floor.Before(limit) {
-		limit = floor
-	}
+	limit := r.Limit(now, floor)
 	tables := r.Tables
 	if tables == nil {
 		tables = RawTables
