@@ -92,7 +92,9 @@ var eraseLinks = map[string]struct{ ps, partner, dir string }{
 }
 
 func erasePeople(m1, m2 time.Time) []seedPerson {
-	at := func(m time.Time, day, hour int) time.Time { return m.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour) }
+	at := func(m time.Time, day, hour int) time.Time {
+		return m.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour)
+	}
 	id := func(t time.Time) string { return ids.New(t) }
 	cP1, cP2, cP3 := id(at(m1, 2, 10)), id(at(m2, 3, 10)), id(at(m2, 4, 10))
 	cQ1, cQ2 := id(at(m1, 5, 10)), id(at(m2, 6, 10))
