@@ -122,7 +122,8 @@ func (c Line) SVG() template.HTML {
 	// At most about 8 x labels, always the first and the last.
 	step := max(1, (n+7)/8)
 	for i, l := range c.Labels {
-		if i%step != 0 && i != n-1 {
+		// Every step-th label and the last, unless the last would overlap.
+		if (i%step != 0 && i != n-1) || (i != n-1 && i%step == 0 && i > 0 && n-1-i < step) {
 			continue
 		}
 		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="11" text-anchor="middle" fill="#555">%s</text>`, f(x(i)), f(top+ph+16), esc(l))
