@@ -675,7 +675,9 @@ func retry(ctx context.Context, in *Ingester, op string, fn func() error) error 
 }
 
 func backoffSleep(ctx context.Context, attempt int) bool {
-	d := 100 * time.Millisecond << min(attempt-1, 7) // up to 12.8 s
+	// Up to 3.2 s: cheap while ClickHouse is away, and the backlog starts
+	// draining within seconds of its return.
+	d := 100 * time.Millisecond << min(attempt-1, 5)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
