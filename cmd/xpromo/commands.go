@@ -21,6 +21,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
@@ -72,6 +73,7 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`, 
 	}
 	defer ch.Close()
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ing, err := ingest.New(rdb, ch, cfg, log, metrics.New(reg))
 	if err != nil {
 		return err
