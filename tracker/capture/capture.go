@@ -224,10 +224,7 @@ func (s *Server) reject(c echo.Context, h *hit.Hit, reason string) {
 	r := c.Request()
 	h.Kind = hit.KindRejected
 	h.Reason = reason
-	h.Endpoint = r.URL.Path
-	if len(h.Endpoint) > 256 {
-		h.Endpoint = h.Endpoint[:256]
-	}
+	h.Endpoint = printable(r.URL.Path, 256) // decoded: %0d%0a is a line break here
 	q := r.URL.RawQuery
 	if len(q) > maxStoredRaw {
 		q = q[:maxStoredRaw]

@@ -184,7 +184,7 @@ func TestHeaderInjection(t *testing.T) {
 			t.Fatalf("%s: Set-Cookie %q", target, got)
 		}
 		h := rec.last(t)
-		for name, v := range map[string]string{"link": h.Link, "sub": h.SubID, "user": h.UserID, "order": h.OrderID, "reason": h.Reason} {
+		for name, v := range map[string]string{"link": h.Link, "sub": h.SubID, "user": h.UserID, "order": h.OrderID, "reason": h.Reason, "endpoint": h.Endpoint, "query": h.Query} {
 			if strings.ContainsAny(v, "\r\n") {
 				t.Fatalf("%s: hit %s = %q", target, name, v)
 			}
