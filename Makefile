@@ -9,7 +9,7 @@ HTTP_ADDR ?= :8080
 export XPROMO_REDIS_URL      ?= redis://127.0.0.1:$(or $(XPROMO_REDIS_PORT),16379)/0
 export XPROMO_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:$(or $(XPROMO_CH_PORT),19000)/xpromo
 
-.PHONY: help build run services services-down test test-tools test-short fuzz bench vet fmt clean
+.PHONY: help build run services services-down test test-tools test-short fuzz bench faults soak vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,12 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 bench: build services ## throughput and latency against a bare handler, ingest rate
 	@scripts/bench.sh
+
+faults: services ## fault-injection suite, full form (~25 min, root): writes the table into docs/RELIABILITY.md
+	@scripts/faults.sh
+
+soak: services ## SOAK (default 30m) at half capacity: flat memory and goroutines, exact reports
+	@scripts/soak.sh
 
 fmt:
 	gofmt -w $$(go list -f '{{.Dir}}' ./...)

@@ -71,6 +71,7 @@ func TestFaults(t *testing.T) {
 	}
 	r := loadRate(t)
 	var rows []Row
+	var failed []string
 	matched := 0
 	only := os.Getenv("FAULTS_ONLY") // a substring of fault names, for a quick rerun of one
 	for _, f := range Faults() {
@@ -78,7 +79,7 @@ func TestFaults(t *testing.T) {
 			continue
 		}
 		matched++
-		t.Run(strings.NewReplacer(" ", "_", "(", "", ")", "", ":", "", ",", "", "+", "").Replace(f.Name), func(t *testing.T) {
+		ok := t.Run(strings.NewReplacer(" ", "_", "(", "", ")", "", ":", "", ",", "", "+", "").Replace(f.Name), func(t *testing.T) {
 			out := RunFault(t, bin, f, r, form)
 			rows = append(rows, out.Row)
 			t.Logf("sent %d at %.0f/s: answered %d, 5xx retry %d, no answer %d, bad %d, late %d; stored %d, missing %d, duplicated %d, not kept %d; p99 %v max %v drain %v",
@@ -125,6 +126,9 @@ func TestFaults(t *testing.T) {
 				}
 			}
 		})
+		if !ok {
+			failed = append(failed, f.Name)
+		}
 	}
 	if matched == 0 {
 		t.Fatalf("FAULTS_ONLY=%q matches no fault", only)
@@ -134,9 +138,13 @@ func TestFaults(t *testing.T) {
 		header += fmt.Sprintf(", half of the %.0f req/s measured with a closed loop", capacity)
 	}
 	header += fmt.Sprintf(". Latency goal %v. Run %s.\n\n", form.Goal, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	table := header + Table(rows)
+	verdict := "Result: every invariant held.\n\n"
+	if len(failed) > 0 {
+		verdict = "Result: FAILED: " + strings.Join(failed, "; ") + " (see the test log).\n\n"
+	}
+	table := header + verdict + Table(rows)
 	fmt.Println(table)
-	if doc := os.Getenv("FAULTS_DOC"); doc != "" && only == "" && !t.Failed() {
+	if doc := os.Getenv("FAULTS_DOC"); doc != "" && only == "" {
 		if err := WriteSection(doc, "faults-"+form.Name, table); err != nil {
 			t.Error(err)
 		}

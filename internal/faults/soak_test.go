@@ -1,0 +1,192 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xpromo/xpromo/reports"
+)
+
+// soakSample is one reading of the soak: each process's RSS, the
+// goroutines of the tracker and the ingester, the stream backlog.
+type soakSample struct {
+	at                   time.Duration
+	rss                  map[string]int64
+	goroutines           map[string]float64
+	entries              int64
+	journal, windowBytes float64
+}
+
+// flat reports whether the last third's median is within 20% (plus slack,
+// for small values) of the middle third's: no growth after warm-up (the
+// first third).
+func flat(vals []float64, slack float64) (mid, last float64, ok bool) {
+	n := len(vals)
+	if n < 3 {
+		return 0, 0, false
+	}
+	median := func(v []float64) float64 {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	mid, last = median(vals[n/3:2*n/3]), median(vals[2*n/3:])
+	return mid, last, last <= mid*1.2+slack
+}
+
+// The soak: SOAK (default 90s; `make soak` runs 30m) at half capacity.
+// Memory of every process flat after warm-up, no goroutine growth, the
+// stream backlog bounded, everything drained at the end, and the reports
+// count exactly what was answered.
+func TestSoak(t *testing.T) {
+	d := 90 * time.Second
+	if v := os.Getenv("SOAK"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d < 30*time.Second {
+			t.Fatalf("SOAK=%q: want a duration of at least 30s", v)
+		}
+	}
+	every := min(max(d/30, 3*time.Second), 30*time.Second)
+	r := loadRate(t)
+	e := NewEnv(t, bin, Options{AOF: true})
+	ctx := context.Background()
+	redisPid, err := e.RedisPid(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := &Load{Base: e.Base, Token: e.Token, Rate: r}
+	start := time.Now()
+	load.Start()
+	var samples []soakSample
+	for time.Since(start) < d {
+		time.Sleep(every)
+		s := soakSample{at: time.Since(start).Round(time.Second), rss: map[string]int64{}, goroutines: map[string]float64{}}
+		for name, pid := range map[string]int{"tracker": e.Tracker.Pid(), "ingester": e.Ingester.Pid(), "redis": redisPid} {
+			if s.rss[name], err = RSS(pid); err != nil {
+				t.Fatalf("%s RSS: %v", name, err)
+			}
+		}
+		tm, err := e.TrackerMetrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := e.IngesterMetrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.goroutines["tracker"], s.goroutines["ingester"] = tm["go_goroutines"], im["go_goroutines"]
+		s.journal = tm["xpromo_journal_bytes"]
+		if s.entries, _, err = e.Backlog(ctx); err != nil {
+			t.Fatal(err)
+		}
+		samples = append(samples, s)
+	}
+	load.Stop()
+	stopped := time.Now()
+	for !e.Drained(ctx) {
+		if time.Since(stopped) > 2*time.Minute {
+			t.Fatal("not drained 2 minutes after the load stopped")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	answers := load.Answers()
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "Soak: %v at %.0f req/s (%d requests), a sample every %v.\n\n", d, r, len(answers), every)
+	b.WriteString("| t | tracker RSS | ingester RSS | redis RSS | tracker goroutines | ingester goroutines | stream entries | journal bytes |\n")
+	b.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	series := map[string][]float64{}
+	var entries []float64
+	for _, s := range samples {
+		fmt.Fprintf(&b, "| %v | %.1f MiB | %.1f MiB | %.1f MiB | %.0f | %.0f | %d | %.0f |\n", s.at,
+			float64(s.rss["tracker"])/(1<<20), float64(s.rss["ingester"])/(1<<20), float64(s.rss["redis"])/(1<<20),
+			s.goroutines["tracker"], s.goroutines["ingester"], s.entries, s.journal)
+		for name, v := range s.rss {
+			series[name+" RSS"] = append(series[name+" RSS"], float64(v))
+		}
+		for name, v := range s.goroutines {
+			series[name+" goroutines"] = append(series[name+" goroutines"], v)
+		}
+		entries = append(entries, float64(s.entries))
+	}
+	b.WriteString("\n")
+	names := make([]string, 0, len(series))
+	for n := range series {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		slack := 8.0 * (1 << 20) // RSS: a few MiB of allocator noise
+		if strings.HasSuffix(n, "goroutines") {
+			slack = 10
+		}
+		mid, last, ok := flat(series[n], slack)
+		verdict := "flat"
+		if !ok {
+			verdict = "GROWS"
+			t.Errorf("%s grows after warm-up: median %.0f in the middle third, %.0f in the last", n, mid, last)
+		}
+		fmt.Fprintf(&b, "- %s: median %.1f (middle third) -> %.1f (last third): %s\n", n, scale(n, mid), scale(n, last), verdict)
+	}
+	mid, last, ok := flat(entries, 200)
+	fmt.Fprintf(&b, "- stream entries: median %.0f -> %.0f, max %.0f: %s\n", mid, last, slices.Max(entries), map[bool]string{true: "bounded", false: "GROWS"}[ok])
+	if !ok {
+		t.Errorf("the stream backlog grows: median %.0f in the middle third, %.0f in the last", mid, last)
+	}
+
+	st, err := CheckStored(ctx, e.DB.Conn, answers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := Summarize("soak", answers, start, time.Now(), 100*time.Millisecond, st)
+	if row.Answered != row.Sent || row.Missing != 0 || row.Duplicated != 0 {
+		t.Errorf("sent %d, answered %d, missing %d, duplicated %d; errors %v", row.Sent, row.Answered, row.Missing, row.Duplicated, BadSample(answers, 5))
+	}
+	var clicks, views uint64
+	for _, a := range answers {
+		switch {
+		case a.Class == OK && a.Kind == Click:
+			clicks++
+		case a.Class == OK && a.Kind == View:
+			views++
+		}
+	}
+	now := time.Now().UTC()
+	rows, err := reports.VisitorCountries(ctx, e.DB.Conn, reports.Filter{From: now.AddDate(0, 0, -1), To: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc, rv uint64
+	for _, row := range rows {
+		rc, rv = rc+row.Clicks, rv+row.Views
+	}
+	fmt.Fprintf(&b, "- answered: %d clicks, %d views, %d pixel conversions, %d API conversions; p99 %v; missing %d, duplicated %d\n",
+		clicks, views, st.Stored[PixelConv]+st.Missing[PixelConv], st.Stored[APIConv]+st.Missing[APIConv], row.P99.Round(100*time.Microsecond), row.Missing, row.Duplicated)
+	fmt.Fprintf(&b, "- report (partnerships by visitor country): %d clicks, %d views\n", rc, rv)
+	if rc != clicks || rv != views {
+		t.Errorf("report counts %d clicks and %d views; answered %d and %d", rc, rv, clicks, views)
+	}
+	if t.Failed() {
+		b.WriteString("- Result: FAILED (see the test log)\n")
+	} else {
+		b.WriteString("- Result: every check held\n")
+	}
+	fmt.Println(b.String())
+	if doc := os.Getenv("FAULTS_DOC"); doc != "" {
+		if err := WriteSection(doc, "soak", b.String()); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func scale(name string, v float64) float64 {
+	if strings.HasSuffix(name, "RSS") {
+		return v / (1 << 20)
+	}
+	return v
+}
