@@ -31,7 +31,8 @@ func site(t *testing.T) *httptest.Server {
 		http.Redirect(w, r, "/home", http.StatusSeeOther)
 	})
 	signinForm := `<!doctype html><title>sign in</title><p id="msg">%s</p>
-<form id="signin" method="post" action="/signin"><input name="token"><button type="submit">Sign in</button></form>`
+<form id="signin" method="post" action="/signin"><input name="token"><button type="submit">Sign in</button></form>
+<form id="period" method="get" action="/home"><input type="date" name="from"><select name="compare"><option value="none">none</option><option value="previous">previous</option></select><button>Show</button></form>`
 	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, signinForm, "")
 	})
@@ -43,6 +44,9 @@ func site(t *testing.T) *httptest.Server {
 		}
 		http.SetCookie(w, &http.Cookie{Name: "s", Value: "ok", Path: "/", HttpOnly: true})
 		http.Redirect(w, r, "/home", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /period", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, signinForm, "")
 	})
 	mux.HandleFunc("GET /home", func(w http.ResponseWriter, r *http.Request) {
 		if !signedIn(r) {
@@ -173,6 +177,14 @@ func TestHarness(t *testing.T) {
 	}
 	if widths["desktop"] != DesktopWidth || widths["phone"] != PhoneWidth {
 		t.Errorf("screenshot widths %v", widths)
+	}
+
+	// Fields other than text are set, not typed; a button without a type
+	// submits.
+	p.Open(s.URL + "/period")
+	p.Fill("form#period", map[string]string{"from": "2026-10-01", "compare": "previous"})
+	if r := p.Submit("form#period"); !strings.HasSuffix(r.URL, "/home?from=2026-10-01&compare=previous") {
+		t.Errorf("period form sent %s", r.URL)
 	}
 
 	if r := p.Open(s.URL + "/missing"); r.Status != 404 {

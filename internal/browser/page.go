@@ -103,17 +103,46 @@ func (p *Page) Location() string {
 }
 
 // Fill sets the fields of the form matched by form (a CSS selector) by
-// their name attribute, as a user typing them would.
+// their name attribute: text fields are typed into, as a user would; other
+// fields (date, select, hidden...) get their value set, since typing into
+// a date field depends on the browser's locale.
 func (p *Page) Fill(form string, fields map[string]string) {
+	p.t.Helper()
+	for name, v := range fields {
+		css := form + ` [name="` + name + `"]`
+		typed := Eval[*bool](p, `(() => { const e = document.querySelector(`+jsString(css)+`);
+  return e ? (e.tagName === 'TEXTAREA' || (e.tagName === 'INPUT' && ['text', 'password', 'search', 'email', 'url', 'tel'].includes(e.type))) : null; })()`)
+		if typed == nil {
+			p.fail("fill %s: no such field", css)
+		}
+		sel := chromedp.CSS(css)
+		steps := []chromedp.Action[chromedp.Void]{chromedp.SetValue(sel, v)}
+		if *typed {
+			steps = []chromedp.Action[chromedp.Void]{chromedp.Clear(sel), chromedp.SendKeys(sel, v)}
+		}
+		ctx, cancel := p.step()
+		err := chromedp.Do(ctx, steps...)
+		cancel()
+		if err != nil {
+			p.fail("fill %s: %v", css, err)
+		}
+		if got := p.Value(css); got != v {
+			p.fail("fill %s: the field holds %q, not %q", css, got, v)
+		}
+	}
+}
+
+// Value is the current value of the form field matched by sel (what would
+// be submitted, not the value attribute); it waits for the field.
+func (p *Page) Value(sel string) string {
 	p.t.Helper()
 	ctx, cancel := p.step()
 	defer cancel()
-	for name, v := range fields {
-		sel := chromedp.CSS(form + ` [name="` + name + `"]`)
-		if err := chromedp.Do(ctx, chromedp.Clear(sel), chromedp.SendKeys(sel, v)); err != nil {
-			p.fail("fill %s in %s: %v", name, form, err)
-		}
+	v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		p.fail("value of %s: %v", sel, err)
 	}
+	return v
 }
 
 // Submit submits the form matched by form with its submit button (the way
