@@ -48,10 +48,13 @@ func loadRate(t *testing.T) float64 {
 			rate = r
 			return
 		}
-		e := NewEnv(t, bin, Options{AOF: true})
-		capacity = Capacity(e.Base, e.Token, 32, 4*time.Second)
-		rate = capacity / 2
-		t.Logf("capacity %.0f req/s (closed loop, 32 connections); load at %.0f req/s", capacity, rate)
+		// A subtest, so that its system is torn down before the faults run.
+		t.Run("capacity", func(t *testing.T) {
+			e := NewEnv(t, bin, Options{AOF: true})
+			capacity = Capacity(e.Base, e.Token, 32, 4*time.Second)
+			rate = capacity / 2
+			t.Logf("capacity %.0f req/s (closed loop, 32 connections); load at %.0f req/s", capacity, rate)
+		})
 	})
 	if rate == 0 {
 		t.Fatal("no load rate (capacity measurement failed)")
@@ -70,6 +73,7 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := loadRate(t)
+	loadBefore := loadAvg()
 	var rows []Row
 	var failed []string
 	matched := 0
@@ -137,7 +141,8 @@ func TestFaults(t *testing.T) {
 	if capacity > 0 {
 		header += fmt.Sprintf(", half of the %.0f req/s measured with a closed loop", capacity)
 	}
-	header += fmt.Sprintf(". Latency goal %v. Run %s.\n\n", form.Goal, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	header += fmt.Sprintf(". Latency goal %v. Run %s; machine load average (1 min, all users) %s at the start, %s at the end.\n\n",
+		form.Goal, time.Now().UTC().Format("2006-01-02 15:04 MST"), loadBefore, loadAvg())
 	verdict := "Result: every invariant held.\n\n"
 	if len(failed) > 0 {
 		verdict = "Result: FAILED: " + strings.Join(failed, "; ") + " (see the test log).\n\n"
@@ -149,4 +154,19 @@ func TestFaults(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// loadAvg is the machine's 1-minute load average: the suite shares the
+// machine, and the latency columns mean little when it is far above the
+// number of cores.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

@@ -359,12 +359,12 @@ func Faults() []Fault {
 			e.CH.Set(Up, 0)
 			return fmt.Sprintf("%d inserts cut (half mid-data, half with the answer dropped after the insert) in %v", e.CH.Cut(), f.InsertErrors)
 		}},
-		{Name: "spill journal disk full", Lossy: true, RedisHangs: true, Opts: Options{AOF: true}, Setup: mountTmpfs("1m"),
+		{Name: "spill journal disk full", Lossy: true, RedisHangs: true, Opts: Options{AOF: true}, Setup: mountTmpfs("512k"),
 			Inject: func(t testing.TB, e *Env, f Form) string {
 				resume := stopRedis(t, e)
 				time.Sleep(f.DiskFull)
 				resume()
-				return fmt.Sprintf("1 MiB tmpfs, Redis stopped %v", f.DiskFull)
+				return fmt.Sprintf("512 KiB tmpfs, Redis frozen %v", f.DiskFull)
 			}},
 		{Name: "Redis maxmemory reached", Opts: Options{AOF: true}, Inject: func(t testing.TB, e *Env, f Form) string {
 			ctx := context.Background()
