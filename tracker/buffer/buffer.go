@@ -87,7 +87,7 @@ func (c *Config) Defaults() {
 		c.ReplayTimeout = 2 * time.Second
 	}
 	if c.WindowBytes == 0 {
-		c.WindowBytes = 256 << 20
+		c.WindowBytes = 64 << 20
 	}
 	if c.GuardEvery == 0 {
 		c.GuardEvery = time.Second
