@@ -9,10 +9,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/xpromo/xpromo/internal/plaintext"
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
@@ -83,7 +83,7 @@ const maxText = 200
 
 func validText(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if len(s) > maxText || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if len(s) > maxText || !plaintext.Valid(s) {
 		return "", &catalog.FieldError{Field: field, Reason: fmt.Sprintf("at most %d bytes of UTF-8, no control characters", maxText)}
 	}
 	return s, nil

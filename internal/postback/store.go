@@ -11,10 +11,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/xpromo/xpromo/internal/plaintext"
 	"github.com/xpromo/xpromo/internal/secrets"
 )
 
@@ -90,7 +90,7 @@ func NewStore(conn driver.Conn, key *secrets.Key, log *slog.Logger) *Store {
 }
 
 func checkPartnerID(partner string) error {
-	if partner == "" || len(partner) > 128 || !utf8.ValidString(partner) || strings.ContainsFunc(partner, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if partner == "" || len(partner) > 128 || !plaintext.Valid(partner) {
 		return fmt.Errorf("partner id %q: want 1-128 bytes without control characters", partner)
 	}
 	return nil
@@ -195,7 +195,7 @@ func (s *Store) Rotate(ctx context.Context, partner, actor string) (string, erro
 		return "", err
 	}
 	actor = strings.TrimSpace(actor)
-	if actor == "" || len(actor) > 200 || strings.ContainsFunc(actor, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if actor == "" || len(actor) > 200 || !plaintext.Valid(actor) {
 		return "", errors.New("actor: is required, at most 200 bytes, no control characters")
 	}
 	s.rotateMu.Lock()

@@ -26,6 +26,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/internal/fx"
+	"github.com/xpromo/xpromo/internal/plaintext"
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
@@ -172,7 +173,7 @@ func Close(ctx context.Context, src Source, period, actor string) (*Statement, e
 		return nil, err
 	}
 	actor = strings.TrimSpace(actor)
-	if actor == "" || len(actor) > 200 || strings.ContainsFunc(actor, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if actor == "" || len(actor) > 200 || !plaintext.Valid(actor) {
 		return nil, fmt.Errorf("%w: is required, at most 200 bytes, no control characters", ErrBadActor)
 	}
 	closeMu.Lock()

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/text/currency"
 
 	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/internal/plaintext"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/catalog"
 	"github.com/xpromo/xpromo/tracker/geo"
@@ -386,7 +387,7 @@ func conversion(h *hit.Hit, q url.Values) string {
 		return "bad_event"
 	}
 	if uid := q.Get("uid"); uid != "" {
-		if len(uid) > MaxOrderID || strings.ContainsFunc(uid, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		if len(uid) > MaxOrderID || !plaintext.Valid(uid) {
 			return "bad_user_id"
 		}
 		h.UserID = uid
@@ -399,7 +400,7 @@ func conversion(h *hit.Hit, q url.Values) string {
 		h.ClickRef = ids.Canonical(click)
 	}
 	if oid := q.Get("oid"); oid != "" {
-		if len(oid) > MaxOrderID || strings.ContainsFunc(oid, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		if len(oid) > MaxOrderID || !plaintext.Valid(oid) {
 			return "bad_order_id"
 		}
 		h.OrderID = oid

@@ -299,9 +299,9 @@ func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, act
 	if err := ValidID("partnership", partnershipID); err != nil {
 		return t, err
 	}
-	actor = strings.TrimSpace(actor)
-	if actor == "" || len(actor) > 200 || strings.ContainsFunc(actor, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return t, fieldErr("actor", "is required, at most 200 bytes, no control characters")
+	actor, err := checkActor(actor)
+	if err != nil {
+		return t, err
 	}
 	t.Partnership = partnershipID
 	t.Currency = strings.ToUpper(strings.TrimSpace(t.Currency))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xpromo/xpromo/internal/plaintext"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
 
@@ -41,7 +42,7 @@ func NewCode() string {
 
 func checkActor(actor string) (string, error) {
 	actor = strings.TrimSpace(actor)
-	if actor == "" || len(actor) > 200 || strings.ContainsFunc(actor, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if actor == "" || len(actor) > 200 || !plaintext.Valid(actor) {
 		return actor, fieldErr("actor", "is required, at most 200 bytes, no control characters")
 	}
 	return actor, nil
@@ -119,7 +120,7 @@ func normalizeCountries(in []string) ([]string, error) {
 
 func checkPartner(p *Partner) error {
 	p.Name = strings.TrimSpace(p.Name)
-	if p.Name == "" || len(p.Name) > 200 || strings.ContainsFunc(p.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if p.Name == "" || len(p.Name) > 200 || !plaintext.Valid(p.Name) {
 		return fieldErr("name", "is required, at most 200 bytes, no control characters")
 	}
 	var err error
@@ -325,7 +326,7 @@ func (s *Store) putPartnership(ctx context.Context, op, actor, action string, be
 }
 
 func checkLinkFields(l *Link) error {
-	if len(l.Campaign) > 128 || strings.ContainsFunc(l.Campaign, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if len(l.Campaign) > 128 || !plaintext.Valid(l.Campaign) {
 		return fieldErr("campaign", "at most 128 bytes, no control characters")
 	}
 	switch l.Status {

@@ -277,3 +277,54 @@ func TestTarget(t *testing.T) {
 		t.Fatal("a click on the agreement's last day went to the fallback")
 	}
 }
+
+// Texts from the CLI reach the store undecoded (the API's JSON decoder
+// would have replaced bad bytes), so the store itself refuses invalid
+// UTF-8 and control characters, naming the field, and writes nothing.
+func TestWritesRefuseBadText(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	ctx := testCtx(t)
+	s := NewStore(db.Conn)
+	seed(t, ctx, s)
+	for _, tc := range []struct {
+		name, field string
+		write       func() error
+	}{
+		{"partner name bad utf-8", "name", func() error {
+			_, err := s.AddPartner(ctx, Partner{ID: "bad1", Name: "Acme \xff"}, "test")
+			return err
+		}},
+		{"partner name line break", "name", func() error {
+			_, err := s.AddPartner(ctx, Partner{ID: "bad2", Name: "Acme\nInjected"}, "test")
+			return err
+		}},
+		{"actor bad utf-8", "actor", func() error {
+			_, err := s.AddPartner(ctx, Partner{ID: "bad3", Name: "Fine"}, "al\xc3ice")
+			return err
+		}},
+		{"campaign bad utf-8", "campaign", func() error {
+			_, err := s.AddLink(ctx, Link{Code: "badcamp", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/", Campaign: "spring\xe2\x82"}, "test")
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.write()
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("error = %v, want a FieldError on %q", err, tc.field)
+			}
+		})
+	}
+	snap, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"bad1", "bad2", "bad3"} {
+		if _, ok := snap.Partners[id]; ok {
+			t.Errorf("partner %s was stored", id)
+		}
+	}
+	if _, ok := snap.Links["badcamp"]; ok {
+		t.Error("link badcamp was stored")
+	}
+}

@@ -17,12 +17,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
 
+	"github.com/xpromo/xpromo/internal/plaintext"
 	"github.com/xpromo/xpromo/tracker/hit"
 	"github.com/xpromo/xpromo/tracker/ids"
 )
@@ -84,7 +84,7 @@ func checkID(field, v string) *FieldError {
 	if len(v) > MaxField {
 		return fieldErr(field, "at most %d bytes", MaxField)
 	}
-	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if !plaintext.Valid(v) {
 		return fieldErr(field, "must be valid UTF-8 without control characters")
 	}
 	return nil
