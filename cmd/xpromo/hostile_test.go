@@ -56,50 +56,13 @@ func (s *logSink) String() string {
 // level, so a test can read every line it wrote.
 func startServeLogged(t *testing.T, r *testenv.Redis, db *testenv.DB, sink io.Writer, jsonLog bool, opts ...func(*serveConfig)) *server {
 	t.Helper()
-	c := &serveConfig{
-		common:         common{RedisURL: r.URL, ClickHouseURL: db.URL, KeyPrefix: r.Prefix, LogLevel: "debug", LogFormat: "text"},
-		HTTPAddr:       "127.0.0.1:0",
-		TrustedProxies: "127.0.0.0/8,::1/128",
-		DataDir:        t.TempDir(),
-		Ingest:         true,
-		CommitTimeout:  50 * time.Millisecond,
-		CatalogRefresh: 100 * time.Millisecond,
-		ShutdownWait:   15 * time.Second,
-		ingestFlags:    ingestFlags{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
-	}
-	for _, o := range opts {
-		o(c)
-	}
-	if err := c.validate(); err != nil {
-		t.Fatal(err)
-	}
+	c := testServeConfig(t, r.URL, r.Prefix, db, opts...)
 	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	var h slog.Handler = slog.NewTextHandler(sink, hopts)
 	if jsonLog {
 		h = slog.NewJSONHandler(sink, hopts)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- serve(ctx, c, slog.New(h), ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &server{base: "http://" + addr, db: db, stop: stop, cfg: c}
+	return startTestServe(t, c, db, slog.New(h))
 }
 
 // rawHTTP sends req as written on a new connection and reads one answer.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -60,13 +61,21 @@ func seed(t *testing.T, db *testenv.DB) {
 // startServe runs serve in-process on a free port.
 func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *server {
 	t.Helper()
+	return startTestServe(t, testServeConfig(t, redisURL, prefix, db, opts...), db, testenv.Logger(t))
+}
+
+// testServeConfig is serve's configuration for tests: a private data dir,
+// short refreshes and a generous commit timeout (the race detector slows
+// everything), then opts.
+func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *serveConfig {
+	t.Helper()
 	c := &serveConfig{
 		common:         common{RedisURL: redisURL, ClickHouseURL: db.URL, KeyPrefix: prefix, LogLevel: "info", LogFormat: "text"},
 		HTTPAddr:       "127.0.0.1:0",
 		TrustedProxies: "127.0.0.0/8,::1/128",
 		DataDir:        t.TempDir(),
 		Ingest:         true,
-		CommitTimeout:  50 * time.Millisecond, // generous: the race detector slows everything
+		CommitTimeout:  50 * time.Millisecond,
 		CatalogRefresh: 100 * time.Millisecond,
 		ShutdownWait:   15 * time.Second,
 		ingestFlags:    ingestFlags{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
@@ -80,10 +89,16 @@ func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...f
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// startTestServe runs serve with c and log until the test ends.
+func startTestServe(t *testing.T, c *serveConfig, db *testenv.DB, log *slog.Logger) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, c, testenv.Logger(t), ready) }()
+	go func() { done <- serve(ctx, c, log, ready) }()
 	var addr string
 	select {
 	case addr = <-ready:
