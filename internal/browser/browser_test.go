@@ -64,6 +64,11 @@ func site(t *testing.T) *httptest.Server {
 <a data-csv="partnerships" href="/t.csv">CSV</a>
 <a data-copy="https://x.example/r/abc" href="#">copy</a><a data-copy="" href="#">none</a>`)
 	})
+	mux.HandleFunc("GET /wide", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><meta name="viewport" content="width=device-width"><style>body{margin:0} .scroll{overflow-x:auto}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden}</style>
+<div class="scroll"><table><tr><td style="min-width:3000px">wide, but scrolls in its box</td><td><span class="sr">Actions</span></td></tr></table></div>`)
+	})
 	mux.HandleFunc("GET /t.csv", func(w http.ResponseWriter, r *http.Request) {
 		if !signedIn(r) { // the browser must send the session's cookie
 			http.Error(w, "no session", http.StatusUnauthorized)
@@ -186,6 +191,21 @@ func TestHarness(t *testing.T) {
 	if r := p.Submit("form#period"); !strings.HasSuffix(r.URL, "/home?from=2026-10-01&compare=previous") {
 		t.Errorf("period form sent %s", r.URL)
 	}
+
+	// A page that fits, and one with an absolute element escaping its
+	// scrolling box (an unclipped screen-reader label, say).
+	p.Open(s.URL + "/home")
+	for _, w := range []int{DesktopWidth, PhoneWidth} {
+		p.Viewport(w, 800)
+		if o := p.Overflow(); o.Pixels != 0 || len(o.Culprits) != 0 {
+			t.Errorf("a page that fits at %d px: %+v", w, o)
+		}
+	}
+	p.Open(s.URL + "/wide")
+	if o := p.Overflow(); o.Pixels < 3000-PhoneWidth || len(o.Culprits) != 1 || !strings.HasPrefix(o.Culprits[0], "span.sr (absolute) to x=") {
+		t.Errorf("overflow of /wide: %+v", o)
+	}
+	p.Desktop()
 
 	if r := p.Open(s.URL + "/missing"); r.Status != 404 {
 		t.Errorf("/missing: %+v", r)

@@ -269,6 +269,39 @@ func (p *Page) Phone() { p.t.Helper(); p.Viewport(PhoneWidth, PhoneHeight) }
 // Desktop sets the viewport back to the desktop size.
 func (p *Page) Desktop() { p.t.Helper(); p.Viewport(p.b.cfg.Width, p.b.cfg.Height) }
 
+// Overflow says how far the page is wider than the viewport: a page that
+// fits its width scrolls only down (wide tables scroll in their own box).
+type Overflow struct {
+	Pixels   int      // document width beyond the viewport's, CSS px
+	Culprits []string // elements reaching past the viewport, unclipped or positioned
+}
+
+const overflowJS = `(() => {
+  const vw = document.documentElement.clientWidth;
+  const out = {Pixels: Math.max(0, document.documentElement.scrollWidth - vw), Culprits: []};
+  if (out.Pixels === 0) return out;
+  for (const e of document.body.querySelectorAll('*')) {
+    const pos = getComputedStyle(e).position;
+    let clipped = false;
+    for (let a = e.parentElement; a && a !== document.body && !clipped; a = a.parentElement) {
+      clipped = getComputedStyle(a).overflowX !== 'visible';
+    }
+    if (e.getBoundingClientRect().right > vw + 0.5 && (!clipped || pos === 'absolute' || pos === 'fixed')) {
+      const id = e.id ? '#' + e.id : '';
+      const cls = e.classList.length ? '.' + Array.from(e.classList).join('.') : '';
+      out.Culprits.push(e.tagName.toLowerCase() + id + cls + (pos === 'static' ? '' : ' (' + pos + ')') + ' to x=' + Math.round(e.getBoundingClientRect().right));
+      if (out.Culprits.length === 5) break;
+    }
+  }
+  return out;
+})()`
+
+// Overflow measures how far the page is wider than its viewport now.
+func (p *Page) Overflow() Overflow {
+	p.t.Helper()
+	return Eval[Overflow](p, overflowJS)
+}
+
 // Screenshot writes a PNG of the whole page (beyond the viewport) to the
 // screenshot folder, named after the test, the page and name, and returns
 // its path.
