@@ -202,7 +202,7 @@ func TestHarness(t *testing.T) {
 		}
 	}
 	p.Open(s.URL + "/wide")
-	if o := p.Overflow(); o.Pixels < 3000-PhoneWidth || len(o.Culprits) != 1 || !strings.HasPrefix(o.Culprits[0], "span.sr (absolute) to x=") {
+	if o := p.Overflow(); o.Pixels < 3000-PhoneWidth || len(o.Culprits) != 1 || !strings.HasPrefix(o.Culprits[0], `span.sr (absolute) "Actions" to x=`) {
 		t.Errorf("overflow of /wide: %+v", o)
 	}
 	p.Desktop()

@@ -289,7 +289,10 @@ const overflowJS = `(() => {
     if (e.getBoundingClientRect().right > vw + 0.5 && (!clipped || pos === 'absolute' || pos === 'fixed')) {
       const id = e.id ? '#' + e.id : '';
       const cls = e.classList.length ? '.' + Array.from(e.classList).join('.') : '';
-      out.Culprits.push(e.tagName.toLowerCase() + id + cls + (pos === 'static' ? '' : ' (' + pos + ')') + ' to x=' + Math.round(e.getBoundingClientRect().right));
+      const tab = e.closest('[data-table]');
+      out.Culprits.push(e.tagName.toLowerCase() + id + cls + (pos === 'static' ? '' : ' (' + pos + ')') +
+        ' ' + JSON.stringify(e.textContent.trim().slice(0, 30)) + (tab ? ' in table ' + tab.getAttribute('data-table') : '') +
+        ' to x=' + Math.round(e.getBoundingClientRect().right));
       if (out.Culprits.length === 5) break;
     }
   }
