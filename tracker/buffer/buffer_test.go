@@ -459,3 +459,29 @@ func TestRedisLostDataIsResentFromTheWindow(t *testing.T) {
 		t.Errorf("re-send stream grew from %d to %d entries without a loss", n1, n2)
 	}
 }
+
+// A full window evicts its oldest entries and counts their hits; adding
+// stays cheap however many entries it holds.
+func TestWindowEvictsOldestWhenFull(t *testing.T) {
+	payload := hit.AppendGroup(nil, [][]byte{testHit(0).Marshal(), testHit(1).Marshal()})
+	w := &window{max: int64(len(payload)) * 1000}
+	start := time.Now()
+	for i := range 200000 {
+		w.add(entryID{ms: uint64(i + 1)}, payload)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("200k adds to a full window took %v", d)
+	}
+	n, bytes, evicted := w.size()
+	if n != 1000 || bytes != int64(len(payload))*1000 || evicted != 2*199000 {
+		t.Fatalf("entries %d, bytes %d, evicted hits %d", n, bytes, evicted)
+	}
+	if first := w.snapshot()[0].id; first != (entryID{ms: 199001}) {
+		t.Fatalf("oldest kept %v", first)
+	}
+	// The stream's first entry passed every evicted id: covered again.
+	w.trimBelow(entryID{ms: 199500}, false)
+	if n, _, evicted := w.size(); n != 501 || evicted != 0 {
+		t.Fatalf("after trim: entries %d, evicted %d", n, evicted)
+	}
+}

@@ -85,8 +85,21 @@ func (w *window) add(id entryID, payload []byte) {
 		w.maxEvicted = w.ents[drop].id
 		drop++
 	}
-	if drop > 0 {
-		w.ents = slices.Delete(w.ents, 0, drop)
+	w.dropFront(drop)
+}
+
+// dropFront removes the first n entries in O(n), not O(len): once the
+// window is full every add evicts one, and shifting a million entries per
+// group commit would stall the committer. append reallocates (copying the
+// live entries only) when the backing array runs out.
+func (w *window) dropFront(n int) {
+	if n == 0 {
+		return
+	}
+	clear(w.ents[:n]) // release the payloads
+	w.ents = w.ents[n:]
+	if len(w.ents) == 0 {
+		w.ents = nil
 	}
 }
 
@@ -111,7 +124,7 @@ func (w *window) trimBelow(first entryID, inclusive bool) {
 	for _, e := range w.ents[:i] {
 		w.bytes -= int64(len(e.payload))
 	}
-	w.ents = slices.Delete(w.ents, 0, i)
+	w.dropFront(i)
 	if w.evicted > 0 && (w.maxEvicted.less(first) || inclusive && w.maxEvicted == first) {
 		w.evicted, w.maxEvicted = 0, entryID{}
 	}
