@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,9 +78,11 @@ func TestFaults(t *testing.T) {
 	var rows []Row
 	var failed []string
 	matched := 0
-	only := os.Getenv("FAULTS_ONLY") // a substring of fault names, for a quick rerun of one
+	only := os.Getenv("FAULTS_ONLY") // substrings of fault names, comma-separated, for a quick rerun
 	for _, f := range Faults() {
-		if only != "" && !strings.Contains(strings.ToLower(f.Name), strings.ToLower(only)) {
+		if only != "" && !slices.ContainsFunc(strings.Split(strings.ToLower(only), ","), func(o string) bool {
+			return strings.Contains(strings.ToLower(f.Name), strings.TrimSpace(o))
+		}) {
 			continue
 		}
 		matched++
@@ -106,9 +109,13 @@ func TestFaults(t *testing.T) {
 				if out.NotKept == 0 {
 					t.Error("the journal's disk never filled up: nothing reported not kept")
 				}
-				if want := out.NotKept - out.RetryNotKept; out.Missing != want {
-					t.Errorf("missing %d answered hits, the tracker reported %d not kept of which %d were answered 503: want %d missing",
-						out.Missing, out.NotKept, out.RetryNotKept, want)
+				// Every missing success is one the tracker reported not kept
+				// and did not answer 503; the rest of those reported went to
+				// requests that got no answer (cut by the server's write
+				// timeout while they waited on a frozen Redis).
+				if want := out.NotKept - out.RetryNotKept; out.Missing > want || out.Missing < want-out.NoAnswer {
+					t.Errorf("missing %d answered hits; the tracker reported %d not kept, %d of them answered 503, and %d requests got no answer: want %d to %d missing",
+						out.Missing, out.NotKept, out.RetryNotKept, out.NoAnswer, max(0, want-out.NoAnswer), want)
 				}
 			} else {
 				if out.Missing != 0 {
