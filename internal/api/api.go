@@ -237,6 +237,10 @@ func (s *Server) visible(ctx context.Context, p auth.Principal) (*catalog.Snapsh
 	return scoped(p, full), nil
 }
 
+// Visible is scoped for the dashboard, whose forms check what the API's
+// writes check against the same part of the catalog.
+func Visible(p auth.Principal, full *catalog.Snapshot) *catalog.Snapshot { return scoped(p, full) }
+
 // scoped returns the partners, partnerships (with their terms) and links
 // of full that p may read.
 func scoped(p auth.Principal, full *catalog.Snapshot) *catalog.Snapshot {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/xpromo/xpromo/internal/api"
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
@@ -51,7 +52,11 @@ func (s *Server) adminPage(q *req) (*page, error) {
 		return nil, err
 	}
 	for i := range pst.Rows {
-		pst.Rows[i].Partnership = pst.Rows[i].Key
+		id := pst.Rows[i].Key
+		pst.Rows[i].Partnership = id
+		if n := len(snap.Terms[id]); n > 0 {
+			pst.Rows[i].Status = partnershipButtons(id, snap.Terms[id][n-1].Status)
+		}
 	}
 	var terms []catalog.Terms
 	for _, ps := range pss {
@@ -90,8 +95,10 @@ func (s *Server) adminPage(q *req) (*page, error) {
 	tables := []*Table{pt, pst, tt, links, tokt, at}
 	for _, t := range tables {
 		t.CSV = csvHref("/app/admin", t.Name, nil)
+		t.Return = "/app/admin"
 	}
-	return &page{Title: "Admin", Template: "admin", Tables: tables}, nil
+	opts := &formOpts{Roles: auth.Roles, Partners: activePartners(snap)}
+	return &page{Title: "Admin", Template: "admin", Tables: tables, Opts: opts}, nil
 }
 
 func sortedValues[T any](m map[string]T, key func(T) string) []T {
@@ -122,25 +129,32 @@ func (s *Server) revokeToken(q *req) error {
 	case err != nil:
 		return s.fail(q, fmt.Errorf("revoke token: %w", err))
 	default:
-		if s.cfg.TokensChanged != nil {
-			s.cfg.TokensChanged(ctx)
-		}
-		if err := s.cfg.Verifier.Refresh(ctx); err != nil {
-			s.log.Warn("web: token refresh after revoke failed; the background reload will pick it up", "err", err)
-			s.cfg.Verifier.Invalidate()
-		}
-		s.auditToken(q, t)
+		s.tokensChanged(q)
+		s.auditToken(q, api.ActionRevoke, t)
 		s.log.Info("web: token revoked", "id", t.ID, "by", actor(q.p))
 	}
 	return q.c.Redirect(http.StatusSeeOther, "/app/admin?"+url.Values{"notice": {"Token " + id + " revoked."}}.Encode())
 }
 
-// auditToken files a revocation as the API does (entity token, action
-// revoke, the token record without secret as after, no country).
-func (s *Server) auditToken(q *req, t auth.Token) {
+// tokensChanged makes a token change take effect on this server now and
+// announces it to the others, as the API's refresh.
+func (s *Server) tokensChanged(q *req) {
+	ctx := q.r.Context()
+	if s.cfg.TokensChanged != nil {
+		s.cfg.TokensChanged(ctx)
+	}
+	if err := s.cfg.Verifier.Refresh(ctx); err != nil {
+		s.log.Warn("web: token refresh after a change failed; the background reload will pick it up", "err", err)
+		s.cfg.Verifier.Invalidate()
+	}
+}
+
+// auditToken files a token change as the API does (entity token, the
+// token record without secret as after, no country).
+func (s *Server) auditToken(q *req, action string, t auth.Token) {
 	after, _ := json.Marshal(t)
-	e := catalog.AuditEntry{Actor: actor(q.p), Action: "revoke", Entity: "token", EntityID: t.ID, After: string(after)}
+	e := catalog.AuditEntry{Actor: actor(q.p), Action: action, Entity: "token", EntityID: t.ID, After: string(after)}
 	if err := s.cfg.Catalog.Audit(q.r.Context(), e); err != nil {
-		s.log.Error("web: audit of a token revocation failed", "err", err, "token", t.ID)
+		s.log.Error("web: audit of a token change failed", "err", err, "token", t.ID, "action", action)
 	}
 }

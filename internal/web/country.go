@@ -136,7 +136,15 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	d.KPIs = s.countryKPIs(q, act, bal, par.Compare != "")
 	d.Trend = trend(par, series, "trend", "Inbound new users per day", func(m map[string]any) bool { return m["direction"] == catalog.Inbound }, "new_users")
 	d.LinkQuery = template.URL(form.Query().Encode())
-	return &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, bt}, Data: d}, nil
+	pg := &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, bt}, Data: d}
+	if writesPartnerships(q.p) && q.p.CanWritePartnership(cc) {
+		full, err := s.cfg.Catalog.Load(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("country page: %w", err)
+		}
+		pg.Opts = &formOpts{Country: cc, Partners: activePartners(api.Visible(q.p, full))}
+	}
+	return pg, nil
 }
 
 // withoutPeriod drops the period column of a total report (always null).
@@ -297,6 +305,13 @@ type partnershipData struct {
 	Funnel     chart.Bars
 	CanLink    bool
 	Breakdowns []string
+	// CanTerms: the reader may add terms versions (and pause, resume or
+	// archive); TermsForm is the form's starting values (the latest
+	// version's, effective today), Latest that version (nil: none yet).
+	CanTerms  bool
+	TermsForm map[string]string
+	Latest    *catalog.Terms
+	Status    []statusButton
 }
 
 // Breakdown dimensions the partnership page shows (by day is the chart).
@@ -369,6 +384,17 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 	tables = append(tables, links)
 	for _, t := range tables {
 		t.CSV = csvHref(path, t.Name, form.Query())
+		t.Return = path
+	}
+	if ts := full.Terms[id]; len(ts) > 0 {
+		d.Latest = &ts[len(ts)-1]
+	}
+	if writesPartnerships(q.p) && q.p.CanWritePartnership(ps.Country) {
+		d.CanTerms = true
+		d.TermsForm = termsFormValues(d.Latest, s.cfg.Now())
+		if d.Latest != nil {
+			d.Status = partnershipButtons(id, d.Latest.Status)
+		}
 	}
 	if ts := full.Terms[id]; len(ts) > 0 {
 		if t, ok := catalog.TermsInForce(ts, s.cfg.Now()); ok {
@@ -414,6 +440,9 @@ func (s *Server) linksTable(q *req, snap *catalog.Snapshot, keep func(catalog.Li
 	for i := range t.Rows {
 		t.Rows[i].CopyURL = views[i].TrackingURL
 		t.Rows[i].QR = "/app/links/" + views[i].Code + "/qr.png"
+		if writesPartnerships(q.p) && q.p.CanChangeLink(views[i].Country) {
+			t.Rows[i].Status = linkButtons(views[i].Link)
+		}
 	}
 	t.Empty = "No links yet."
 	return t, nil

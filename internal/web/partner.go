@@ -1,11 +1,10 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,15 +102,19 @@ func linkTargets(p auth.Principal, snap *catalog.Snapshot, now time.Time) []link
 // partnership visible, CanCreateLink with the terms in force) and the same
 // catalog write, then back to the page it came from.
 func (s *Server) createLink(q *req) error {
+	const what = "The link was not created"
 	r := q.r
 	ctx := r.Context()
+	back := backURL(q, home(q.p))
 	snap, err := s.cfg.Catalog.Load(ctx)
 	if err != nil {
 		return s.fail(q, fmt.Errorf("create link: %w", err))
 	}
-	ps, ok := snap.Partnerships[r.PostFormValue("partnership")]
+	id := r.PostFormValue("partnership")
+	ps, ok := snap.Partnerships[id]
 	if !ok || !partnershipVisible(q.p, ps) {
-		return s.errorPage(q.c, q, http.StatusUnprocessableEntity, "That partnership does not exist.")
+		return s.refuse(q, back, formNewLink, http.StatusUnprocessableEntity, "partnership",
+			what+": partnership: partnership "+strconv.Quote(id)+" does not exist")
 	}
 	terms, _ := catalog.TermsInForce(snap.Terms[ps.ID], s.cfg.Now())
 	if !q.p.CanCreateLink(ps.Country, ps.Partner, terms.PartnerMayCreateLinks) {
@@ -123,31 +126,14 @@ func (s *Server) createLink(q *req) error {
 	if v := strings.TrimSpace(r.PostFormValue("expires_at")); v != "" {
 		t, err := time.Parse(time.DateOnly, v)
 		if err != nil {
-			return s.errorPage(q.c, q, http.StatusUnprocessableEntity, "expires_at must be a date (YYYY-MM-DD).")
+			return s.refuse(q, back, formNewLink, http.StatusUnprocessableEntity, "expires_at", what+": expires_at: must be a date (YYYY-MM-DD)")
 		}
 		l.ExpiresAt = t.UTC()
 	}
 	got, err := s.cfg.Catalog.AddLink(ctx, l, actor(q.p))
-	var fe *catalog.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return s.errorPage(q.c, q, http.StatusUnprocessableEntity, "The link was not created: "+fe.Error())
-	case errors.Is(err, catalog.ErrExists):
-		return s.errorPage(q.c, q, http.StatusConflict, "A link with that code already exists.")
-	case err != nil:
-		return s.fail(q, fmt.Errorf("create link: %w", err))
+	if err != nil {
+		return s.refuseErr(q, back, formNewLink, what, "code", err)
 	}
 	s.log.Info("web: link created", "code", got.Code, "by", actor(q.p))
-	back := r.PostFormValue("return")
-	if !strings.HasPrefix(back, "/app/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
-		back = home(q.p)
-	}
-	u, err := url.Parse(back)
-	if err != nil {
-		u = &url.URL{Path: home(q.p)}
-	}
-	v := u.Query()
-	v.Set("notice", "Link "+got.Code+" created.")
-	u.RawQuery = v.Encode()
-	return q.c.Redirect(http.StatusSeeOther, u.String())
+	return q.done(back, "Link "+got.Code+" created.")
 }

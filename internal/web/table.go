@@ -27,7 +27,9 @@ type Table struct {
 	CSV   string // href of the CSV download; "" for none
 	Notes []string
 	Empty string // shown when there are no rows
-	CSRF  string // for row forms (revoke); set when the page renders
+	CSRF  string // for row forms (revoke, status); set when the page renders
+	// Return is where row forms come back to (the page's path).
+	Return string
 	// LinkQuery is added to the rows' partnership links (the period).
 	LinkQuery template.URL
 }
@@ -36,7 +38,7 @@ type Table struct {
 // data cells (the table then has an extra, unnamed column).
 func (t *Table) Extras() bool {
 	for _, r := range t.Rows {
-		if r.Partnership != "" || r.CopyURL != "" || r.QR != "" || r.Revoke != "" {
+		if r.Partnership != "" || r.CopyURL != "" || r.QR != "" || r.Revoke != "" || len(r.Status) > 0 {
 			return true
 		}
 	}
@@ -60,6 +62,16 @@ type Row struct {
 	CopyURL     string // copy-to-clipboard button (a tracking URL)
 	QR          string // QR image src
 	Revoke      string // token id with a revoke form
+	Status      []statusButton
+}
+
+// statusButton is a one-button form that sets a link's or a partnership's
+// status (pause, resume, archive).
+type statusButton struct {
+	Action string // the form's action
+	Form   string // the form id a refusal fills again
+	Status string
+	Label  string
 }
 
 // Cell is one data cell: Raw is the API's exact value (data-value), Text

@@ -160,7 +160,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 var funcs = template.FuncMap{
-	"join": strings.Join,
+	"join":  strings.Join,
+	"list":  func(v ...string) []string { return v },
+	"label": label,
 }
 
 // Register mounts the dashboard on /app and /app/*. Sign-in attempts are
@@ -196,6 +198,10 @@ type page struct {
 	Tables   []*Table // the page's tables, by name in Table()
 	Data     any
 	Template string
+	// Form is a refused form shown again (values and the field at fault);
+	// Opts the choices of the page's write forms.
+	Form *formState
+	Opts *formOpts
 }
 
 type navItem struct {
@@ -274,32 +280,15 @@ func csvName(seg []string) ([]string, string) {
 
 func (s *Server) get(q *req, p string) error {
 	seg, csvTable := csvName(parts(p))
-	var (
-		pg  *page
-		err error
-	)
 	switch {
 	case len(seg) == 0:
 		return q.c.Redirect(http.StatusSeeOther, home(q.p))
-	case len(seg) == 1 && seg[0] == "account":
-		pg = &page{Title: "Account", Template: "account"}
-	case len(seg) == 2 && seg[0] == "country":
-		pg, err = s.countryPage(q, seg[1])
-	case len(seg) == 2 && seg[0] == "partnerships":
-		pg, err = s.partnershipPage(q, seg[1])
 	case len(seg) == 3 && seg[0] == "links" && seg[2] == "qr.png":
 		return s.linkQR(q, seg[1])
-	case len(seg) == 1 && seg[0] == "partner":
-		pg, err = s.partnerPage(q)
-	case len(seg) == 1 && seg[0] == "statements":
-		pg, err = s.statementsPage(q)
 	case len(seg) == 2 && seg[0] == "statements" && seg[1] == "export" && csvTable == "":
 		return s.statementExport(q)
-	case len(seg) == 1 && seg[0] == "admin":
-		pg, err = s.adminPage(q)
-	default:
-		return s.errorPage(q.c, q, http.StatusNotFound, "Page not found.")
 	}
+	pg, err := s.buildPage(q, seg)
 	if err != nil {
 		return s.fail(q, err)
 	}
@@ -318,6 +307,26 @@ func (s *Server) get(q *req, p string) error {
 	return s.render(q, http.StatusOK, pg)
 }
 
+// buildPage builds the page at path segments seg (its query is q's), for
+// a GET and for a form refused on it (refuse).
+func (s *Server) buildPage(q *req, seg []string) (*page, error) {
+	switch {
+	case len(seg) == 1 && seg[0] == "account":
+		return &page{Title: "Account", Template: "account"}, nil
+	case len(seg) == 2 && seg[0] == "country":
+		return s.countryPage(q, seg[1])
+	case len(seg) == 2 && seg[0] == "partnerships":
+		return s.partnershipPage(q, seg[1])
+	case len(seg) == 1 && seg[0] == "partner":
+		return s.partnerPage(q)
+	case len(seg) == 1 && seg[0] == "statements":
+		return s.statementsPage(q)
+	case len(seg) == 1 && seg[0] == "admin":
+		return s.adminPage(q)
+	}
+	return nil, notFound("Page")
+}
+
 func (s *Server) post(q *req, p string) error {
 	switch p {
 	case "/signout":
@@ -330,6 +339,18 @@ func (s *Server) post(q *req, p string) error {
 		return s.createLink(q)
 	case "/tokens/revoke":
 		return s.revokeToken(q)
+	case "/tokens":
+		return s.createToken(q)
+	case "/partners":
+		return s.createPartner(q)
+	case "/partnerships":
+		return s.createPartnership(q)
+	}
+	switch seg := parts(p); {
+	case len(seg) == 3 && seg[0] == "partnerships" && seg[2] == "terms":
+		return s.newTerms(q, seg[1])
+	case len(seg) == 3 && seg[0] == "links" && seg[2] == "status":
+		return s.linkStatus(q, seg[1])
 	}
 	return s.errorPage(q.c, q, http.StatusNotFound, "Page not found.")
 }

@@ -10,7 +10,9 @@
     var b = ev.target.closest("[data-copy]");
     if (b) {
       var text = b.getAttribute("data-copy");
-      var done = function () { b.classList.add("copied"); b.textContent = "Copied"; setTimeout(function () { b.classList.remove("copied"); b.textContent = "Copy link"; }, 1500); };
+      var label = b.getAttribute("data-label") || b.textContent;
+      b.setAttribute("data-label", label);
+      var done = function () { b.classList.add("copied"); b.textContent = "Copied"; setTimeout(function () { b.classList.remove("copied"); b.textContent = label; }, 1500); };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(done, function () { fallback(text); done(); });
       } else { fallback(text); done(); }
