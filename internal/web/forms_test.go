@@ -174,8 +174,9 @@ func (en *env) object(path string) map[string]any {
 // formErrRe finds a refused form's message and the field it names.
 var formErrRe = regexp.MustCompile(`data-form-error="([^"]+)" data-field="([^"]+)"`)
 
-// refused checks a refusal: the status, and the page with the form again,
-// naming field.
+// refused checks a refusal: the status, the message naming field, and
+// the field marked (aria-invalid) in the form shown again, unless it is a
+// hidden field (a button's status).
 func refused(t *testing.T, what string, resp *http.Response, body string, code int, form, field string) {
 	t.Helper()
 	if resp.StatusCode != code {
@@ -185,17 +186,29 @@ func refused(t *testing.T, what string, resp *http.Response, body string, code i
 	m := formErrRe.FindStringSubmatch(body)
 	if m == nil || m[1] != form || m[2] != field {
 		t.Errorf("%s: no refusal of form %s naming %s (got %v)", what, form, field, m)
+		return
 	}
-	if !strings.Contains(body, `<form id="`+form+`"`) {
-		t.Errorf("%s: the form %s is not shown again", what, form)
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`name="` + regexp.QuoteMeta(field) + `"[^>]*aria-invalid="true"`).MatchString(body) &&
-		!regexp.MustCompile(`aria-invalid="true"[^>]*name="`+regexp.QuoteMeta(field)+`"`).MatchString(body) &&
-		!strings.Contains(body, `name="`+field+`" aria-invalid`) && !strings.Contains(body, `<select name="`+field+`" aria-invalid`) {
-		// A field with no input of its own (a hidden one) is named in the message only.
-		if !strings.Contains(body, `type="hidden" name="`+field+`"`) {
-			t.Errorf("%s: field %s is not marked", what, field)
+	marked, hidden := false, false
+	walk(doc, func(n *html.Node) {
+		if n.Type != html.ElementNode || (n.Data != "input" && n.Data != "select") {
+			return
 		}
+		if name, _ := attr(n, "name"); name != field {
+			return
+		}
+		if v, _ := attr(n, "aria-invalid"); v == "true" {
+			marked = true
+		}
+		if v, _ := attr(n, "type"); v == "hidden" {
+			hidden = true
+		}
+	})
+	if !marked && !hidden {
+		t.Errorf("%s: field %s is not marked in the form shown again", what, field)
 	}
 }
 
@@ -378,5 +391,267 @@ func TestAdminFormsEqualAPI(t *testing.T) {
 		if strings.Contains(s, secret) || (len(rest) > 16 && strings.Contains(s, rest[len(rest)-16:])) {
 			t.Errorf("the token's secret is in the %s", where)
 		}
+	}
+}
+
+// auditCount is how many audit entries there are.
+func (en *env) auditCount() int {
+	en.t.Helper()
+	return len(en.apiItems("admin", "/v1/audit?limit=10000"))
+}
+
+// options are the values of the <option>s of select name in form id.
+func options(t *testing.T, body, form, name string) []string {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	walk(doc, func(n *html.Node) {
+		if id, _ := attr(n, "id"); n.Type != html.ElementNode || n.Data != "form" || id != form {
+			return
+		}
+		walk(n, func(s *html.Node) {
+			if nm, _ := attr(s, "name"); s.Type != html.ElementNode || s.Data != "select" || nm != name {
+				return
+			}
+			walk(s, func(o *html.Node) {
+				if o.Type == html.ElementNode && o.Data == "option" {
+					v, ok := attr(o, "value")
+					if !ok {
+						v = textOf(o)
+					}
+					out = append(out, v)
+				}
+			})
+		})
+	})
+	return out
+}
+
+// TestManagerForms: a country manager makes partnerships, terms versions
+// and links and pauses links in its country, as the API lets it (same
+// objects and audit entries); in another country every form answers what
+// the API answers and writes nothing; roles that never write are refused.
+func TestManagerForms(t *testing.T) {
+	en := setup(t)
+	de := en.signedIn("cm-de")
+	_, page := de.get("/app/country/DE")
+	if got := options(t, page, "new-partnership", "partner"); strings.Join(got, ",") != "alpha" {
+		t.Errorf("DE manager's partner choices %v, want the partners it can see (alpha)", got)
+	}
+	tw := &twin{t: t, en: en, renames: [][2]string{{"de-web", "de-api"}}}
+	r, _ := de.post("/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"de-web"}, "partner": {"alpha"},
+		"country": {"DE"}, "direction": {"both"}, "return": {"/app/country/DE"}})
+	de.posted("manager: create partnership", r, "Partnership de-web created")
+	if code, _ := en.apiCall("cm-de", "POST", "/v1/partnerships", map[string]any{"id": "de-api", "partner": "alpha", "country": "DE", "direction": "both"}); code != 201 {
+		t.Fatalf("API: %d", code)
+	}
+	tw.sameObject("partnership", en.object("/v1/partnerships/de-web"), en.object("/v1/partnerships/de-api"))
+	_, page = de.get("/app/partnerships/de-web")
+	if !strings.Contains(page, `<form id="new-terms"`) || !strings.Contains(page, `<form id="new-link"`) {
+		t.Fatal("manager: no terms or link form on its partnership")
+	}
+	r, _ = de.post("/app/partnerships/de-web/terms", url.Values{"form": {"new-terms"}, "currency": {"EUR"}, "outbound_cpa": {"1.10"},
+		"outbound_revshare_pct": {"5"}, "fallback_url": {"https://ours.example/"}})
+	de.posted("manager: terms", r, "Terms version 1 of de-web saved")
+	if code, _ := en.apiCall("cm-de", "PATCH", "/v1/partnerships/de-api/terms", map[string]any{"currency": "EUR", "outbound_cpa": "1.10",
+		"outbound_revshare_pct": 5, "fallback_url": "https://ours.example/"}); code != 201 {
+		t.Fatalf("API terms: %d", code)
+	}
+	tw.sameAudit("partnership", "de-web", "de-api")
+	tw.renames = append(tw.renames, [2]string{"dl-web", "dl-api"})
+	r, _ = de.post("/app/links", url.Values{"partnership": {"de-web"}, "direction": {"inbound"}, "url": {"https://ours.example/de/w"},
+		"code": {"dl-web"}, "return": {"/app/partnerships/de-web"}})
+	de.posted("manager: link", r, "Link dl-web created.")
+	r, _ = de.post("/app/links/dl-web/status", url.Values{"status": {"paused"}, "return": {"/app/partnerships/de-web"}})
+	de.posted("manager: pause link", r, "Link dl-web is paused.")
+	if code, _ := en.apiCall("cm-de", "POST", "/v1/links", map[string]any{"partnership": "de-api", "direction": "inbound",
+		"url": "https://ours.example/de/w", "code": "dl-api"}); code != 201 {
+		t.Fatalf("API link: %d", code)
+	}
+	if code, _ := en.apiCall("cm-de", "PATCH", "/v1/links/dl-api", map[string]any{"status": "paused"}); code != 200 {
+		t.Fatalf("API pause link: %d", code)
+	}
+	tw.sameObject("link", en.object("/v1/links/dl-web"), en.object("/v1/links/dl-api"), "tracking_url", "qr_url")
+	tw.sameAudit("link", "dl-web", "dl-api")
+	if a := en.auditOf("link", "dl-web"); len(a) != 2 || a[1]["actor"] != "cm-de" || a[1]["country"] != "DE" {
+		t.Errorf("link audit %v", a)
+	}
+
+	// A FR manager in DE: the API's answer, nothing written.
+	fr := en.signedIn("cm-fr")
+	_, page = fr.get("/app/country/FR")
+	if got := options(t, page, "new-partnership", "partner"); strings.Join(got, ",") != "bravo" {
+		t.Errorf("FR manager's partner choices %v", got)
+	}
+	before := en.auditCount()
+	for _, c := range []struct {
+		name, path string
+		form       url.Values
+		method     string
+		apiPath    string
+		body       map[string]any
+	}{
+		{"create partnership in DE", "/app/partnerships", url.Values{"id": {"fr-in-de"}, "partner": {"alpha"}, "country": {"DE"}, "direction": {"both"}, "return": {"/app/country/FR"}},
+			"POST", "/v1/partnerships", map[string]any{"id": "fr-in-de", "partner": "alpha", "country": "DE", "direction": "both"}},
+		{"terms of a DE partnership", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "inbound_cpa": {"9"}},
+			"PATCH", "/v1/partnerships/ps-de-alpha/terms", map[string]any{"inbound_cpa": 9}},
+		{"pause a DE partnership", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"partnership-status"}, "status": {"paused"}},
+			"PATCH", "/v1/partnerships/ps-de-alpha/terms", map[string]any{"status": "paused"}},
+		{"pause a DE link", "/app/links/de-in/status", url.Values{"status": {"paused"}},
+			"PATCH", "/v1/links/de-in", map[string]any{"status": "paused"}},
+		{"link on a DE partnership", "/app/links", url.Values{"partnership": {"ps-de-alpha"}, "direction": {"inbound"}, "url": {"https://ours.example/x"}, "return": {"/app/country/FR"}},
+			"POST", "/v1/links", map[string]any{"partnership": "ps-de-alpha", "direction": "inbound", "url": "https://ours.example/x"}},
+	} {
+		r, body := fr.post(c.path, c.form)
+		want, _ := en.apiCall("cm-fr", c.method, c.apiPath, c.body)
+		if r.StatusCode != want || want < 400 {
+			t.Errorf("FR manager, %s: %d, the API %d", c.name, r.StatusCode, want)
+		}
+		t.Logf("FR manager, %s: %d (the API: %d)", c.name, r.StatusCode, want)
+		if strings.Contains(body, "ps-de-alpha") && r.StatusCode == http.StatusNotFound {
+			t.Errorf("FR manager, %s: the 404 names the partnership", c.name)
+		}
+	}
+	// The API answers 422 naming country; the form is shown again on FR's page.
+	r, body := fr.post("/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"fr-in-de"}, "partner": {"bravo"},
+		"country": {"DE"}, "direction": {"both"}, "return": {"/app/country/FR"}})
+	refused(t, "FR manager, partnership in DE", r, body, http.StatusUnprocessableEntity, "new-partnership", "country")
+	if after := en.auditCount(); after != before {
+		t.Errorf("refused writes left %d audit entries", after-before)
+	}
+
+	// Roles that never write: the API's 403.
+	for _, c := range []struct {
+		who, path string
+		form      url.Values
+		apiMethod string
+		apiPath   string
+		body      map[string]any
+	}{
+		{"finance", "/app/partnerships", url.Values{"id": {"x"}, "partner": {"alpha"}, "country": {"DE"}, "direction": {"both"}},
+			"POST", "/v1/partnerships", map[string]any{"id": "x", "partner": "alpha", "country": "DE", "direction": "both"}},
+		{"partner-a", "/app/partnerships/ps-de-alpha/terms", url.Values{"status": {"paused"}},
+			"PATCH", "/v1/partnerships/ps-de-alpha/terms", map[string]any{"status": "paused"}},
+		{"partner-a", "/app/links/de-in/status", url.Values{"status": {"paused"}}, "PATCH", "/v1/links/de-in", map[string]any{"status": "paused"}},
+		{"cm-de", "/app/tokens", url.Values{"role": {"admin"}, "name": {"x"}}, "POST", "/v1/tokens", map[string]any{"role": "admin", "name": "x"}},
+		{"cm-de", "/app/partners", url.Values{"id": {"zz"}, "name": {"Z"}, "countries": {"FR"}},
+			"POST", "/v1/partners", map[string]any{"id": "zz", "name": "Z", "countries": []string{"FR"}}},
+	} {
+		r, _ := en.signedIn(c.who).post(c.path, c.form)
+		want, _ := en.apiCall(c.who, c.apiMethod, c.apiPath, c.body)
+		if r.StatusCode != want || want < 400 {
+			t.Errorf("%s POST %s: %d, the API %d", c.who, c.path, r.StatusCode, want)
+		}
+	}
+	if after := en.auditCount(); after != before {
+		t.Errorf("refused writes left %d audit entries", after-before)
+	}
+}
+
+// TestFormsCSRF: every write form refuses a missing or wrong CSRF secret
+// (and a foreign origin) with 403 and writes nothing.
+func TestFormsCSRF(t *testing.T) {
+	en := setup(t)
+	b := en.signedIn("admin")
+	good := b.csrf()
+	before := en.auditCount()
+	forms := map[string]url.Values{
+		"/app/partners":                       {"id": {"csrf-p"}, "name": {"P"}},
+		"/app/partnerships":                   {"id": {"csrf-ps"}, "partner": {"alpha"}, "country": {"DE"}, "direction": {"both"}},
+		"/app/partnerships/ps-de-alpha/terms": {"status": {"paused"}},
+		"/app/links":                          {"partnership": {"ps-de-alpha"}, "direction": {"inbound"}, "url": {"https://ours.example/c"}},
+		"/app/links/de-in/status":             {"status": {"paused"}},
+		"/app/tokens":                         {"role": {"admin"}, "name": {"csrf"}},
+	}
+	for path, form := range forms {
+		for _, c := range []struct {
+			name, csrf string
+			hd         map[string]string
+		}{
+			{"missing", "", nil},
+			{"wrong", strings.Repeat("A", 43), nil},
+			{"foreign origin", good, map[string]string{"Origin": "https://evil.example"}},
+		} {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			if c.csrf != "" {
+				f.Set("csrf", c.csrf)
+			}
+			r, body := b.do("POST", path, f, c.hd)
+			if r.StatusCode != http.StatusForbidden {
+				t.Errorf("%s csrf, POST %s: %d", c.name, path, r.StatusCode)
+			}
+			if strings.Contains(body, "data-secret") {
+				t.Errorf("%s csrf, POST %s: a token was made", c.name, path)
+			}
+		}
+	}
+	if after := en.auditCount(); after != before {
+		t.Errorf("refused posts wrote %d audit entries", after-before)
+	}
+	if n := len(en.apiItems("admin", "/v1/tokens")); n != 7 {
+		t.Errorf("%d tokens after refused posts, want the fixture's 7", n)
+	}
+}
+
+// TestFormValidation: a refused field re-renders the form (422, 409 for a
+// taken id) with what was posted and the field named; never a 500.
+func TestFormValidation(t *testing.T) {
+	en := setup(t)
+	b := en.signedIn("admin")
+	before := en.auditCount()
+	for _, c := range []struct {
+		name, path string
+		form       url.Values
+		code       int
+		formID     string
+		field      string
+	}{
+		{"partner id", "/app/partners", url.Values{"form": {"new-partner"}, "id": {"Bad ID"}, "name": {"Keep me"}, "return": {"/app/admin"}}, 422, "new-partner", "id"},
+		{"partner taken", "/app/partners", url.Values{"form": {"new-partner"}, "id": {"alpha"}, "name": {"Again"}, "return": {"/app/admin"}}, 409, "new-partner", "id"},
+		{"partner domain", "/app/partners", url.Values{"form": {"new-partner"}, "id": {"dd"}, "name": {"D"}, "domains": {"not a domain!"}, "return": {"/app/admin"}}, 422, "new-partner", "domains"},
+		{"partnership partner", "/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"ps-x"}, "partner": {"nobody"}, "country": {"DE"}, "direction": {"both"}, "return": {"/app/admin"}}, 422, "new-partnership", "partner"},
+		{"partnership country", "/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"ps-x"}, "partner": {"alpha"}, "country": {"D1"}, "direction": {"both"}, "return": {"/app/admin"}}, 422, "new-partnership", "country"},
+		{"partnership direction", "/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"ps-x"}, "partner": {"alpha"}, "country": {"DE"}, "direction": {"sideways"}, "return": {"/app/admin"}}, 422, "new-partnership", "direction"},
+		{"partnership taken", "/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"ps-fr-bravo"}, "partner": {"alpha"}, "country": {"DE"}, "direction": {"both"}, "return": {"/app/admin"}}, 409, "new-partnership", "id"},
+		{"terms cpa", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "inbound_cpa": {"abc"}}, 422, "new-terms", "inbound_cpa"},
+		{"terms cpa negative", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "outbound_cpa": {"-1"}}, 422, "new-terms", "outbound_cpa"},
+		{"terms currency", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "currency": {"ZZZ"}}, 422, "new-terms", "currency"},
+		{"terms window", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "attribution_window_days": {"99999"}}, 422, "new-terms", "attribution_window_days"},
+		{"terms model", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "attribution_model": {"linear"}}, 422, "new-terms", "attribution_model"},
+		{"terms before latest", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "effective_from": {"2026-01-01"}}, 422, "new-terms", "effective_from"},
+		{"terms fallback", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "fallback_url": {"javascript:alert(1)"}}, 422, "new-terms", "fallback_url"},
+		{"partnership status", "/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"partnership-status"}, "status": {"frozen"}}, 422, "partnership-status", "status"},
+		{"link url", "/app/links", url.Values{"partnership": {"ps-de-alpha"}, "direction": {"outbound"}, "url": {"https://elsewhere.example/"}, "return": {"/app/partnerships/ps-de-alpha"}}, 422, "new-link", "url"},
+		{"link code taken", "/app/links", url.Values{"partnership": {"ps-de-alpha"}, "direction": {"inbound"}, "url": {"https://ours.example/"}, "code": {"de-in"}, "return": {"/app/partnerships/ps-de-alpha"}}, 409, "new-link", "code"},
+		{"link expiry", "/app/links", url.Values{"partnership": {"ps-de-alpha"}, "direction": {"inbound"}, "url": {"https://ours.example/"}, "expires_at": {"soon"}, "return": {"/app/partnerships/ps-de-alpha"}}, 422, "new-link", "expires_at"},
+		{"link status", "/app/links/de-in/status", url.Values{"status": {"frozen"}, "return": {"/app/partnerships/ps-de-alpha"}}, 422, "link-status", "status"},
+		{"token role", "/app/tokens", url.Values{"role": {"boss"}, "name": {"x"}, "return": {"/app/admin"}}, 422, "new-token", "role"},
+		{"token countries", "/app/tokens", url.Values{"role": {"country_manager"}, "name": {"x"}, "return": {"/app/admin"}}, 422, "new-token", "countries"},
+		{"token partner", "/app/tokens", url.Values{"role": {"partner"}, "partner": {"nobody"}, "name": {"x"}, "return": {"/app/admin"}}, 422, "new-token", "partner"},
+		{"token expiry", "/app/tokens", url.Values{"role": {"admin"}, "name": {"x"}, "expires_at": {"2001-01-01"}, "return": {"/app/admin"}}, 422, "new-token", "expires_at"},
+	} {
+		r, body := b.post(c.path, c.form)
+		refused(t, c.name, r, body, c.code, c.formID, c.field)
+		if strings.Contains(body, "data-secret") {
+			t.Errorf("%s: a token was made", c.name)
+		}
+	}
+	// What was posted is in the form again.
+	_, body := b.post("/app/partners", url.Values{"form": {"new-partner"}, "id": {"Bad ID"}, "name": {"Keep me"}, "return": {"/app/admin"}})
+	if !strings.Contains(body, `name="id" required pattern="[a-z0-9][a-z0-9_-]{0,63}" value="Bad ID" aria-invalid="true"`) || !strings.Contains(body, `value="Keep me"`) {
+		t.Error("the refused partner form does not keep what was posted")
+	}
+	_, body = b.post("/app/partnerships/ps-de-alpha/terms", url.Values{"form": {"new-terms"}, "inbound_cpa": {"abc"}, "currency": {"usd"}})
+	if !strings.Contains(body, `name="inbound_cpa" inputmode="decimal" value="abc" aria-invalid="true"`) || !strings.Contains(body, `name="currency" required maxlength="3" value="usd"`) {
+		t.Error("the refused terms form does not keep what was posted")
+	}
+	if after := en.auditCount(); after != before {
+		t.Errorf("refused forms wrote %d audit entries", after-before)
 	}
 }
