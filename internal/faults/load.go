@@ -59,6 +59,9 @@ type Answer struct {
 	// NotKept: a 503 saying the hit could not be kept (the pixel's, or the
 	// API's "cannot keep"), which the tracker counts in xpromo_hits_lost_total.
 	NotKept bool
+	// MarkedDuplicate: an API conversion sent once but answered as a
+	// repeat (go-redis retried a SET NX that Redis had applied).
+	MarkedDuplicate bool
 }
 
 // Load is an open-loop generator: requests start at a fixed rate whatever
@@ -247,10 +250,13 @@ func (l *Load) one() Answer {
 		}
 		if resp.StatusCode != http.StatusOK {
 			perr = fmt.Errorf("conversion answered %d: %.200s", resp.StatusCode, body)
-		} else if err := json.Unmarshal(body, &rec); err != nil || rec.ID == "" || rec.Duplicate {
+		} else if err := json.Unmarshal(body, &rec); err != nil || rec.ID == "" {
 			perr = fmt.Errorf("conversion answer %.200s", body)
 		}
-		id = rec.ID
+		// Each order id is sent once, so "duplicate" is wrong, but the
+		// conversion is stored under its id all the same (the mark is
+		// information; attribution decides): counted, not failed.
+		id, a.MarkedDuplicate = rec.ID, rec.Duplicate
 	}
 	if perr != nil {
 		a.Class, a.Err = Bad, perr.Error()

@@ -130,16 +130,18 @@ func (m *monitor) end() []sample {
 // Outcome is a fault run's row plus what the assertions need.
 type Outcome struct {
 	Row
-	Answers       []Answer
-	Stored        Stored
-	RetryNotKept  int // 503 answers saying the hit was not kept
-	NoAnswerBy    [kinds]int
-	LateBy        [kinds]int
-	DrainedOK     bool
-	Skipped       int64
-	PeakEntries   int64
-	PeakJournal   float64
-	DrainRowsPerS float64
+	Answers      []Answer
+	Stored       Stored
+	RetryNotKept int // 503 answers saying the hit was not kept
+	NoAnswerBy   [kinds]int
+	// API conversions sent once but answered (and stored) marked duplicate.
+	MarkedDuplicate int
+	LateBy          [kinds]int
+	DrainedOK       bool
+	Skipped         int64
+	PeakEntries     int64
+	PeakJournal     float64
+	DrainRowsPerS   float64
 }
 
 // RunFault runs one fault under load at rate and checks the invariant.
@@ -191,6 +193,9 @@ func RunFault(t testing.TB, bin string, f Fault, rate float64, form Form) Outcom
 		if a.Class == OK && a.Latency > form.Goal {
 			out.LateBy[a.Kind]++
 		}
+		if a.MarkedDuplicate {
+			out.MarkedDuplicate++
+		}
 	}
 	// Drain: from the fault's end until the journal is empty and the
 	// streams are back to their size before the fault.
@@ -240,6 +245,9 @@ func RunFault(t testing.TB, bin string, f Fault, rate float64, form Form) Outcom
 	}
 	if out.DrainRowsPerS > 0 && to.Sub(from) > 20*time.Second {
 		out.Note += fmt.Sprintf("; backlog peak %d entries, drained at %.0f rows/s", out.PeakEntries, out.DrainRowsPerS)
+	}
+	if out.MarkedDuplicate > 0 {
+		out.Note += fmt.Sprintf("; %d API conversions sent once were answered and stored marked duplicate", out.MarkedDuplicate)
 	}
 	if out.Skipped > 0 {
 		out.Note += fmt.Sprintf("; %d requests not sent (generator at its in-flight cap)", out.Skipped)
