@@ -118,9 +118,23 @@ func Start(t testing.TB, cfg Config) *Browser {
 		// a folder the test removes.
 		chromedp.Env("TMPDIR="+t.TempDir()),
 	)
+	// chromedp logs from its own goroutines: nothing may reach t once the
+	// test is over.
+	var logMu sync.Mutex
+	over := false
+	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if !over {
+			t.Logf("chromedp: "+format, args...)
+		}
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))
 	t.Cleanup(func() {
+		logMu.Lock()
+		over = true
+		logMu.Unlock()
 		cancel()
 		cancelAlloc() // waits for the process to exit and removes its profile
 	})
