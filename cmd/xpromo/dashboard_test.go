@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -329,6 +330,29 @@ func shoot(t *testing.T, p *browser.Page, name string) {
 	p.Desktop()
 }
 
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%q is not an integer", s)
+	}
+	return n
+}
+
+// seriesSum adds up the data-values of the first series of a chart.
+func seriesSum(t *testing.T, p *browser.Page, chart string) int64 {
+	t.Helper()
+	var sum int64
+	vals := browser.Eval[[]string](p, `Array.from(document.querySelector('svg[data-chart=`+chart+`] [data-series]')?.querySelectorAll('[data-value]') ?? [], e => e.getAttribute('data-value'))`)
+	if len(vals) == 0 {
+		t.Errorf("chart %s has no points in its first series", chart)
+	}
+	for _, v := range vals {
+		sum += mustInt(t, v)
+	}
+	return sum
+}
+
 // pathOf is the path of a URL the page went to, and its query.
 func pathOf(t *testing.T, u string) (string, url.Values) {
 	t.Helper()
@@ -429,6 +453,16 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("%s: %d rows in partnerships, want 3 (acme-de both ways, beta-de)", what, len(ps.Rows))
 		}
 		sameRows(t, what+" balance", de.Table("balance"), deAPI.report("balance", q), byPartnership)
+		// The trend's first series is the period's inbound new users per day.
+		var want int64
+		for _, it := range deAPI.report("partnerships", q) {
+			if it["direction"] == "inbound" {
+				want += mustInt(t, it["new_users"])
+			}
+		}
+		if got := seriesSum(t, de, "trend"); got != want || want == 0 {
+			t.Errorf("%s: the trend's points add up to %d inbound new users, the API's report to %d", what, got, want)
+		}
 		for _, k := range append(ps.Keys(), de.Table("balance").Keys()...) {
 			if strings.HasPrefix(k, "gamma-fr") {
 				t.Errorf("%s: the DE manager sees %s, a FR partnership", what, k)
@@ -482,6 +516,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	de.WaitVisible("svg[data-chart=series]")
 	if n := de.Count("svg[data-chart=series] [data-value]"); n == 0 {
 		t.Error("the series chart has no points (no [data-value] in the svg)")
+	}
+	var clicks int64
+	for _, it := range deAPI.report("partnerships", url.Values{"partnership": {"acme-de"}, "from": psq["from"], "to": psq["to"]}) {
+		clicks += mustInt(t, it["clicks"])
+	}
+	if got := seriesSum(t, de, "series"); got != clicks || clicks != 8 {
+		t.Errorf("the series chart's first line adds up to %d clicks, the API's report to %d (seeded 8)", got, clicks)
 	}
 	// The link keeps the overview's period.
 	for _, f := range []string{"from", "to", "compare"} {
