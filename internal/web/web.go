@@ -163,6 +163,10 @@ var funcs = template.FuncMap{
 	"join":  strings.Join,
 	"list":  func(v ...string) []string { return v },
 	"label": label,
+	// fieldLabel heads a terms form field: Inbound CPA, Inbound rev-share %.
+	"fieldLabel": func(k string) string {
+		return label(strings.NewReplacer("revshare_pct", "rev-share %", "cpa", "CPA").Replace(k))
+	},
 }
 
 // Register mounts the dashboard on /app and /app/*. Sign-in attempts are
