@@ -250,6 +250,15 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	defer commitRDB.Close()
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
+	// The repeat check of conversions fails fast as well: a frozen Redis
+	// gets a 503 the client may retry within a second, not a request held
+	// for go-redis's 3 s read timeout and its retries (a retried SET NX
+	// that Redis did apply would also answer a first conversion as a repeat).
+	convOpts := *ropts
+	convOpts.MaxRetries = -1
+	convOpts.DialTimeout, convOpts.ReadTimeout, convOpts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
+	convRDB := redis.NewClient(&convOpts)
+	defer convRDB.Close()
 
 	ch, err := chdb.Connect(c.ClickHouseURL)
 	if err != nil {
@@ -337,7 +346,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	apiSrv.TrackingBase = c.PublicURL
 	apiSrv.Snapshot = cat.Get
 	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
-	recorder := conversion.NewRecorder(rdb, c.KeyPrefix, buf, salts)
+	recorder := conversion.NewRecorder(convRDB, c.KeyPrefix, buf, salts)
 	apiSrv.Conversions = recorder
 	apiSrv.Register(v1)
 	if err := registerWeb(e, c, apiStore, cat, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {

@@ -127,14 +127,17 @@ func TestFaults(t *testing.T) {
 			}
 			t.Logf("late answers by kind %v, no answer by kind %v (click, view, pixel-conv, api-conv)", out.LateBy, out.NoAnswerBy)
 			if !strings.HasPrefix(f.Name, "tracker") {
-				// Captures never wait on Redis. API conversions do (their
-				// repeat check): with Redis frozen they wait for go-redis's
-				// timeouts and the server's 10 s write timeout may cut them,
-				// a known limit docs/RELIABILITY.md states.
-				captures := out.NoAnswerBy[Click] + out.NoAnswerBy[View] + out.NoAnswerBy[PixelConv]
-				if captures != 0 || (out.NoAnswerBy[APIConv] != 0 && !f.RedisHangs) {
+				// Nothing waits on a frozen Redis for long: captures spill
+				// after the commit timeout, API conversions' repeat check
+				// gives up after its read timeout with a 503.
+				if out.NoAnswer != 0 {
 					t.Errorf("requests got no answer although the tracker kept running: %v", out.NoAnswerBy)
 				}
+			}
+			// Each order id is sent once: an answer "duplicate" would come
+			// from a repeat check retried after Redis applied it.
+			if out.MarkedDuplicate != 0 {
+				t.Errorf("%d API conversions sent once were answered as repeats", out.MarkedDuplicate)
 			}
 		})
 		if !ok {

@@ -53,9 +53,6 @@ type Fault struct {
 	// Lossy: answered hits may be missing, but never more than the tracker
 	// reported as not kept.
 	Lossy bool
-	// RedisHangs: Redis is frozen (not down) for a while, so API
-	// conversions, which wait on Redis for their repeat check, may time out.
-	RedisHangs bool
 }
 
 // sample is one monitor reading.
@@ -349,7 +346,7 @@ func Faults() []Fault {
 			m, _ := e.TrackerMetrics()
 			return fmt.Sprintf("down 1 s; %.0f hits re-sent from the replay window/journal (seen %v)", m["xpromo_hits_replayed_total"], ok)
 		}},
-		{Name: "Redis unreachable", RedisHangs: true, Opts: Options{AOF: true}, Inject: func(t testing.TB, e *Env, f Form) string {
+		{Name: "Redis unreachable", Opts: Options{AOF: true}, Inject: func(t testing.TB, e *Env, f Form) string {
 			resume := stopRedis(t, e)
 			time.Sleep(f.RedisUnreachable)
 			resume()
@@ -367,7 +364,7 @@ func Faults() []Fault {
 			e.CH.Set(Up, 0)
 			return fmt.Sprintf("%d inserts cut (half mid-data, half with the answer dropped after the insert) in %v", e.CH.Cut(), f.InsertErrors)
 		}},
-		{Name: "spill journal disk full", Lossy: true, RedisHangs: true, Opts: Options{AOF: true}, Setup: mountTmpfs("512k"),
+		{Name: "spill journal disk full", Lossy: true, Opts: Options{AOF: true}, Setup: mountTmpfs("512k"),
 			Inject: func(t testing.TB, e *Env, f Form) string {
 				resume := stopRedis(t, e)
 				time.Sleep(f.DiskFull)
