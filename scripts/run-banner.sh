@@ -21,5 +21,8 @@ xpromo is starting on $base  (Ctrl-C stops it, and the servers if make run start
     curl -s -H "Authorization: Bearer \$T" -d '{"type":"signup","user_id":"u1","click_id":"XP_CLICK"}' $base/v1/conversions
     bin/xpromo attribute     (serve also runs it every minute; docs/CONVERSIONS.md)
   The management API: $base/v1/openapi.json (docs/API.md); partners: docs/partner-guide.md
+  The dashboard: $base/app  (docs/DASHBOARD.md), signed in with a token, e.g.
+    bin/xpromo token create --role admin --name me
+    bin/xpromo token create --role country_manager --country DE --name de-manager
 
 MSG
