@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -51,6 +52,25 @@ type Params struct {
 
 // Limits of Params.
 const MaxPeriod = 3 * 366 * 24 * time.Hour
+
+// ReadDates sets From and To from the query parameters from and to
+// (YYYY-MM-DD), keeping their values where a parameter is absent. The
+// API and the dashboard read periods with it.
+func (p *Params) ReadDates(q url.Values) error {
+	for _, d := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &p.From}, {"to", &p.To}} {
+		if v := q.Get(d.name); v != "" {
+			t, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				return errors.New(d.name + " must be a date (YYYY-MM-DD)")
+			}
+			*d.dst = t
+		}
+	}
+	return nil
+}
 
 // Validate checks p.
 func (p Params) Validate() error {

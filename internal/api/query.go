@@ -21,17 +21,8 @@ func reportQuery(q url.Values, scope auth.Scope, now time.Time) (par reports.Par
 	now = now.UTC()
 	par.From = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	par.To = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	for _, d := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &par.From}, {"to", &par.To}} {
-		if v := q.Get(d.name); v != "" {
-			t, err := time.Parse(time.DateOnly, v)
-			if err != nil {
-				return par, "", "", errors.New(d.name + " must be a date (YYYY-MM-DD)")
-			}
-			*d.dst = t
-		}
+	if err := par.ReadDates(q); err != nil {
+		return par, "", "", err
 	}
 	par.Granularity, par.Compare = q.Get("granularity"), q.Get("compare")
 	if v := q.Get("include_bots"); v != "" {

@@ -41,17 +41,8 @@ func period(q url.Values, now time.Time, loc *time.Location) (reports.Params, *p
 	local := now.In(loc)
 	par.From = time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, time.UTC)
 	par.To = time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, time.UTC)
-	for _, d := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &par.From}, {"to", &par.To}} {
-		if v := q.Get(d.name); v != "" {
-			t, err := time.Parse(time.DateOnly, v)
-			if err != nil {
-				return par, nil, badRequest(d.name + " must be a date (YYYY-MM-DD)")
-			}
-			*d.dst = t
-		}
+	if err := par.ReadDates(q); err != nil {
+		return par, nil, badRequest(err.Error())
 	}
 	form := &periodForm{From: par.From.Format(time.DateOnly), To: par.To.Format(time.DateOnly), Compare: q.Get("compare")}
 	switch form.Compare {
