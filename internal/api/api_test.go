@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/internal/auth/authtest"
 	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
@@ -73,23 +74,8 @@ func setup(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	en := &env{t: t, cat: cat, tokens: map[string]string{}, ids: map[string]string{}}
-	for name, spec := range map[string]auth.Spec{
-		"admin":     {Role: auth.RoleAdmin},
-		"finance":   {Role: auth.RoleFinance},
-		"cm-de":     {Role: auth.RoleCountryManager, Countries: []string{"DE"}},
-		"cm-fr":     {Role: auth.RoleCountryManager, Countries: []string{"FR"}},
-		"partner-a": {Role: auth.RolePartner, Partner: "alpha"},
-		"partner-b": {Role: auth.RolePartner, Partner: "bravo"},
-		"service":   {Role: auth.RoleService},
-	} {
-		spec.Name, spec.CreatedBy = name, "test"
-		tok, rec, err := ts.Create(ctx, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		en.tokens[name], en.ids[name] = tok, rec.ID
-	}
+	en := &env{t: t, cat: cat}
+	en.tokens, en.ids = authtest.Create(ctx, t, ts)
 	v := auth.NewVerifier(ts, time.Hour, nil)
 	if err := v.Refresh(ctx); err != nil {
 		t.Fatal(err)

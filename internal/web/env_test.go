@@ -20,6 +20,7 @@ import (
 
 	"github.com/xpromo/xpromo/internal/api"
 	"github.com/xpromo/xpromo/internal/auth"
+	"github.com/xpromo/xpromo/internal/auth/authtest"
 	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
@@ -85,23 +86,8 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 			t.Fatal(err)
 		}
 	}
-	en := &env{t: t, db: db, rd: rd, cat: cat, ts: ts, tokens: map[string]string{}, ids: map[string]string{}}
-	for name, spec := range map[string]auth.Spec{
-		"admin":     {Role: auth.RoleAdmin},
-		"finance":   {Role: auth.RoleFinance},
-		"cm-de":     {Role: auth.RoleCountryManager, Countries: []string{"DE"}},
-		"cm-fr":     {Role: auth.RoleCountryManager, Countries: []string{"FR"}},
-		"partner-a": {Role: auth.RolePartner, Partner: "alpha"},
-		"partner-b": {Role: auth.RolePartner, Partner: "bravo"},
-		"service":   {Role: auth.RoleService},
-	} {
-		spec.Name, spec.CreatedBy = name, "test"
-		tok, rec, err := ts.Create(ctx, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		en.tokens[name], en.ids[name] = tok, rec.ID
-	}
+	en := &env{t: t, db: db, rd: rd, cat: cat, ts: ts}
+	en.tokens, en.ids = authtest.Create(ctx, t, ts)
 	en.v = auth.NewVerifier(ts, time.Hour, nil)
 	if err := en.v.Refresh(ctx); err != nil {
 		t.Fatal(err)
