@@ -27,6 +27,8 @@
 #                             BENCH_REPORTS_DB [xpromo_bench_reports] and reused while it matches)
 #   BENCH_REPORTS_RUNS [11]   calls per report timing (median and slowest printed)
 #   BENCH_SERVE_FLAGS []         extra flags for every `xpromo serve`, e.g. "--commit-timeout 50ms"
+#   BENCH_SERVE_BIN [bin/xpromo] the binary every `xpromo serve` runs from: an A/B of two
+#                                builds in one sitting (migrations and the demo still use bin/xpromo)
 #   BENCH_OUT [bench-out]        where results go (summary.txt, raw outputs, logs)
 #   BENCH_SERVE_ADDR [127.0.0.1:18090]  BENCH_BARE_ADDR [127.0.0.1:18091]
 set -euo pipefail
@@ -48,6 +50,7 @@ BENCH_CONV_BATCH=${BENCH_CONV_BATCH:-100}
 BENCH_CONV_CONNECTIONS=${BENCH_CONV_CONNECTIONS:-16}
 BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
 BENCH_SERVE_FLAGS=${BENCH_SERVE_FLAGS:-}
+SERVE_BIN=${BENCH_SERVE_BIN:-bin/xpromo}
 BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e conv reports}
 BENCH_REPORTS_HITS=${BENCH_REPORTS_HITS:-100000000}
 BENCH_REPORTS_PARTNERSHIPS=${BENCH_REPORTS_PARTNERSHIPS:-2000}
@@ -131,7 +134,7 @@ SERVE_PID='' BARE_PID=''
 start_serve() {
 	local extra=()
 	read -r -a extra <<<"$BENCH_SERVE_FLAGS"
-	bin/xpromo serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/$2" \
+	"$SERVE_BIN" serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/$2" \
 		--redis-url "$SERVE_REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
 		--ingest="$1" --log-level warn "${extra[@]}" >>"$OUT/$2.log" 2>&1 &
 	SERVE_PID=$!
@@ -170,6 +173,7 @@ mkdir -p bin
 go build -o bin/xpromo ./cmd/xpromo
 go build -o bin/xpromo-bare ./cmd/xpromo-bare
 go build -o bin/xpromo-load ./cmd/xpromo-load
+[[ -x $SERVE_BIN ]] || die "BENCH_SERVE_BIN=$SERVE_BIN is not an executable (paths are relative to $ROOT)"
 
 # ------------------------------------------------------------ services
 

@@ -9,6 +9,9 @@
 #   FAULTS_FORM [full]   short is the form `make test` runs
 #   FAULTS_RATE []       requests per second instead of half the measured capacity
 #   FAULTS_ONLY []       run only the faults whose name contains this (the doc is then not written)
+#   FAULTS_CH_DOWN []    length of the ClickHouse outage instead of the form's (e.g. 4m)
+#   FAULTS_PPROF []      non-empty: tracker and ingester serve /debug/pprof (addresses in the log)
+#   FAULTS_LOGS []       copy the tracker's and ingester's logs of each fault into this directory
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"

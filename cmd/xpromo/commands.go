@@ -37,7 +37,7 @@ import (
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	var fl ingestFlags
-	var metricsAddr string
+	var metricsAddr, pprofAddr string
 	f := newFlags("ingest", "ingest [flags]", `
 Reads the hit streams in Redis with a consumer group and writes them to
 ClickHouse in batches, acknowledging entries only after the insert. Several
@@ -46,6 +46,7 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`, 
 	c.register(f, true)
 	fl.register(f)
 	f.String(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (empty: off)")
+	f.String(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6061 (empty: off)")
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
@@ -89,6 +90,13 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`, 
 		}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+	}
+	if pprofAddr != "" {
+		stop, err := servePprof(pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	log.Info("ingesting", "consumer", cfg.Consumer)
 	return ing.Run(ctx)

@@ -248,6 +248,32 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 	if n := count(t, db, "SELECT count() FROM hits WHERE kind = 'click' AND is_bot = 1"); n != 6 {
 		t.Errorf("bot clicks stored = %d, want 6 (5 curl + 1 HEAD)", n)
 	}
+
+	// Every answer is timed by its route pattern; paths no route knows
+	// share one label, whatever they are.
+	for _, p := range []string{"/no/such/path", "/another/%00/one"} {
+		get(t, noRedirect, "GET", s.base+p, "", browserUA)
+	}
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`xpromo_http_request_duration_seconds_count{route="/r/:code"} 107`,
+		`xpromo_http_request_duration_seconds_count{route="unmatched"} 2`,
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics (%d) lacks %q:\n%s", resp.StatusCode, want, grepLines(string(body), "xpromo_http"))
+		}
+	}
+	if strings.Contains(string(body), "no/such/path") {
+		t.Error("/metrics names a path no route knows")
+	}
 }
 
 func TestVisitorCookie(t *testing.T) {
@@ -401,4 +427,15 @@ func TestServeMountsTheAPI(t *testing.T) {
 	if code, body := call("/v1/no-such-route", secret); code != 404 || !strings.Contains(body, `"error":"not_found"`) {
 		t.Fatalf("unknown route: %d %s", code, body)
 	}
+}
+
+// grepLines is the lines of s that contain sub, for failure messages.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -326,6 +326,7 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 	}
 
 	e := newEcho(log)
+	e.Use(timeAnswers(e, m.AnswerSeconds))
 	clientIP := capture.NewClientIP(c.trusted)
 	capture.New(cat, buf, agent.New(0), clientIP, log, m).WithFingerprints(salts).Register(e)
 	// The API: a per-address limit first (it also slows token guessing),
@@ -453,6 +454,31 @@ func newEcho(log *slog.Logger) *echo.Echo {
 		},
 	}))
 	return e
+}
+
+// timeAnswers observes how long each handler took to answer, labelled by
+// its route pattern; a request that matched no route counts as
+// "unmatched", so no client can grow the label set.
+func timeAnswers(e *echo.Echo, h *prometheus.HistogramVec) echo.MiddlewareFunc {
+	var once sync.Once
+	routes := map[string]bool{}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			once.Do(func() { // every route is registered before the first request
+				for _, r := range e.Routes() {
+					routes[r.Path] = true
+				}
+			})
+			route := c.Path()
+			if !routes[route] {
+				route = "unmatched"
+			}
+			h.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			return err
+		}
+	}
 }
 
 func registerOps(e *echo.Echo, reg *prometheus.Registry, rdb *redis.Client, ch driver.Conn) {

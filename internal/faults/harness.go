@@ -267,9 +267,19 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		Args: append([]string{"ingest", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
 			"--batch-size", "50000", "--flush-interval", "500ms", "--claim-idle", o.ClaimIdle.String()}, common...),
 		Ready: func() error { return httpOK(e.Metrics + "/healthz") }}
+	if os.Getenv("FAULTS_PPROF") != "" {
+		// To look inside a slow fault: go tool pprof http://<addr>/debug/pprof/profile
+		tp, ip := freePort(t), freePort(t)
+		e.Tracker.Args = append(e.Tracker.Args, "--pprof-addr", fmt.Sprintf("127.0.0.1:%d", tp))
+		e.Ingester.Args = append(e.Ingester.Args, "--pprof-addr", fmt.Sprintf("127.0.0.1:%d", ip))
+		t.Logf("pprof: tracker http://127.0.0.1:%d/debug/pprof/, ingester http://127.0.0.1:%d/debug/pprof/", tp, ip)
+	}
 	t.Cleanup(func() {
 		_ = e.Tracker.Kill()
 		_ = e.Ingester.Kill()
+		if dir := os.Getenv("FAULTS_LOGS"); dir != "" {
+			keepLogs(t, dir, e.Tracker, e.Ingester)
+		}
 		if t.Failed() {
 			for _, p := range []*Proc{e.Tracker, e.Ingester} {
 				b, _ := os.ReadFile(p.Log)
@@ -284,6 +294,23 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// keepLogs copies the processes' logs to dir/<test name>/ (FAULTS_LOGS):
+// the test's own directory goes when it ends.
+func keepLogs(t testing.TB, dir string, procs ...*Proc) {
+	to := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Logf("FAULTS_LOGS: %v", err)
+		return
+	}
+	for _, p := range procs {
+		if b, err := os.ReadFile(p.Log); err == nil {
+			if err := os.WriteFile(filepath.Join(to, filepath.Base(p.Log)), b, 0o644); err != nil {
+				t.Logf("FAULTS_LOGS: %v", err)
+			}
+		}
+	}
 }
 
 func tail(b []byte, n int) []byte {
@@ -349,8 +376,14 @@ func Scrape(u string) (map[string]float64, error) {
 		if !ok {
 			continue
 		}
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			// Labelled series add up under the bare name; a histogram's
+			// buckets keep their bound: name{le="0.1"}.
+			labels := line[i:strings.LastIndexByte(line, '}')]
+			name = line[:i]
+			if le, ok := labelValue(labels, "le"); ok {
+				name += `{le="` + le + `"}`
+			}
 			_, rest, _ = strings.Cut(line[strings.LastIndexByte(line, '}'):], " ")
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
@@ -359,6 +392,17 @@ func Scrape(u string) (map[string]float64, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// labelValue finds label name in a series' labels, `{a="x",le="0.1"`
+// (values without quotes or commas in them, as ours are).
+func labelValue(labels, name string) (string, bool) {
+	for _, kv := range strings.Split(strings.TrimPrefix(labels, "{"), ",") {
+		if v, ok := strings.CutPrefix(kv, name+`="`); ok {
+			return strings.TrimSuffix(v, `"`), true
+		}
+	}
+	return "", false
 }
 
 // TrackerMetrics scrapes the tracker.

@@ -76,11 +76,14 @@ type Load struct {
 	Workers     int     // closed loop only
 	MaxInFlight int
 
-	client   *http.Client
-	stop     chan struct{}
-	done     sync.WaitGroup
-	mu       sync.Mutex
-	answers  []Answer
+	client *http.Client
+	stop   chan struct{}
+	done   sync.WaitGroup
+	mu     sync.Mutex
+	// Answers in chunks of answerChunk: one growing slice would copy
+	// millions of answers (hundreds of MiB) under mu each time it grows,
+	// stalling every request that finishes meanwhile.
+	answers  [][]Answer
 	seq      atomic.Uint64
 	inflight atomic.Int64
 	skipped  atomic.Int64
@@ -112,7 +115,11 @@ func (l *Load) Start() {
 	l.stop = make(chan struct{})
 	record := func(a Answer) {
 		l.mu.Lock()
-		l.answers = append(l.answers, a)
+		if n := len(l.answers); n == 0 || len(l.answers[n-1]) == answerChunk {
+			l.answers = append(l.answers, make([]Answer, 0, answerChunk))
+		}
+		last := &l.answers[len(l.answers)-1]
+		*last = append(*last, a)
 		l.mu.Unlock()
 	}
 	if l.Rate <= 0 {
@@ -171,8 +178,10 @@ func (l *Load) Stop() {
 func (l *Load) Answers() []Answer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.answers)
+	return slices.Concat(l.answers...)
 }
+
+const answerChunk = 1 << 16
 
 func (l *Load) kind(n uint64) Kind {
 	r := int(n % 100)

@@ -27,9 +27,26 @@ type Form struct {
 	Goal             time.Duration // latency goal of a success answer
 }
 
-// FormFromEnv reads FAULTS_FORM (short or full; default short).
+// FormFromEnv reads FAULTS_FORM (short or full; default short) and
+// FAULTS_CH_DOWN, a ClickHouse outage length that overrides the form's (to
+// study the long outage without the whole full form).
 func FormFromEnv() (Form, error) {
-	switch v := os.Getenv("FAULTS_FORM"); v {
+	f, err := formByName(os.Getenv("FAULTS_FORM"))
+	if err != nil {
+		return f, err
+	}
+	if v := os.Getenv("FAULTS_CH_DOWN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Form{}, fmt.Errorf("FAULTS_CH_DOWN=%q: want a positive duration such as 4m", v)
+		}
+		f.ClickHouseDown = d
+	}
+	return f, nil
+}
+
+func formByName(v string) (Form, error) {
+	switch v {
 	case "", "short":
 		return Form{Name: "short", Pre: 3 * time.Second, Post: 3 * time.Second, RedisUnreachable: 10 * time.Second,
 			ClickHouseDown: 30 * time.Second, InsertErrors: 8 * time.Second, DiskFull: 6 * time.Second,
@@ -63,6 +80,13 @@ type sample struct {
 	spilling float64
 	lost     float64 // tracker's xpromo_hits_lost_total, cumulated across restarts
 	ingested float64 // ingester's xpromo_ingested_total, cumulated across restarts
+	// Redis's view, for the timeline of slow stretches: used memory
+	// (bytes, -1 unknown) and whether it is rewriting its AOF or saving.
+	redisMem  int64
+	redisFork bool
+	// The tracker's own count of answers and of those over the latency
+	// goal (its handlers' time; reset by a restart), -1 unknown.
+	answered, slow float64
 }
 
 // monitor samples the backlog every 200 ms.
@@ -73,7 +97,9 @@ type monitor struct {
 	done    chan struct{}
 }
 
-func startMonitor(e *Env) *monitor {
+func startMonitor(e *Env, goal time.Duration) *monitor {
+	// The tracker's histogram has a bucket at the goal (100 ms).
+	goalBucket := fmt.Sprintf(`xpromo_http_request_duration_seconds_bucket{le="%g"}`, goal.Seconds())
 	m := &monitor{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(m.done)
@@ -81,14 +107,21 @@ func startMonitor(e *Env) *monitor {
 		defer t.Stop()
 		var lostBase, lostLast, ingBase, ingLast float64
 		for {
-			s := sample{at: time.Now(), entries: -1, journal: -1}
+			s := sample{at: time.Now(), entries: -1, journal: -1, redisMem: -1}
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			if n, _, err := e.Backlog(ctx); err == nil {
 				s.entries = n
 			}
+			s.redisMem, s.redisFork = e.redisState(ctx)
 			cancel()
+			s.answered, s.slow = -1, -1
 			if tm, err := e.TrackerMetrics(); err == nil {
 				s.journal, s.spilling = tm["xpromo_journal_bytes"], tm["xpromo_spilling"]
+				n, ok1 := tm["xpromo_http_request_duration_seconds_count"]
+				under, ok2 := tm[goalBucket]
+				if ok1 && ok2 {
+					s.answered, s.slow = n, n-under
+				}
 				if v := tm["xpromo_hits_lost_total"]; v < lostLast {
 					lostBase += lostLast // the tracker restarted
 					lostLast = v
@@ -149,7 +182,7 @@ func RunFault(t testing.TB, bin string, f Fault, rate float64, form Form) Outcom
 		f.Setup(t, &o)
 	}
 	e := NewEnv(t, bin, o)
-	mon := startMonitor(e)
+	mon := startMonitor(e, form.Goal)
 	load := &Load{Base: e.Base, Token: e.Token, Rate: rate}
 	load.Start()
 	time.Sleep(form.Pre)
@@ -171,6 +204,7 @@ func RunFault(t testing.TB, bin string, f Fault, rate float64, form Form) Outcom
 	}
 	time.Sleep(400 * time.Millisecond) // one more monitor sample after draining
 	samples := mon.end()
+	stalls := e.redisStalls(ctx)
 	out := Outcome{Answers: load.Answers(), DrainedOK: drained, Skipped: load.Skipped()}
 	st, err := CheckStored(ctx, e.DB.Conn, out.Answers)
 	if err != nil {
@@ -180,6 +214,10 @@ func RunFault(t testing.TB, bin string, f Fault, rate float64, form Form) Outcom
 	// "During the fault": until a second after the repair, which covers
 	// the restart of a killed process.
 	out.Row = Summarize(f.Name, out.Answers, from, to.Add(time.Second), form.Goal, st)
+	if lines := timeline(out.Answers, samples, stalls, from.Add(-form.Pre), 5*time.Second, form.Goal, 40); len(lines) > 0 {
+		t.Logf("%s: windows of 5 s (from the load's start) with more than 0.5%% of answers later than %v:\n%s",
+			f.Name, form.Goal, strings.Join(lines, "\n"))
+	}
 	for _, a := range out.Answers {
 		if a.Class == Retryable && a.NotKept {
 			out.RetryNotKept++

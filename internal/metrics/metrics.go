@@ -17,6 +17,10 @@ type Metrics struct {
 	CommitSeconds prometheus.Histogram
 	Spilling      prometheus.Gauge
 	JournalBytes  prometheus.Gauge
+	// AnswerSeconds is the time from a handler's start to its answer, by
+	// route: what the service itself adds (time a request waited for the
+	// process to read it is not in it).
+	AnswerSeconds *prometheus.HistogramVec
 
 	Ingested       *prometheus.CounterVec // by table
 	Duplicates     prometheus.Counter     // redelivered rows already stored, not inserted again
@@ -57,6 +61,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "xpromo_commit_seconds", Help: "Time to make a group durable.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 		}),
+		AnswerSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "xpromo_http_request_duration_seconds", Help: "Time from a handler's start to its answer, by route.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
 		Spilling: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "xpromo_spilling", Help: "1 while hits go to the spill journal instead of Redis.",
 		}),
@@ -93,7 +101,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.HitsReceived, m.HitsRejected, m.HitsDurable, m.HitsLost, m.HitsReplayed,
 		m.HitsSkipped, m.GroupSize, m.CommitSeconds, m.Spilling, m.JournalBytes, m.Ingested,
 		m.Duplicates, m.DeadLettered, m.BatchSize, m.BatchSeconds, m.InsertFailures,
-		m.StreamBacklog, m.StreamLag)
+		m.StreamBacklog, m.StreamLag, m.AnswerSeconds)
 	return m
 }
 

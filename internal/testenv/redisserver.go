@@ -56,6 +56,7 @@ func (s *RedisServer) Start() {
 	s.cmd = exec.Command("redis-server",
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir,
 		"--appendonly", aof, "--appendfsync", "always", "--save", "",
+		"--latency-monitor-threshold", "10", // LATENCY LATEST tells a slow disk from a slow client
 		"--daemonize", "no", "--protected-mode", "no",
 		"--logfile", filepath.Join(s.Dir, "redis.log"))
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
