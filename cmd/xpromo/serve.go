@@ -461,21 +461,23 @@ func newEcho(log *slog.Logger) *echo.Echo {
 // "unmatched", so no client can grow the label set.
 func timeAnswers(e *echo.Echo, h *prometheus.HistogramVec) echo.MiddlewareFunc {
 	var once sync.Once
-	routes := map[string]bool{}
+	routes := map[string]prometheus.Observer{} // resolved once: no label hashing per request
+	var unmatched prometheus.Observer
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
 			err := next(c)
 			once.Do(func() { // every route is registered before the first request
 				for _, r := range e.Routes() {
-					routes[r.Path] = true
+					routes[r.Path] = h.WithLabelValues(r.Path)
 				}
+				unmatched = h.WithLabelValues("unmatched")
 			})
-			route := c.Path()
-			if !routes[route] {
-				route = "unmatched"
+			o, ok := routes[c.Path()]
+			if !ok {
+				o = unmatched
 			}
-			h.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			o.Observe(time.Since(start).Seconds())
 			return err
 		}
 	}
