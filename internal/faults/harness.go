@@ -435,16 +435,29 @@ func (e *Env) Backlog(ctx context.Context) (entries, pending int64, err error) {
 
 // RedisPid is the private redis-server's process id.
 func (e *Env) RedisPid(ctx context.Context) (int, error) {
-	info, err := e.RDB.Info(ctx, "server").Result()
+	info, err := e.redisInfo(ctx, "server")
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			return strconv.Atoi(v)
-		}
+	if v, ok := info["process_id"]; ok {
+		return strconv.Atoi(v)
 	}
 	return 0, fmt.Errorf("no process_id in INFO server")
+}
+
+// redisInfo reads INFO sections as field: value.
+func (e *Env) redisInfo(ctx context.Context, sections ...string) (map[string]string, error) {
+	text, err := e.RDB.Info(ctx, sections...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			out[k] = v
+		}
+	}
+	return out, nil
 }
 
 // Drained reports whether every hit left the tracker and Redis: the

@@ -13,26 +13,15 @@ import (
 // rewrite or RDB save) is running: the usual suspects when answers slow
 // down while Redis grows.
 func (e *Env) redisState(ctx context.Context) (mem int64, fork bool) {
-	mem = -1
-	info, err := e.RDB.Info(ctx, "memory", "persistence").Result()
+	info, err := e.redisInfo(ctx, "memory", "persistence")
 	if err != nil {
-		return mem, false
+		return -1, false
 	}
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "used_memory":
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				mem = n
-			}
-		case "aof_rewrite_in_progress", "rdb_bgsave_in_progress":
-			fork = fork || v == "1"
-		}
+	mem, err = strconv.ParseInt(info["used_memory"], 10, 64)
+	if err != nil {
+		mem = -1
 	}
-	return mem, fork
+	return mem, info["aof_rewrite_in_progress"] == "1" || info["rdb_bgsave_in_progress"] == "1"
 }
 
 // stall is one sample of Redis's latency monitor: an event (a command,
