@@ -202,6 +202,10 @@ func (h *Hit) Unmarshal(b []byte) error {
 	if h.Kind < KindClick || h.Kind > KindRejected || h.Direction > DirectionOutbound || h.Device > DeviceBot {
 		return ErrCorrupt
 	}
+	// One string holds every field's text; the fields are slices of it: one
+	// allocation per hit instead of one per field (the ingester decodes
+	// hundreds of thousands of hits a second).
+	src := string(b)
 	b = b[5:]
 	ms, n := binary.Varint(b)
 	if n <= 0 {
@@ -210,7 +214,7 @@ func (h *Hit) Unmarshal(b []byte) error {
 	h.Time = time.UnixMilli(ms).UTC()
 	b = b[n:]
 	v1 := h.strings()
-	b, ok := readStrings(b, v1[:])
+	b, ok := readStrings(b, src, v1[:])
 	if !ok {
 		return ErrCorrupt
 	}
@@ -224,12 +228,12 @@ func (h *Hit) Unmarshal(b []byte) error {
 			h.OccurredAt = time.UnixMilli(ms).UTC()
 		}
 		v2 := h.stringsV2()
-		if b, ok = readStrings(b[n:], v2[:]); !ok {
+		if b, ok = readStrings(b[n:], src, v2[:]); !ok {
 			return ErrCorrupt
 		}
 	}
 	if version >= 3 {
-		if b, ok = readStrings(b, []*string{&h.SubID}); !ok {
+		if b, ok = readStrings(b, src, []*string{&h.SubID}); !ok {
 			return ErrCorrupt
 		}
 	}
@@ -239,13 +243,16 @@ func (h *Hit) Unmarshal(b []byte) error {
 	return nil
 }
 
-func readStrings(b []byte, dst []*string) ([]byte, bool) {
+// readStrings reads len(dst) strings from b, a suffix of src's bytes; the
+// strings are slices of src.
+func readStrings(b []byte, src string, dst []*string) ([]byte, bool) {
 	for _, s := range dst {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || l > maxField || l > uint64(len(b)-n) {
 			return b, false
 		}
-		*s = string(b[n : n+int(l)])
+		at := len(src) - len(b) + n
+		*s = src[at : at+int(l)]
 		b = b[n+int(l):]
 	}
 	return b, true

@@ -320,13 +320,19 @@ func (in *Ingester) read(ctx context.Context, count int, block time.Duration) ([
 
 func toEntry(stream string, msg redis.XMessage) entry {
 	s, _ := msg.Values[buffer.Field].(string)
-	data := []byte(s) // converted once; decoding and dead-lettering reuse it
+	_, resent := msg.Values[buffer.ResentField]
+	return newEntry(stream, msg.ID, []byte(s), resent)
+}
+
+// newEntry keeps the entry's data as it came: decoding waits for the
+// flush, since a batch of decoded hits is full of pointers the garbage
+// collector would scan again and again while the batch fills.
+func newEntry(stream, id string, data []byte, resent bool) entry {
 	n, err := hit.GroupLen(data)
 	if err != nil || n == 0 {
 		n = 1
 	}
-	_, resent := msg.Values[buffer.ResentField]
-	return entry{stream: stream, id: msg.ID, data: data, hits: n, resent: resent}
+	return entry{stream: stream, id: id, data: data, hits: n, resent: resent}
 }
 
 // entriesHolding returns the entries that hold a hit whose id is in ids.
@@ -704,9 +710,14 @@ func (in *Ingester) heartbeat(ctx context.Context, entries []entry) {
 	}
 }
 
-// ack acknowledges and deletes the entries: the stream holds only what is
-// not yet in ClickHouse (it is never trimmed by MAXLEN, which on Redis 7.0
-// drops entries still pending).
+// ack acknowledges the entries, then trims each stream below the oldest
+// entry the group still needs, so the stream holds about only what is not
+// yet in ClickHouse.
+//
+// Trimming by MINID rather than XDEL of each id: on Redis 7.0 XDEL cost
+// about 1.4 µs per entry, a third of Redis's whole per-entry cost in
+// ingest, while a trim frees whole listpack nodes at once. MAXLEN is never
+// used: it drops entries still pending.
 func (in *Ingester) ack(ctx context.Context, entries []entry) error {
 	byStream := map[string][]string{}
 	for _, e := range entries {
@@ -715,18 +726,51 @@ func (in *Ingester) ack(ctx context.Context, entries []entry) error {
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for s, ids := range byStream {
 			for start := 0; start < len(ids); start += 10000 {
-				chunk := ids[start:min(start+10000, len(ids))]
-				p.XAck(ctx, s, in.cfg.Group, chunk...)
-				p.XDel(ctx, s, chunk...)
+				p.XAck(ctx, s, in.cfg.Group, ids[start:min(start+10000, len(ids))]...)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("xack/xdel: %w", err)
+		return fmt.Errorf("xack: %w", err)
+	}
+	for s := range byStream {
+		if err := trimScript.Run(ctx, in.rdb, []string{s}, in.cfg.Group).Err(); err != nil {
+			return fmt.Errorf("trim %s: %w", s, err)
+		}
 	}
 	return nil
 }
+
+// trimScript trims a stream below the oldest entry its group (ARGV[1])
+// still needs: the first pending entry or, with none pending, the first
+// not yet delivered. Every entry below that one has been acknowledged, so
+// it is in ClickHouse. One script, so no read or acknowledgement slips in
+// between the look and the trim. Entries of other groups on the same
+// stream are not waited for (as with XDEL): the stream belongs to ingest.
+var trimScript = redis.NewScript(`
+local floor
+local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+if p[1] > 0 then
+  floor = p[2]
+else
+  local last
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local name, ld
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i+1] elseif g[i] == 'last-delivered-id' then ld = g[i+1] end
+    end
+    if name == ARGV[1] then last = ld end
+  end
+  if not last then return 0 end
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  if not ms then return 0 end
+  -- The id after the last delivered one; a sequence too long for Lua's
+  -- numbers keeps that one entry instead.
+  if #seq <= 12 then floor = ms .. '-' .. string.format('%d', tonumber(seq) + 1) else floor = last end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+`)
 
 func (in *Ingester) deadLetter(ctx context.Context, dead []entry, why []string) error {
 	_, err := in.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {

@@ -233,10 +233,10 @@ func TestEntriesHolding(t *testing.T) {
 		return hit.AppendGroup(nil, parts)
 	}
 	entries := []entry{
-		{stream: "s", id: "1-0", data: group(hs[0], hs[1])},
-		{stream: "s", id: "2-0", data: group(hs[2])},
-		{stream: "s", id: "3-0", data: []byte("garbage")},
-		{stream: "s", id: "4-0", data: group(hs[3], hs[4])},
+		newEntry("s", "1-0", group(hs[0], hs[1]), false),
+		newEntry("s", "2-0", group(hs[2]), false),
+		newEntry("s", "3-0", []byte("garbage"), false),
+		newEntry("s", "4-0", group(hs[3], hs[4]), false),
 	}
 	got := entriesHolding(entries, map[string]bool{hs[1].ID: true, hs[4].ID: true})
 	if len(got) != 2 || got[0].id != "1-0" || got[1].id != "4-0" {
@@ -342,4 +342,101 @@ func TestResentEntriesAreCheckedFirst(t *testing.T) {
 	if got := testutil.ToFloat64(m.Duplicates); got != 500 {
 		t.Errorf("duplicates = %v, want 500", got)
 	}
+}
+
+// Acknowledged entries are trimmed from the stream, but never one the
+// group still needs: an entry pending in any consumer, or one not yet
+// delivered, and so nothing above the first of those.
+func TestAckTrimsOnlyWhatTheGroupNoLongerNeeds(t *testing.T) {
+	cases := []struct {
+		name      string
+		readDead  int // entries another consumer reads and never acknowledges
+		readOurs  int // entries read next by ours
+		ackOurs   []int
+		wantLeft  int // stream length after our acknowledgement
+		ackDead   bool
+		wantAfter int // after the other consumer's entries are acknowledged too
+	}{
+		{name: "all read and acknowledged", readOurs: 10, ackOurs: seq(0, 10), wantLeft: 0},
+		{name: "the rest not yet delivered", readOurs: 5, ackOurs: seq(0, 5), wantLeft: 5},
+		{name: "an older entry pending elsewhere", readDead: 3, readOurs: 7, ackOurs: seq(3, 10), wantLeft: 10, ackDead: true, wantAfter: 0},
+		{name: "a gap in our own acknowledgements", readOurs: 10, ackOurs: append(seq(0, 4), seq(6, 10)...), wantLeft: 6},
+		{name: "pending elsewhere, then undelivered", readDead: 2, readOurs: 4, ackOurs: seq(2, 6), wantLeft: 10, ackDead: true, wantAfter: 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := testenv.NewRedis(t)
+			ctx := context.Background()
+			stream := buffer.StreamKey(r.Prefix, "trim")
+			in, err := New(r.Client, nil, Config{KeyPrefix: r.Prefix, Consumer: "ours"}, testenv.Logger(t), metrics.Discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all []string
+			for i := range 10 {
+				id, err := r.Client.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{buffer.Field, fmt.Sprint(i)}}).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, id)
+			}
+			if err := r.Client.XGroupCreate(ctx, stream, in.cfg.Group, "0").Err(); err != nil {
+				t.Fatal(err)
+			}
+			read := func(consumer string, n int) {
+				if n == 0 {
+					return
+				}
+				if err := r.Client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: in.cfg.Group, Consumer: consumer,
+					Streams: []string{stream, ">"}, Count: int64(n)}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ack := func(idx []int) {
+				var es []entry
+				for _, i := range idx {
+					es = append(es, entry{stream: stream, id: all[i]})
+				}
+				if err := in.ack(ctx, es); err != nil {
+					t.Fatal(err)
+				}
+			}
+			left := func() []string {
+				msgs, err := r.Client.XRange(ctx, stream, "-", "+").Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, m := range msgs {
+					out = append(out, m.ID)
+				}
+				return out
+			}
+			read("dead", tc.readDead)
+			read("ours", tc.readOurs)
+			ack(tc.ackOurs)
+			got := left()
+			if len(got) != tc.wantLeft {
+				t.Fatalf("stream holds %d entries after our acknowledgement, want %d", len(got), tc.wantLeft)
+			}
+			// What is left is always the newest entries: a suffix.
+			if len(got) > 0 && got[0] != all[10-len(got)] {
+				t.Fatalf("stream starts at %s, want %s", got[0], all[10-len(got)])
+			}
+			if tc.ackDead {
+				ack(seq(0, tc.readDead))
+				if got := left(); len(got) != tc.wantAfter {
+					t.Fatalf("stream holds %d entries after every acknowledgement, want %d", len(got), tc.wantAfter)
+				}
+			}
+		})
+	}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
