@@ -283,25 +283,42 @@ func GroupLen(g []byte) (int, error) {
 	return int(n), nil
 }
 
+// EachInGroup calls fn with each encoded hit of a group, in order, without
+// allocating; the slices alias g. It stops at fn's first error, and reports
+// a corrupt group only once it reaches the damage, so a caller that must
+// take a group whole or not at all keeps what fn saw until it returns nil.
+func EachInGroup(g []byte, fn func(i int, hit []byte) error) error {
+	n, err := GroupLen(g)
+	if err != nil {
+		return err
+	}
+	_, k := binary.Uvarint(g)
+	g = g[k:]
+	for i := range n {
+		l, k := binary.Uvarint(g)
+		if k <= 0 || l > uint64(len(g)-k) {
+			return ErrCorrupt
+		}
+		if err := fn(i, g[k:k+int(l):k+int(l)]); err != nil {
+			return err
+		}
+		g = g[k+int(l):]
+	}
+	if len(g) != 0 {
+		return ErrCorrupt
+	}
+	return nil
+}
+
 // SplitGroup returns the encoded hits of a group; they alias g.
 func SplitGroup(g []byte) ([][]byte, error) {
 	n, err := GroupLen(g)
 	if err != nil {
 		return nil, err
 	}
-	_, k := binary.Uvarint(g)
-	g = g[k:]
 	out := make([][]byte, 0, n)
-	for range n {
-		l, k := binary.Uvarint(g)
-		if k <= 0 || l > uint64(len(g)-k) {
-			return nil, ErrCorrupt
-		}
-		out = append(out, g[k:k+int(l):k+int(l)])
-		g = g[k+int(l):]
-	}
-	if len(g) != 0 {
-		return nil, ErrCorrupt
+	if err := EachInGroup(g, func(_ int, h []byte) error { out = append(out, h); return nil }); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -433,6 +433,33 @@ func TestAckTrimsOnlyWhatTheGroupNoLongerNeeds(t *testing.T) {
 	}
 }
 
+// After Redis lost its data the flusher may acknowledge entries of a
+// stream or group that no longer exists: there is nothing to trim, and it
+// must not be an error (the flusher would retry it forever and stop the
+// ingester).
+func TestAckOfAStreamRedisLost(t *testing.T) {
+	r := testenv.NewRedis(t)
+	ctx := context.Background()
+	in, err := New(r.Client, nil, Config{KeyPrefix: r.Prefix, Consumer: "ours"}, testenv.Logger(t), metrics.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := []entry{{stream: buffer.StreamKey(r.Prefix, "gone"), id: "1-0"}}
+	if err := in.ack(ctx, gone); err != nil {
+		t.Fatalf("ack on a missing stream: %v", err)
+	}
+	// The stream again (the tracker writes to it), its group not yet.
+	if err := r.Client.XAdd(ctx, &redis.XAddArgs{Stream: gone[0].stream, ID: "2-0", Values: []any{buffer.Field, "x"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.ack(ctx, gone); err != nil {
+		t.Fatalf("ack on a stream without the group: %v", err)
+	}
+	if n, err := r.Client.XLen(ctx, gone[0].stream).Result(); err != nil || n != 1 {
+		t.Fatalf("stream holds %d entries (%v), want the new one", n, err)
+	}
+}
+
 func seq(from, to int) []int {
 	var out []int
 	for i := from; i < to; i++ {
