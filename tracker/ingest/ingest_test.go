@@ -354,14 +354,13 @@ func TestAckTrimsOnlyWhatTheGroupNoLongerNeeds(t *testing.T) {
 		readOurs  int // entries read next by ours
 		ackOurs   []int
 		wantLeft  int // stream length after our acknowledgement
-		ackDead   bool
 		wantAfter int // after the other consumer's entries are acknowledged too
 	}{
 		{name: "all read and acknowledged", readOurs: 10, ackOurs: seq(0, 10), wantLeft: 0},
 		{name: "the rest not yet delivered", readOurs: 5, ackOurs: seq(0, 5), wantLeft: 5},
-		{name: "an older entry pending elsewhere", readDead: 3, readOurs: 7, ackOurs: seq(3, 10), wantLeft: 10, ackDead: true, wantAfter: 0},
+		{name: "an older entry pending elsewhere", readDead: 3, readOurs: 7, ackOurs: seq(3, 10), wantLeft: 10, wantAfter: 0},
 		{name: "a gap in our own acknowledgements", readOurs: 10, ackOurs: append(seq(0, 4), seq(6, 10)...), wantLeft: 6},
-		{name: "pending elsewhere, then undelivered", readDead: 2, readOurs: 4, ackOurs: seq(2, 6), wantLeft: 10, ackDead: true, wantAfter: 4},
+		{name: "pending elsewhere, then undelivered", readDead: 2, readOurs: 4, ackOurs: seq(2, 6), wantLeft: 10, wantAfter: 4},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,7 +422,7 @@ func TestAckTrimsOnlyWhatTheGroupNoLongerNeeds(t *testing.T) {
 			if len(got) > 0 && got[0] != all[10-len(got)] {
 				t.Fatalf("stream starts at %s, want %s", got[0], all[10-len(got)])
 			}
-			if tc.ackDead {
+			if tc.readDead > 0 {
 				ack(seq(0, tc.readDead))
 				if got := left(); len(got) != tc.wantAfter {
 					t.Fatalf("stream holds %d entries after every acknowledgement, want %d", len(got), tc.wantAfter)
