@@ -449,7 +449,7 @@ func decode(entries []entry) *rowSet {
 
 // decodeEntry decodes the group of hits in one stream entry.
 func decodeEntry(e entry) ([]*hit.Hit, []decimal.Decimal, error) {
-	var d decoder
+	d := decoder{left: e.hits}
 	return d.entry(e.data)
 }
 
@@ -465,7 +465,7 @@ type decoder struct {
 
 func (d *decoder) newHit() *hit.Hit {
 	if len(d.chunk) == cap(d.chunk) {
-		d.chunk = make([]hit.Hit, 0, min(max(d.left, 16), 4096))
+		d.chunk = make([]hit.Hit, 0, min(max(d.left, 1), 4096))
 	}
 	d.left--
 	d.chunk = d.chunk[:len(d.chunk)+1]
