@@ -45,11 +45,9 @@ var BalanceColumns = []Column{
 	{"inbound_target", KindDecimal}, {"outbound_target", KindDecimal}, {"behind", KindText},
 }
 
-// BalanceCompareColumns follow BalanceColumns when Params.Compare is set.
-var BalanceCompareColumns = []Column{
-	{"net_users_prev", KindInt}, {"net_users_change", KindRatio},
-	{"net_revenue_prev", KindDecimal}, {"net_revenue_change", KindRatio},
-}
+// BalanceCompareColumns follow BalanceColumns when Params.Compare is set:
+// every figure's earlier value and change (see compareColumns).
+var BalanceCompareColumns = compareColumns(BalanceColumns)
 
 // Sides a partnership can be behind its targets on.
 const (
@@ -163,6 +161,7 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 	})
 
 	t := &Table{Report: "balance", Columns: append([]Column(nil), BalanceColumns...), Rows: [][]any{}}
+	t.Columns[0] = periodColumn(p)
 	if p.Compare != "" {
 		t.Columns = append(t.Columns, BalanceCompareColumns...)
 	}
@@ -172,23 +171,16 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 			a = &balAgg{}
 		}
 		ps := cat.Partnerships[k.ps]
-		var period any = k.bucket
-		if p.Granularity == Total {
-			period = nil
-		}
 		lo, hi := balClip(p.Granularity, k.bucket, fromDay, toDay)
-		inTarget, outTarget := balTargets(cat.Terms[k.ps], lo, hi)
-		row := []any{period, k.ps, ps.Partner, ps.Country,
-			a.inUsers, a.outUsers, a.netUsers(), ratio(float64(a.inUsers), float64(a.outUsers)),
-			a.inRev, a.outRev, a.netRevenue(),
-			balDec(inTarget), balDec(outTarget), balBehind(a, inTarget, outTarget)}
+		row := balRow(periodCell(p, k.bucket), k.ps, ps, a, cat.Terms[k.ps], lo, hi)
 		if p.Compare != "" {
 			b := prev[k]
 			if b == nil {
 				b = &balAgg{}
 			}
-			row = append(row, b.netUsers(), balChange(float64(a.netUsers()), float64(b.netUsers())),
-				b.netRevenue(), balChange(a.netRevenue().InexactFloat64(), b.netRevenue().InexactFloat64()))
+			// The earlier row's targets are those of the earlier days.
+			elo, ehi := balEarlier(p.Compare, lo, hi, int(toDay.Sub(fromDay).Hours()/24)+1)
+			row = compareRow(BalanceColumns, row, balRow(nil, k.ps, ps, b, cat.Terms[k.ps], elo, ehi))
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -211,7 +203,7 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
 	}
 	if p.Compare != "" {
-		t.Notes = append(t.Notes, "change is (current - earlier) / |earlier|, blank when earlier is 0; earlier days line up day by day with the current ones (a year earlier: 29 February counts as 28 February)")
+		t.Notes = append(t.Notes, "NAME_prev is each figure over the earlier period (targets: those of the earlier days), NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank; earlier days line up day by day with the current ones (a year earlier: 29 February counts as 28 February)")
 	}
 	return t, nil
 }
@@ -448,14 +440,32 @@ func balBehind(a *balAgg, in, out *big.Rat) string {
 	return ""
 }
 
-// balChange is (a-b)/|b|, nil when b is zero: nets can be negative, and a
-// rise from -10 to -5 is +50%.
-func balChange(a, b float64) any {
-	if b == 0 {
-		return nil
+// balRow is the row of BalanceColumns of partnership id (ps) with figures a and
+// the targets of the calendar days lo-hi.
+func balRow(period any, id string, ps catalog.Partnership, a *balAgg, terms []catalog.Terms, lo, hi time.Time) []any {
+	inTarget, outTarget := balTargets(terms, lo, hi)
+	return []any{period, id, ps.Partner, ps.Country,
+		a.inUsers, a.outUsers, a.netUsers(), ratio(float64(a.inUsers), float64(a.outUsers)),
+		a.inRev, a.outRev, a.netRevenue(),
+		balDec(inTarget), balDec(outTarget), balBehind(a, inTarget, outTarget)}
+}
+
+// balEarlier is the first and last of the earlier days that line up with
+// the current days lo-hi of a period of n days: n days before, or a year
+// before, where an earlier 29 February counts as 28 February (so a
+// current 29 February has no earlier day: lo-hi empty, hi before lo).
+func balEarlier(compare string, lo, hi time.Time, n int) (time.Time, time.Time) {
+	if compare != CompareYear {
+		return lo.AddDate(0, 0, -n), hi.AddDate(0, 0, -n)
 	}
-	if b < 0 {
-		return (a - b) / -b
+	// time.Date normalizes 29 February of a common year to 1 March.
+	elo := time.Date(lo.Year()-1, lo.Month(), lo.Day(), 0, 0, 0, 0, time.UTC)
+	ehi := time.Date(hi.Year()-1, hi.Month(), hi.Day(), 0, 0, 0, 0, time.UTC)
+	switch {
+	case hi.Month() == time.February && hi.Day() == 29:
+		ehi = ehi.AddDate(0, 0, -1) // 1 March back to 28 February
+	case hi.Month() == time.February && hi.Day() == 28 && ehi.AddDate(0, 0, 1).Month() == time.February:
+		ehi = ehi.AddDate(0, 0, 1) // the earlier 29 February counts as 28 February
 	}
-	return (a - b) / b
+	return elo, ehi
 }

@@ -160,7 +160,7 @@ func balInsert(t *testing.T, ctx context.Context, conn driver.Conn, rows []balAt
 		byBatch[r.batch] = append(byBatch[r.batch], r)
 	}
 	sort.Ints(order)
-	now := time.Now().UTC().Truncate(time.Second)
+	now := testenv.Now().UTC().Truncate(time.Second)
 	for _, b := range order {
 		batch, err := conn.PrepareBatch(ctx, balInsertSQL)
 		if err != nil {
@@ -446,13 +446,48 @@ func balBrute(rows []balAttr, p reports.Params) [][]any {
 		pd := balPeriodOf(p.Granularity, d)
 		days[pd] = append(days[pd], d)
 	}
-	targets := func(k key) (any, any) {
-		ds := days[k.period]
-		tm, ok := balTermsAt(k.ps, ds[len(ds)-1])
+	targetsOf := func(id string, ds []time.Time) (any, any) {
+		if len(ds) == 0 {
+			return nil, nil
+		}
+		tm, ok := balTermsAt(id, ds[len(ds)-1])
 		if !ok {
 			return nil, nil
 		}
 		return balTarget(tm, tm.TargetInboundUsersMonth, ds), balTarget(tm, tm.TargetOutboundUsersMonth, ds)
+	}
+	targets := func(k key) (any, any) { return targetsOf(k.ps, days[k.period]) }
+	// earlierDays are the earlier days whose figures count in period k
+	// (moved as above), in order.
+	earlierDays := func(k key) []time.Time {
+		n := int(to.Sub(from).Hours()/24) + 1
+		var out []time.Time
+		for d := from.AddDate(-1, 0, -n-1); !d.After(to); d = d.AddDate(0, 0, 1) {
+			moved := d.AddDate(0, 0, n)
+			if p.Compare == reports.CompareYear {
+				e := d
+				if e.Month() == time.February && e.Day() == 29 {
+					e = e.AddDate(0, 0, -1)
+				}
+				moved = e.AddDate(1, 0, 0)
+			}
+			if !moved.Before(from) && !moved.After(to) && balPeriodOf(p.Granularity, moved).Equal(k.period) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	mkRow := func(period any, k key, a *balExpAgg, in, outT any) []any {
+		ps, _ := balPS(k.ps)
+		var userRatio any
+		if a.out > 0 {
+			userRatio = float64(a.in) / float64(a.out)
+		}
+		behindIn := in != nil && decimal.NewFromInt(int64(a.in)).LessThan(in.(decimal.Decimal))
+		behindOut := outT != nil && decimal.NewFromInt(int64(a.out)).LessThan(outT.(decimal.Decimal))
+		behind := map[[2]bool]string{{true, true}: "both", {true, false}: "inbound", {false, true}: "outbound"}[[2]bool{behindIn, behindOut}]
+		return []any{period, k.ps, ps.Partner, ps.Country, a.in, a.out, int64(a.in) - int64(a.out), userRatio,
+			a.inRev, a.outRev, a.inRev.Sub(a.outRev), in, outT, behind}
 	}
 	keys := map[key]bool{}
 	for k := range cur {
@@ -494,35 +529,50 @@ func balBrute(rows []balAttr, p reports.Params) [][]any {
 		if a == nil {
 			a = &balExpAgg{}
 		}
-		ps, _ := balPS(k.ps)
 		var period any = k.period
 		if p.Granularity == reports.Total {
-			period = nil
-		}
-		var userRatio any
-		if a.out > 0 {
-			userRatio = float64(a.in) / float64(a.out)
+			period = p.From.Format(time.DateOnly) + ".." + p.To.Format(time.DateOnly)
 		}
 		in, outT := targets(k)
-		behindIn := in != nil && decimal.NewFromInt(int64(a.in)).LessThan(in.(decimal.Decimal))
-		behindOut := outT != nil && decimal.NewFromInt(int64(a.out)).LessThan(outT.(decimal.Decimal))
-		behind := map[[2]bool]string{{true, true}: "both", {true, false}: "inbound", {false, true}: "outbound"}[[2]bool{behindIn, behindOut}]
-		net := int64(a.in) - int64(a.out)
-		netRev := a.inRev.Sub(a.outRev)
-		row := []any{period, k.ps, ps.Partner, ps.Country, a.in, a.out, net, userRatio,
-			a.inRev, a.outRev, netRev, in, outT, behind}
+		row := mkRow(period, k, a, in, outT)
 		if p.Compare != "" {
 			b := prev[k]
 			if b == nil {
 				b = &balExpAgg{}
 			}
-			pnet := int64(b.in) - int64(b.out)
-			pRev := b.inRev.Sub(b.outRev)
-			row = append(row, pnet, balRelChange(decimal.NewFromInt(net), decimal.NewFromInt(pnet)), pRev, balRelChange(netRev, pRev))
+			pin, pout := targetsOf(k.ps, earlierDays(k))
+			prow := mkRow(nil, k, b, pin, pout)
+			// Every numeric column (4-12) gets its earlier value and change.
+			for j := 4; j <= 12; j++ {
+				row = append(row, prow[j], balAnyChange(row[j], prow[j]))
+			}
 		}
 		out = append(out, row)
 	}
 	return out
+}
+
+// balAnyChange is balRelChange of two cells of the same kind (nil: none).
+func balAnyChange(a, b any) any {
+	dec := func(v any) (decimal.Decimal, bool) {
+		switch x := v.(type) {
+		case uint64:
+			return decimal.NewFromUint64(x), true
+		case int64:
+			return decimal.NewFromInt(x), true
+		case float64:
+			return decimal.NewFromFloat(x), true
+		case decimal.Decimal:
+			return x, true
+		}
+		return decimal.Decimal{}, false
+	}
+	x, ok1 := dec(a)
+	y, ok2 := dec(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return balRelChange(x, y)
 }
 
 // balRelChange is (a-b)/|b| computed exactly, nil when b is 0.
@@ -598,10 +648,18 @@ func balGolden(t *testing.T, tab *reports.Table, name string) {
 	}
 }
 
-func balColumns(compare bool) []reports.Column {
+func balColumns(p reports.Params) []reports.Column {
 	cols := append([]reports.Column(nil), reports.BalanceColumns...)
-	if compare {
-		cols = append(cols, reports.BalanceCompareColumns...)
+	if p.Granularity == reports.Total {
+		cols[0].Kind = reports.KindText // FROM..TO
+	}
+	if p.Compare != "" {
+		for _, c := range reports.BalanceColumns {
+			switch c.Kind {
+			case reports.KindInt, reports.KindDecimal, reports.KindRatio:
+				cols = append(cols, reports.Column{Name: c.Name + "_prev", Kind: c.Kind}, reports.Column{Name: c.Name + "_change", Kind: reports.KindRatio})
+			}
+		}
 	}
 	return cols
 }
@@ -633,7 +691,7 @@ func TestBalanceFixture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(tab.Columns, balColumns(tt.p.Compare != "")) {
+			if !reflect.DeepEqual(tab.Columns, balColumns(tt.p)) {
 				t.Fatalf("columns %v", tab.Columns)
 			}
 			balCompare(t, "brute force", tab, balBrute(rows, tt.p))
@@ -720,7 +778,7 @@ func balRandom(seed uint64, n int) []balAttr {
 				a.revenue = a.revenue.Neg()
 			}
 			a.currency = pick([]string{"EUR", "USD", "INR"})
-			a.revRep = a.revenue.Mul(decimal.New(r.Int64N(2_000_000)+1, -6))
+			a.revRep = a.revenue.Mul(decimal.New(r.Int64N(2_000_000)+1, -6)).RoundBank(6) // revenue_rep holds 6 decimals
 		}
 		return a
 	}
@@ -810,7 +868,7 @@ func TestBalanceRandom(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(tab.Columns, balColumns(tc.p.Compare != "")) {
+			if !reflect.DeepEqual(tab.Columns, balColumns(tc.p)) {
 				t.Fatalf("columns %v", tab.Columns)
 			}
 			want := balBrute(rows, tc.p)
@@ -845,7 +903,7 @@ func TestBalanceTargets(t *testing.T) {
 		{"agreement start and end cut the days", reports.Params{From: d("2024-03-01"), To: d("2024-04-30"), Granularity: reports.Month, Partnerships: []string{"beta-de"}},
 			[]row{{"2024-03-01", "beta-de", "22", "21.29", "both"}, {"2024-04-01", "beta-de", "20.67", "20", "both"}}},
 		{"days across two months", reports.Params{From: d("2024-02-20"), To: d("2024-03-05")},
-			[]row{{"", "acme-de", "50.61", "25.31", "both"}, {"", "cyan-de", "20.24", "", "inbound"}, {"", "acme-in", "31.38", "", "inbound"}, {"", "beta-in", "", "14.68", "outbound"}}},
+			[]row{{"2024-02-20..2024-03-05", "acme-de", "50.61", "25.31", "both"}, {"2024-02-20..2024-03-05", "cyan-de", "20.24", "", "inbound"}, {"2024-02-20..2024-03-05", "acme-in", "31.38", "", "inbound"}, {"2024-02-20..2024-03-05", "beta-in", "", "14.68", "outbound"}}},
 		{"version in force at the period's end", reports.Params{From: d("2024-04-08"), To: d("2024-04-14"), Granularity: reports.Week, Partnerships: []string{"acme-de"}},
 			[]row{{"2024-04-08", "acme-de", "28", "14", "both"}}},
 		{"a week before the change keeps the old version", reports.Params{From: d("2024-04-01"), To: d("2024-04-07"), Granularity: reports.Week, Partnerships: []string{"acme-de"}},
@@ -867,8 +925,11 @@ func TestBalanceTargets(t *testing.T) {
 					if v == nil {
 						return ""
 					}
-					if x, ok := v.(time.Time); ok {
+					switch x := v.(type) {
+					case time.Time:
 						return x.Format(time.DateOnly)
+					case string:
+						return x
 					}
 					return v.(decimal.Decimal).String()
 				}

@@ -35,7 +35,7 @@ var BreakdownDimensions = []string{ByLink, ByCampaign, BySubID, ByDevice, ByRefe
 var ErrNoPartnership = errors.New("no such partnership")
 
 // BreakdownColumns are the columns after the first (the value of the
-// dimension, named after it: link, campaign, device, referrer or day).
+// dimension, named after it: link, campaign, sub, device, referrer or day).
 var BreakdownColumns = []Column{
 	{"views", KindInt}, {"clicks", KindInt}, {"unique_visitors", KindInt}, {"ctr", KindRatio},
 	{"new_users", KindInt}, {"revenue", KindDecimal},

@@ -60,6 +60,8 @@ type bdAttr struct {
 	ts                                                 time.Time
 	revRep                                             decimal.Decimal
 	version                                            uint64
+	cur                                                string // "": EUR, the reporting currency
+	noFX                                               bool   // attribution found no rate: no reporting amount
 }
 
 // bdEnv stores the scenario's catalog and returns the report environment
@@ -131,7 +133,7 @@ func bdInsertHits(t *testing.T, ctx context.Context, env *reports.Env, hits []bd
 func bdInsertAttrs(t *testing.T, ctx context.Context, env *reports.Env, attrs []bdAttr) {
 	t.Helper()
 	b, err := env.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, user_id, order_id, outcome,
- partnership, partner, country, direction, click, revenue, currency, revenue_rep, rep_currency, computed_at, version)`)
+ partnership, partner, country, direction, click, revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +144,17 @@ func bdInsertAttrs(t *testing.T, ctx context.Context, env *reports.Env, attrs []
 		if cc == "" {
 			cc = "ZZ"
 		}
+		// As attribution writes it: rate 1 within EUR, 0 (and no
+		// reporting amount) when it found no rate.
+		cur, rep, rate := a.cur, a.revRep, decimal.NewFromInt(1)
+		if cur == "" {
+			cur = "EUR"
+		}
+		if a.noFX {
+			rep, rate = decimal.Zero, decimal.Zero
+		}
 		if err := b.Append(a.conv, a.ts, a.typ, a.source, a.user, a.order, a.outcome, a.ps, ps.Partner, cc, "inbound", a.click,
-			a.revRep, "EUR", a.revRep, "EUR", a.ts, a.version); err != nil {
+			a.revRep, cur, rep, "EUR", rate, a.ts, a.ts, a.version); err != nil {
 			t.Fatalf("append attribution %s: %v", a.conv, err)
 		}
 	}

@@ -221,10 +221,13 @@ func cell(v any) string {
 	return fmt.Sprint(v)
 }
 
-// Write writes t as table, csv (RFC 4180, header row) or json (an object
-// per row, plus the columns and notes).
+// Write writes t as table, csv (RFC 4180, header row), json (an object
+// per row, plus the columns and notes) or xlsx (the cells of the csv,
+// typed: see WriteXLSX).
 func (t *Table) Write(w io.Writer, format string) error {
 	switch format {
+	case FormatXLSX:
+		return WriteXLSX(w, t.Report, t.Columns, t.rawCells(), t.Notes)
 	case FormatCSV:
 		cw := csv.NewWriter(w)
 		head := make([]string, len(t.Columns))
@@ -290,7 +293,7 @@ func (t *Table) Write(w io.Writer, format string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("format %q: want table, csv or json", format)
+	return fmt.Errorf("format %q: want table, csv, json or xlsx", format)
 }
 
 // ratio is a/b, nil when b is zero.

@@ -47,6 +47,12 @@ GROUP BY partnership, direction, b`
 FROM attributions FINAL
 WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND outcome = 'credited' AND currency != '' AND %s
 GROUP BY partnership, direction, b, currency`
+	// Credited revenue without a reporting amount (see noFXCondition),
+	// per UTC day: the day whose rate is missing.
+	psNoFXSQL = `SELECT partnership, toString(direction), %s AS b, currency, toDate(ts, 'UTC') AS d, count(), sum(revenue)
+FROM attributions FINAL
+WHERE ts >= ? AND ts < ? AND partnership IN (SELECT arrayJoin(?)) AND ` + noFXCondition + ` AND %s
+GROUP BY partnership, direction, b, currency, d`
 )
 
 type psKey struct {
@@ -60,6 +66,7 @@ type psAgg struct {
 	revenue                         decimal.Decimal
 	repCurrency                     string
 	byCurrency                      map[string]decimal.Decimal
+	noFX                            []fxGap // revenue without a reporting amount
 }
 
 // PartnershipsColumns are the columns of the partnerships report, before
@@ -76,8 +83,8 @@ var PartnershipsColumns = []Column{
 // period: views, clicks (bots left out unless IncludeBots), unique
 // visitors, new and returning users, conversions by type, revenue in the
 // reporting currency and per original currency, and the rates; with
-// Compare, the same clicks, new users and revenue for the earlier period
-// and the change.
+// Compare, every figure for the earlier period and its change (see
+// compareColumns).
 func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -101,10 +108,9 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 		}
 	}
 	t := &Table{Report: "partnerships", Columns: append([]Column(nil), PartnershipsColumns...)}
+	t.Columns[0] = periodColumn(p)
 	if p.Compare != "" {
-		t.Columns = append(t.Columns, Column{"clicks_prev", KindInt}, Column{"clicks_change", KindRatio},
-			Column{"new_users_prev", KindInt}, Column{"new_users_change", KindRatio},
-			Column{"revenue_prev", KindDecimal}, Column{"revenue_change", KindRatio})
+		t.Columns = append(t.Columns, compareColumns(PartnershipsColumns)...)
 	}
 	keys := make([]psKey, 0, len(cur))
 	for k := range cur {
@@ -140,27 +146,13 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 			repCurrency = a.repCurrency
 		}
 		ps := cat.Partnerships[k.ps]
-		var period any = k.bucket
-		if p.Granularity == Total {
-			period = nil
-		}
-		var perUser any
-		if a.newUsers > 0 {
-			perUser = a.revenue.Div(decimal.NewFromInt(int64(a.newUsers))).RoundBank(2)
-		}
-		row := []any{period, k.ps, ps.Partner, ps.Country, k.dir,
-			a.views, a.clicks, a.visitors, ratio(float64(a.clicks), float64(a.views)),
-			a.newUsers, a.returning, a.newUsers + a.returning, a.purch, a.ref,
-			a.revenue, currencies(a.byCurrency),
-			ratio(float64(a.newUsers), float64(a.clicks)), perUser}
+		row := psRow(p, k, ps, a)
 		if p.Compare != "" {
 			b := prev[k]
 			if b == nil {
 				b = &psAgg{}
 			}
-			row = append(row, b.clicks, change(float64(a.clicks), float64(b.clicks)),
-				b.newUsers, change(float64(a.newUsers), float64(b.newUsers)),
-				b.revenue, change(a.revenue.InexactFloat64(), b.revenue.InexactFloat64()))
+			row = compareRow(PartnershipsColumns, row, psRow(p, k, ps, b))
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -171,18 +163,35 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 	if repCurrency != "" {
 		t.Notes = append(t.Notes, "revenue is in "+repCurrency+" at the ECB rate of each conversion's day")
 	}
+	var gaps []fxGap // of both periods: their days tell them apart
+	for _, m := range []map[psKey]*psAgg{cur, prev} {
+		for _, a := range m {
+			gaps = append(gaps, a.noFX...)
+		}
+	}
+	if n := fxGapNote(gaps); n != "" {
+		t.Notes = append([]string{n}, t.Notes...) // first: it qualifies the figures
+	}
 	if p.Granularity != Total {
 		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
+	}
+	if p.Compare != "" {
+		t.Notes = append(t.Notes, "NAME_prev is each figure over the earlier period, NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank")
 	}
 	return t, nil
 }
 
-// change is (a-b)/b, nil when b is zero.
-func change(a, b float64) any {
-	if b == 0 {
-		return nil
+// psRow is the row of PartnershipsColumns for key k with figures a.
+func psRow(p Params, k psKey, ps catalog.Partnership, a *psAgg) []any {
+	var perUser any
+	if a.newUsers > 0 {
+		perUser = a.revenue.Div(decimal.NewFromInt(int64(a.newUsers))).RoundBank(2)
 	}
-	return (a - b) / b
+	return []any{periodCell(p, k.bucket), k.ps, ps.Partner, ps.Country, k.dir,
+		a.views, a.clicks, a.visitors, ratio(float64(a.clicks), float64(a.views)),
+		a.newUsers, a.returning, a.newUsers + a.returning, a.purch, a.ref,
+		a.revenue, currencies(a.byCurrency),
+		ratio(float64(a.newUsers), float64(a.clicks)), perUser}
 }
 
 func currencies(m map[string]decimal.Decimal) string {
@@ -323,6 +332,21 @@ func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.
 			a.byCurrency = map[string]decimal.Decimal{}
 		}
 		a.byCurrency[cur] = sum
+		return nil
+	}
+	qs = append(qs, q)
+	q = build(psNoFXSQL, "ts", ids)
+	q.scan = func(r driver.Rows) error {
+		var k psKey
+		var g fxGap
+		var d time.Time
+		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &g.cur, &d, &g.n, &g.amount); err != nil {
+			return err
+		}
+		k.bucket = k.bucket.UTC()
+		g.ps, g.dir, g.day = k.ps, k.dir, utcDay(d)
+		a := get(k)
+		a.noFX = append(a.noFX, g)
 		return nil
 	}
 	qs = append(qs, q)

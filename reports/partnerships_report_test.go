@@ -303,8 +303,9 @@ func TestPartnershipsReportIsExact(t *testing.T) {
 	}
 }
 
-// TestPartnershipsReportCompare: with compare=previous the earlier
-// figures equal the report of the earlier period.
+// TestPartnershipsReportCompare: with compare=previous every numeric
+// column has NAME_prev, equal to the report of the earlier period, and
+// NAME_change; a total report's period is its FROM..TO range.
 func TestPartnershipsReportCompare(t *testing.T) {
 	env, _, _ := reportScenario(t)
 	ctx := context.Background()
@@ -321,21 +322,77 @@ func TestPartnershipsReportCompare(t *testing.T) {
 	for i, c := range tab.Columns {
 		col[c.Name] = i
 	}
-	earlier := map[string]uint64{}
+	var figures []string
+	for _, c := range reports.PartnershipsColumns {
+		switch c.Kind {
+		case reports.KindInt, reports.KindDecimal, reports.KindRatio:
+			figures = append(figures, c.Name)
+			if _, ok := col[c.Name+"_prev"]; !ok {
+				t.Errorf("no %s_prev", c.Name)
+			}
+			if _, ok := col[c.Name+"_change"]; !ok {
+				t.Errorf("no %s_change", c.Name)
+			}
+		}
+	}
+	if len(figures) < 12 || len(tab.Columns) != len(reports.PartnershipsColumns)+2*len(figures) {
+		t.Fatalf("columns %v", tab.Columns)
+	}
+	earlier := map[string][]any{}
 	for _, r := range prev.Rows {
-		earlier[r[col["partnership"]].(string)+"/"+r[col["direction"]].(string)] = r[col["clicks"]].(uint64)
+		earlier[r[col["partnership"]].(string)+"/"+r[col["direction"]].(string)] = r
 	}
 	if len(tab.Rows) == 0 {
 		t.Fatal("empty report")
 	}
+	compared := 0
 	for _, r := range tab.Rows {
-		k := r[col["partnership"]].(string) + "/" + r[col["direction"]].(string)
-		if r[col["clicks_prev"]].(uint64) != earlier[k] {
-			t.Errorf("%s: clicks_prev %d, the earlier report says %d", k, r[col["clicks_prev"]], earlier[k])
+		if r[0] != "2026-10-21..2026-10-30" || tab.Columns[0].Kind != reports.KindText {
+			t.Errorf("period %v (%s), want 2026-10-21..2026-10-30 (text)", r[0], tab.Columns[0].Kind)
 		}
-		c, p := float64(r[col["clicks"]].(uint64)), float64(earlier[k])
-		if p > 0 && r[col["clicks_change"]].(float64) != (c-p)/p {
-			t.Errorf("%s: change %v", k, r[col["clicks_change"]])
+		k := r[col["partnership"]].(string) + "/" + r[col["direction"]].(string)
+		e := earlier[k]
+		for _, f := range figures {
+			var want any
+			switch {
+			case e != nil:
+				want = e[col[f]]
+			case reports.PartnershipsColumns[col[f]].Kind == reports.KindInt:
+				want = uint64(0)
+			case f == "revenue":
+				want = decimal.Zero
+			}
+			if !balSameCell(r[col[f+"_prev"]], want) {
+				t.Errorf("%s: %s_prev %v, the earlier report says %v", k, f, r[col[f+"_prev"]], want)
+			}
+			if want != nil && r[col[f+"_prev"]] != nil {
+				compared++
+			}
+			var wantChange any
+			if a, b := asDec(r[col[f]]), asDec(want); a != nil && b != nil {
+				wantChange = balRelChange(*a, *b)
+			}
+			if !balSameCell(r[col[f+"_change"]], wantChange) {
+				t.Errorf("%s: %s_change %v, want %v", k, f, r[col[f+"_change"]], wantChange)
+			}
 		}
 	}
+	if compared == 0 {
+		t.Error("no earlier figure compared")
+	}
+}
+
+func asDec(v any) *decimal.Decimal {
+	var d decimal.Decimal
+	switch x := v.(type) {
+	case uint64:
+		d = decimal.NewFromUint64(x)
+	case float64:
+		d = decimal.NewFromFloat(x)
+	case decimal.Decimal:
+		d = x
+	default:
+		return nil
+	}
+	return &d
 }

@@ -19,6 +19,7 @@ var QualityColumns = []Column{
 	{"rejected", KindInt}, {"rejected_by_reason", KindText},
 	{"duplicate_conversions", KindInt},
 	{"ingest_lag_p50_s", KindDecimal}, {"ingest_lag_p99_s", KindDecimal},
+	{"missing_fx_rates", KindText},
 }
 
 // The quality queries name the rows they read by %[1]s (a condition on
@@ -61,6 +62,12 @@ FROM (
 )
 WHERE %[1]s
 GROUP BY pr, pc`
+	// Credited conversions without a reporting amount (noFXCondition),
+	// per currency and UTC day (the day whose rate is missing).
+	qNoFXSQL = `SELECT %[2]s AS pr, %[3]s AS pc, currency, toDate(ts, 'UTC') AS d, count()
+FROM attributions FINAL
+WHERE %[1]s AND ts >= ? AND ts < ? AND ` + noFXCondition + `
+GROUP BY pr, pc, currency, d`
 )
 
 // qualityScope selects rows by partnership for one query: the condition
@@ -121,6 +128,7 @@ type qAgg struct {
 	rejected         uint64
 	byReason         map[string]uint64
 	duplicates       uint64
+	noFX             []fxGap
 }
 
 // QualityReport is the capture quality per partner and country (the
@@ -141,13 +149,17 @@ type qAgg struct {
 //     conversion it repeats: the earliest attributed conversion from the
 //     same source of the same user (signups) or order (purchases,
 //     refunds);
+//   - missing_fx_rates: credited conversions with revenue that attribution
+//     found no ECB rate for (no reporting-currency amount, so left out of
+//     every reporting-currency revenue), per currency and UTC day, as
+//     compact text "USD 2026-11-03 (2); GBP 2026-11-04 (1)";
 //   - ingest_lag_p50_s / _p99_s: quantiles of ingested_at - ts in seconds
 //     over every hit (clicks, views, pixel conversions), from ClickHouse
 //     quantiles: exact (linearly interpolated) up to 8,192 hits per row, a
 //     random sample of 8,192 beyond.
 //
 // Rows are the partners and countries in p's scope with any hit, rejected
-// hit or duplicate, sorted by partner then country. Rejected hits, hits
+// hit, duplicate or missing rate, sorted by partner then country. Rejected hits, hits
 // and duplicates without a partnership the catalog knows (an unknown link
 // code, a pixel without a link, a duplicate of an unattributed
 // conversion) make one more row, partner and country "" (unattributed,
@@ -289,6 +301,31 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				fail(fmt.Errorf("duplicates: %w", err))
 			}
 		})
+		wg.Go(func() {
+			rows, err := env.Conn.Query(ctx, j.scope.sql(qNoFXSQL), j.scope.args(j.from, j.to)...)
+			if err != nil {
+				fail(fmt.Errorf("missing fx rates: %w", err))
+				return
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k qKey
+				var g fxGap
+				var d time.Time
+				if err := rows.Scan(&k.partner, &k.country, &g.cur, &d, &g.n); err != nil {
+					fail(fmt.Errorf("missing fx rates: %w", err))
+					return
+				}
+				g.day = utcDay(d)
+				mu.Lock()
+				a := get(k)
+				a.noFX = append(a.noFX, g)
+				mu.Unlock()
+			}
+			if err := rows.Err(); err != nil {
+				fail(fmt.Errorf("missing fx rates: %w", err))
+			}
+		})
 	}
 	wg.Wait()
 	if firstErr != nil {
@@ -317,12 +354,13 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 			p50, p99 = qualitySeconds(a.lag[0]), qualitySeconds(a.lag[1])
 		}
 		t.Rows = append(t.Rows, []any{k.partner, k.country, a.hits, a.bots, ratio(float64(a.bots), float64(a.hits)),
-			a.rejected, qualityReasons(a.byReason), a.duplicates, p50, p99})
+			a.rejected, qualityReasons(a.byReason), a.duplicates, p50, p99, qualityFXGaps(a.noFX)})
 	}
 	t.Notes = append(t.Notes,
 		"country is the partnership's; days in each country's own time zone",
 		"rejected_by_reason lists rejected hits per reason",
-		"ingest lag quantiles are exact up to 8,192 hits per row, sampled beyond")
+		"ingest lag quantiles are exact up to 8,192 hits per row, sampled beyond",
+		"missing_fx_rates lists, per currency and UTC day, the credited conversions with revenue but no ECB rate to the reporting currency, so no reporting amount: load the rates (xpromo fx load FILE) and run xpromo attribute for those days")
 	if unattributed {
 		t.Notes = append(t.Notes, "the row without partner and country is unattributed: rejected hits, hits and duplicates with no known partnership (days in UTC)")
 	}

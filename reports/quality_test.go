@@ -125,6 +125,18 @@ func qtScenario(t *testing.T) (*reports.Env, []bdHit, []qtRejected, []bdAttr) {
 	for i := range 20 {
 		more = append(more, bdAttr{conv: next(), typ: "purchase", source: "ours", order: fmt.Sprint("ghost", i), outcome: "duplicate", ts: at(), version: 2})
 	}
+	// Credited purchases attribution found no rate for; a stale
+	// computation of some had the opposite.
+	for i := range 40 {
+		a := bdAttr{conv: next(), typ: "purchase", source: "ours", order: fmt.Sprint("nofx", i), outcome: "credited", ps: pss[r.IntN(len(pss))],
+			ts: at(), version: 2, revRep: decimal.New(r.Int64N(100000)+1, -2), cur: []string{"USD", "GBP"}[r.IntN(2)], noFX: r.IntN(3) != 0}
+		more = append(more, a)
+		if r.IntN(4) == 0 {
+			s := a
+			s.version, s.noFX = 1, !a.noFX
+			more = append(more, s)
+		}
+	}
 	bdInsertAttrs(t, ctx, env, more)
 	return env, hits, rejected, append(attrs, more...)
 }
@@ -148,6 +160,7 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 		hits, bots, rejected, dups uint64
 		lags                       []float64
 		reasons                    map[string]uint64
+		noFX                       map[string]uint64 // "USD 2026-03-25"
 	}
 	inScope := func(id string) bool {
 		ps, ok := env.Catalog.Partnerships[id]
@@ -171,7 +184,7 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 	out := map[key]*agg{}
 	get := func(k key) *agg {
 		if out[k] == nil {
-			out[k] = &agg{reasons: map[string]uint64{}}
+			out[k] = &agg{reasons: map[string]uint64{}, noFX: map[string]uint64{}}
 		}
 		return out[k]
 	}
@@ -194,6 +207,15 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 			a := get(k)
 			a.rejected++
 			a.reasons[r.reason]++
+		}
+	}
+	latestAll := bdLatest(attrs)
+	for _, a := range latestAll {
+		if a.outcome != "credited" || !a.noFX || a.revRep.IsZero() {
+			continue
+		}
+		if k, ok := where(a.ps, a.ts); ok {
+			get(k).noFX[a.cur+" "+a.ts.UTC().Format(time.DateOnly)]++
 		}
 	}
 	// Duplicates: the original is the earliest (ts, conversion) attributed
@@ -288,7 +310,23 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 		for i, r := range rs {
 			rs[i] = r + " " + strconv.FormatUint(a.reasons[r], 10)
 		}
-		rows = append(rows, []any{k.partner, k.country, a.hits, a.bots, share, a.rejected, strings.Join(rs, "; "), a.dups, p50, p99})
+		// By day, then currency.
+		var gaps []string
+		for g := range a.noFX {
+			gaps = append(gaps, g)
+		}
+		sort.Slice(gaps, func(i, j int) bool {
+			ci, di, _ := strings.Cut(gaps[i], " ")
+			cj, dj, _ := strings.Cut(gaps[j], " ")
+			if di != dj {
+				return di < dj
+			}
+			return ci < cj
+		})
+		for i, g := range gaps {
+			gaps[i] = g + " (" + strconv.FormatUint(a.noFX[g], 10) + ")"
+		}
+		rows = append(rows, []any{k.partner, k.country, a.hits, a.bots, share, a.rejected, strings.Join(rs, "; "), a.dups, p50, p99, strings.Join(gaps, "; ")})
 	}
 	return rows
 }

@@ -29,7 +29,7 @@ var Registry = map[string]Report{
 		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
 			return OverlapsReport(ctx, env, p)
 		}},
-	"breakdown": {"one partnership (--partnership) by link, campaign, device, referrer or day (--by)", BreakdownReport},
+	"breakdown": {"one partnership (--partnership) by link, campaign, sub, device, referrer or day (--by)", BreakdownReport},
 	"quality": {"capture quality per partner and country: rejected hits by reason, bots, duplicate conversions, ingest lag",
 		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
 			return QualityReport(ctx, env, p)

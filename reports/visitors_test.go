@@ -108,7 +108,7 @@ func loadHits(t *testing.T, ctx context.Context, conn driver.Conn, hits []fixtur
 		t.Fatalf("PrepareBatch: %v", err)
 	}
 	defer batch.Close()
-	now := time.Now().UTC()
+	now := testenv.Now().UTC()
 	for _, h := range hits {
 		bot := uint8(0)
 		if h.Bot {

@@ -2,6 +2,9 @@
 -- the row with the highest version wins (read with FINAL). Revenue is
 -- signed (refunds negative), in the conversion's currency and in the
 -- reporting currency with the ECB rate and its date.
+-- revenue_rep and fx_rate are created Decimal(38, 12) here for history
+-- only: 0025 makes them Decimal(18, 6) and Decimal(18, 10), since a GROUP
+-- BY over a Decimal(38, s) column crashes ClickHouse 18.16.
 CREATE TABLE IF NOT EXISTS attributions {{.OnCluster}}
 (
     conversion String,

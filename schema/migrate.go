@@ -3,8 +3,11 @@
 //
 // Each NNNN_name.sql file is one statement, written to run on ClickHouse
 // 18.16 and on current releases, and idempotent (IF NOT EXISTS; an ADD
-// COLUMN that finds its column is taken as applied), so a run interrupted
-// between a statement and its version row is simply repeated.
+// COLUMN that finds its column is taken as applied; a MODIFY COLUMN to the
+// type a column already has changes nothing), so a run interrupted
+// between a statement and its version row is simply repeated. Stored
+// decimals are at most Decimal(18, s): a GROUP BY over a Decimal(38, s)
+// column crashes ClickHouse 18.16 (see 0025).
 // Statements are Go templates: {{.OnCluster}} becomes "ON CLUSTER name"
 // when a cluster is configured and nothing otherwise.
 package schema

@@ -11,11 +11,13 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/internal/chdb"
 	"github.com/xpromo/xpromo/internal/testenv"
@@ -73,6 +75,7 @@ func TestRender(t *testing.T) {
 	}
 	createRe := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS ([a-z_]+) `)
 	alterRe := regexp.MustCompile(`^ALTER TABLE ([a-z_]+) +ADD COLUMN [a-z_]+ `)
+	modifyRe := regexp.MustCompile(`^ALTER TABLE ([a-z_]+)\s+MODIFY COLUMN [a-z_]+ `)
 	viewRe := regexp.MustCompile(`^CREATE MATERIALIZED VIEW IF NOT EXISTS ([a-z_]+) `)
 	for _, m := range all {
 		t.Run(fmt.Sprintf("%04d_%s", m.Version, m.Name), func(t *testing.T) {
@@ -98,7 +101,9 @@ func TestRender(t *testing.T) {
 				}
 			}
 			// Each step creates a table or a materialized view (IF NOT
-			// EXISTS) or adds one column (which the runner makes idempotent).
+			// EXISTS), adds one column (which the runner makes idempotent)
+			// or changes columns' types (MODIFY COLUMN to the type a column
+			// already has is a no-op, so a repeated step is harmless).
 			prefix := "CREATE TABLE IF NOT EXISTS "
 			sm := createRe.FindStringSubmatch(plain)
 			if sm == nil {
@@ -107,10 +112,13 @@ func TestRender(t *testing.T) {
 			}
 			if sm == nil {
 				prefix = "ALTER TABLE "
-				if sm = alterRe.FindStringSubmatch(plain); sm == nil {
-					t.Fatalf("rendered statement is neither CREATE TABLE IF NOT EXISTS name nor ALTER TABLE name ADD COLUMN: %q", plain)
-				}
-				if strings.Count(plain, "ADD COLUMN") != 1 {
+				if sm = modifyRe.FindStringSubmatch(plain); sm != nil {
+					if strings.Contains(plain, "ADD COLUMN") {
+						t.Errorf("a step adds or modifies columns, not both: %q", plain)
+					}
+				} else if sm = alterRe.FindStringSubmatch(plain); sm == nil {
+					t.Fatalf("rendered statement is neither CREATE TABLE IF NOT EXISTS name nor ALTER TABLE name ADD|MODIFY COLUMN: %q", plain)
+				} else if strings.Count(plain, "ADD COLUMN") != 1 {
 					t.Errorf("one column per step: %q", plain)
 				}
 			}
@@ -325,8 +333,9 @@ func TestMigrateFreshDatabase(t *testing.T) {
 	}
 
 	// A run interrupted after its statements but before their version rows
-	// is repeated: CREATE ... IF NOT EXISTS and ADD COLUMN of a column that
-	// is already there both count as applied.
+	// is repeated: CREATE ... IF NOT EXISTS, ADD COLUMN of a column that is
+	// already there and MODIFY COLUMN to the type it has all count as
+	// applied.
 	if err := conn.Exec(ctx, "TRUNCATE TABLE "+schema.VersionTable); err != nil {
 		t.Fatal(err)
 	}
@@ -338,4 +347,130 @@ func TestMigrateFreshDatabase(t *testing.T) {
 		t.Fatalf("Migrate after losing the version rows applied %v, want %v", done, want)
 	}
 	checkApplied(t, ctx, conn)
+}
+
+// decimalRe reads a Decimal type's precision and scale, also inside
+// Nullable(...) or Array(...).
+var decimalRe = regexp.MustCompile(`Decimal\((\d+), *(\d+)\)`)
+
+// TestDecimalGroupBy: a GROUP BY over a Decimal(38, s) column segfaults
+// ClickHouse 18.16 (the whole server goes down), so no migrated column
+// may be wider than Decimal(18, s); and a GROUP BY over attributions'
+// revenue_rep and fx_rate, the two columns that were Decimal(38, 12),
+// answers on the real server with the values stored exactly. The types are
+// checked first: were a Decimal128 left, the test stops before the query
+// that would take the shared server down.
+func TestDecimalGroupBy(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	rows, err := db.Conn.Query(ctx, `SELECT table, name, type FROM system.columns WHERE database = ? ORDER BY table, name`, db.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for rows.Next() {
+		var table, name, typ string
+		if err := rows.Scan(&table, &name, &typ); err != nil {
+			t.Fatal(err)
+		}
+		types[table+"."+name] = typ
+		for _, m := range decimalRe.FindAllStringSubmatch(typ, -1) {
+			if p, _ := strconv.Atoi(m[1]); p > 18 {
+				t.Errorf("%s.%s is %s: a GROUP BY over a Decimal wider than 18 digits crashes ClickHouse 18.16", table, name, typ)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	for col, want := range map[string]string{
+		"attributions.revenue":     "Decimal(18, 4)",
+		"attributions.revenue_rep": "Decimal(18, 6)",
+		"attributions.fx_rate":     "Decimal(18, 10)",
+		"fx_rates.per_eur":         "Decimal(18, 8)",
+		"conversions.amount":       "Decimal(18, 4)",
+	} {
+		if types[col] != want {
+			t.Errorf("%s is %q, want %s", col, types[col], want)
+		}
+	}
+	if t.Failed() {
+		t.Fatal("not running the GROUP BY: it could crash the shared server")
+	}
+
+	// The extremes the types hold, a tiny cross rate, negatives and repeats.
+	type row struct {
+		conv, ps, cur  string
+		revRep, fxRate string
+	}
+	in := []row{
+		{"c1", "p1", "USD", "791.645455", "0.9090909091"},
+		{"c2", "p1", "USD", "791.645455", "0.9090909091"},
+		{"c3", "p1", "USD", "-9.090909", "0.9090909091"},
+		{"c4", "p2", "IDR", "0.000059", "0.0000588235"},
+		{"c5", "p2", "GBP", "999999999999.999999", "99999999.9999999999"},
+		{"c6", "p2", "GBP", "-999999999999.999999", "99999999.9999999999"},
+		{"c7", "p3", "JPY", "0", "0"},
+	}
+	batch, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership,
+ revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
+	for _, r := range in {
+		if err := batch.Append(r.conv, ts, "purchase", "ours", "credited", r.ps, decimal.NewFromInt(1), r.cur,
+			decimal.RequireFromString(r.revRep), "EUR", decimal.RequireFromString(r.fxRate), ts, ts, uint64(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+
+	// One key of each column alone (a fixed-size key), and with strings
+	// (the serialized-key path where Decimal128 crashed), with totals.
+	for _, tc := range []struct {
+		name, sql string
+		want      []string
+	}{
+		{"revenue_rep", `SELECT toString(revenue_rep), count() FROM attributions FINAL GROUP BY revenue_rep ORDER BY revenue_rep`,
+			[]string{"-999999999999.999999 1", "-9.090909 1", "0.000000 1", "0.000059 1", "791.645455 2", "999999999999.999999 1"}},
+		{"fx_rate", `SELECT toString(fx_rate), count() FROM attributions FINAL GROUP BY fx_rate ORDER BY fx_rate`,
+			[]string{"0.0000000000 1", "0.0000588235 1", "0.9090909091 3", "99999999.9999999999 2"}},
+		{"with strings", `SELECT concat(partnership, ' ', currency, ' ', toString(revenue_rep), ' ', toString(fx_rate)), count()
+FROM attributions FINAL GROUP BY partnership, currency, revenue_rep, fx_rate WITH TOTALS ORDER BY partnership, currency, revenue_rep`,
+			[]string{"p1 USD -9.090909 0.9090909091 1", "p1 USD 791.645455 0.9090909091 2",
+				"p2 GBP -999999999999.999999 99999999.9999999999 1", "p2 GBP 999999999999.999999 99999999.9999999999 1",
+				"p2 IDR 0.000059 0.0000588235 1", "p3 JPY 0.000000 0.0000000000 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := db.Conn.Query(ctx, tc.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var k string
+				var n uint64
+				if err := rows.Scan(&k, &n); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprint(k, " ", n))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	if err := db.Conn.Ping(ctx); err != nil {
+		t.Fatalf("the server does not answer after the GROUP BY: %v", err)
+	}
 }

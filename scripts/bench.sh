@@ -426,7 +426,7 @@ run_stage() { [[ " $BENCH_STAGES " == *" $1 "* ]]; }
 RB_RPS=- RB_P50=- RB_P99=- RB_BAD=0 RS_RPS=- RS_P50=- RS_P99=- RS_BAD=0
 PB_RPS=- PB_P50=- PB_P99=- PB_BAD=0 PS_RPS=- PS_P50=- PS_P99=- PS_BAD=0
 FB_P99=- FB_RATE=- FB_BAD=0 FS_P99=- FS_RATE=- FS_BAD=0
-ING_RATE=- ING_STEADY=- ING_SECS=- ING_TIMEOUT=false
+ING_RATE=- ING_STEADY=- ING_SECS=- ING_TIMEOUT=false ING_RSS=-
 E_SENT=- E_RATE=- E_STORED=- E_MISSING=0 E_UNRES=0 E_LAG50=- E_LAG99=- E_LAGMAX=- E_P99=- E_BAD=0
 C1_RPS=- C1_P99=- C1_BAD=0 CB_RPS=- CB_CPS=- CB_P99=- CB_BAD=0 C_ANSWERED=- C_STORED=-
 R_DATA=- R_GEN=- R_COUNTRY=- R_ALL=-
@@ -506,6 +506,10 @@ if run_stage ingest; then
 		--clickhouse-url "$CH_URL" --wait-timeout "${wait_timeout}s" --json >"$OUT/ingest.json" 2>>"$OUT/load.log" || true
 	cpu_end ingest
 	tail -n 1 "$OUT/load.log" | sed 's/^/bench: /' >&2
+	# The ingester's peak resident set (VmHWM), read before it stops: the
+	# figure the README's "Ingest memory against CPU" quotes.
+	ING_RSS=$(awk '/^VmHWM:/ { printf "%d MiB", $2 / 1024 }' "/proc/$INGEST_PID/status" 2>/dev/null || true)
+	ING_RSS=${ING_RSS:-?}
 	stop_pid "$INGEST_PID" 40
 	INGEST_PID=''
 	[[ -s $OUT/ingest.json ]] || die "the ingest wait failed (see $OUT/load.log and $OUT/ingest.log)"
@@ -678,7 +682,7 @@ met() { # VALUE OP GOAL
 	row "ingest hits/s" "$ING_RATE" "" "$(ratio "$ING_RATE" 300000)" ">= 300k" "$(met "$ING_RATE" '>=' 300000)"
 	if run_stage ingest; then
 		printf '%-30s %s\n' "  ($BENCH_INGEST_HITS hits, $BENCH_INGEST_GROUP/entry)" \
-			"${ING_SECS}s from start, $ING_STEADY/s after the first batch, --batch-size $BENCH_INGEST_BATCH$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
+			"${ING_SECS}s from start, $ING_STEADY/s after the first batch, --batch-size $BENCH_INGEST_BATCH, peak RSS $ING_RSS$([[ $ING_TIMEOUT == true ]] && echo ', TIMED OUT')"
 	fi
 	ok=-
 	if run_stage e2e; then ok=$([[ $E_MISSING == 0 ]] && echo yes || echo "NO ($E_MISSING missing)"); fi

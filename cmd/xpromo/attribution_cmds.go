@@ -17,7 +17,7 @@ func runAttribute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var c common
 	var from, to, currency string
 	var asJSON bool
-	now := time.Now().UTC()
+	now := clock().UTC()
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	f := newFlags("attribute", "attribute [--from DATE] [--to DATE] [--reporting-currency EUR]", `
 Recomputes the attribution of the conversions that happened from --from to
@@ -59,7 +59,7 @@ previous month.`, stderr)
 	if err != nil {
 		return err
 	}
-	job := attribution.NewJob(conn, catalog.NewStore(conn), fx.NewStore(conn), log)
+	job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
 	job.ReportingCurrency = currency
 	sum, err := job.Run(ctx, start, end.AddDate(0, 0, 1))
 	if err != nil {
@@ -84,7 +84,7 @@ previous month.`, stderr)
 
 func runFX(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sub, rest, err := subcommand("fx", args, stderr, map[string]string{
-		"load": "load ECB euro reference rates from a CSV file",
+		"load": "load ECB euro reference rates from a CSV file or the ECB's zip of one",
 	})
 	if err != nil {
 		return err
@@ -101,28 +101,25 @@ func runFXLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f := newFlags("fx load", "fx load [flags] FILE.csv", `
 Loads the European Central Bank's euro reference rates from FILE.csv: the
 historical file (eurofxref-hist.csv) or the daily one (eurofxref.csv), as
-downloaded from the ECB. Rates are kept by date; loading a file again
+downloaded from the ECB, or the ECB's zip of either (eurofxref-hist.zip,
+eurofxref.zip), read as it is. Any other kind of file is refused with what
+it is. Rates are kept by date; loading a file again
 replaces the rates it holds. Conversions use the latest rate on or before
 their day (at most 7 days old).`, stderr)
 	c.register(f, false)
 	if err := f.parse(args, true); err != nil {
 		return err
 	}
+	if f.NArg() != 1 || f.Arg(0) == "" {
+		return fmt.Errorf("%w: want exactly one FILE.csv, got %d arguments", errUsage, f.NArg())
+	}
 	file := f.Arg(0)
-	if f.NArg() > 1 { // flags after the file name
-		if err := f.parse(f.Args()[1:], true); err != nil {
-			return err
-		}
-	}
-	if file == "" || f.NArg() > 0 {
-		return fmt.Errorf("%w: want exactly one FILE.csv", errUsage)
-	}
 	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn), file)
+	n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn).WithClock(clock), file)
 	if err != nil {
 		return err
 	}

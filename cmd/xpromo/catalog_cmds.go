@@ -520,7 +520,7 @@ func partnershipShow(ctx context.Context, args []string, stdout, stderr io.Write
 			if v.Terms == nil {
 				v.Terms = []catalog.Terms{}
 			}
-			if t, ok := catalog.TermsInForce(v.Terms, time.Now()); ok {
+			if t, ok := catalog.TermsInForce(v.Terms, clock()); ok {
 				v.TermsInForce = t.Version
 			}
 			links := map[string]int{}
@@ -578,7 +578,7 @@ func partnershipList(ctx context.Context, args []string, stdout, stderr io.Write
 				}
 				out = append(out, v)
 				terms := "-"
-				if t, ok := catalog.TermsInForce(s.Terms[k], time.Now()); ok {
+				if t, ok := catalog.TermsInForce(s.Terms[k], clock()); ok {
 					terms = fmt.Sprintf("v%d %s", t.Version, t.Status)
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Partner, v.Country, v.Direction, terms)
@@ -708,7 +708,7 @@ already says stores nothing. Amounts are decimals (at most 4 places) in
 	if err := f.require("partnership"); err != nil {
 		return err
 	}
-	from := time.Now().UTC().Truncate(24 * time.Hour)
+	from := clock().UTC().Truncate(24 * time.Hour)
 	if effective != "" {
 		var err error
 		if from, err = parseDay("effective-from", effective); err != nil {
@@ -782,7 +782,7 @@ the version that applies today.`,
 
 // termsTable writes terms versions as a table.
 func termsTable(w io.Writer, vs []catalog.Terms) {
-	inForce, _ := catalog.TermsInForce(vs, time.Now())
+	inForce, _ := catalog.TermsInForce(vs, clock())
 	fmt.Fprintln(w, "VERSION\tIN FORCE\tEFFECTIVE\tSTATUS\tCURRENCY\tIN CPA\tIN REVSHARE %\tOUT CPA\tOUT REVSHARE %\tATTRIBUTION\tSTART\tEND\tFALLBACK\tCREATED BY")
 	for _, t := range vs {
 		mark := ""

@@ -15,11 +15,15 @@ import (
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
-// cliRun runs xpromo in this process, as main does, against db.
+// cliRun runs xpromo in this process, as main does, against db. The
+// arguments go through exactly as given, in the order the docs print them:
+// db's URL comes from XPROMO_CLICKHOUSE_URL, as from a user's environment.
+// (Appending --clickhouse-url after the arguments once hid that
+// `fx load FILE.csv` failed without a flag after the file.)
 func cliRun(t *testing.T, db *testenv.DB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	if db != nil {
-		args = append(args, "--clickhouse-url", db.URL)
+		t.Setenv("XPROMO_CLICKHOUSE_URL", db.URL)
 	}
 	var o, e bytes.Buffer
 	code = run(args, &o, &e)
@@ -149,6 +153,9 @@ func TestCatalogPartnershipAndTermsCommands(t *testing.T) {
 			errText: []string{"xpromo partnership add: --partner: "}},
 		{name: "add bad country", args: []string{"partnership", "add", "--id", "x-de", "--partner", "acme", "--country", "XX"}, code: 1,
 			errText: []string{"--country: "}},
+		// One partnership per partner and country, as through the API.
+		{name: "add a second for the same partner and country", args: []string{"partnership", "add", "--id", "acme-de-2", "--partner", "acme", "--country", "DE", "--direction", "outbound"}, code: 1,
+			errText: []string{`xpromo partnership add: partner "acme" already has partnership "acme-de" in DE`}},
 		{name: "outbound money on an inbound partnership", args: []string{"partnership", "terms", "set", "--partnership", "acme-de", "--currency", "EUR", "--outbound-cpa", "1"}, code: 1,
 			errText: []string{"xpromo partnership terms set: --outbound-cpa: ", "inbound only"}},
 		{name: "update", args: []string{"partnership", "update", "--id", "acme-de", "--direction", "both"},
@@ -188,7 +195,7 @@ func TestCatalogPartnershipAndTermsCommands(t *testing.T) {
 			errText: []string{"not found"}},
 		{name: "show", args: []string{"partnership", "show", "--id", "acme-de"},
 			out: []string{"acme-de", "ACME", "both", "terms in force:  version 2", "Terms versions:"}},
-		{name: "list", args: []string{"partnership", "list", "--partner", "acme"}, out: []string{"acme-de", "v2 paused"}},
+		{name: "list", args: []string{"partnership", "list", "--partner", "acme"}, out: []string{"acme-de", "v2 paused"}, notOut: []string{"acme-de-2"}},
 		{name: "list other country", args: []string{"partnership", "list", "--country", "fr"}, notOut: []string{"acme-de"}},
 	})
 
@@ -489,8 +496,8 @@ func TestCatalogExitCodes(t *testing.T) {
 		{[]string{"link", "add", "--partnership", "nope", "--direction", "up", "--url", "https://x.example/"}, 1, "xpromo link add: --direction: "},
 		{[]string{"audit", "list", "--limit", "100000"}, 1, "xpromo audit list: --limit: 100000 must be 1-10000"},
 	} {
-		cmd := exec.Command(os.Args[0], append(tt.args, "--clickhouse-url", db.URL)...)
-		cmd.Env = append(os.Environ(), "XPROMO_TEST_MAIN=1")
+		cmd := exec.Command(os.Args[0], tt.args...)
+		cmd.Env = append(os.Environ(), "XPROMO_TEST_MAIN=1", "XPROMO_CLICKHOUSE_URL="+db.URL)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()

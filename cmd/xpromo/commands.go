@@ -178,7 +178,7 @@ func openStore(ctx context.Context, c *common) (*catalog.Store, driver.Conn, err
 	if err != nil {
 		return nil, nil, err
 	}
-	s := catalog.NewStore(conn)
+	s := catalog.NewStore(conn).WithClock(clock)
 	s.OnChange(func(ctx context.Context) { announce(ctx, c, catalogNotifier) })
 	return s, conn, nil
 }
@@ -329,14 +329,14 @@ func runVisitorsReport(ctx context.Context, args []string, stdout, stderr io.Wri
 	var c common
 	var from, to, country, format string
 	var bots bool
-	today := time.Now().UTC().Format(time.DateOnly)
+	today := clock().UTC().Format(time.DateOnly)
 	f := newFlags("report visitors", "report visitors [--from DATE] [--to DATE] [--country CC] [--include-bots] [--format table|csv|json]", `
 Per partnership and VISITOR country (where the clicks came from, by IP),
 from the raw hits: clicks (bots excluded unless --include-bots), exact
 unique visitors among those clicks, and pixel views. Dates are UTC days,
 both included.`, stderr)
 	c.register(f, false)
-	f.StringVar(&from, "from", time.Now().UTC().AddDate(0, 0, -29).Format(time.DateOnly), "first day, YYYY-MM-DD")
+	f.StringVar(&from, "from", clock().UTC().AddDate(0, 0, -29).Format(time.DateOnly), "first day, YYYY-MM-DD")
 	f.StringVar(&to, "to", today, "last day, YYYY-MM-DD")
 	f.StringVar(&country, "country", "", "only this visitor country (ISO alpha-2)")
 	f.BoolVar(&bots, "include-bots", false, "count clicks and views of bots too")

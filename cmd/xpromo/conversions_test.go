@@ -29,7 +29,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db)
 	ctx := context.Background()
-	secret, _, err := auth.NewStore(db.Conn).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
+	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 
 	// Whole seconds, as stored: not before the click's second. The day
 	// attributed below is this one (a run across midnight stays right).
-	nowT := time.Now().UTC()
+	nowT := testenv.Now().UTC()
 	now := nowT.Format(time.RFC3339)
 	tests := []struct {
 		name, body string
@@ -179,7 +179,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 		t.Errorf("attributions: %d rows, want 10: %v", n, got)
 	}
 	// Each conversion's attribution is queryable, within the reader's scope.
-	tokens := auth.NewStore(db.Conn)
+	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	reader := map[string]string{}
 	for name, spec := range map[string]auth.Spec{
 		"cm-de": {Role: auth.RoleCountryManager, Countries: []string{"DE"}}, "cm-fr": {Role: auth.RoleCountryManager, Countries: []string{"FR"}},
@@ -230,5 +230,70 @@ func TestConversionsEndToEnd(t *testing.T) {
 	}
 	if n := count(t, db, "SELECT count() FROM attributions FINAL"); n != 10 {
 		t.Errorf("after a second run: %d rows", n)
+	}
+}
+
+// TestPixelOrderThenAPIAndWholeRefund: an order our page reported with the
+// pixel, then by our backend through the API, is answered as a repeat
+// (docs/CONVERSIONS.md); a refund sent without amount and currency refunds
+// the whole order, in the order's currency.
+func TestPixelOrderThenAPIAndWholeRefund(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db)
+	ctx := context.Background()
+	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.base+"/v1/conversions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	testenv.WaitFor(t, 10*time.Second, "service token accepted", func() bool {
+		code, _ := post(`{"type":"signup","user_id":"warmup"}`)
+		return code == 200
+	})
+	click := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
+	if resp := get(t, http.DefaultClient, "GET", s.base+"/p.gif?e=purchase&oid=PX-1&v=30.00&cur=EUR&click="+click, "8.8.8.8", browserUA); resp.StatusCode != 200 {
+		t.Fatalf("pixel purchase: %d", resp.StatusCode)
+	}
+	// The pixel answers without waiting on Redis; its mark follows.
+	testenv.WaitFor(t, 10*time.Second, "the pixel's order remembered", func() bool {
+		return r.Client.Exists(ctx, r.Prefix+"seen:ours:purchase:PX-1").Val() == 1
+	})
+	for _, tt := range []struct{ name, body, want string }{
+		{"the pixel's order through the API", `{"type":"purchase","order_id":"PX-1","amount":"30.00","currency":"EUR"}`, `"duplicate":true`},
+		{"refund of the whole order", `{"type":"refund","order_id":"PX-1"}`, `"duplicate":false`},
+		{"partial refund needs a currency", `{"type":"refund","order_id":"PX-1","amount":"5"}`, `"field":"currency"`},
+	} {
+		if _, body := post(tt.body); !strings.Contains(body, tt.want) {
+			t.Errorf("%s: %s, want %s", tt.name, body, tt.want)
+		}
+	}
+	testenv.WaitFor(t, 30*time.Second, "conversions stored", func() bool {
+		return count(t, db, "SELECT count() FROM conversions WHERE order_id = 'PX-1'") == 3
+	})
+	day := testenv.Now().UTC().Format(time.DateOnly)
+	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 {
+		t.Fatalf("attribute: %s %s", out, errOut)
+	}
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM attributions FINAL WHERE outcome = 'credited' AND partnership = 'acme-de' AND revenue = 30":                       1,
+		"SELECT count() FROM attributions FINAL WHERE outcome = 'credited' AND partnership = 'acme-de' AND revenue = -30 AND currency = 'EUR'": 1,
+	} {
+		if n := count(t, db, q); n != want {
+			t.Errorf("%s: %d, want %d", q, n, want)
+		}
 	}
 }

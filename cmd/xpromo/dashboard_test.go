@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/xpromo/xpromo/internal/auth"
 	"github.com/xpromo/xpromo/internal/browser"
@@ -40,7 +41,7 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 	t.Helper()
 	ctx := context.Background()
 	seed(t, db) // acme, acme-de (both), links demo (inbound) and out (outbound)
-	cat := catalog.NewStore(db.Conn)
+	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
 	for _, p := range []catalog.Partner{
 		{ID: "beta", Name: "Beta GmbH", Domains: []string{"beta.example"}},
 		{ID: "gamma", Name: "Gamma SA", Domains: []string{"gamma.example"}},
@@ -65,7 +66,7 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 			t.Fatal(err)
 		}
 	}
-	now := time.Now().UTC()
+	now := testenv.Now().UTC()
 	d := dashData{cur: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)}
 	d.prev = d.cur.AddDate(0, -1, 0)
 	since := d.prev.AddDate(0, -1, 0)
@@ -377,7 +378,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	r := testenv.NewRedis(t)
 	data := seedDashboard(t, db)
 	ctx := context.Background()
-	tokens := auth.NewStore(db.Conn)
+	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	newToken := func(s auth.Spec) string {
 		t.Helper()
 		s.Name = "dashboard test " + string(s.Role)
@@ -397,7 +398,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The API first: its figures are the seeded ones, so comparing the
 	// pages with it compares them with the truth.
-	cur := url.Values{"from": {data.cur.Format(time.DateOnly)}, "to": {time.Now().UTC().Format(time.DateOnly)}}
+	cur := url.Values{"from": {data.cur.Format(time.DateOnly)}, "to": {testenv.Now().UTC().Format(time.DateOnly)}}
 	seen := 0
 	for _, it := range deAPI.report("partnerships", cur) {
 		k := it["partnership"] + "/" + it["direction"]
@@ -505,6 +506,23 @@ func TestDashboardInBrowser(t *testing.T) {
 				t.Errorf("CSV row %d column %s = %q, table data-value %q", i+1, c.Col, recs[i+1][j], c.Value)
 			}
 		}
+	}
+
+	// Its XLSX, downloaded the same way, has the CSV's rows and header.
+	xl := de.Download("a[data-xlsx=partnerships]")
+	xf, err := excelize.OpenReader(bytes.NewReader(xl.Data))
+	if err != nil {
+		t.Fatalf("XLSX %s does not open: %v", xl.Name, err)
+	}
+	if xrows, err := xf.GetRows("partnerships"); err != nil || len(xrows) != len(recs) || !slices.Equal(xrows[0], recs[0]) {
+		t.Errorf("XLSX %s: %d rows (%v), the CSV %d", xl.Name, len(xrows), err, len(recs))
+	}
+	xf.Close()
+	// The favicon the browser asks every page for is there (no 404s).
+	if r, err := http.Get(s.base + "/favicon.ico"); err != nil || r.StatusCode != 200 {
+		t.Errorf("/favicon.ico: %v %v", r, err)
+	} else {
+		r.Body.Close()
 	}
 
 	// 3. A partnership page, through its link on the overview.

@@ -81,7 +81,7 @@ id, not the id itself.`, stderr)
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
-	job := attribution.NewJob(conn, catalog.NewStore(conn), fx.NewStore(conn), log)
+	job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
 	job.ReportingCurrency = strings.ToUpper(reportingCur)
 	er := &privacy.Eraser{Conn: conn, Redis: rdb, KeyPrefix: c.KeyPrefix, Log: log,
 		Reattribute: func(ctx context.Context, from, to time.Time) error { _, err := job.Run(ctx, from, to); return err }}
@@ -103,7 +103,7 @@ id, not the id itself.`, stderr)
 	}
 	after, _ := json.Marshal(map[string]any{"rows": res.Rows, "rollup_months": res.Months, "redis_keys": res.RedisKeys, "source": plan.Subject.Source})
 	kind, digest := subjectDigest(plan.Subject)
-	if err := catalog.NewStore(conn).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: actionErase, Entity: entityPerson,
+	if err := catalog.NewStore(conn).WithClock(clock).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: actionErase, Entity: entityPerson,
 		EntityID: kind + ":" + digest, After: string(after)}); err != nil {
 		return fmt.Errorf("erased, but the audit entry failed: %w", err)
 	}

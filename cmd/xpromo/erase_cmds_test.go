@@ -143,7 +143,7 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 	t.Helper()
 	ctx := context.Background()
 	seed(t, db)
-	s := catalog.NewStore(db.Conn)
+	s := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
 	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "beta", Name: "Beta", Domains: []string{"beta.example"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 func reportsJSON(t *testing.T, db *testenv.DB, from, to time.Time) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	snap, err := catalog.NewStore(db.Conn).Load(ctx)
+	snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func reportClicks(t *testing.T, js string) map[string][2]int {
 // held the person (and a brute-force count of clicks and visitors).
 // Erasing a visitor then removes that browser's hits only.
 func TestEraseUser(t *testing.T) {
-	now := time.Now().UTC()
+	now := testenv.Now().UTC()
 	m2 := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -2, 0)
 	m1 := m2.AddDate(0, -1, 0)
 	from, to := m1, m2.AddDate(0, 1, -1)

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xpromo/xpromo/internal/chdb"
@@ -52,7 +56,7 @@ the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`, stderr)
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
-	first := time.Now().UTC().AddDate(0, 0, -days)
+	first := clock().UTC().AddDate(0, 0, -days)
 	if start != "" {
 		t, err := time.Parse(time.DateOnly, start)
 		if err != nil {
@@ -79,13 +83,40 @@ the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`, stderr)
 	if err != nil {
 		return err
 	}
+	peak, err := peakRSS()
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		return printJSON(stdout, sum)
+		return printJSON(stdout, struct {
+			gen.Summary
+			PeakRSSBytes int64 `json:"peak_rss_bytes"`
+		}{sum, peak})
 	}
 	secs := sum.Total.Seconds()
-	fmt.Fprintf(stdout, "gen seed %d: partners %d, partnerships %d, links %d, terms %d, hits %d (clicks %d, views %d), conversions %d, attributions %d; %d rows in %.1fs (%.0f rows/s; catalog %.1fs, hits+conversions %.1fs at %.0f rows/s, attribution %.1fs)\n",
+	fmt.Fprintf(stdout, "gen seed %d: partners %d, partnerships %d, links %d, terms %d, hits %d (clicks %d, views %d), conversions %d, attributions %d; %d rows in %.1fs (%.0f rows/s; catalog %.1fs, hits+conversions %.1fs at %.0f rows/s, attribution %.1fs); peak RSS %d MiB\n",
 		seed, sum.Partners, sum.Partnerships, sum.Links, sum.Terms, sum.Hits, sum.Clicks, sum.Views, sum.Conversions, sum.Attributions,
 		sum.Rows(), secs, float64(sum.Rows())/secs, sum.CatalogTime.Seconds(), sum.TrafficTime.Seconds(),
-		float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds())
+		float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds(), peak>>20)
 	return nil
+}
+
+// peakRSS is this process's peak resident set size in bytes (VmHWM in
+// /proc/self/status): the figure docs/GEN.md quotes, printed by the run
+// itself rather than measured from outside.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("peak RSS: VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
 }

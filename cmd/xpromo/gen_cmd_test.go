@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -25,6 +26,10 @@ func TestGenCommand(t *testing.T) {
 	out := stdout.String()
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "hits 20000 (") || !strings.Contains(out, "partnerships 20,") || !strings.Contains(out, "rows/s") {
 		t.Errorf("summary line: %q", out)
+	}
+	// docs/GEN.md's memory figures are this number: the process's VmHWM.
+	if m := regexp.MustCompile(`; peak RSS ([0-9]+) MiB\n$`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("summary line lacks the peak RSS: %q", out)
 	}
 	if !strings.Contains(stderr.String(), "gen: traffic: 20000 hits") || !strings.Contains(stderr.String(), "gen: attributed") {
 		t.Errorf("progress: %q", stderr.String())
@@ -47,6 +52,12 @@ func TestGenCommand(t *testing.T) {
 	var sum gen.Summary
 	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
 		t.Fatalf("--json: %v: %s", err, stdout.String())
+	}
+	var peak struct {
+		PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &peak); err != nil || peak.PeakRSSBytes < 1<<20 {
+		t.Errorf("--json: peak_rss_bytes %d (%v): %s", peak.PeakRSSBytes, err, stdout.String())
 	}
 	if sum.Hits != 20000 || sum.Partnerships != 20 || sum.Attributions != 0 || sum.Conversions == 0 {
 		t.Errorf("summary %+v", sum)

@@ -113,7 +113,7 @@ func call(t *testing.T, method, u, token, ctype, body string) (int, string) {
 // hostileToken creates a token as spec says and waits until serve accepts it.
 func hostileToken(t *testing.T, s *server, spec auth.Spec) string {
 	t.Helper()
-	tok, _, err := auth.NewStore(s.db.Conn).Create(context.Background(), spec)
+	tok, _, err := auth.NewStore(s.db.Conn).WithClock(testenv.Clock()).Create(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func TestNoRawIPStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := auth.NewStore(db.Conn).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop"})
+	token, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}

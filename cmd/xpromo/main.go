@@ -129,6 +129,10 @@ var errUsage = errors.New("usage")
 type flags struct {
 	*flag.FlagSet
 	envErr []error
+	// positional are the arguments that are not flags, in order; Args,
+	// NArg and Arg read them (FlagSet's own hold only what its last Parse
+	// left over).
+	positional []string
 }
 
 func newFlags(name, synopsis, description string, stderr io.Writer) *flags {
@@ -205,12 +209,29 @@ func (f *flags) Float(p *float64, name string, def float64, usage string) {
 }
 
 // parse parses args; positional arguments are refused unless allowed.
+// Flags and positional arguments may come in any order, as with GNU tools
+// (`fx load FILE --log-level debug` and `fx load --log-level debug FILE`):
+// Go's flag package alone stops at the first non-flag, which made the
+// documented order fail. "--" ends the flags; what follows is positional.
 func (f *flags) parse(args []string, allowArgs bool) error {
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	f.positional = nil
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
 		}
-		return errUsage
+		rest := f.FlagSet.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			f.positional = append(f.positional, rest...) // after "--"
+			break
+		}
+		f.positional = append(f.positional, rest[0])
+		args = rest[1:]
 	}
 	if len(f.envErr) > 0 {
 		return errors.Join(f.envErr...)
@@ -221,6 +242,20 @@ func (f *flags) parse(args []string, allowArgs bool) error {
 		return errUsage
 	}
 	return nil
+}
+
+// Args are the positional arguments parse found, flags taken out.
+func (f *flags) Args() []string { return f.positional }
+
+// NArg is the number of positional arguments.
+func (f *flags) NArg() int { return len(f.positional) }
+
+// Arg is the i'th positional argument, or "" if there is none.
+func (f *flags) Arg(i int) string {
+	if i < 0 || i >= len(f.positional) {
+		return ""
+	}
+	return f.positional[i]
 }
 
 // common are the connection and logging settings most commands share.

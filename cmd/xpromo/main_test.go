@@ -23,6 +23,7 @@ import (
 // TestMain lets tests run this binary as the real command in a child
 // process (XPROMO_TEST_MAIN=1), e.g. an ingester they can SIGKILL.
 func TestMain(m *testing.M) {
+	clock = testenv.Clock() // XPROMO_TEST_NOW moves it, in child processes too
 	if os.Getenv("XPROMO_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
@@ -43,7 +44,7 @@ type server struct {
 func seed(t *testing.T, db *testenv.DB) {
 	t.Helper()
 	ctx := context.Background()
-	s := catalog.NewStore(db.Conn)
+	s := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
 	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 		t.Fatalf("%d distinct click ids for 101 clicks", len(seen))
 	}
 
-	filter := reports.Filter{From: time.Now().UTC().AddDate(0, 0, -1), To: time.Now().UTC()}
+	filter := reports.Filter{From: testenv.Now().UTC().AddDate(0, 0, -1), To: testenv.Now().UTC()}
 	var rows []reports.VisitorCountryRow
 	testenv.WaitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
 		return count(t, db, "SELECT count() FROM hits") == 107
@@ -391,7 +392,7 @@ func TestServeMountsTheAPI(t *testing.T) {
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db)
 	ctx := context.Background()
-	secret, _, err := auth.NewStore(db.Conn).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "t"})
+	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	a := startServe(t, r.URL, r.Prefix, db, slow)
 	b := startServe(t, r.URL, r.Prefix, db, slow, func(c *serveConfig) { c.Ingest = false })
 	ctx := context.Background()
-	secret, tok, err := auth.NewStore(db.Conn).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "ops"})
+	secret, tok, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "ops"})
 	if err != nil {
 		t.Fatal(err)
 	}

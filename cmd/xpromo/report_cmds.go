@@ -35,18 +35,18 @@ type reportFlags struct {
 }
 
 func (rf *reportFlags) register(f *flags) {
-	now := time.Now().UTC()
+	now := clock().UTC()
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	f.StringVar(&rf.from, "from", monthStart.Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of this month)")
 	f.StringVar(&rf.to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD, included (default: today)")
-	f.StringVar(&rf.granularity, "granularity", "", "day, week or month (default: the whole period as one)")
+	f.StringVar(&rf.granularity, "granularity", "", "day, week or month (default: the whole period as one row, its period FROM..TO)")
 	f.StringVar(&rf.countries, "country", "", "only these countries, comma-separated ISO alpha-2")
 	f.StringVar(&rf.partner, "partner", "", "only this partner")
 	f.StringVar(&rf.partnership, "partnership", "", "only this partnership (required for breakdown)")
 	f.StringVar(&rf.compare, "compare", "", "previous or year: add the earlier period's figures and the change")
-	f.StringVar(&rf.by, "by", "", "breakdown dimension: link, campaign, device, referrer or day")
+	f.StringVar(&rf.by, "by", "", "breakdown dimension: "+strings.Join(reports.BreakdownDimensions, ", ")+" (sub: the partner's sub= label on the tracking link)")
 	f.BoolVar(&rf.bots, "include-bots", false, "count bots' clicks and views too")
-	f.StringVar(&rf.format, "format", "table", "table, csv or json")
+	f.StringVar(&rf.format, "format", "table", "table, csv, json or xlsx (binary: redirect it to a file)")
 }
 
 // params turns the flags into reports.Params.
@@ -70,9 +70,9 @@ func (rf *reportFlags) params() (reports.Params, error) {
 		p.Partnerships = []string{strings.TrimSpace(rf.partnership)}
 	}
 	switch rf.format {
-	case reports.FormatTable, reports.FormatCSV, reports.FormatJSON:
+	case reports.FormatTable, reports.FormatCSV, reports.FormatJSON, reports.FormatXLSX:
 	default:
-		return p, fmt.Errorf("%w: --format %q: want table, csv or json", errUsage, rf.format)
+		return p, fmt.Errorf("%w: --format %q: want table, csv, json or xlsx", errUsage, rf.format)
 	}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("%w: %v", errUsage, err)
@@ -83,7 +83,7 @@ func (rf *reportFlags) params() (reports.Params, error) {
 func runNamedReport(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
 	var c common
 	var rf reportFlags
-	f := newFlags("report "+name, "report "+name+" [--from DATE] [--to DATE] [--granularity day|week|month] [--country CC,...] [--partner ID] [--partnership ID] [--include-bots] [--compare previous|year] [--format table|csv|json]",
+	f := newFlags("report "+name, "report "+name+" [--from DATE] [--to DATE] [--granularity day|week|month] [--country CC,...] [--partner ID] [--partnership ID] [--include-bots] [--compare previous|year] [--format table|csv|json|xlsx]",
 		reports.Registry[name].Summary+`.
 Days are calendar days in each country's own time zone (`+"`xpromo country set-timezone`"+`,
 default UTC). The CLI reads everything (as admin); GET /v1/reports/`+name+` gives the
@@ -102,7 +102,7 @@ same figures limited to the reader's token.`, stderr)
 		return err
 	}
 	defer conn.Close()
-	snap, err := catalog.NewStore(conn).Load(ctx)
+	snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
 	if err != nil {
 		return err
 	}

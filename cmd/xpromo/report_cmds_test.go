@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/xpromo/xpromo/internal/testenv"
 )
@@ -16,7 +22,7 @@ func TestReportCommands(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	seed(t, db)
 	ctx := context.Background()
-	at := time.Now().UTC().Truncate(time.Hour)
+	at := testenv.Now().UTC().Truncate(time.Hour)
 	b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
 	if err != nil {
 		t.Fatal(err)
@@ -61,5 +67,92 @@ func TestReportCommands(t *testing.T) {
 	}
 	if code, _, errOut := cliRun(t, db, "report", "nope"); code != 2 || !strings.Contains(errOut, "partnerships") {
 		t.Fatalf("unknown report: %d %s", code, errOut)
+	}
+}
+
+// TestReportCompareAndXLSX: report NAME --compare previous, as
+// docs/REPORTS.md prints it, compares every figure (NAME_prev and
+// NAME_change for each numeric column); without --granularity the period
+// column says FROM..TO; --format xlsx writes the CSV's cells.
+func TestReportCompareAndXLSX(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	seed(t, db)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Hour)
+	b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 clicks today, 4 yesterday.
+	for i, ts := range []time.Time{at, at, at.AddDate(0, 0, -1), at.AddDate(0, 0, -1), at.AddDate(0, 0, -1), at.AddDate(0, 0, -1)} {
+		if err := b.Append(fmt.Sprintf("c%d", i), ts, "click", "acme-de", "acme", "inbound", fmt.Sprintf("v%d", i), uint8(0), "DE", ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	day := at.Format(time.DateOnly)
+	for _, name := range []string{"partnerships", "balance"} {
+		code, out, errOut := cliRun(t, db, "report", name, "--from", day, "--to", day, "--compare", "previous", "--format", "csv")
+		if code != 0 {
+			t.Fatalf("%s: %d %s", name, code, errOut)
+		}
+		recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("%s: %v %q", name, err, out)
+		}
+		head := recs[0]
+		numeric := map[string][]string{
+			"partnerships": {"views", "clicks", "unique_visitors", "ctr", "new_users", "returning_users", "signups", "purchases", "refunds", "revenue", "click_to_signup", "revenue_per_new_user"},
+			"balance":      {"inbound_new_users", "outbound_new_users", "net_users", "user_ratio", "inbound_revenue", "outbound_revenue", "net_revenue", "inbound_target", "outbound_target"},
+		}[name]
+		for _, c := range numeric {
+			if !slices.Contains(head, c+"_prev") || !slices.Contains(head, c+"_change") {
+				t.Errorf("%s: no %s_prev / %s_change in %v", name, c, c, head)
+			}
+		}
+		if name == "partnerships" {
+			if len(recs) != 2 {
+				t.Fatalf("partnerships: %q", out)
+			}
+			row := map[string]string{}
+			for i, h := range head {
+				row[h] = recs[1][i]
+			}
+			if row["period"] != day+".."+day || row["clicks"] != "2" || row["clicks_prev"] != "4" || row["clicks_change"] != "-0.5000" ||
+				row["unique_visitors_prev"] != "4" || row["unique_visitors_change"] != "-0.5000" {
+				t.Errorf("partnerships row %v", row)
+			}
+		}
+		code, xlsx, errOut := cliRun(t, db, "report", name, "--from", day, "--to", day, "--compare", "previous", "--format", "xlsx")
+		if code != 0 {
+			t.Fatalf("%s xlsx: %d %s", name, code, errOut)
+		}
+		f, err := excelize.OpenReader(strings.NewReader(xlsx))
+		if err != nil {
+			t.Fatalf("%s: the xlsx does not open: %v", name, err)
+		}
+		rows, err := f.GetRows(name)
+		if err != nil || len(rows) != len(recs) {
+			t.Fatalf("%s: xlsx rows %v (%v), CSV %d", name, rows, err, len(recs))
+		}
+		for i, rec := range recs {
+			for j, want := range rec {
+				cell, _ := excelize.CoordinatesToCellName(j+1, i+1)
+				got, _ := f.GetCellValue(name, cell, excelize.Options{RawCellValue: i > 0}) // no date cells: the period is FROM..TO text
+				if w, err := decimal.NewFromString(want); err == nil && i > 0 {
+					if g, err := decimal.NewFromString(got); err != nil || !g.Equal(w) {
+						t.Errorf("%s %s = %q, CSV %q", name, cell, got, want)
+					}
+				} else if got != want {
+					t.Errorf("%s %s = %q, CSV %q", name, cell, got, want)
+				}
+			}
+		}
+		f.Close()
+	}
+	if code, _, errOut := cliRun(t, db, "report", "balance", "--format", "pdf"); code != 2 || !strings.Contains(errOut, "xlsx") {
+		t.Errorf("--format pdf: %d %s", code, errOut)
 	}
 }

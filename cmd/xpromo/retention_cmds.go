@@ -58,7 +58,7 @@ there. serve does the same every hour when given --retain-hits.`, stderr)
 		return err
 	}
 	defer conn.Close()
-	now := time.Now()
+	now := clock()
 	parts, limit, err := applyRetention(ctx, conn, period, now, dryRun, cliActor())
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ there. serve does the same every hour when given --retain-hits.`, stderr)
 // and files the drop in the audit log. It returns what expired and the
 // instant before which months expire.
 func applyRetention(ctx context.Context, conn driver.Conn, keep privacy.Period, now time.Time, dryRun bool, actor string) ([]privacy.Partition, time.Time, error) {
-	store := catalog.NewStore(conn)
+	store := catalog.NewStore(conn).WithClock(clock)
 	snap, err := store.Load(ctx)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("retention: %w", err)
@@ -116,7 +116,7 @@ func retentionLoop(ctx context.Context, conn driver.Conn, keep privacy.Period, e
 	defer t.Stop()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		parts, _, err := applyRetention(rctx, conn, keep, time.Now(), false, "serve")
+		parts, _, err := applyRetention(rctx, conn, keep, clock(), false, "serve")
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -66,7 +66,7 @@ func monthsOf(t *testing.T, db *testenv.DB, table string) string {
 // kept months do not change; --dry-run drops nothing; serve does the same
 // on its own with --retain-hits.
 func TestRetention(t *testing.T) {
-	now := time.Now().UTC()
+	now := testenv.Now().UTC()
 	this := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	old40, old30, old14, prev := this.AddDate(0, -40, 0), this.AddDate(0, -30, 0), this.AddDate(0, -14, 0), this.AddDate(0, -1, 0)
 	db := testenv.ClickHouse(t)
@@ -80,7 +80,7 @@ func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	keptReport := func() string {
 		t.Helper()
-		snap, err := catalog.NewStore(db.Conn).Load(ctx)
+		snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

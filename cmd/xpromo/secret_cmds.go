@@ -99,12 +99,12 @@ the servers; a key that cannot open the secrets already stored is refused.`, std
 		return err
 	}
 	defer conn.Close()
-	cat := catalog.NewStore(conn)
+	cat := catalog.NewStore(conn).WithClock(clock)
 	p, err := secretPartner(ctx, cat, id)
 	if err != nil {
 		return err
 	}
-	store := postback.NewStore(conn, key, nil)
+	store := postback.NewStore(conn, key, nil).WithClock(clock)
 	if err := store.CheckKey(ctx); err != nil {
 		return fmt.Errorf("%w; set %s to the servers' key", err, secrets.EnvKey)
 	}
@@ -155,11 +155,11 @@ Secrets are never shown.`, args, stderr, func(f *flags) {
 		return err
 	}
 	defer conn.Close()
-	if _, err := secretPartner(ctx, catalog.NewStore(conn), id); err != nil {
+	if _, err := secretPartner(ctx, catalog.NewStore(conn).WithClock(clock), id); err != nil {
 		return err
 	}
 	// Listing opens nothing: no server key is needed.
-	vs, err := postback.NewStore(conn, nil, nil).List(ctx, id)
+	vs, err := postback.NewStore(conn, nil, nil).WithClock(clock).List(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func TestPartnerSecretCommands(t *testing.T) {
 	t.Setenv(secrets.EnvKey, keyText)
 	db := testenv.ClickHouse(t)
 	ctx := context.Background()
-	if _, err := catalog.NewStore(db.Conn).AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME"}, "test"); err != nil {
+	if _, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	url := []string{"--clickhouse-url", db.URL}
@@ -104,7 +104,7 @@ func TestPartnerSecretCommands(t *testing.T) {
 	}
 
 	// Filed in the audit log, without the secret.
-	entries, err := catalog.NewStore(db.Conn).AuditLog(ctx, catalog.AuditFilter{Entity: "partner_secret", EntityID: "acme"})
+	entries, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).AuditLog(ctx, catalog.AuditFilter{Entity: "partner_secret", EntityID: "acme"})
 	if err != nil || len(entries) != 3 || entries[0].Actor != "cli:tester" || entries[0].Action != "rotate" || !strings.Contains(entries[0].After, `"version":3`) {
 		t.Fatalf("audit: %+v, %v", entries, err)
 	}
@@ -164,7 +164,7 @@ func TestPartnerSecretKeyFile(t *testing.T) {
 	t.Setenv(secrets.EnvKey, "")
 	db := testenv.ClickHouse(t)
 	ctx := context.Background()
-	if _, err := catalog.NewStore(db.Conn).AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME"}, "test"); err != nil {
+	if _, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "xpromo", "secret.key")

@@ -55,7 +55,7 @@ totals are sums of rounded lines (docs/STATEMENTS.md).`, stderr)
 		return err
 	}
 	defer conn.Close()
-	snap, err := catalog.NewStore(conn).Load(ctx)
+	snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ totals are sums of rounded lines (docs/STATEMENTS.md).`, stderr)
 	if err != nil {
 		return err
 	}
-	src := statements.Source{Conn: conn, Catalog: snap, Zones: zones, Rates: fx.NewStore(conn)}
+	src := statements.Source{Conn: conn, Catalog: snap, Zones: zones, Rates: fx.NewStore(conn).WithClock(clock), Now: clock}
 	switch sub {
 	case "close":
 		st, err := statements.Close(ctx, src, period, cliActor())
@@ -74,7 +74,7 @@ totals are sums of rounded lines (docs/STATEMENTS.md).`, stderr)
 			return err
 		}
 		fmt.Fprintf(stdout, "closed %s: statement %s, hash %s, %d lines\n", period, st.ID, st.Hash, len(st.Lines))
-		return catalog.NewStore(conn).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: "close", Entity: "statement", EntityID: st.ID,
+		return catalog.NewStore(conn).WithClock(clock).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: "close", Entity: "statement", EntityID: st.ID,
 			After: fmt.Sprintf(`{"period":%q,"hash":%q}`, st.Period, st.Hash)})
 	}
 	st, err := statements.Build(ctx, src, period)

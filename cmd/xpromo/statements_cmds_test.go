@@ -20,7 +20,7 @@ func TestStatementsCommands(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	seed(t, db)
 	ctx := context.Background()
-	if _, err := catalog.NewStore(db.Conn).SetTerms(ctx, "acme-de", catalog.Terms{EffectiveFrom: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC),
+	if _, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).SetTerms(ctx, "acme-de", catalog.Terms{EffectiveFrom: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC),
 		StartDate: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), Currency: "EUR", InboundCPA: decimal.RequireFromString("2.50")}, "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func openTokenStore(ctx context.Context, c *common) (*auth.Store, *catalog.Store
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return auth.NewStore(conn), catalog.NewStore(conn), func() {
+	return auth.NewStore(conn).WithClock(clock), catalog.NewStore(conn).WithClock(clock), func() {
 		conn.Close()
 		// Whatever the command changed, running trackers reload now.
 		announce(context.Background(), c, tokensNotifier)

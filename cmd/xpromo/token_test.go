@@ -27,7 +27,7 @@ func TestTokenCommand(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	url := []string{"--clickhouse-url", db.URL}
 
-	out, errOut, err := tokenCmd(t, append([]string{"create", "--role", "country_manager", "--country", "de,FR", "--name", "DE team", "--expires", time.Now().UTC().AddDate(1, 0, 0).Format(time.DateOnly)}, url...)...)
+	out, errOut, err := tokenCmd(t, append([]string{"create", "--role", "country_manager", "--country", "de,FR", "--name", "DE team", "--expires", testenv.Now().UTC().AddDate(1, 0, 0).Format(time.DateOnly)}, url...)...)
 	if err != nil {
 		t.Fatalf("create: %v\n%s", err, errOut)
 	}
@@ -51,11 +51,11 @@ func TestTokenCommand(t *testing.T) {
 	}
 
 	// The token works with the API's verifier.
-	v := auth.NewVerifier(auth.NewStore(db.Conn), time.Hour, nil)
+	v := auth.NewVerifier(auth.NewStore(db.Conn).WithClock(testenv.Clock()), time.Hour, nil)
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	p, err := v.Verify(tok, time.Now())
+	p, err := v.Verify(tok, testenv.Now())
 	if err != nil || p.Role != auth.RoleCountryManager || strings.Join(p.Countries, ",") != "DE,FR" || p.Name != "DE team" {
 		t.Fatalf("Verify = %+v, %v", p, err)
 	}
@@ -88,7 +88,7 @@ func TestTokenCommand(t *testing.T) {
 	if err := v.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(tok, time.Now()); !errors.Is(err, auth.ErrRevoked) {
+	if _, err := v.Verify(tok, testenv.Now()); !errors.Is(err, auth.ErrRevoked) {
 		t.Fatalf("Verify after revoke = %v", err)
 	}
 

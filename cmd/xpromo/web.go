@@ -25,6 +25,7 @@ func registerWeb(e *echo.Echo, c *serveConfig, store *catalog.Store, cache *cata
 		Redis: rdb, KeyPrefix: c.KeyPrefix, PublicURL: c.PublicURL, ReportingCurrency: c.ReportingCur,
 		ClientIP: func(r *http.Request) string { return clientIP.Addr(r).String() },
 		Log:      log,
+		Now:      clock,
 	})
 	if err != nil {
 		return err

@@ -63,10 +63,45 @@ func (s *Server) auditLog(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "audit log", err)
 	}
-	if es == nil {
-		es = []catalog.AuditEntry{}
+	out := make([]AuditView, 0, len(es))
+	for _, e := range es {
+		out = append(out, auditView(e))
 	}
-	return c.JSON(http.StatusOK, List[catalog.AuditEntry]{Items: es, Total: len(es)})
+	return c.JSON(http.StatusOK, List[AuditView]{Items: out, Total: len(out)})
+}
+
+// AuditView is an audit entry as the API serves it: before and after are
+// the JSON objects themselves (null when there is none, e.g. before a
+// creation), not strings holding JSON, so clients decode once.
+type AuditView struct {
+	TS       time.Time       `json:"ts"`
+	ID       string          `json:"id"`
+	Actor    string          `json:"actor"`
+	Action   string          `json:"action"`
+	Entity   string          `json:"entity"`
+	EntityID string          `json:"entity_id"`
+	Country  string          `json:"country"`
+	Before   json.RawMessage `json:"before"`
+	After    json.RawMessage `json:"after"`
+}
+
+func auditView(e catalog.AuditEntry) AuditView {
+	return AuditView{TS: e.TS, ID: e.ID, Actor: e.Actor, Action: e.Action, Entity: e.Entity, EntityID: e.EntityID,
+		Country: e.Country, Before: auditJSON(e.Before), After: auditJSON(e.After)}
+}
+
+// auditJSON is a stored before/after as raw JSON: null when empty; a
+// value that is not JSON (never written by this code) is served as a
+// JSON string rather than breaking the answer.
+func auditJSON(v string) json.RawMessage {
+	switch {
+	case v == "":
+		return json.RawMessage("null")
+	case json.Valid([]byte(v)):
+		return json.RawMessage(v)
+	}
+	b, _ := json.Marshal(v)
+	return b
 }
 
 func (s *Server) listTokens(c echo.Context) error {

@@ -15,8 +15,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,6 +48,9 @@ type Server struct {
 	Snapshot func() *catalog.Snapshot
 	// Conversions records POST /conversions; nil answers 503.
 	Conversions *conversion.Recorder
+	// Now is the clock of the API's business rules (default dates, a
+	// link's terms in force, report ranges); tests move it.
+	Now func() time.Time
 
 	cat    *catalog.Store
 	tokens *auth.Store
@@ -59,38 +64,98 @@ func New(cat *catalog.Store, tokens *auth.Store, v *auth.Verifier, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cat: cat, tokens: tokens, v: v, log: log}
+	return &Server{cat: cat, tokens: tokens, v: v, log: log, Now: time.Now}
 }
 
 // Register adds the routes to g, a group (normally /v1) that runs
-// auth.Middleware before them.
+// auth.Middleware before them. Every other method on a route's path is
+// answered 405 with Allow (see MethodNotAllowedRoute).
 func (s *Server) Register(g *echo.Group) {
-	g.GET("/partners", s.listPartners)
-	g.POST("/partners", s.createPartner)
-	g.GET("/partners/:id", s.getPartner)
-	g.PATCH("/partners/:id", s.updatePartner)
-	g.GET("/partnerships", s.listPartnerships)
-	g.POST("/partnerships", s.createPartnership)
-	g.GET("/partnerships/:id", s.getPartnership)
-	g.PATCH("/partnerships/:id", s.updatePartnership)
-	g.GET("/partnerships/:id/versions", s.termsVersions)
-	g.PUT("/partnerships/:id/terms", s.putTerms)
-	g.PATCH("/partnerships/:id/terms", s.patchTerms)
-	g.GET("/links", s.listLinks)
-	g.POST("/links", s.createLink)
-	g.GET("/links/:code", s.getLink)
-	g.PATCH("/links/:code", s.updateLink)
-	g.GET("/links/:code/qr.png", s.linkQR)
-	g.POST("/conversions", s.postConversions)
-	g.GET("/conversions/:id", s.getConversion)
-	g.GET("/reports/:name", s.getReport)
-	g.GET("/statements", s.getStatement)
-	g.POST("/statements/close", s.closeStatement)
-	g.GET("/exports/statements", s.exportStatement)
-	g.GET("/audit", s.auditLog)
-	g.GET("/tokens", s.listTokens)
-	g.POST("/tokens", s.createToken)
-	g.DELETE("/tokens/:id", s.revokeToken)
+	r := newRoutes(g)
+	r.add(http.MethodGet, "/partners", s.listPartners)
+	r.add(http.MethodPost, "/partners", s.createPartner)
+	r.add(http.MethodGet, "/partners/:id", s.getPartner)
+	r.add(http.MethodPatch, "/partners/:id", s.updatePartner)
+	r.add(http.MethodGet, "/partnerships", s.listPartnerships)
+	r.add(http.MethodPost, "/partnerships", s.createPartnership)
+	r.add(http.MethodGet, "/partnerships/:id", s.getPartnership)
+	r.add(http.MethodPatch, "/partnerships/:id", s.updatePartnership)
+	r.add(http.MethodGet, "/partnerships/:id/versions", s.termsVersions)
+	r.add(http.MethodPut, "/partnerships/:id/terms", s.putTerms)
+	r.add(http.MethodPatch, "/partnerships/:id/terms", s.patchTerms)
+	r.add(http.MethodGet, "/links", s.listLinks)
+	r.add(http.MethodPost, "/links", s.createLink)
+	r.add(http.MethodGet, "/links/:code", s.getLink)
+	r.add(http.MethodPatch, "/links/:code", s.updateLink)
+	r.add(http.MethodGet, "/links/:code/qr.png", s.linkQR)
+	r.add(http.MethodPost, "/conversions", s.postConversions)
+	r.add(http.MethodGet, "/conversions/:id", s.getConversion)
+	r.add(http.MethodGet, "/reports/:name", s.getReport)
+	r.add(http.MethodGet, "/statements", s.getStatement)
+	r.add(http.MethodPost, "/statements/close", s.closeStatement)
+	r.add(http.MethodGet, "/exports/statements", s.exportStatement)
+	r.add(http.MethodGet, "/audit", s.auditLog)
+	r.add(http.MethodGet, "/tokens", s.listTokens)
+	r.add(http.MethodPost, "/tokens", s.createToken)
+	r.add(http.MethodDelete, "/tokens/:id", s.revokeToken)
+	r.refuseOthers()
+}
+
+// MethodNotAllowedRoute names the routes Register adds for the methods a
+// path does not support, so route listings can tell them apart.
+const MethodNotAllowedRoute = "api.methodNotAllowed"
+
+// otherMethods are the methods answered 405 on a path that lacks them:
+// echo's router knows these (an unknown method stays a 404).
+var otherMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect, echo.PROPFIND, echo.REPORT,
+}
+
+// adder is an *echo.Group or *echo.Echo.
+type adder interface {
+	Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+}
+
+// routes registers handlers and remembers each path's methods. Echo would
+// answer 405 itself, but a group with middleware adds a catch-all that
+// outranks it and turns every unsupported method into 404; refuseOthers
+// adds explicit routes that restore the 405.
+type routes struct {
+	on      adder
+	methods map[string][]string
+	paths   []string
+}
+
+func newRoutes(on adder) *routes { return &routes{on: on, methods: map[string][]string{}} }
+
+func (r *routes) add(method, path string, h echo.HandlerFunc) {
+	if _, ok := r.methods[path]; !ok {
+		r.paths = append(r.paths, path)
+	}
+	r.methods[path] = append(r.methods[path], method)
+	r.on.Add(method, path, h)
+}
+
+func (r *routes) refuseOthers() {
+	for _, path := range r.paths {
+		allow := r.methods[path]
+		h := methodNotAllowed(allow)
+		for _, m := range otherMethods {
+			if !slices.Contains(allow, m) {
+				r.on.Add(m, path, h).Name = MethodNotAllowedRoute
+			}
+		}
+	}
+}
+
+// methodNotAllowed answers 405 with the path's methods in Allow.
+func methodNotAllowed(allow []string) echo.HandlerFunc {
+	list := strings.Join(allow, ", ")
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderAllow, list)
+		return fail(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request().Method+" is not allowed here; allowed: "+list)
+	}
 }
 
 // ErrorBody is the JSON body of every error answer. Field is set for

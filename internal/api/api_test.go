@@ -24,6 +24,7 @@ type env struct {
 	t      *testing.T
 	e      *echo.Echo
 	cat    *catalog.Store
+	srv    *Server           // tests may set srv.Now
 	tokens map[string]string // principal name -> token string
 	ids    map[string]string // principal name -> token id
 }
@@ -45,8 +46,8 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := testenv.ClickHouse(t)
-	cat := catalog.NewStore(db.Conn)
-	ts := auth.NewStore(db.Conn)
+	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	for id, name := range partners {
 		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: id, Name: name, Domains: []string{id + ".example"}}, "test"); err != nil {
 			t.Fatal(err)
@@ -81,7 +82,10 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	en.e = echo.New()
-	New(cat, ts, v, nil).Register(en.e.Group("/v1", auth.Middleware(v)))
+	srv := New(cat, ts, v, nil)
+	srv.Now = testenv.Clock()
+	srv.Register(en.e.Group("/v1", auth.Middleware(v)))
+	en.srv = srv
 	return en
 }
 
@@ -412,12 +416,12 @@ func TestPutTerms(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("audit = %d %s", code, body)
 	}
-	var audit List[catalog.AuditEntry]
+	var audit List[AuditView]
 	if err := json.Unmarshal([]byte(body), &audit); err != nil {
 		t.Fatal(err)
 	}
 	if len(audit.Items) != 3 || audit.Items[2].Action != catalog.ActionCreate || audit.Items[0].Actor != "cm-de" || audit.Items[0].Action != catalog.ActionSetTerms ||
-		audit.Items[0].Country != "DE" || audit.Items[0].Before == "" {
+		audit.Items[0].Country != "DE" || string(audit.Items[0].Before) == "null" {
 		t.Errorf("audit = %+v", audit.Items)
 	}
 	if code, body := en.do("GET", "/v1/audit?limit=x", "admin", ""); code != 400 {
@@ -438,7 +442,7 @@ func TestPutTerms(t *testing.T) {
 		{"bad currency", termsBody("EURO"), 422, "validation", "currency"},
 		{"negative cpa", strings.Replace(termsBody("EUR"), `"2.5"`, `"-1"`, 1), 422, "validation", "inbound_cpa"},
 		{"bad date", strings.Replace(termsBody("EUR"), `"start_date":"2026-10-01"`, `"start_date":"1.10.2026"`, 1), 422, "validation", "start_date"},
-		{"no start", strings.Replace(termsBody("EUR"), `"start_date":"2026-10-01",`, ``, 1), 422, "validation", "start_date"},
+		// Without start_date (or effective_from) the defaults apply: TestTermsDatesDefaultToToday.
 		{"end before start", strings.Replace(termsBody("EUR"), `"start_date"`, `"end_date":"2026-01-01","start_date"`, 1), 422, "validation", "end_date"},
 		{"unknown field", `{"currency":"EUR","bogus":1}`, 422, "validation", "bogus"},
 		{"wrong type", `{"currency":5}`, 422, "validation", "currency"},
@@ -555,7 +559,8 @@ func TestWriteScoping(t *testing.T) {
 		{"PATCH", "/v1/partners/alpha", func(w string) string { return `{"name":"Alpha ` + w + `"}` },
 			map[string]int{"admin": c200, "finance": c403, "cm-de": c403 /* shared: not filed under DE */, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},
 		{"POST", "/v1/partnerships", func(w string) string {
-			return `{"id":"ps-` + w + `","partner":"alpha","country":"DE","direction":"both"}`
+			// On the partner w made above: alpha already has its DE partnership.
+			return `{"id":"ps-` + w + `","partner":"n-` + w + `","country":"DE","direction":"both"}`
 		}, map[string]int{"admin": c201, "finance": c403, "cm-de": c201, "cm-fr": c422, "partner-a": c403, "partner-b": c403, "service": c403}},
 		{"PATCH", "/v1/partnerships/ps-de-alpha", func(string) string { return `{"direction":"both"}` },
 			map[string]int{"admin": c200, "finance": c403, "cm-de": c200, "cm-fr": c404, "partner-a": c403, "partner-b": c403, "service": c403}},

@@ -203,6 +203,19 @@ func termsDates(raw map[string]json.RawMessage) (field, reason string) {
 	return "", ""
 }
 
+// defaultTermDates is the one rule of PUT and PATCH .../terms and of the
+// terms in POST /partnerships: effective_from defaults to today (UTC, by
+// the API's clock; SetTerms keeps the day only) and start_date to
+// effective_from.
+func (s *Server) defaultTermDates(t *catalog.Terms) {
+	if t.EffectiveFrom.IsZero() {
+		t.EffectiveFrom = s.Now().UTC()
+	}
+	if t.StartDate.IsZero() {
+		t.StartDate = t.EffectiveFrom
+	}
+}
+
 func (s *Server) putTerms(c echo.Context) error {
 	p, ok, err := principal(c)
 	if !ok {
@@ -222,6 +235,7 @@ func (s *Server) putTerms(c echo.Context) error {
 	if ok, err := decodeBody(c, &t, termsDates); !ok {
 		return err
 	}
+	s.defaultTermDates(&t)
 	ctx := c.Request().Context()
 	before, err := s.cat.TermsVersions(ctx, ps.ID)
 	if err != nil {

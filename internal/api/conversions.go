@@ -81,7 +81,7 @@ func (s *Server) postConversions(c echo.Context) error {
 		raws = []json.RawMessage{body}
 	}
 	ctx := r.Context()
-	now := time.Now().UTC()
+	now := s.Now().UTC()
 	out := ConversionsAnswer{Results: make([]ConversionResult, len(raws))}
 	// Validate everything first, then record the valid ones in one go.
 	var (

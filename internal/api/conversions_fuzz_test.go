@@ -57,7 +57,7 @@ func FuzzConversionsBody(f *testing.F) {
 	ctx := context.Background()
 	db := testenv.ClickHouse(f)
 	rdb := testenv.NewRedis(f)
-	tokens := auth.NewStore(db.Conn)
+	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	tok, _, err := tokens.Create(ctx, auth.Spec{Role: auth.RoleService, Name: "fuzz"})
 	if err != nil {
 		f.Fatal(err)
@@ -67,7 +67,8 @@ func FuzzConversionsBody(f *testing.F) {
 		f.Fatal(err)
 	}
 	log := &hitLog{}
-	srv := New(catalog.NewStore(db.Conn), tokens, v, nil)
+	srv := New(catalog.NewStore(db.Conn).WithClock(testenv.Clock()), tokens, v, nil)
+	srv.Now = testenv.Clock()
 	srv.Conversions = conversion.NewRecorder(rdb.Client, rdb.Prefix, log, nil)
 	e := echo.New()
 	srv.Register(e.Group("/v1", auth.Middleware(v)))

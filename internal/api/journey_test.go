@@ -14,6 +14,7 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
+	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
@@ -32,9 +33,9 @@ func TestCountryManagerJourney(t *testing.T) {
 		}
 		return got
 	}
-	nextMonth := time.Now().UTC().AddDate(0, 1, 0)
+	nextMonth := testenv.Now().UTC().AddDate(0, 1, 0)
 	nextMonthStart := time.Date(nextMonth.Year(), nextMonth.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
-	today := time.Now().UTC().Format(time.DateOnly)
+	today := testenv.Now().UTC().Format(time.DateOnly)
 
 	// The DE manager creates a partner: filed under DE.
 	body := must("cm-de", "POST", "/v1/partners", `{"id":"delta","name":"Delta Medien AG","domains":["delta.example"]}`, 201)
@@ -177,10 +178,15 @@ func TestCountryManagerJourney(t *testing.T) {
 	// Version 3 takes effect next month; today version 1 still forbids.
 	must("partner-d", "POST", "/v1/links", linkBody, 403)
 	must("cm-de", "PATCH", "/v1/partnerships/ps-de-delta/terms", `{"effective_from":"`+nextMonthStart+`","partner_may_create_links":false}`, 201)
-	// An agreement that allows partner-made links from today on.
-	must("cm-de", "POST", "/v1/partnerships", `{"id":"ps-de-delta2","partner":"delta","country":"DE","direction":"outbound",
- "terms":{"currency":"EUR","outbound_cpa":"1","partner_may_create_links":true}}`, 201)
-	body = must("partner-d", "POST", "/v1/links", `{"partnership":"ps-de-delta2","direction":"outbound","url":"https://delta.example/from-partner"}`, 201)
+	// An agreement that allows partner-made links from today on: not a
+	// second one in DE (one per partner and country), one in AT.
+	agreement := func(id, cc string) string {
+		return `{"id":"` + id + `","partner":"delta","country":"` + cc + `","direction":"outbound",
+ "terms":{"currency":"EUR","outbound_cpa":"1","partner_may_create_links":true}}`
+	}
+	must("cm-de", "POST", "/v1/partnerships", agreement("ps-de-delta2", "DE"), 409)
+	must("admin", "POST", "/v1/partnerships", agreement("ps-at-delta2", "AT"), 201)
+	body = must("partner-d", "POST", "/v1/links", `{"partnership":"ps-at-delta2","direction":"outbound","url":"https://delta.example/from-partner"}`, 201)
 	var byPartner LinkView
 	if err := json.Unmarshal([]byte(body), &byPartner); err != nil || byPartner.CreatedBy != "delta-api" {
 		t.Fatalf("partner-made link: %s", body)
@@ -191,7 +197,7 @@ func TestCountryManagerJourney(t *testing.T) {
 
 	// Every change is in the audit log, with its actor; DE's manager reads
 	// DE's entries, the admin all.
-	var audit List[catalog.AuditEntry]
+	var audit List[AuditView]
 	if err := json.Unmarshal([]byte(must("admin", "GET", "/v1/audit?limit=1000", "", 200)), &audit); err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +209,8 @@ func TestCountryManagerJourney(t *testing.T) {
 	}
 	want := map[string]int{
 		"partner/create":        1,
-		"partnership/create":    2,
-		"partnership/set_terms": 5, // v1, v2, v3, v4 of ps-de-delta and v1 of ps-de-delta2
+		"partnership/create":    1,
+		"partnership/set_terms": 4, // v1, v2, v3, v4 of ps-de-delta (ps-at-delta2 is the admin's)
 		"link/create":           3,
 		"link/update":           2,
 		"token/create":          1,
@@ -213,7 +219,7 @@ func TestCountryManagerJourney(t *testing.T) {
 	if !mapsEqual(count, want) {
 		t.Errorf("audit counts = %v, want %v", count, want)
 	}
-	var deAudit List[catalog.AuditEntry]
+	var deAudit List[AuditView]
 	if err := json.Unmarshal([]byte(must("cm-de", "GET", "/v1/audit?limit=1000", "", 200)), &deAudit); err != nil {
 		t.Fatal(err)
 	}

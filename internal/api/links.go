@@ -190,12 +190,18 @@ func (s *Server) createLink(c echo.Context) error {
 	if !found {
 		return invalid(c, "partnership", "partnership "+quote(req.Partnership)+" does not exist")
 	}
-	terms, _ := catalog.TermsInForce(snap.Terms[ps.ID], time.Now())
+	terms, _ := catalog.TermsInForce(snap.Terms[ps.ID], s.Now())
 	if !p.CanCreateLink(ps.Country, ps.Partner, terms.PartnerMayCreateLinks) {
 		if p.Role == auth.RolePartner {
 			return fail(c, http.StatusForbidden, "forbidden", "the agreement does not allow partner-made links")
 		}
 		return forbidden(c, p)
+	}
+	// A new link that has already expired is a mistake (a typo in the
+	// year): it would only ever send clicks to the fallback. Ending a link
+	// early is PATCH's job.
+	if now := s.Now(); !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(now) {
+		return invalid(c, "expires_at", req.ExpiresAt.UTC().Format(time.RFC3339)+" is not in the future (now "+now.UTC().Format(time.RFC3339)+")")
 	}
 	l, err := s.cat.AddLink(ctx, catalog.Link{
 		Code: req.Code, Partnership: req.Partnership, Direction: req.Direction,

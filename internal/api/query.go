@@ -51,9 +51,9 @@ func reportQuery(q url.Values, scope auth.Scope, now time.Time) (par reports.Par
 	}
 	format = q.Get("format")
 	switch format {
-	case "", reports.FormatJSON, reports.FormatCSV:
+	case "", reports.FormatJSON, reports.FormatCSV, reports.FormatXLSX:
 	default:
-		return par, "", "", errors.New("format must be json or csv")
+		return par, "", "", errors.New("format must be json, csv or xlsx")
 	}
 	if err := par.Validate(); err != nil {
 		return par, "", "", err

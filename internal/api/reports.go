@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"time"
@@ -13,7 +14,7 @@ import (
 // getReport serves GET /reports/:name: the report limited to the reader's
 // scope (a country manager's countries, a partner's own partnerships),
 // which the query can narrow but never widen. JSON by default, CSV with
-// format=csv.
+// format=csv, XLSX with format=xlsx.
 func (s *Server) getReport(c echo.Context) error {
 	p, ok, err := principal(c)
 	if !ok {
@@ -27,7 +28,7 @@ func (s *Server) getReport(c echo.Context) error {
 	if !found {
 		return notFound(c, "report")
 	}
-	par, format, by, err := reportQuery(c.QueryParams(), p.Scope(), time.Now())
+	par, format, by, err := reportQuery(c.QueryParams(), p.Scope(), s.Now())
 	if err != nil {
 		return badRequest(c, err.Error())
 	}
@@ -50,12 +51,21 @@ func (s *Server) getReport(c echo.Context) error {
 	case err != nil:
 		return s.internal(c, "report "+name, err)
 	}
-	if format == reports.FormatCSV {
-		file := "xpromo-" + name + "-" + par.From.Format(time.DateOnly) + "-" + par.To.Format(time.DateOnly) + ".csv"
+	file := "xpromo-" + name + "-" + par.From.Format(time.DateOnly) + "-" + par.To.Format(time.DateOnly) + "." + format
+	switch format {
+	case reports.FormatCSV:
 		c.Response().Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+file+`"`)
 		c.Response().WriteHeader(http.StatusOK)
 		return t.Write(c.Response(), reports.FormatCSV)
+	case reports.FormatXLSX:
+		// Built whole before the status line, so a failure is still a 500.
+		var b bytes.Buffer
+		if err := t.Write(&b, reports.FormatXLSX); err != nil {
+			return s.internal(c, "report "+name, err)
+		}
+		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+file+`"`)
+		return c.Blob(http.StatusOK, reports.ContentTypeXLSX, b.Bytes())
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
 	c.Response().WriteHeader(http.StatusOK)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xpromo/xpromo/internal/testenv"
 )
 
 // TestReportsScoping: every reader gets the report of its own scope, and
@@ -15,7 +17,7 @@ func TestReportsScoping(t *testing.T) {
 	en := setup(t)
 	ctx := context.Background()
 	conn := en.cat.Conn()
-	day := time.Now().UTC().Truncate(time.Hour)
+	day := testenv.Now().UTC().Truncate(time.Hour)
 	b, err := conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +113,7 @@ func TestConversionScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Now().UTC().Truncate(time.Second)
+	at := testenv.Now().UTC().Truncate(time.Second)
 	if err := b.Append("won", at, "signup", "ours", "new_user", "ps-de-alpha", "alpha", "DE", "inbound", []string{"ps-fr-bravo"}, at, uint64(1)); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func (s *Server) statementSource(c echo.Context) (statements.Source, error) {
 	if err != nil {
 		return statements.Source{}, err
 	}
-	return statements.Source{Conn: s.cat.Conn(), Catalog: snap, Zones: zones, Rates: fx.NewStore(s.cat.Conn())}, nil
+	return statements.Source{Conn: s.cat.Conn(), Catalog: snap, Zones: zones, Rates: fx.NewStore(s.cat.Conn()), Now: s.Now}, nil
 }
 
 // readsStatements: finance and admin read every statement; country
@@ -52,6 +52,9 @@ func (s *Server) statement(c echo.Context, p auth.Principal) (*statements.Statem
 	if errors.Is(err, statements.ErrBadPeriod) {
 		return nil, false, badRequest(c, "period must be a month, YYYY-MM")
 	}
+	if errors.Is(err, statements.ErrMissingRates) {
+		return nil, false, missingRates(c, err)
+	}
 	if err != nil {
 		return nil, false, s.internal(c, "statement", err)
 	}
@@ -60,6 +63,16 @@ func (s *Server) statement(c echo.Context, p auth.Principal) (*statements.Statem
 		return nil, false, forbidden(c, p)
 	}
 	return st.Scoped(scope.Countries, scope.Partner), true, nil
+}
+
+// missingRates answers 409: the statement needs ECB rates not loaded yet;
+// the reason lists every currency and day (it names no partner).
+func missingRates(c echo.Context, err error) error {
+	var m *statements.MissingRatesError
+	if !errors.As(err, &m) {
+		return fail(c, http.StatusConflict, "missing_fx_rates", statements.ErrMissingRates.Error())
+	}
+	return fail(c, http.StatusConflict, "missing_fx_rates", m.Error())
 }
 
 func (s *Server) getStatement(c echo.Context) error {
@@ -98,6 +111,8 @@ func (s *Server) closeStatement(c echo.Context) error {
 		return badRequest(c, "period must be a month, YYYY-MM")
 	case errors.Is(err, statements.ErrClosed):
 		return fail(c, http.StatusConflict, "closed", c.QueryParam("period")+" is already closed")
+	case errors.Is(err, statements.ErrMissingRates):
+		return missingRates(c, err)
 	case err != nil:
 		return s.internal(c, "close statement", err)
 	}

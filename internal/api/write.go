@@ -20,12 +20,16 @@ func conflict(c echo.Context, field, reason string) error {
 }
 
 // writeError answers a catalog write's error: 422 for a field, 409 for a
-// taken id, 404 for a missing row, 500 for the rest.
+// taken id or a partner's second partnership in a country, 404 for a
+// missing row, 500 for the rest.
 func (s *Server) writeError(c echo.Context, op, idField string, err error) error {
 	if fe, ok := fieldError(err); ok {
 		return invalid(c, fe.Field, fe.Reason)
 	}
+	var dup *catalog.DuplicatePartnershipError
 	switch {
+	case errors.As(err, &dup):
+		return conflict(c, "country", dup.Error()) // the reason names the existing partnership
 	case errors.Is(err, catalog.ErrExists):
 		return conflict(c, idField, err.Error())
 	case errors.Is(err, catalog.ErrNotFound):
@@ -180,12 +184,7 @@ func (s *Server) createPartnership(c echo.Context) error {
 		if field, reason := decodeMap(raw, terms, termsDates); reason != "" {
 			return invalid(c, "terms."+field, reason)
 		}
-		if terms.EffectiveFrom.IsZero() {
-			terms.EffectiveFrom = time.Now().UTC()
-		}
-		if terms.StartDate.IsZero() {
-			terms.StartDate = terms.EffectiveFrom
-		}
+		s.defaultTermDates(terms)
 		if err := checkTerms(*terms); err != nil {
 			return s.writeError(c, "create partnership", "id", err)
 		}
@@ -304,7 +303,7 @@ func (s *Server) patchTerms(c echo.Context) error {
 		}
 	}
 	if _, ok := patch["effective_from"]; !ok {
-		patch["effective_from"], _ = json.Marshal(time.Now().UTC().Format(time.DateOnly))
+		patch["effective_from"], _ = json.Marshal(s.Now().UTC().Format(time.DateOnly))
 	}
 	for k, v := range patch {
 		merged[k] = v
@@ -313,9 +312,7 @@ func (s *Server) patchTerms(c echo.Context) error {
 	if field, reason := decodeMap(merged, &t, termsDates); reason != "" {
 		return invalid(c, field, reason)
 	}
-	if t.StartDate.IsZero() {
-		t.StartDate = t.EffectiveFrom
-	}
+	s.defaultTermDates(&t)
 	got, err := s.cat.SetTerms(ctx, ps.ID, t, actor(p))
 	if err != nil {
 		return s.writeError(c, "patch terms", "partnership", err)

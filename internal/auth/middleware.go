@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -68,7 +69,7 @@ func Middleware(v *Verifier) echo.MiddlewareFunc {
 			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				return refuse("authorization is not a bearer token", "invalid_request", nil)
 			}
-			p, err := v.Verify(strings.TrimSpace(tok), time.Now())
+			p, err := v.Verify(strings.TrimSpace(tok), v.now())
 			if err != nil {
 				return refuse(reason(err), "invalid_token", err)
 			}
@@ -118,39 +119,118 @@ type RateLimitConfig struct {
 	// believes X-Forwarded-For from any peer unless the server sets
 	// echo's IPExtractor. Pass the server's trusted-proxy logic here.
 	ClientIP func(*http.Request) string
+	// Now is the limiter's clock; nil means time.Now (tests step it).
+	Now func() time.Time
 }
 
+// The rate-limit headers of the IETF httpapi draft
+// (draft-ietf-httpapi-ratelimit-headers), sent on every limited answer.
+const (
+	HeaderRateLimitLimit     = "RateLimit-Limit"     // the burst: requests allowed at once
+	HeaderRateLimitRemaining = "RateLimit-Remaining" // requests left now, this one counted
+	HeaderRateLimitReset     = "RateLimit-Reset"     // seconds until the whole burst is back
+)
+
 // RateLimit limits requests per token when Middleware ran before it, else
-// per client IP (cfg.ClientIP, or c.RealIP). Placed before Middleware it also limits token guessing; placed
-// after, each token gets its own budget. Refusals are 429 JSON with
-// Retry-After.
+// per client IP (cfg.ClientIP, or c.RealIP): a token bucket per key that
+// refills at Rate and holds Burst. Placed before Middleware it also limits
+// token guessing; placed after, each token gets its own budget. Every
+// answer carries RateLimit-Limit, -Remaining and -Reset; where two
+// limiters run, the headers are those of the one with fewer requests
+// left. Refusals are 429 JSON with Retry-After (seconds until one request
+// is allowed again, at least 1).
 func RateLimit(cfg RateLimitConfig) echo.MiddlewareFunc {
 	if cfg.Rate <= 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(cfg.Rate), Burst: cfg.Burst, ExpiresIn: cfg.ExpiresIn,
-	})
-	// One request's worth of budget comes back after 1/Rate seconds.
-	retry := strconv.Itoa(int(math.Max(1, math.Ceil(1/cfg.Rate))))
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Skipper: cfg.Skipper,
-		Store:   store,
-		IdentifierExtractor: func(c echo.Context) (string, error) {
-			if p, ok := FromContext(c); ok && p.TokenID != "" {
-				return "token:" + p.TokenID, nil
+	b := &buckets{rate: cfg.Rate, burst: cfg.Burst, expires: cfg.ExpiresIn, m: map[string]*bucket{}}
+	if b.burst <= 0 {
+		b.burst = max(1, int(math.Ceil(cfg.Rate)))
+	}
+	if b.expires <= 0 {
+		b.expires = 3 * time.Minute
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	limit := strconv.Itoa(b.burst)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if cfg.Skipper != nil && cfg.Skipper(c) {
+				return next(c)
 			}
-			if cfg.ClientIP != nil {
-				return "ip:" + cfg.ClientIP(c.Request()), nil
+			key := ""
+			switch p, ok := FromContext(c); {
+			case ok && p.TokenID != "":
+				key = "token:" + p.TokenID
+			case cfg.ClientIP != nil:
+				key = "ip:" + cfg.ClientIP(c.Request())
+			default:
+				key = "ip:" + c.RealIP()
 			}
-			return "ip:" + c.RealIP(), nil
-		},
-		DenyHandler: func(c echo.Context, _ string, _ error) error {
-			c.Response().Header().Set(echo.HeaderRetryAfter, retry)
-			// Written here and nil returned: the error handler skips a
-			// committed response.
-			_ = c.JSON(http.StatusTooManyRequests, ErrorBody{Error: "too_many_requests", Reason: "rate limit exceeded, retry later"})
-			return nil
-		},
-	})
+			q := b.take(key, now())
+			h := c.Response().Header()
+			if prev, err := strconv.Atoi(h.Get(HeaderRateLimitRemaining)); err != nil || q.remaining <= prev {
+				h.Set(HeaderRateLimitLimit, limit)
+				h.Set(HeaderRateLimitRemaining, strconv.Itoa(q.remaining))
+				h.Set(HeaderRateLimitReset, strconv.Itoa(q.reset))
+			}
+			if !q.allowed {
+				h.Set(echo.HeaderRetryAfter, strconv.Itoa(q.retry))
+				return c.JSON(http.StatusTooManyRequests, ErrorBody{Error: "too_many_requests", Reason: "rate limit exceeded, retry later"})
+			}
+			return next(c)
+		}
+	}
+}
+
+// buckets holds a token bucket per key, forgetting keys idle for expires.
+type buckets struct {
+	rate    float64
+	burst   int
+	expires time.Duration
+
+	mu    sync.Mutex
+	m     map[string]*bucket
+	swept time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// quota is one request's outcome: whether it may pass, the requests left,
+// the seconds until the bucket is full, and (refused) until one is allowed.
+type quota struct {
+	allowed                 bool
+	remaining, reset, retry int
+}
+
+func (b *buckets) take(key string, now time.Time) quota {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.swept) > b.expires {
+		for k, x := range b.m {
+			if now.Sub(x.seen) > b.expires {
+				delete(b.m, k)
+			}
+		}
+		b.swept = now
+	}
+	x, ok := b.m[key]
+	if !ok {
+		x = &bucket{lim: rate.NewLimiter(rate.Limit(b.rate), b.burst)}
+		b.m[key] = x
+	}
+	x.seen = now
+	q := quota{allowed: x.lim.AllowN(now, 1)}
+	tokens := max(0, x.lim.TokensAt(now))
+	q.remaining = int(math.Floor(tokens))
+	q.reset = int(math.Ceil((float64(b.burst) - tokens) / b.rate))
+	if !q.allowed {
+		q.retry = max(1, int(math.Ceil((1-tokens)/b.rate)))
+	}
+	return q
 }

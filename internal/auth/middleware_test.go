@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -389,5 +390,48 @@ func TestRateLimit(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	if rec := serve(e, http.MethodGet, "/x", "", "10.1.1.1"); rec.Code != 204 {
 		t.Fatalf("after waiting: %d", rec.Code)
+	}
+}
+
+// TestRateLimitHeaders steps the limiter's clock: every answer, refused
+// or not, carries RateLimit-Limit (the burst), RateLimit-Remaining and
+// RateLimit-Reset (seconds until the burst is whole again); Retry-After
+// is the wait for one request; with two limiters the headers are those
+// of the one with fewer requests left.
+func TestRateLimitHeaders(t *testing.T) {
+	tok, tt := memToken(t, Token{Role: RoleFinance})
+	v := memVerifier(nil, tt)
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return at }
+	e := echo.New()
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(RateLimit(RateLimitConfig{Rate: 100, Burst: 1000, Now: clock})) // per address: plenty left
+	e.Use(Middleware(v))
+	e.Use(RateLimit(RateLimitConfig{Rate: 2, Burst: 3, Now: clock})) // per token: the nearer limit
+	e.GET("/x", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	steps := []struct {
+		after                          time.Duration // clock step before the request
+		authz                          string
+		code                           int
+		limit, remaining, reset, retry string
+	}{
+		{0, "Bearer " + tok, 204, "3", "2", "1", ""},
+		{0, "Bearer " + tok, 204, "3", "1", "1", ""},
+		{0, "Bearer " + tok, 204, "3", "0", "2", ""},
+		{0, "Bearer " + tok, 429, "3", "0", "2", "1"},
+		{250 * time.Millisecond, "Bearer " + tok, 429, "3", "0", "2", "1"}, // half a request back
+		{250 * time.Millisecond, "Bearer " + tok, 204, "3", "0", "2", ""},  // one back, spent
+		{2 * time.Second, "Bearer " + tok, 204, "3", "2", "1", ""},         // full again, one spent
+		{0, "", 401, "1000", "998", "1", ""},                               // no token: the address limit's headers
+	}
+	for i, s := range steps {
+		at = at.Add(s.after)
+		rec := serve(e, http.MethodGet, "/x", s.authz, "10.0.0.9")
+		h := rec.Header()
+		got := []string{h.Get(HeaderRateLimitLimit), h.Get(HeaderRateLimitRemaining), h.Get(HeaderRateLimitReset), h.Get(echo.HeaderRetryAfter)}
+		want := []string{s.limit, s.remaining, s.reset, s.retry}
+		if rec.Code != s.code || !slices.Equal(got, want) {
+			t.Errorf("step %d: %d limit/remaining/reset/retry-after %q, want %d %q", i, rec.Code, got, s.code, want)
+		}
 	}
 }

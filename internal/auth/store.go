@@ -304,3 +304,10 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]Token, erro
 	}
 	return out, nil
 }
+
+// WithClock makes s read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns s.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	s.now = now
+	return s
+}

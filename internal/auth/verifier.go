@@ -99,6 +99,14 @@ func (v *Verifier) Run(ctx context.Context) {
 	refresh.Loop(ctx, v.interval, v.wake, v.log, "auth: tokens", v.Refresh)
 }
 
+// now is the clock of token expiry: the store's.
+func (v *Verifier) now() time.Time {
+	if v.store != nil {
+		return v.store.now()
+	}
+	return time.Now()
+}
+
 // Verify checks a token string at now and returns who it acts as. The
 // secret's hash is compared in constant time, against a dummy hash when
 // the id is unknown, and expiry and revocation are only reported to a

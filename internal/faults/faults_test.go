@@ -100,6 +100,9 @@ func TestFaults(t *testing.T) {
 			if out.Duplicated != 0 {
 				t.Errorf("%d duplicated rows", out.Duplicated)
 			}
+			if err := CheckMax(f, out.Row); err != nil {
+				t.Error(err)
+			}
 			if out.Answered == 0 {
 				t.Error("no success answers at all")
 			}

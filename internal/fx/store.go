@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -154,23 +153,14 @@ func (s *Store) Rates(ctx context.Context, from, to time.Time) (*Table, error) {
 	return t, nil // ORDER BY currency, date: each slice is sorted
 }
 
-// LoadFile parses an ECB CSV file (either layout, see ParseECB) and loads
-// it, returning the rows loaded and the first and last dates in the file.
-// It is what `xpromo fx load FILE.csv` runs. A file with no rates at all
-// is an error.
+// LoadFile parses an ECB file (either CSV layout, or the ECB's zip of one;
+// see ParseFile) and loads it, returning the rows loaded and the first and
+// last dates in the file. It is what `xpromo fx load FILE` runs. A file
+// with no rates at all is an error.
 func LoadFile(ctx context.Context, store *Store, path string) (loaded int, dates [2]time.Time, err error) {
-	f, err := os.Open(path)
+	rates, err := ParseFile(path)
 	if err != nil {
-		return 0, dates, fmt.Errorf("fx: %w", err)
-	}
-	defer f.Close()
-	rates, err := ParseECB(f)
-	if err != nil {
-		if pe, ok := errors.AsType[*ParseError](err); ok {
-			pe.Path = path
-			return 0, dates, pe
-		}
-		return 0, dates, fmt.Errorf("%w (reading %s)", err, path)
+		return 0, dates, err
 	}
 	if len(rates) == 0 {
 		return 0, dates, fmt.Errorf("fx: %s: %w", path, errNoRates)
@@ -192,3 +182,10 @@ func LoadFile(ctx context.Context, store *Store, path string) (loaded int, dates
 }
 
 var errNoRates = errors.New("the file holds no rates (only N/A)")
+
+// WithClock makes s read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns s.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	s.now = now
+	return s
+}

@@ -41,7 +41,10 @@ type Handler struct {
 	rdb    *redis.Client
 	prefix string
 	log    *slog.Logger
-	now    func() time.Time
+	now    func() time.Time // business rules: a conversion's default date
+	// wall is what a signature's ts must be near: the partner signs with
+	// its own (real) clock, so this is never the business clock tests move.
+	wall func() time.Time
 }
 
 // New returns a Handler. cat returns the current catalog (e.g.
@@ -51,7 +54,7 @@ func New(store *Store, cat func() *catalog.Snapshot, rec *conversion.Recorder, r
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, cat: cat, rec: rec, rdb: rdb, prefix: keyPrefix, log: log, now: time.Now}
+	return &Handler{store: store, cat: cat, rec: rec, rdb: rdb, prefix: keyPrefix, log: log, now: time.Now, wall: time.Now}
 }
 
 // Register mounts the handler at GET and POST /v1/postback/:partner. It
@@ -188,7 +191,7 @@ func toInput(p map[string]string) (conversion.Input, *conversion.FieldError) {
 func (h *Handler) Serve(c echo.Context) error {
 	ctx := c.Request().Context()
 	partner := c.Param("partner")
-	now := h.now()
+	now := h.wall()
 	c.Response().Header().Set("Cache-Control", "no-store")
 
 	body, ok, err := h.readBody(c)
@@ -219,19 +222,27 @@ func (h *Handler) Serve(c echo.Context) error {
 
 	in, fe := toInput(params)
 	if fe == nil {
-		fe = in.Normalize(now)
+		fe = in.Normalize(h.now())
 	}
 	if fe != nil {
 		return h.fail(c, http.StatusUnprocessableEntity, "validation", fe.Field, fe.Reason)
 	}
 
 	guard := replays{h.rdb, h.prefix}
-	first, err := guard.first(ctx, sig)
+	first, earlier, err := guard.first(ctx, sig)
 	if err != nil {
 		return h.unavailable(c, partner, "replay check unavailable", err)
 	}
 	if !first {
-		return h.refuse(c, partner, ReasonReplayed, "")
+		// The identical request again (a partner's retry whose answer was
+		// lost): nothing more is recorded; it gets the first answer's id,
+		// as a repeat. While the first is still being recorded, a retry is
+		// asked to come back.
+		if earlier.ID == "" {
+			return h.unavailable(c, partner, "the same request is being recorded", nil)
+		}
+		h.log.Info("postback: identical request answered as a repeat", "partner", partner, "id", earlier.ID)
+		return c.JSON(http.StatusOK, conversion.Recorded{ID: earlier.ID, Duplicate: true})
 	}
 	rec, err := h.rec.Record(ctx, conversion.SourcePartnerPrefix+partner, in, &hit.Hit{Partner: partner, Country: UnknownCountry})
 	if err != nil {
@@ -242,11 +253,13 @@ func (h *Handler) Serve(c echo.Context) error {
 		}
 		return h.unavailable(c, partner, "conversion not recorded", err)
 	}
+	guard.answered(context.WithoutCancel(ctx), sig, rec)
 	return c.JSON(http.StatusOK, rec)
 }
 
 // replays remembers the signatures of accepted postbacks for ReplayTTL
-// (longer than a ts stays fresh), so each signed request counts once.
+// (longer than a ts stays fresh) with the answer each got, so each signed
+// request counts once and its identical retries get that answer again.
 type replays struct {
 	rdb    *redis.Client
 	prefix string
@@ -254,12 +267,45 @@ type replays struct {
 
 func (r replays) key(sig string) string { return r.prefix + "postback:" + sig }
 
-// first marks sig as seen and reports whether it was new.
-func (r replays) first(ctx context.Context, sig string) (bool, error) {
-	return r.rdb.SetNX(ctx, r.key(sig), "1", ReplayTTL).Result()
+// pending is what a signature holds until its conversion is recorded.
+const pending = "pending"
+
+// first marks sig as seen and reports whether it was new; when it was
+// not, earlier is the answer the first request got (empty while that
+// request is still being recorded).
+func (r replays) first(ctx context.Context, sig string) (bool, conversion.Recorded, error) {
+	var earlier conversion.Recorded
+	ok, err := r.rdb.SetNX(ctx, r.key(sig), pending, ReplayTTL).Result()
+	if err != nil || ok {
+		return ok, earlier, err
+	}
+	v, err := r.rdb.Get(ctx, r.key(sig)).Result()
+	switch {
+	case err == redis.Nil:
+		return r.first(ctx, sig) // the first one failed and was forgotten just now
+	case err != nil:
+		return false, earlier, err
+	case v == pending:
+		return false, earlier, nil
+	}
+	earlier.ID = v
+	return false, earlier, nil
+}
+
+// answered records the id sig's request was answered with (best effort:
+// a retry that misses it is asked to come back until ReplayTTL ends).
+func (r replays) answered(ctx context.Context, sig string, rec conversion.Recorded) {
+	r.rdb.SetArgs(ctx, r.key(sig), rec.ID, redis.SetArgs{Mode: "XX", KeepTTL: true})
 }
 
 // forget unmarks sig (best effort).
 func (r replays) forget(ctx context.Context, sig string) {
 	r.rdb.Del(ctx, r.key(sig))
+}
+
+// WithClock makes h read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns h.
+func (h *Handler) WithClock(now func() time.Time) *Handler {
+	h.now = now
+	return h
 }

@@ -128,6 +128,7 @@ func (f *fixture) newHandler(guard, dedup *redis.Client, sub conversion.Submitte
 	rec := conversion.NewRecorder(dedup, f.rdb.Prefix, sub, nil)
 	h := New(f.store, func() *catalog.Snapshot { return f.snap }, rec, guard, f.rdb.Prefix, log)
 	h.now = func() time.Time { return f.now }
+	h.wall = h.now
 	return h
 }
 
@@ -224,8 +225,13 @@ func TestHandlerAccepts(t *testing.T) {
 		t.Fatalf("recorded hit %+v", h)
 	}
 
-	// The same request again is a replay; nothing is recorded.
-	wantRefused(t, f.get("acme", p), ReasonReplayed)
+	// The identical request again (a retry within the same second, so
+	// the same ts and signature): answered as a repeat of the first, with
+	// its id; nothing more is recorded.
+	first := a.body["id"]
+	if a := f.get("acme", p); a.status != http.StatusOK || a.body["id"] != first || a.body["duplicate"] != true {
+		t.Fatalf("identical retry: %d %s, want 200 with id %v as a duplicate", a.status, a.raw, first)
+	}
 	if f.sub.count() != 1 {
 		t.Fatalf("a replay was recorded: %d hits", f.sub.count())
 	}
@@ -249,6 +255,16 @@ func TestHandlerAccepts(t *testing.T) {
 	if h := f.sub.last(); h.Event != "signup" || h.UserID != "Jürgen Groß 東京" || h.Amount != "" || !h.OccurredAt.Equal(f.now.UTC()) {
 		t.Fatalf("signup hit %+v", h)
 	}
+
+	// A refund of the whole order: no amount, no currency.
+	a = f.get("acme", f.signed(f.secret, f.params("type", "refund", "order_id", "A-1001")))
+	if a.status != http.StatusOK || a.body["duplicate"] != false {
+		t.Fatalf("whole-order refund: %d %s", a.status, a.raw)
+	}
+	if h := f.sub.last(); h.Event != "refund" || h.Amount != "0" || h.Currency != "" {
+		t.Fatalf("whole-order refund hit %+v", h)
+	}
+	f.now = f.now.Add(time.Second)
 
 	// POST with some parameters in the query and the rest in the body.
 	rp := f.signed(f.secret, f.params("type", "refund", "order_id", "A-1001", "amount", "5", "currency", "EUR"))

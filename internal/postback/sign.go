@@ -212,7 +212,6 @@ const (
 	ReasonStaleTS      = "ts outside ±5 minutes of the server's clock"
 	ReasonMissingSig   = "missing sig"
 	ReasonBadSignature = "bad signature"
-	ReasonReplayed     = "replayed"
 )
 
 // ErrUnauthorized matches every *AuthError with errors.Is.

@@ -381,3 +381,10 @@ func (s *Store) CheckKey(ctx context.Context) error {
 	}
 	return nil
 }
+
+// WithClock makes s read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns s.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	s.now = now
+	return s
+}

@@ -117,6 +117,7 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	// partnership. Both for the period and comparison of the form.
 	pt := q.f.fromReport("partnerships", "Partnerships", act, rowKey("partnership", "direction"), withoutPeriod(act)...)
 	bt := q.f.fromReport("balance", "Balance: received and given", bal, rowKey("partnership"), withoutPeriod(bal)...)
+	bt.Empty = balanceEmpty
 	seen := map[string]bool{}
 	for _, t := range []*Table{pt, bt} {
 		t.CSV = csvHref(path, t.Name, form.Query())
@@ -147,7 +148,14 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	return pg, nil
 }
 
-// withoutPeriod drops the period column of a total report (always null).
+// balanceEmpty is the empty balance's message: the balance counts new
+// users, revenue and targets only, so a period with clicks and views but
+// none of those has no row, and "no activity" would contradict the
+// tables beside it.
+const balanceEmpty = "No new users, revenue or targets either way in this period (clicks and views are in the tables above)."
+
+// withoutPeriod drops the period column of a total report (FROM..TO, the
+// period the form shows).
 func withoutPeriod(t *reports.Table) []string {
 	var out []string
 	for _, c := range t.Columns {
@@ -360,6 +368,7 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 	}
 	funnel := q.f.fromReport("funnel", "Funnel", tot, rowKey("direction"), "direction", "views", "clicks", "signups", "revenue")
 	balance := q.f.fromReport("balance", "Balance: given and received", bal, rowKey("partnership"), withoutPeriod(bal)...)
+	balance.Empty = balanceEmpty
 	tables := []*Table{funnel, balance}
 	d := &partnershipData{PS: ps, Partner: env.Catalog.Partners[ps.Partner]}
 	for _, by := range pageBreakdowns {
@@ -368,6 +377,13 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 			return nil, err
 		}
 		tb := q.f.fromReport("breakdown_"+by, "By "+label(by), bt, rowKey(by))
+		for i := range tb.Rows {
+			// No sub-id, campaign or referrer: the value is "" (as the API
+			// answers it); say so rather than show a blank label.
+			if c := &tb.Rows[i].Cells[0]; c.Raw == "" {
+				c.Text = "(none)"
+			}
+		}
 		tables = append(tables, tb)
 		d.Breakdowns = append(d.Breakdowns, tb.Name)
 	}

@@ -51,8 +51,8 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 	ctx := context.Background()
 	db := testenv.ClickHouse(t)
 	rd := testenv.NewRedis(t)
-	cat := catalog.NewStore(db.Conn)
-	ts := auth.NewStore(db.Conn)
+	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	for _, p := range []catalog.Partner{
 		{ID: "alpha", Name: "Alpha Werbung GmbH", Domains: []string{"alpha.example"}},
 		{ID: "bravo", Name: "Bravo Publicité", Domains: []string{"bravo.example"}},
@@ -93,7 +93,7 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	en.seedActivity()
-	cfg := Config{Catalog: cat, Tokens: ts, Verifier: en.v, Redis: rd.Client, KeyPrefix: rd.Prefix, SignInRate: -1}
+	cfg := Config{Catalog: cat, Tokens: ts, Verifier: en.v, Redis: rd.Client, KeyPrefix: rd.Prefix, SignInRate: -1, Now: testenv.Clock()}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -103,7 +103,9 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 	}
 	en.srv = srv
 	e := echo.New()
-	api.New(cat, ts, en.v, nil).Register(e.Group("/v1", auth.Middleware(en.v)))
+	apiSrv := api.New(cat, ts, en.v, nil)
+	apiSrv.Now = testenv.Clock()
+	apiSrv.Register(e.Group("/v1", auth.Middleware(en.v)))
 	srv.Register(e)
 	en.http = httptest.NewServer(e)
 	t.Cleanup(en.http.Close)

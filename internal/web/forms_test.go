@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/xpromo/xpromo/internal/testenv"
 )
 
 // apiCall sends a JSON request to the API as who (a fixture name or a raw
@@ -282,7 +284,7 @@ func TestAdminFormsEqualAPI(t *testing.T) {
 		t.Fatal("partnership page: no pause button")
 	}
 	r, _ = b.post("/app/partnerships/ps-web/terms", url.Values{"form": {"partnership-status"}, "status": {"paused"}})
-	b.posted("pause partnership", r, "(paused from "+time.Now().UTC().Format(time.DateOnly)+")")
+	b.posted("pause partnership", r, "(paused from "+testenv.Now().UTC().Format(time.DateOnly)+")")
 	if code, _ := en.apiCall("admin", "PATCH", "/v1/partnerships/ps-api/terms", map[string]any{"status": "paused"}); code != 201 {
 		t.Fatalf("API pause: %d", code)
 	}
@@ -441,11 +443,18 @@ func TestManagerForms(t *testing.T) {
 	if got := options(t, page, "new-partnership", "partner"); strings.Join(got, ",") != "alpha" {
 		t.Errorf("DE manager's partner choices %v, want the partners it can see (alpha)", got)
 	}
-	tw := &twin{t: t, en: en, renames: [][2]string{{"de-web", "de-api"}}}
-	r, _ := de.post("/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"de-web"}, "partner": {"alpha"},
+	// One partnership per partner and country (alpha has ps-de-alpha): the
+	// twins are made on two partners of the manager's own.
+	for _, id := range []string{"pw-web", "pw-api"} {
+		if code, _ := en.apiCall("cm-de", "POST", "/v1/partners", map[string]any{"id": id, "name": "Twin"}); code != 201 {
+			t.Fatalf("API partner %s: %d", id, code)
+		}
+	}
+	tw := &twin{t: t, en: en, renames: [][2]string{{"de-web", "de-api"}, {"pw-web", "pw-api"}}}
+	r, _ := de.post("/app/partnerships", url.Values{"form": {"new-partnership"}, "id": {"de-web"}, "partner": {"pw-web"},
 		"country": {"DE"}, "direction": {"both"}, "return": {"/app/country/DE"}})
 	de.posted("manager: create partnership", r, "Partnership de-web created")
-	if code, _ := en.apiCall("cm-de", "POST", "/v1/partnerships", map[string]any{"id": "de-api", "partner": "alpha", "country": "DE", "direction": "both"}); code != 201 {
+	if code, _ := en.apiCall("cm-de", "POST", "/v1/partnerships", map[string]any{"id": "de-api", "partner": "pw-api", "country": "DE", "direction": "both"}); code != 201 {
 		t.Fatalf("API: %d", code)
 	}
 	tw.sameObject("partnership", en.object("/v1/partnerships/de-web"), en.object("/v1/partnerships/de-api"))

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/xpromo/xpromo/internal/testenv"
 )
 
 // apiItems GETs a report or list from the API as who: its items with every
@@ -325,8 +327,10 @@ func TestStatementsPageAndClose(t *testing.T) {
 	if r, _ := cm.do("POST", "/app/statements/close", url.Values{"csrf": {csrfOf(t, cmPage)}, "period": {period}}, nil); r.StatusCode != http.StatusForbidden {
 		t.Errorf("cm close: %d", r.StatusCode)
 	}
-	// The current month has not ended: refused, stays open.
-	if r, _ := b.do("POST", "/app/statements/close", url.Values{"csrf": {csrfOf(t, page)}, "period": {"2026-11"}}, nil); r.StatusCode != http.StatusBadRequest {
+	// The current month (by the clock the server was given) has not
+	// ended: refused, stays open.
+	current := testenv.Now().UTC().Format("2006-01")
+	if r, _ := b.do("POST", "/app/statements/close", url.Values{"csrf": {csrfOf(t, page)}, "period": {current}}, nil); r.StatusCode != http.StatusBadRequest {
 		t.Errorf("closing an unfinished month: %d", r.StatusCode)
 	}
 	// Finance closes October.
@@ -362,7 +366,7 @@ func TestStatementsPageAndClose(t *testing.T) {
 	}
 	en.apiJSON("admin", "/v1/audit?entity=statement", &audit)
 	if len(audit.Items) != 1 || audit.Items[0]["action"] != "close" || audit.Items[0]["actor"] != "finance" ||
-		!strings.HasPrefix(audit.Items[0]["after"].(string), `{"period":"2026-10","hash":"`) {
+		!auditAfterIs(audit.Items[0]["after"], "2026-10") {
 		t.Errorf("audit %v", audit.Items)
 	}
 	if r, _ := b.do("POST", "/app/statements/close", url.Values{"csrf": {csrfOf(t, page)}, "period": {period}}, nil); r.StatusCode != http.StatusConflict {
@@ -501,4 +505,11 @@ func TestLocale(t *testing.T) {
 			t.Errorf("%q: revenue shown %q (raw %q), want %q", lang, got, tb.rows[i]["revenue"], want)
 		}
 	}
+}
+
+// auditAfterIs: an audit entry's after (a JSON object, as the API serves
+// it) is the closed statement of period, with its hash.
+func auditAfterIs(after any, period string) bool {
+	m, ok := after.(map[string]any)
+	return ok && m["period"] == period && m["hash"] != nil && m["hash"] != ""
 }

@@ -77,6 +77,9 @@ func (s *Server) statement(q *req, period string) (*statements.Statement, error)
 	if errors.Is(err, statements.ErrBadPeriod) {
 		return nil, badRequest("period must be a month, YYYY-MM")
 	}
+	if errors.Is(err, statements.ErrMissingRates) {
+		return nil, &httpError{http.StatusConflict, err.Error()}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("statement: %w", err)
 	}
@@ -247,6 +250,8 @@ func (s *Server) closePeriod(q *req) error {
 		return s.errorPage(q.c, q, http.StatusConflict, period+" is already closed.")
 	case errors.Is(err, statements.ErrBadPeriod):
 		return s.errorPage(q.c, q, http.StatusBadRequest, "A period can be closed once it has ended everywhere: "+err.Error())
+	case errors.Is(err, statements.ErrMissingRates):
+		return s.errorPage(q.c, q, http.StatusConflict, "The period cannot be closed yet: "+err.Error())
 	case err != nil:
 		return s.fail(q, fmt.Errorf("close statement: %w", err))
 	}

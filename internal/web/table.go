@@ -49,7 +49,8 @@ func (t *Table) Extras() bool {
 type Col struct {
 	Name  string
 	Label string
-	Num   bool // right-aligned
+	Num   bool   // right-aligned
+	Kind  string // the report's column kind (reports.KindInt...); "" text
 }
 
 // Row is one table row; Key is its data-key (a partnership id, a link
@@ -131,6 +132,49 @@ func (t *Table) WriteCSV(w io.Writer) error {
 	return nil
 }
 
+// XLSX is the href of the table's XLSX download, next to its CSV: for
+// tables of a report (their columns have kinds, so numbers become number
+// cells); "" for none.
+func (t *Table) XLSX() string {
+	if t.CSV == "" {
+		return ""
+	}
+	for _, c := range t.Cols {
+		if c.Kind != "" {
+			path, query, _ := strings.Cut(t.CSV, "?")
+			u := strings.TrimSuffix(path, ".csv") + ".xlsx"
+			if query != "" {
+				u += "?" + query
+			}
+			return u
+		}
+	}
+	return ""
+}
+
+// WriteXLSX writes the table as an XLSX sheet with the cells of its CSV,
+// numbers as number cells (reports.WriteXLSX).
+func (t *Table) WriteXLSX(w io.Writer) error {
+	cols := make([]reports.Column, len(t.Cols))
+	for i, c := range t.Cols {
+		cols[i] = reports.Column{Name: c.Name, Kind: c.Kind}
+	}
+	rows := make([][]string, len(t.Rows))
+	for i, r := range t.Rows {
+		rec := make([]string, len(t.Cols))
+		for j, c := range r.Cells {
+			if j < len(rec) {
+				rec[j] = c.Raw
+			}
+		}
+		rows[i] = rec
+	}
+	if err := reports.WriteXLSX(w, t.Name, cols, rows, t.Notes); err != nil {
+		return fmt.Errorf("write xlsx %s: %w", t.Name, err)
+	}
+	return nil
+}
+
 // csvHref is the download link of table name on the page at path with
 // query q: /app/country/FR/partnerships.csv?from=...
 func csvHref(path, name string, q url.Values) string {
@@ -190,7 +234,7 @@ func (f formatter) fromReport(name, title string, t *reports.Table, key func(map
 			continue
 		}
 		keep = append(keep, i)
-		out.Cols = append(out.Cols, Col{Name: c.Name, Label: label(c.Name), Num: c.Kind != reports.KindText && c.Kind != reports.KindDate})
+		out.Cols = append(out.Cols, Col{Name: c.Name, Label: label(c.Name), Num: c.Kind != reports.KindText && c.Kind != reports.KindDate, Kind: c.Kind})
 	}
 	for _, r := range t.Rows {
 		m := make(map[string]any, len(r))

@@ -176,6 +176,9 @@ func (s *Server) Register(e *echo.Echo) {
 	e.POST("/app/signin", s.signIn, limit)
 	e.Any("/app", s.dispatch)
 	e.Any("/app/*", s.dispatch)
+	// Browsers ask for /favicon.ico whatever the page links: answer it
+	// rather than log a 404 for every page.
+	e.GET("/favicon.ico", func(c echo.Context) error { return s.serveStatic(c, "favicon.ico") })
 }
 
 // req is one dashboard request.
@@ -274,16 +277,21 @@ func parts(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// csvName splits a trailing "/NAME.csv" off a page path.
-func csvName(seg []string) ([]string, string) {
-	if n := len(seg); n > 1 && strings.HasSuffix(seg[n-1], ".csv") {
-		return seg[:n-1], strings.TrimSuffix(seg[n-1], ".csv")
+// csvName splits a trailing "/NAME.csv" or "/NAME.xlsx" off a page path,
+// returning the table's name and the extension.
+func csvName(seg []string) ([]string, string, string) {
+	if n := len(seg); n > 1 {
+		for _, ext := range []string{".csv", ".xlsx"} {
+			if strings.HasSuffix(seg[n-1], ext) {
+				return seg[:n-1], strings.TrimSuffix(seg[n-1], ext), ext[1:]
+			}
+		}
 	}
-	return seg, ""
+	return seg, "", ""
 }
 
 func (s *Server) get(q *req, p string) error {
-	seg, csvTable := csvName(parts(p))
+	seg, csvTable, ext := csvName(parts(p))
 	switch {
 	case len(seg) == 0:
 		return q.c.Redirect(http.StatusSeeOther, home(q.p))
@@ -302,11 +310,15 @@ func (s *Server) get(q *req, p string) error {
 			return s.errorPage(q.c, q, http.StatusNotFound, "No such table.")
 		}
 		var b bytes.Buffer
-		if err := t.WriteCSV(&b); err != nil {
+		write, ct := t.WriteCSV, "text/csv; charset=utf-8"
+		if ext == "xlsx" {
+			write, ct = t.WriteXLSX, reports.ContentTypeXLSX
+		}
+		if err := write(&b); err != nil {
 			return s.fail(q, err)
 		}
-		q.c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="xpromo-`+csvTable+`.csv"`)
-		return q.c.Blob(http.StatusOK, "text/csv; charset=utf-8", b.Bytes())
+		q.c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="xpromo-`+csvTable+`.`+ext+`"`)
+		return q.c.Blob(http.StatusOK, ct, b.Bytes())
 	}
 	return s.render(q, http.StatusOK, pg)
 }
@@ -486,6 +498,8 @@ func (s *Server) serveStatic(c echo.Context, name string) error {
 		ct = "text/javascript; charset=utf-8"
 	case ".svg":
 		ct = "image/svg+xml"
+	case ".ico":
+		ct = "image/x-icon"
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
@@ -526,7 +540,7 @@ func (s *Server) statementSource(ctx context.Context) (statements.Source, error)
 	if err != nil {
 		return statements.Source{}, err
 	}
-	return statements.Source{Conn: env.Conn, Catalog: env.Catalog, Zones: env.Zones, Rates: fx.NewStore(env.Conn)}, nil
+	return statements.Source{Conn: env.Conn, Catalog: env.Catalog, Zones: env.Zones, Rates: fx.NewStore(env.Conn), Now: s.cfg.Now}, nil
 }
 
 // actor names the reader in the audit log, as the API does.

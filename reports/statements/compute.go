@@ -172,6 +172,7 @@ func linesOf(ctx context.Context, src Source, groups map[groupKey]*group) ([]Lin
 		}
 	}
 	out := make([]Line, 0, len(groups))
+	var missing *MissingRatesError // every rate missing, not just the first
 	for k, g := range groups {
 		if g.newUsers == 0 && g.credited == 0 {
 			continue
@@ -193,6 +194,13 @@ func linesOf(ctx context.Context, src Source, groups map[groupKey]*group) ([]Lin
 				continue
 			}
 			c, err := table.Convert(amt, dc.cur, t.Currency, dc.day)
+			if ms := missingOf(table, err, dc.cur, t.Currency, dc.day); ms != nil {
+				if missing == nil {
+					missing = &MissingRatesError{}
+				}
+				missing.add(ms...)
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("partnership %s: convert %s %s on %s: %w", k.partnership, amt, dc.cur, dc.day.Format(time.DateOnly), err)
 			}
@@ -221,6 +229,9 @@ func linesOf(ctx context.Context, src Source, groups map[groupKey]*group) ([]Lin
 		}
 		l.Net = l.TheyOwe.Sub(l.WeOwe)
 		out = append(out, l)
+	}
+	if missing != nil {
+		return nil, missing
 	}
 	sortLines(out)
 	return out, nil

@@ -104,10 +104,17 @@ type Source struct {
 	Catalog *catalog.Snapshot
 	Zones   map[string]*time.Location
 	Rates   *fx.Store
+	// Now is the clock that says whether a period has ended; nil is the
+	// wall clock.
+	Now func() time.Time
 }
 
-// now is the clock Close uses; tests replace it.
-var now = time.Now
+func (src Source) now() time.Time {
+	if src.Now != nil {
+		return src.Now()
+	}
+	return time.Now()
+}
 
 var periodRe = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})$`)
 
@@ -178,7 +185,7 @@ func Close(ctx context.Context, src Source, period, actor string) (*Statement, e
 	}
 	closeMu.Lock()
 	defer closeMu.Unlock()
-	at := now().UTC().Truncate(time.Second)
+	at := src.now().UTC().Truncate(time.Second)
 	end := monthEnd(src, y, m)
 	if at.Before(end) {
 		return nil, fmt.Errorf("%w: %s has not ended in every partnership's time zone (ends %s)", ErrBadPeriod, period, end.Format(time.RFC3339))
@@ -246,13 +253,18 @@ func hashOf(canon []byte) string {
 // buildDraft computes period's lines and the adjustments of the closed
 // periods before it (closed holds every closed period).
 func buildDraft(ctx context.Context, src Source, period string, closed map[string]*Statement) (*Statement, error) {
+	// Missing rates of the period and of the closed ones are listed together.
 	lines, err := computeLines(ctx, src, period)
+	missing, err := takeMissing(nil, err)
 	if err != nil {
 		return nil, err
 	}
 	adj, err := adjustments(ctx, src, period, closed)
-	if err != nil {
+	if missing, err = takeMissing(missing, err); err != nil {
 		return nil, err
+	}
+	if missing != nil {
+		return nil, missing
 	}
 	lines = append(lines, adj...)
 	sortLines(lines)
@@ -291,6 +303,7 @@ func adjustments(ctx context.Context, src Source, period string, closed map[stri
 	sort.Strings(periods)
 	sort.Strings(all)
 	var out []Line
+	var missing *MissingRatesError
 	for _, c := range periods {
 		expected := map[lineKey]Line{}
 		add := func(l Line) {
@@ -317,8 +330,11 @@ func adjustments(ctx context.Context, src Source, period string, closed map[stri
 			}
 		}
 		now, err := computeLines(ctx, src, c)
-		if err != nil {
+		if missing, err = takeMissing(missing, err); err != nil {
 			return nil, fmt.Errorf("recompute closed %s: %w", c, err)
+		}
+		if now == nil {
+			continue // rates missing: listed, no adjustment computed
 		}
 		seen := map[lineKey]bool{}
 		for _, l := range now {
@@ -339,6 +355,9 @@ func adjustments(ctx context.Context, src Source, period string, closed map[stri
 			d.Kind, d.AdjustsPeriod = KindAdjustment, c
 			out = append(out, d)
 		}
+	}
+	if missing != nil {
+		return nil, missing
 	}
 	return out, nil
 }

@@ -29,11 +29,6 @@ import (
 // ended everywhere, December has not.
 var testNow = time.Date(2026, 12, 15, 10, 0, 0, 0, time.UTC)
 
-func TestMain(m *testing.M) {
-	now = func() time.Time { return testNow }
-	os.Exit(m.Run())
-}
-
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -144,7 +139,7 @@ func loadScenario(t *testing.T, ctx context.Context, name string) *scenario {
 			t.Fatal(err)
 		}
 	}
-	sc.src = Source{Conn: db.Conn, Catalog: snap, Zones: zones, Rates: rates}
+	sc.src = Source{Conn: db.Conn, Catalog: snap, Zones: zones, Rates: rates, Now: func() time.Time { return testNow }}
 	sc.attrs = rowsOf(t, filepath.Join(dir, "attributions.csv"))
 	return sc
 }
@@ -171,6 +166,12 @@ func (sc *scenario) insertPhase(t *testing.T, ctx context.Context, phase string)
 	}
 	sort.Strings(versions)
 	computed := time.Now().UTC().Truncate(time.Second)
+	// The reporting amount as attribution stores it: in EUR at the rate of
+	// the conversion's day (6 and 10 decimals), none (rate 0) without one.
+	rates, err := sc.src.Rates.Rates(ctx, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range versions {
 		batch, err := sc.src.Conn.PrepareBatch(ctx, insertAttrSQL)
 		if err != nil {
@@ -189,9 +190,15 @@ func (sc *scenario) insertPhase(t *testing.T, ctx context.Context, phase string)
 				country = "\x00\x00"
 			}
 			rev := dec(t, r["revenue"])
+			rep, rate, rateDate := decimal.Zero, decimal.Zero, time.Unix(0, 0).UTC()
+			if !rev.IsZero() && r["currency"] != "" {
+				if c, err := rates.Convert(rev, r["currency"], "EUR", ts); err == nil {
+					rep, rate, rateDate = c.Amount.RoundBank(6), c.Rate.RoundBank(10), c.RateDate
+				}
+			}
 			if err := batch.Append(r["conversion"], ts, r["type"], "ours", "u-"+r["conversion"], "", r["outcome"],
 				r["partnership"], ps.Partner, country, r["direction"], "", "", "", uint32(tv), []string{},
-				rev, r["currency"], rev, "EUR", decimal.Zero, time.Unix(0, 0).UTC(), computed, ver); err != nil {
+				rev, r["currency"], rep, "EUR", rate, rateDate, computed, ver); err != nil {
 				t.Fatalf("Append(%s): %v", r["conversion"], err)
 			}
 		}
@@ -244,9 +251,10 @@ func checkExpected(t *testing.T, sc *scenario, st *Statement) {
 	}
 }
 
-// reconcile checks the new users of period's regular lines against
+// reconcile checks period's regular lines against
 // reports.PartnershipsReport for the same month, per partnership and
-// direction.
+// direction: the new users, and the revenue and amounts
+// (reconcileMoney).
 func reconcile(t *testing.T, ctx context.Context, src Source, st *Statement) {
 	t.Helper()
 	y, m, err := parsePeriod(st.Period)
@@ -287,6 +295,7 @@ func reconcile(t *testing.T, ctx context.Context, src Source, st *Statement) {
 	if !reflect.DeepEqual(fromReport, fromStatement) {
 		t.Errorf("%s new users: partnerships report %v, statement %v", st.Period, fromReport, fromStatement)
 	}
+	reconcileMoney(t, src, tbl, st)
 	hasAdj := false
 	for _, l := range st.Lines {
 		hasAdj = hasAdj || l.Kind == KindAdjustment
@@ -690,8 +699,7 @@ func TestMissingTerms(t *testing.T) {
 func TestOutOfOrderClose(t *testing.T) {
 	ctx := testCtx(t)
 	sc := loadScenario(t, ctx, "late_event")
-	now = func() time.Time { return time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC) }
-	t.Cleanup(func() { now = func() time.Time { return testNow } })
+	sc.src.Now = func() time.Time { return time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC) }
 	sc.insertPhase(t, ctx, "1")
 	if _, err := Close(ctx, sc.src, "2026-10", "fin"); err != nil {
 		t.Fatal(err)

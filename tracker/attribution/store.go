@@ -39,6 +39,31 @@ func NewJob(conn driver.Conn, cat *catalog.Store, rates *fx.Store, log *slog.Log
 	return &Job{conn: conn, cat: cat, fx: rates, log: log, now: time.Now, ReportingCurrency: DefaultReportingCurrency}
 }
 
+// The scales of attributions.revenue_rep (Decimal(18, 6)) and fx_rate
+// (Decimal(18, 10)), schema/0025: Decimal64, since a GROUP BY over a
+// Decimal128 crashes ClickHouse 18.16.
+const (
+	revRepScale = 6
+	fxRateScale = 10
+)
+
+var (
+	revRepLimit = decimal.New(1, 18-revRepScale) // 10^12: integer digits of Decimal(18, 6)
+	fxRateLimit = decimal.New(1, 18-fxRateScale) // 10^8
+)
+
+// storedFX rounds a conversion to what attributions stores, half-even
+// (the driver would truncate), and reports whether it fits: a rate of
+// zero marks a conversion without a reporting amount, so an amount too
+// large for the column is left unconverted rather than failing the batch.
+func storedFX(c fx.Converted) (amount, rate decimal.Decimal, ok bool) {
+	amount, rate = c.Amount.RoundBank(revRepScale), c.Rate.RoundBank(fxRateScale)
+	if amount.Abs().GreaterThanOrEqual(revRepLimit) || rate.GreaterThanOrEqual(fxRateLimit) || rate.Sign() <= 0 {
+		return decimal.Zero, decimal.Zero, false
+	}
+	return amount, rate, true
+}
+
 // Summary says what a run did.
 type Summary struct {
 	Conversions int            `json:"conversions"` // attributed (in the period)
@@ -158,8 +183,12 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Summary, error) {
 			} else if cvt, err := rates.Convert(r.Revenue, r.Currency, j.ReportingCurrency, cv.Time); err != nil {
 				sum.Unconverted++
 				j.log.Warn("attribution: no FX rate; reporting amount left 0", "conversion", cv.ID, "currency", r.Currency, "err", err)
+			} else if rep, rt, ok := storedFX(cvt); !ok {
+				sum.Unconverted++
+				j.log.Warn("attribution: the reporting amount or rate does not fit its column; reporting amount left 0",
+					"conversion", cv.ID, "currency", r.Currency, "amount", cvt.Amount, "rate", cvt.Rate)
 			} else {
-				revRep, rate, rateDate = cvt.Amount, cvt.Rate, cvt.RateDate
+				revRep, rate, rateDate = rep, rt, cvt.RateDate
 			}
 		}
 		overlaps := r.Overlaps
@@ -223,4 +252,11 @@ func (j *Job) clicks(ctx context.Context, from, to, convFrom time.Time) ([]Click
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// WithClock makes j read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns j.
+func (j *Job) WithClock(now func() time.Time) *Job {
+	j.now = now
+	return j
 }

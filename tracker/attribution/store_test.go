@@ -23,8 +23,9 @@ func TestJobRecomputes(t *testing.T) {
 	if _, err := cat.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "Acme"}, "t"); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"ps-a", "ps-b"} {
-		if _, err := cat.AddPartnership(ctx, catalog.Partnership{ID: id, Partner: "acme", Country: "DE", Direction: catalog.Inbound}, "t"); err != nil {
+	// One partnership per partner and country: ps-b is acme's in AT.
+	for id, cc := range map[string]string{"ps-a": "DE", "ps-b": "AT"} {
+		if _, err := cat.AddPartnership(ctx, catalog.Partnership{ID: id, Partner: "acme", Country: cc, Direction: catalog.Inbound}, "t"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +100,7 @@ func TestJobRecomputes(t *testing.T) {
 		t.Fatalf("after the late click: %+v", sum)
 	}
 	got := outcome()
-	if got["c1"] != "new_user/ps-a/0.000000000000" || got["c2"] != "credited/ps-a/30.000000000000" {
+	if got["c1"] != "new_user/ps-a/0.000000" || got["c2"] != "credited/ps-a/30.000000" {
 		t.Fatalf("after the late click: %v", got)
 	}
 	// Terms of ps-a change to a 1-day attribution window from before the
@@ -109,7 +110,7 @@ func TestJobRecomputes(t *testing.T) {
 		t.Fatal(err)
 	}
 	run()
-	if got := outcome(); got["c1"] != "unattributed//0.000000000000" || len(got) != 2 {
+	if got := outcome(); got["c1"] != "unattributed//0.000000" || len(got) != 2 {
 		t.Fatalf("after the terms change: %v", got)
 	}
 	if n := countRows(t, db, "SELECT count() FROM attributions FINAL"); n != 2 {
@@ -124,4 +125,38 @@ func countRows(t *testing.T, db *testenv.DB, q string) uint64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestStoredFX: a conversion is stored rounded half-even to the columns'
+// scales (revenue_rep 6 decimals, fx_rate 10), and one that does not fit
+// Decimal(18, 6) or Decimal(18, 10) is refused (left unconverted) rather
+// than truncated by the driver or failing the whole batch.
+func TestStoredFX(t *testing.T) {
+	for _, tc := range []struct {
+		amount, rate      string
+		wantAmt, wantRate string
+		ok                bool
+	}{
+		{"791.6454545454545", "0.909090909091", "791.645455", "0.9090909091", true},
+		{"0.0000005", "0.000058823529", "0", "0.0000588235", true}, // half-even: 0.000000
+		{"0.0000015", "1", "0.000002", "1", true},
+		{"-9.0909095", "0.909090909091", "-9.09091", "0.9090909091", true},
+		{"999999999999.9999994", "2", "999999999999.999999", "2", true},
+		{"999999999999.9999995", "2", "", "", false}, // rounds to 10^12
+		{"-1000000000000", "2", "", "", false},
+		{"10", "99999999.99999999995", "", "", false},
+		{"10", "0.00000000004", "", "", false}, // a rate of 0 marks no rate
+	} {
+		amt, rate, ok := storedFX(fx.Converted{Amount: decimal.RequireFromString(tc.amount), Rate: decimal.RequireFromString(tc.rate)})
+		if ok != tc.ok {
+			t.Errorf("storedFX(%s, %s) ok = %v, want %v", tc.amount, tc.rate, ok, tc.ok)
+			continue
+		}
+		if ok && (!amt.Equal(decimal.RequireFromString(tc.wantAmt)) || !rate.Equal(decimal.RequireFromString(tc.wantRate))) {
+			t.Errorf("storedFX(%s, %s) = %s, %s, want %s, %s", tc.amount, tc.rate, amt, rate, tc.wantAmt, tc.wantRate)
+		}
+		if !ok && (!amt.IsZero() || !rate.IsZero()) {
+			t.Errorf("storedFX(%s, %s) refused but returned %s, %s", tc.amount, tc.rate, amt, rate)
+		}
+	}
 }

@@ -64,6 +64,10 @@ type Config struct {
 	GuardEvery time.Duration
 
 	clock func() time.Time // tests move time backwards with it
+	// afterSpill, when set, runs after a group went to the journal and
+	// b.mu was released: tests let a replay finish there (the gauge race
+	// of xpromo_spilling).
+	afterSpill func()
 }
 
 // Defaults fills in zero fields.
@@ -168,7 +172,11 @@ type Buffer struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	mu       sync.Mutex // guards spilling and journal appends against the replayer's reset
+	// mu guards spilling and journal appends against the replayer's reset.
+	// The xpromo_spilling and xpromo_journal_bytes gauges are set under it
+	// too, with the state they report: set after the unlock, a replay
+	// finishing in between left the gauge at 1 with an empty journal.
+	mu       sync.Mutex
 	spilling bool
 
 	leaseMs   atomic.Uint64 // no id is issued at or above this millisecond
@@ -528,9 +536,12 @@ func (w *worker) commit(rec *record, hits int) error {
 	b.mu.Lock()
 	b.spilling = true
 	err := b.j.Append(rec.marshal())
-	b.mu.Unlock()
 	b.m.Spilling.Set(1)
 	b.m.JournalBytes.Set(float64(b.j.Size()))
+	b.mu.Unlock()
+	if b.cfg.afterSpill != nil {
+		b.cfg.afterSpill()
+	}
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -695,7 +706,9 @@ func (b *Buffer) replayLoop(ctx context.Context) {
 			if err := b.j.Release(pos); err != nil {
 				b.log.Warn("buffer: release replayed journal segments", "err", err)
 			}
+			b.mu.Lock() // not to overwrite a newer size an append set
 			b.m.JournalBytes.Set(float64(b.j.Size()))
+			b.mu.Unlock()
 		}
 		switch {
 		case errors.Is(rerr, io.EOF):
@@ -703,6 +716,8 @@ func (b *Buffer) replayLoop(ctx context.Context) {
 			done, err := b.j.ResetIfEnd(pos)
 			if done {
 				b.spilling = false
+				b.m.Spilling.Set(0)
+				b.m.JournalBytes.Set(float64(b.j.Size()))
 			}
 			b.mu.Unlock()
 			if err != nil {
@@ -710,8 +725,6 @@ func (b *Buffer) replayLoop(ctx context.Context) {
 			}
 			if done {
 				pos = journal.Position{}
-				b.m.Spilling.Set(0)
-				b.m.JournalBytes.Set(float64(b.j.Size()))
 				b.log.Info("buffer: spill journal replayed; writing to Redis directly again")
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xpromo/xpromo/internal/metrics"
@@ -483,5 +484,60 @@ func TestWindowEvictsOldestWhenFull(t *testing.T) {
 	w.trimBelow(entryID{ms: 199500}, false)
 	if n, _, evicted := w.size(); n != 501 || evicted != 0 {
 		t.Fatalf("after trim: entries %d, evicted %d", n, evicted)
+	}
+}
+
+// TestSpillingGaugeFollowsTheJournal: xpromo_spilling and
+// xpromo_journal_bytes report the state they describe even when the replay
+// ends between a group's journal append and the end of its commit. They
+// were set after the buffer's lock was released, so a replay finishing in
+// between left xpromo_spilling at 1 with an empty journal (and `make bench`
+// waiting its full minute for spilling to end).
+func TestSpillingGaugeFollowsTheJournal(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	m := metrics.Discard()
+	spilled, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	cfg := Config{Dir: t.TempDir(), KeyPrefix: "xp:", afterSpill: func() {
+		once.Do(func() { spilled <- struct{}{}; <-resume }) // hold the first spilled commit
+	}}
+	b, err := Open(context.Background(), commitClient(srv.URL), cfg, testenv.Logger(t), m)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	submitAll(t, b, makeHits(10, 0))
+
+	srv.Kill()
+	h := testHit(10)
+	done := make(chan error, 1)
+	go func() { done <- b.Submit(h) }()
+	select {
+	case <-spilled:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the hit submitted with Redis down did not go to the journal")
+	}
+	if got := testutil.ToFloat64(m.Spilling); got != 1 {
+		t.Errorf("xpromo_spilling = %v right after a group went to the journal, want 1", got)
+	}
+	// Redis back, and the journal replayed to its end, while the commit
+	// that spilled is held between its append and its end.
+	srv.Start()
+	testenv.WaitFor(t, 20*time.Second, "journal replayed", func() bool { return !b.Spilling() && b.JournalBytes() == 0 })
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if b.Spilling() || b.JournalBytes() != 0 {
+		t.Fatalf("spilling again (%v, %d bytes)", b.Spilling(), b.JournalBytes())
+	}
+	if got := testutil.ToFloat64(m.Spilling); got != 0 {
+		t.Errorf("xpromo_spilling = %v with the journal replayed and empty, want 0", got)
+	}
+	if got := testutil.ToFloat64(m.JournalBytes); got != 0 {
+		t.Errorf("xpromo_journal_bytes = %v with an empty journal, want 0", got)
+	}
+	if !streamHits(t, srv.Client(), b)[h.ID] {
+		t.Errorf("the journaled hit %s is not in Redis after the replay", h.ID)
 	}
 }

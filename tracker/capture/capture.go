@@ -63,6 +63,7 @@ type Server struct {
 	m      *metrics.Metrics
 	now    func() time.Time
 	fp     Fingerprinter // nil: no fingerprints
+	seen   Rememberer    // nil: pixel conversions leave no repeat mark
 
 	lossLog  atomic.Int64                             // unix seconds of the last "hit lost" log line
 	received [hit.KindRejected + 1]prometheus.Counter // by kind, resolved once: no label lookup per request
@@ -373,6 +374,8 @@ func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
 	}
 	if s.submit(h) != nil {
 		c.Set(notKept, true)
+	} else if h.Kind == hit.KindConversion && s.seen != nil {
+		s.seen.Remember(h.Source, h.Event, h.UserID, h.OrderID)
 	}
 	s.setVisitor(c, vid)
 }
@@ -445,4 +448,25 @@ func ParseAmount(v string) (string, string) {
 		return "", "bad_amount"
 	}
 	return d.String(), ""
+}
+
+// WithClock makes s read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns s.
+func (s *Server) WithClock(now func() time.Time) *Server {
+	s.now = now
+	return s
+}
+
+// Rememberer marks a stored conversion so that a later report of the same
+// order through the API is answered as a repeat; *conversion.Recorder is
+// one. It must not wait on anything.
+type Rememberer interface {
+	Remember(source, typ, userID, orderID string)
+}
+
+// WithRepeatMarks makes pixel conversions mark their order or signup as
+// seen (in the background); it returns s.
+func (s *Server) WithRepeatMarks(r Rememberer) *Server {
+	s.seen = r
+	return s
 }

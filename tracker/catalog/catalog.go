@@ -364,3 +364,10 @@ func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link, t
 	snap.resolve()
 	return snap
 }
+
+// WithClock makes s read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns s.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	s.now = now
+	return s
+}

@@ -272,8 +272,29 @@ func (s *Store) AddPartnership(ctx context.Context, ps Partnership, actor string
 	if _, ok := snap.Partnerships[ps.ID]; ok {
 		return ps, fmt.Errorf("partnership %q: %w", ps.ID, ErrExists)
 	}
+	// One agreement per partner and country: a second one would split the
+	// pair's clicks, attribution and statements between two ids. A change
+	// of terms is a new terms version of the existing partnership.
+	for _, other := range snap.Partnerships {
+		if other.Partner == ps.Partner && other.Country == ps.Country {
+			return ps, &DuplicatePartnershipError{Existing: other.ID, Partner: ps.Partner, Country: ps.Country}
+		}
+	}
 	return ps, s.putPartnership(ctx, op, actor, ActionCreate, nil, ps)
 }
+
+// DuplicatePartnershipError is AddPartnership's answer when the partner
+// already has a partnership in the country; it is also ErrExists.
+type DuplicatePartnershipError struct {
+	Existing, Partner, Country string
+}
+
+func (e *DuplicatePartnershipError) Error() string {
+	return fmt.Sprintf("partner %q already has partnership %q in %s (one per partner and country; change its terms instead)", e.Partner, e.Existing, e.Country)
+}
+
+// Is makes errors.Is(err, ErrExists) true.
+func (e *DuplicatePartnershipError) Is(target error) bool { return target == ErrExists }
 
 // PartnershipChange lists the fields to change; nil fields stay. Partner
 // and country are fixed: a different pair is a different agreement.

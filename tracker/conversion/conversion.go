@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -43,14 +45,13 @@ const (
 
 // Limits.
 const (
-	MaxField   = 128                  // bytes of an id
-	MaxBatch   = 1000                 // conversions per API request
-	DedupTTL   = 90 * 24 * time.Hour  // how long a seen order or signup is remembered in Redis
-	MaxAge     = 400 * 24 * time.Hour // occurred_at may be at most this old
-	MaxFuture  = 5 * time.Minute      // and at most this far ahead (clock skew)
-	MaxUA      = 512
-	maxAmount  = 1e14 // Decimal(18,4) holds 14 integer digits
-	dedupValue = "1"
+	MaxField  = 128                  // bytes of an id
+	MaxBatch  = 1000                 // conversions per API request
+	DedupTTL  = 90 * 24 * time.Hour  // how long a seen order or signup is remembered in Redis
+	MaxAge    = 400 * 24 * time.Hour // occurred_at may be at most this old
+	MaxFuture = 5 * time.Minute      // and at most this far ahead (clock skew)
+	MaxUA     = 512
+	maxAmount = 1e14 // Decimal(18,4) holds 14 integer digits
 )
 
 // Input is one conversion as a client reports it.
@@ -140,11 +141,17 @@ func (in *Input) Normalize(now time.Time) *FieldError {
 			return fieldErr("amount", "too large")
 		}
 		in.Currency = strings.ToUpper(strings.TrimSpace(in.Currency))
-		if in.Currency == "" {
+		switch {
+		case in.Currency == "" && in.Type == TypeRefund && a.IsZero():
+			// A refund of the whole order needs no currency: it is the order's.
+		case in.Currency == "":
 			return fieldErr("currency", "is required with an amount (ISO 4217)")
-		}
-		if _, err := currency.ParseISO(in.Currency); err != nil || len(in.Currency) != 3 {
+		case len(in.Currency) != 3:
 			return fieldErr("currency", "%q is not an ISO 4217 code", in.Currency)
+		default:
+			if _, err := currency.ParseISO(in.Currency); err != nil {
+				return fieldErr("currency", "%q is not an ISO 4217 code", in.Currency)
+			}
 		}
 	}
 	if in.OccurredAt.IsZero() {
@@ -177,11 +184,17 @@ type Recorder struct {
 	buf    Submitter
 	fp     Fingerprinter
 	now    func() time.Time
+	logger *slog.Logger
+
+	forgetting chan struct{} // background forgets in flight
+	marks      chan string   // pixel conversions' keys to mark
+	markOnce   sync.Once
 }
 
 // NewRecorder returns a Recorder; fp may be nil (no fingerprints).
 func NewRecorder(rdb *redis.Client, keyPrefix string, buf Submitter, fp Fingerprinter) *Recorder {
-	return &Recorder{rdb: rdb, prefix: keyPrefix, buf: buf, fp: fp, now: time.Now}
+	return &Recorder{rdb: rdb, prefix: keyPrefix, buf: buf, fp: fp, now: time.Now, logger: slog.New(slog.DiscardHandler),
+		forgetting: make(chan struct{}, maxForgetting), marks: make(chan string, 4096)}
 }
 
 // Recorded is what Record did with one conversion.
@@ -255,14 +268,24 @@ func (r *Recorder) RecordMany(ctx context.Context, source string, ins []Input, h
 		}
 		hits[i], keys[i] = h, r.dedupKey(source, in)
 	}
+	// Each mark holds this request's own token, so that a request which
+	// cannot keep its conversions removes its marks and only its marks: a
+	// concurrent first request for the same order keeps its own.
+	token := ids.New(now)
 	cmds := make([]*redis.BoolCmd, len(ins))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
-			cmds[i] = p.SetNX(ctx, k, dedupValue, DedupTTL)
+			cmds[i] = p.SetNX(ctx, k, token, DedupTTL)
 		}
 		return nil
 	})
 	if err != nil {
+		// Redis may have applied some SET NX whose replies never came
+		// (a read timeout): left in place, they would answer the client's
+		// retry as a repeat of a conversion that was never stored.
+		if !neverSent(err) {
+			r.forget(ctx, token, keys)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	// Within one batch, the second of two equal keys is a repeat too: SET NX
@@ -274,14 +297,19 @@ func (r *Recorder) RecordMany(ctx context.Context, source string, ins []Input, h
 		wg.Go(func() { errs[i] = r.buf.Submit(h) })
 	}
 	wg.Wait()
+	var lost []string
+	for i, h := range hits {
+		if errs[i] != nil && !h.Duplicate {
+			lost = append(lost, keys[i]) // not kept: its retry must not be a "repeat"
+		}
+	}
+	if len(lost) > 0 {
+		r.forget(ctx, token, lost)
+	}
 	out := make([]Recorded, len(ins))
 	var firstErr error
 	for i, h := range hits {
 		if errs[i] != nil {
-			if !h.Duplicate {
-				// Not kept: forget it, so the client's retry is not a "repeat".
-				r.rdb.Del(context.WithoutCancel(ctx), keys[i])
-			}
 			if firstErr == nil {
 				firstErr = fmt.Errorf("record conversion: %w", errs[i])
 			}
@@ -293,4 +321,132 @@ func (r *Recorder) RecordMany(ctx context.Context, source string, ins []Input, h
 		return nil, firstErr
 	}
 	return out, nil
+}
+
+// WithClock makes r read the time of its business rules from now
+// instead of the wall clock (tests move it); it returns r.
+func (r *Recorder) WithClock(now func() time.Time) *Recorder {
+	r.now = now
+	return r
+}
+
+// forgetScript deletes a repeat-check mark only if it still holds the
+// token of the request that set it.
+var forgetScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
+// Forgetting marks: first within ForgetWait, before the 503 goes out (the
+// client is told to retry after a second); if Redis still does not answer,
+// in the background until ForgetGiveUp, since a retry can only be
+// answered once Redis answers again. At most maxForgetting requests are
+// forgotten in the background at once, so a frozen Redis under load does
+// not pile up goroutines; past that the marks stay (the retry is then
+// answered as a repeat, and still stored and counted).
+const (
+	ForgetWait    = time.Second
+	ForgetGiveUp  = 5 * time.Minute
+	maxForgetting = 1024
+)
+
+// forget removes this request's marks on keys (compare-and-delete by
+// token, one key per call so the keys may live on any cluster slot).
+func (r *Recorder) forget(ctx context.Context, token string, keys []string) {
+	ctx = context.WithoutCancel(ctx) // the request may be gone; its marks must still go
+	retry := func(until time.Duration) error {
+		ctx, cancel := context.WithTimeout(ctx, until)
+		defer cancel()
+		wait := 50 * time.Millisecond
+		for {
+			_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					forgetScript.Eval(ctx, p, []string{k}, token)
+				}
+				return nil
+			})
+			if err == nil {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
+		}
+	}
+	if retry(ForgetWait) == nil {
+		return
+	}
+	select {
+	case r.forgetting <- struct{}{}:
+	default:
+		r.logger.Warn("conversion: too many unanswered requests to forget; their retries are answered as repeats (still stored and counted)", "keys", len(keys))
+		return
+	}
+	go func() {
+		defer func() { <-r.forgetting }()
+		if err := retry(ForgetGiveUp); err != nil {
+			r.logger.Warn("conversion: repeat-check marks of an unanswered request not removed; a retry is answered as a repeat (still stored and counted)", "keys", keys, "err", err)
+		}
+	}()
+}
+
+// neverSent says whether err means no command reached Redis (the
+// connection could not be made), so no mark can have been set.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// WithLogger makes r log what it could not clean up; it returns r.
+func (r *Recorder) WithLogger(log *slog.Logger) *Recorder {
+	r.logger = log
+	return r
+}
+
+// Remember marks a conversion the pixel stored (source "ours"), so that
+// the same order or signup reported later through the API is answered as
+// a repeat, as one reported twice through the API is. The pixel answers
+// without waiting on Redis: the key is queued and one background worker
+// sets the queued marks in pipelines, best effort (a full queue or a slow
+// Redis drops them); only a later answer's duplicate flag depends on it,
+// never what is counted.
+func (r *Recorder) Remember(source, typ, userID, orderID string) {
+	if (typ == TypeSignup && userID == "") || (typ != TypeSignup && orderID == "") {
+		return // nothing identifies a repeat of it
+	}
+	r.markOnce.Do(func() { go r.markLoop() })
+	select {
+	case r.marks <- DedupKey(r.prefix, source, typ, userID, orderID):
+	default:
+	}
+}
+
+// markLoop sets the marks Remember queued, up to markBatch per round trip,
+// for as long as the process runs.
+func (r *Recorder) markLoop() {
+	const markBatch = 256
+	keys := make([]string, 0, markBatch)
+	for k := range r.marks {
+		keys = append(keys[:0], k)
+	more:
+		for len(keys) < markBatch {
+			select {
+			case k := <-r.marks:
+				keys = append(keys, k)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.SetNX(ctx, k, "pixel", DedupTTL)
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			r.logger.Debug("conversion: pixel conversions not remembered", "n", len(keys), "err", err)
+		}
+	}
 }

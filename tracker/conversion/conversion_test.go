@@ -39,6 +39,8 @@ func TestNormalize(t *testing.T) {
 		{"trailing zeros", Input{Type: "purchase", OrderID: "o", Amount: dec("1.100000"), Currency: "EUR"}, "", nil},
 		{"too large", Input{Type: "purchase", OrderID: "o", Amount: dec("100000000000000"), Currency: "EUR"}, "amount", nil},
 		{"full refund", Input{Type: "refund", OrderID: "o", Currency: "EUR"}, "", func(in Input) bool { return in.Amount != nil && in.Amount.IsZero() }},
+		{"full refund without currency", Input{Type: "refund", OrderID: "o"}, "", func(in Input) bool { return in.Amount != nil && in.Amount.IsZero() && in.Currency == "" }},
+		{"partial refund without currency", Input{Type: "refund", OrderID: "o", Amount: dec("2")}, "currency", nil},
 		{"unknown type", Input{Type: "cancel"}, "type", nil},
 		{"no type", Input{}, "type", nil},
 		{"future", Input{Type: "signup", UserID: "u", OccurredAt: now.Add(10 * time.Minute)}, "occurred_at", nil},
@@ -231,4 +233,75 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("accepted occurred_at %v", in.OccurredAt)
 		}
 	})
+}
+
+// TestUnansweredRequestLeavesNoMark: Redis applies a request's SET NX
+// but answers too late (a proxy holds the replies back past the client's
+// read timeout). The request is answered ErrUnavailable, and its retry is
+// then a first conversion, not a repeat of one never stored; a mark that
+// another request set for an order of the same batch stays.
+func TestUnansweredRequestLeavesNoMark(t *testing.T) {
+	r := testenv.NewRedis(t)
+	ctx := context.Background()
+	proxy := testenv.NewProxy(t, r.Client.Options().Addr)
+	// The tracker's repeat-check client: no retries, short timeouts.
+	slow := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: r.Client.Options().DB, MaxRetries: -1,
+		DialTimeout: time.Second, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	defer slow.Close()
+	buf := &recorder{}
+	rec := NewRecorder(slow, r.Prefix, buf, nil).WithLogger(testenv.Logger(t))
+	now := testenv.Now().UTC()
+	in := func(order string) Input {
+		in := Input{Type: "purchase", OrderID: order, Amount: dec("9.90"), Currency: "EUR"}
+		if fe := in.Normalize(now); fe != nil {
+			t.Fatal(fe)
+		}
+		return in
+	}
+	mine, theirs := DedupKey(r.Prefix, SourceOurs, TypePurchase, "", "o-late"), DedupKey(r.Prefix, SourceOurs, TypePurchase, "", "o-theirs")
+	// A concurrent first request holds o-theirs.
+	if err := r.Client.Set(ctx, theirs, "their-token", DedupTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := slow.Ping(ctx).Err(); err != nil { // connect before Redis turns slow
+		t.Fatal(err)
+	}
+	proxy.SetDelay(800 * time.Millisecond)
+	sawMark := make(chan bool, 1)
+	go func() {
+		// The mark is set at once (only the reply is late); keep Redis
+		// slow a while longer so the first clean-up attempts time out too.
+		deadline := time.Now().Add(5 * time.Second)
+		for r.Client.Exists(ctx, mine).Val() == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		sawMark <- r.Client.Exists(ctx, mine).Val() == 1
+		time.Sleep(700 * time.Millisecond)
+		proxy.SetDelay(0)
+	}()
+	_, err := rec.RecordMany(ctx, SourceOurs, []Input{in("o-late"), in("o-theirs")}, nil)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("late Redis: %v, want ErrUnavailable", err)
+	}
+	if !<-sawMark {
+		t.Fatal("the SET NX never reached Redis: the test proves nothing")
+	}
+	if n := r.Client.Exists(ctx, mine).Val(); n != 0 {
+		t.Errorf("the unanswered request's own mark is still there")
+	}
+	if v := r.Client.Get(ctx, theirs).Val(); v != "their-token" {
+		t.Errorf("the other request's mark is %q, want it kept", v)
+	}
+	if len(buf.hits) != 0 {
+		t.Fatalf("%d hits submitted by a request answered unavailable", len(buf.hits))
+	}
+	// The client's retry is a first conversion, stored unmarked.
+	got, err := rec.Record(ctx, SourceOurs, in("o-late"), nil)
+	if err != nil || got.Duplicate {
+		t.Fatalf("retry: %+v %v, want a first conversion", got, err)
+	}
+	if len(buf.hits) != 1 || buf.hits[0].Duplicate {
+		t.Fatalf("retry stored as %+v", buf.hits)
+	}
 }

@@ -27,6 +27,7 @@ type Salts struct {
 	log    *slog.Logger
 	days   atomic.Pointer[map[string][]byte] // "2026-11-26" -> salt
 	cached atomic.Pointer[daySalt]           // the day last asked for
+	now    func() time.Time
 }
 
 // Salt lifetimes. A day's salt expires SaltGrace after the day ends (late
@@ -44,7 +45,7 @@ func NewSalts(rdb *redis.Client, keyPrefix string, log *slog.Logger) *Salts {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Salts{rdb: rdb, prefix: keyPrefix, log: log}
+	s := &Salts{rdb: rdb, prefix: keyPrefix, log: log, now: time.Now}
 	s.days.Store(&map[string][]byte{})
 	return s
 }
@@ -111,7 +112,7 @@ func (s *Salts) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := s.Load(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		if err := s.Load(ctx, s.now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("salts: reload failed; fingerprints use the salts in memory", "err", err)
 		}
 	}
@@ -164,4 +165,11 @@ func (s *Salts) saltOf(at time.Time) []byte {
 		s.cached.Store(&daySalt{day: day, salt: salt})
 	}
 	return salt
+}
+
+// WithClock makes Run pick the days' salts by now instead of the wall
+// clock (tests move it); it returns s.
+func (s *Salts) WithClock(now func() time.Time) *Salts {
+	s.now = now
+	return s
 }

@@ -69,7 +69,7 @@ func main() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(strings.TrimSpace(string(body)))
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(os.Stderr, resp.Status) // 401: signature, ts or replay; 422: a field; 503: retry
+		fmt.Fprintln(os.Stderr, resp.Status) // 401: signature or ts; 422: a field; 503: retry
 		os.Exit(1)
 	}
 }

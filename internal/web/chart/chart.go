@@ -76,8 +76,88 @@ func finite(v float64) float64 {
 	return v
 }
 
+// Text metrics of the axis labels: 11px, about 0.62em per character of
+// digits and dashes (a date such as 2026-10-31 is about 68px wide).
+const (
+	fontSize  = 11.0
+	charWidth = 0.62 * fontSize
+	labelGap  = 12.0 // the least space between two x labels
+)
+
+// textWidth estimates the drawn width of s at the axis font size.
+func textWidth(s string) float64 { return float64(len([]rune(s))) * charWidth }
+
+// ticks returns the y axis values from lo to hi (lo <= 0 <= hi): at most
+// about four steps of 1, 2 or 5 times a power of ten, and whole steps
+// when integer (counts have no half users). The first is <= lo, the last
+// >= hi; all-zero data gets 0 and 1.
+func ticks(lo, hi float64, integer bool) []float64 {
+	if hi <= lo {
+		hi = lo + 1
+	}
+	raw := (hi - lo) / 4
+	step := niceMax(raw)
+	if integer && step < 1 {
+		step = 1
+	}
+	first := math.Floor(lo / step)
+	// Rounded to the step's decimals, so that 3 x 0.1 reads 0.3.
+	dec := max(0, int(-math.Floor(math.Log10(step))))
+	var out []float64
+	for k := first; ; k++ {
+		v, _ := strconv.ParseFloat(strconv.FormatFloat(k*step, 'f', dec, 64), 64)
+		out = append(out, v)
+		if k*step >= hi-step*1e-9 {
+			break
+		}
+	}
+	if len(out) < 2 {
+		out = append(out, out[0]+step)
+	}
+	return out
+}
+
+// xLabels returns the indexes of the n labels to draw on a plot width pw
+// when the widest label is width wide: the first, the last, and every
+// step-th between that does not crowd the last, step chosen so that no
+// two overlap.
+func xLabels(n int, pw, width float64) []int {
+	if n <= 0 {
+		return nil
+	}
+	if n == 1 {
+		return []int{0}
+	}
+	slot := pw / float64(n-1) // distance between two neighbouring points
+	step := max(1, int(math.Ceil((width+labelGap)/slot)))
+	var out []int
+	for i := 0; i < n-1; i += step {
+		if i > 0 && float64(n-1-i)*slot < width+labelGap {
+			break // the last label would overlap it
+		}
+		out = append(out, i)
+	}
+	return append(out, n-1)
+}
+
+// integral reports whether every value is a whole number.
+func integral(series []Series) bool {
+	for _, s := range series {
+		for _, v := range s.Values {
+			if v = finite(v); v != math.Trunc(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // SVG renders the line chart. It scales to its container's width (the
-// viewBox keeps the proportions), so it reads on a phone.
+// viewBox keeps the proportions), so it reads on a phone. Every label is
+// drawn inside the viewBox (the first and last x labels are anchored at
+// their ends, so they are not cut off at the edges). A chart whose values
+// are all zero is drawn as a short strip saying so (class "chart empty"),
+// with its points still there for tests and screen readers.
 func (c Line) SVG() template.HTML {
 	w, h := c.Width, c.Height
 	if w <= 0 {
@@ -86,8 +166,6 @@ func (c Line) SVG() template.HTML {
 	if h <= 0 {
 		h = 240
 	}
-	const left, right, top, bottom = 48.0, 12.0, 12.0, 40.0
-	pw, ph := float64(w)-left-right, float64(h)-top-bottom
 	lo, hi := 0.0, 0.0
 	for _, s := range c.Series {
 		for _, v := range s.Values {
@@ -95,12 +173,30 @@ func (c Line) SVG() template.HTML {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 	}
-	top0 := niceMax(hi)
-	bot0 := 0.0
-	if lo < 0 {
-		bot0 = -niceMax(-lo)
+	empty := lo == 0 && hi == 0
+	if empty {
+		h = 72
 	}
+	bottom := 40.0
+	if empty {
+		bottom = 44.0
+	}
+	ys := ticks(lo, hi, integral(c.Series))
+	if empty {
+		ys = []float64{0}
+	}
+	left := 12.0
+	for _, v := range ys {
+		left = math.Max(left, textWidth(axisLabel(v))+10)
+	}
+	const right, top = 12.0, 12.0
+	pw, ph := float64(w)-left-right, float64(h)-top-bottom
+	bot0, top0 := ys[0], ys[len(ys)-1]
 	span := top0 - bot0
+	if span == 0 {
+		span, top0 = 1, 1 // empty: the points sit on the baseline
+		ph = float64(h) - top - bottom
+	}
 	n := len(c.Labels)
 	x := func(i int) float64 {
 		if n <= 1 {
@@ -110,23 +206,39 @@ func (c Line) SVG() template.HTML {
 	}
 	y := func(v float64) float64 { return top + ph*(top0-finite(v))/span }
 
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" data-chart="%s" viewBox="0 0 %d %d" role="img" aria-label="%s" class="chart" preserveAspectRatio="xMidYMid meet">`,
-		esc(c.Name), w, h, esc(c.Title))
-	fmt.Fprintf(&b, `<title>%s</title>`, esc(c.Title))
-	// Grid: 0, half and top (and bottom when negative values exist).
-	for _, v := range []float64{bot0, (bot0 + top0) / 2, top0, 0} {
-		fmt.Fprintf(&b, `<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#ddd" stroke-width="1"/>`, f(left), f(left+pw), f(y(v)), f(y(v)))
-		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="11" text-anchor="end" fill="#555">%s</text>`, f(left-4), f(y(v)+4), esc(axisLabel(v)))
+	if empty {
+		y = func(float64) float64 { return top + ph }
 	}
-	// At most about 8 x labels, always the first and the last.
-	step := max(1, (n+7)/8)
-	for i, l := range c.Labels {
-		// Every step-th label and the last, unless the last would overlap.
-		if (i%step != 0 && i != n-1) || (i != n-1 && i%step == 0 && i > 0 && n-1-i < step) {
-			continue
+
+	var b bytes.Buffer
+	class := "chart"
+	if empty {
+		class = "chart empty"
+	}
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" data-chart="%s" viewBox="0 0 %d %d" role="img" aria-label="%s" class="%s" preserveAspectRatio="xMidYMid meet">`,
+		esc(c.Name), w, h, esc(c.Title), class)
+	fmt.Fprintf(&b, `<title>%s</title>`, esc(c.Title))
+	for _, v := range ys {
+		fmt.Fprintf(&b, `<line class="grid" x1="%s" x2="%s" y1="%s" y2="%s" stroke="#ddd" stroke-width="1"/>`, f(left), f(left+pw), f(y(v)), f(y(v)))
+		fmt.Fprintf(&b, `<text class="ytick" x="%s" y="%s" font-size="11" text-anchor="end" fill="#555">%s</text>`, f(left-4), f(y(v)+4), esc(axisLabel(v)))
+	}
+	if empty && n > 0 {
+		fmt.Fprintf(&b, `<text class="nodata" x="%s" y="%s" font-size="12" text-anchor="middle" fill="#555">Nothing in this period</text>`, f(left+pw/2), f(top+ph-6))
+	}
+	widest := 0.0
+	for _, l := range c.Labels {
+		widest = math.Max(widest, textWidth(l))
+	}
+	for _, i := range xLabels(n, pw, widest) {
+		// Anchored so that the text stays inside the viewBox.
+		anchor := "middle"
+		switch {
+		case n > 1 && i == 0 && x(i)-textWidth(c.Labels[i])/2 < 0:
+			anchor = "start"
+		case n > 1 && i == n-1 && x(i)+textWidth(c.Labels[i])/2 > float64(w):
+			anchor = "end"
 		}
-		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="11" text-anchor="middle" fill="#555">%s</text>`, f(x(i)), f(top+ph+16), esc(l))
+		fmt.Fprintf(&b, `<text class="xtick" x="%s" y="%s" font-size="11" text-anchor="%s" fill="#555">%s</text>`, f(x(i)), f(top+ph+16), anchor, esc(c.Labels[i]))
 	}
 	for si, s := range c.Series {
 		col := palette[si%len(palette)]
