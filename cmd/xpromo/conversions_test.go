@@ -23,13 +23,12 @@ import (
 // conversions API; they go through Redis and the ingester into ClickHouse;
 // `xpromo fx load` and `xpromo attribute` then credit them to the
 // partnership, in the reporting currency too.
-func TestConversionsEndToEnd(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
-	ctx := context.Background()
-	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
+// conversionsClient returns a function that POSTs a body to s's
+// /v1/conversions with a new service token, once the token is accepted
+// (after one warm-up signup, user "warmup").
+func conversionsClient(t *testing.T, s *server, db *testenv.DB) func(body string) (int, string) {
+	t.Helper()
+	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +49,16 @@ func TestConversionsEndToEnd(t *testing.T) {
 		code, _ := post(`{"type":"signup","user_id":"warmup"}`)
 		return code == 200
 	})
+	return post
+}
+
+func TestConversionsEndToEnd(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db)
+	ctx := context.Background()
+	post := conversionsClient(t, s, db)
 
 	// A visitor clicks the inbound link; our landing page gets xp_click.
 	click := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
@@ -243,27 +252,7 @@ func TestPixelOrderThenAPIAndWholeRefund(t *testing.T) {
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db)
 	ctx := context.Background()
-	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func(body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest("POST", s.base+"/v1/conversions", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	testenv.WaitFor(t, 10*time.Second, "service token accepted", func() bool {
-		code, _ := post(`{"type":"signup","user_id":"warmup"}`)
-		return code == 200
-	})
+	post := conversionsClient(t, s, db)
 	click := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
 	if resp := get(t, http.DefaultClient, "GET", s.base+"/p.gif?e=purchase&oid=PX-1&v=30.00&cur=EUR&click="+click, "8.8.8.8", browserUA); resp.StatusCode != 200 {
 		t.Fatalf("pixel purchase: %d", resp.StatusCode)
