@@ -185,7 +185,10 @@ func RateLimit(cfg RateLimitConfig) echo.MiddlewareFunc {
 	}
 }
 
-// buckets holds a token bucket per key, forgetting keys idle for expires.
+// buckets holds a token bucket (golang.org/x/time/rate) per key,
+// forgetting keys idle for expires. Not echo's RateLimiterMemoryStore: it
+// answers allow or deny only, and the RateLimit-* headers need the tokens
+// left and the time to refill, which rate.Limiter gives.
 type buckets struct {
 	rate    float64
 	burst   int
