@@ -239,7 +239,9 @@ func (h *Handler) Serve(c echo.Context) error {
 		// as a repeat. While the first is still being recorded, a retry is
 		// asked to come back.
 		if earlier.ID == "" {
-			return h.unavailable(c, partner, "the same request is being recorded", nil)
+			// Not a fault: the partner retried before the first answer.
+			h.log.Info("postback: identical request while the first is being recorded", "partner", clip(partner))
+			return h.fail(c, http.StatusServiceUnavailable, "unavailable", "", "the same request is being recorded; retry later")
 		}
 		h.log.Info("postback: identical request answered as a repeat", "partner", partner, "id", earlier.ID)
 		return c.JSON(http.StatusOK, conversion.Recorded{ID: earlier.ID, Duplicate: true})
