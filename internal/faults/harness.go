@@ -265,7 +265,7 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		Ready: func() error { return httpOK(e.Base + "/healthz") }}
 	e.Ingester = &Proc{Name: "ingester", Bin: bin, Log: filepath.Join(e.Dir, "ingester.log"),
 		Args: append([]string{"ingest", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
-			"--batch-size", "50000", "--flush-interval", "500ms", "--claim-idle", o.ClaimIdle.String()}, common...),
+			"--batch-size", "50000", "--flush-interval", ingestFlush.String(), "--claim-idle", o.ClaimIdle.String()}, common...),
 		Ready: func() error { return httpOK(e.Metrics + "/healthz") }}
 	if os.Getenv("FAULTS_PPROF") != "" {
 		// To look inside a slow fault: go tool pprof http://<addr>/debug/pprof/profile
@@ -410,6 +410,10 @@ func (e *Env) TrackerMetrics() (map[string]float64, error) { return Scrape(e.Bas
 
 // IngesterMetrics scrapes the ingester.
 func (e *Env) IngesterMetrics() (map[string]float64, error) { return Scrape(e.Metrics + "/metrics") }
+
+// ingestFlush is the ingester's --flush-interval: the longest a hit
+// waits in the stream for its batch when the load is light.
+const ingestFlush = 500 * time.Millisecond
 
 // Backlog is what is not yet in ClickHouse on the Redis side: entries in
 // every registered stream (each a group of hits), and how many of them are
