@@ -29,7 +29,7 @@ run: build ## start the servers, migrate, seed the demo, run `xpromo serve` (Ctr
 test: services test-tools vet ## run every test (race detector on) against the real servers
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-# The whole suite once more with the tests' clock moved (internal/testenv
+# The whole suite once more with the tests' clock moved (testkit/testenv
 # Clock): a test that passes only in the month it was written fails here.
 TEST_NOW ?= 2027-03-15T10:00:00Z
 test-clock: services test-tools ## every test again with the clock moved to TEST_NOW (no race detector)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
 )
 
 // Breakdown dimensions: what BreakdownReport splits one partnership by.

@@ -19,9 +19,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // The scenario's catalog: two partners, four partnerships in three zones

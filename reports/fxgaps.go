@@ -10,7 +10,7 @@ import (
 )
 
 // A credited conversion with revenue but no reporting-currency amount is
-// one attribution found no ECB rate for (tracker/attribution leaves
+// one attribution found no ECB rate for (domain/attribution leaves
 // revenue_rep 0 and marks it with fx_rate 0; the same currency on both
 // sides has rate 1). Its revenue would silently count 0 in every
 // reporting-currency figure, so reports say which currency-days lack a

@@ -11,7 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
 )
 
 // The partnerships report reads hits from the hourly rollup (hits_hourly)

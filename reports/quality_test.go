@@ -18,8 +18,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // qtRejected is a stored rejected hit.

@@ -17,8 +17,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/testenv"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // insertHits is the column list of tracker/ingest/rows.go insertHits.

@@ -1,4 +1,4 @@
--- Partners' postback secrets, sealed with the server key (internal/secrets:
+-- Partners' postback secrets, sealed with the server key (lib/secrets:
 -- AES-256-GCM, the partner id as additional data), one row per version.
 -- The newest two versions not revoked are valid (rotation keeps the
 -- previous one working). A revocation writes the same (partner, version)

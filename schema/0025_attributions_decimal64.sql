@@ -9,7 +9,7 @@
 -- half-even to 6 decimals by attribution (a millionth of a unit; a sum
 -- over a million conversions stays well within a cent), up to 12 integer
 -- digits; an amount that does not fit is left unconverted, like one
--- without a rate (tracker/attribution).
+-- without a rate (domain/attribution).
 -- fx_rate Decimal(18, 10): reporting-currency units per unit of the
 -- conversion's currency, rounded half-even to 10 decimals (6 significant
 -- digits, the ECB's, even for IDR to EUR, about 0.0000588), up to 8

@@ -30,7 +30,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 //go:embed *.sql

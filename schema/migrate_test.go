@@ -19,9 +19,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/schema"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 var fileRe = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)

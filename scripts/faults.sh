@@ -19,6 +19,6 @@ export FAULTS_FORM=${FAULTS_FORM:-full}
 export FAULTS_DOC=${FAULTS_DOC:-$ROOT/docs/RELIABILITY.md}
 # No race detector: the load generator must keep its rate; the processes
 # under test are plain builds in any case.
-go test -count=1 -timeout 90m -run '^TestFaults$' -v ./internal/faults/ 2>&1 | tee "${FAULTS_LOG:-/tmp/xpromo-faults.log}" |
+go test -count=1 -timeout 90m -run '^TestFaults$' -v ./testkit/faults/ 2>&1 | tee "${FAULTS_LOG:-/tmp/xpromo-faults.log}" |
 	grep -E '^(=== RUN|--- |\s+--- |PASS|FAIL|ok|Form:|\||\s+faults_test.go)' || true
 exit "${PIPESTATUS[0]}"

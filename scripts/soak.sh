@@ -11,6 +11,6 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 export SOAK=${SOAK:-30m}
 export FAULTS_DOC=${FAULTS_DOC:-$ROOT/docs/RELIABILITY.md}
-go test -count=1 -timeout 3h -run '^TestSoak$' -v ./internal/faults/ 2>&1 | tee "${SOAK_LOG:-/tmp/xpromo-soak.log}" |
+go test -count=1 -timeout 3h -run '^TestSoak$' -v ./testkit/faults/ 2>&1 | tee "${SOAK_LOG:-/tmp/xpromo-soak.log}" |
 	grep -vE 'level=(INFO|WARN|DEBUG)' || true
 exit "${PIPESTATUS[0]}"

@@ -4,7 +4,7 @@
 # time:
 #   node          runs the /xp.js behaviour test (package nodejs)
 #   curl, openssl run the partner guide's curl example against a server
-#   chromium      the dashboard's browser tests (internal/browser, headless)
+#   chromium      the dashboard's browser tests (testkit/browser, headless)
 #                 with fonts-dejavu-core so screenshots show readable text
 set -euo pipefail
 declare -A pkg=([node]=nodejs [curl]=curl [openssl]=openssl [chromium]=chromium)

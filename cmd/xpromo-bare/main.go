@@ -27,7 +27,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/xpromo/xpromo/tracker/ids"
+	"github.com/xpromo/xpromo/lib/ids"
 )
 
 // dest is where the demo link "demo" of `xpromo demo` leads; the tracker

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/tracker/capture"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // The baseline must answer what the tracker answers.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 // rowCounter reads how many rows a table holds. It sums the rows of the

@@ -13,10 +13,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/geo"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // fillConfig describes the hits --fill-stream writes: clicks on one link,

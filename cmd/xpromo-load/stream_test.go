@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/hit"
 )

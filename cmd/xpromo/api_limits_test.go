@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // scriptClient is a script's view of the API: one request at a time, the
@@ -47,7 +48,7 @@ func startAPI(t *testing.T, opts ...func(*serveConfig)) scriptClient {
 	r := testenv.NewRedis(t)
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db, opts...)
-	secret, _, err := auth.NewStore(db.Conn).Create(context.Background(), auth.Spec{Role: auth.RoleAdmin, Name: "script"})
+	secret, _, err := auth.NewStore(db.Conn).Create(context.Background(), auth.Spec{Role: access.RoleAdmin, Name: "script"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/fx"
-	"github.com/xpromo/xpromo/tracker/attribution"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/attribution"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 func runAttribute(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
 )
 
 // cmdFlags is the flag set of a catalog subcommand that writes, with the

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/testenv"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // cliRun runs xpromo in this process, as main does, against db. The

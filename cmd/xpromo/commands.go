@@ -26,12 +26,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/metrics"
-	"github.com/xpromo/xpromo/internal/notify"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/lib/metrics"
+	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
-	"github.com/xpromo/xpromo/tracker/catalog"
 	"github.com/xpromo/xpromo/tracker/ingest"
 )
 

@@ -14,8 +14,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestConversionsEndToEnd: clicks on a tracking link, then our product
@@ -28,7 +29,7 @@ import (
 // (after one warm-up signup, user "warmup").
 func conversionsClient(t *testing.T, s *server, db *testenv.DB) func(body string) (int, string) {
 	t.Helper()
-	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: auth.RoleService, Name: "shop-backend"})
+	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: access.RoleService, Name: "shop-backend"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +192,8 @@ func TestConversionsEndToEnd(t *testing.T) {
 	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	reader := map[string]string{}
 	for name, spec := range map[string]auth.Spec{
-		"cm-de": {Role: auth.RoleCountryManager, Countries: []string{"DE"}}, "cm-fr": {Role: auth.RoleCountryManager, Countries: []string{"FR"}},
-		"acme": {Role: auth.RolePartner, Partner: "acme"}, "service": {Role: auth.RoleService},
+		"cm-de": {Role: access.RoleCountryManager, Countries: []string{"DE"}}, "cm-fr": {Role: access.RoleCountryManager, Countries: []string{"FR"}},
+		"acme": {Role: access.RolePartner, Partner: "acme"}, "service": {Role: access.RoleService},
 	} {
 		spec.Name = name
 		sec, _, err := tokens.Create(ctx, spec)

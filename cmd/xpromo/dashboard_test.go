@@ -18,10 +18,11 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/browser"
-	"github.com/xpromo/xpromo/internal/testenv"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/testkit/browser"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // dashData is what seedDashboard wrote: partnerships in DE (acme-de both
@@ -389,9 +390,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		return secret
 	}
 	// Created before serve starts, so its verifier knows them at once.
-	deTok := newToken(auth.Spec{Role: auth.RoleCountryManager, Countries: []string{"DE"}})
-	frTok := newToken(auth.Spec{Role: auth.RoleCountryManager, Countries: []string{"FR"}})
-	finTok := newToken(auth.Spec{Role: auth.RoleFinance})
+	deTok := newToken(auth.Spec{Role: access.RoleCountryManager, Countries: []string{"DE"}})
+	frTok := newToken(auth.Spec{Role: access.RoleCountryManager, Countries: []string{"FR"}})
+	finTok := newToken(auth.Spec{Role: access.RoleFinance})
 	s := startServe(t, r.URL, r.Prefix, db)
 	deAPI := apiClient{t, s.base, deTok}
 	finAPI := apiClient{t, s.base, finTok}

@@ -12,11 +12,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/fx"
-	"github.com/xpromo/xpromo/internal/privacy"
-	"github.com/xpromo/xpromo/tracker/attribution"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/attribution"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/ops/privacy"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 

@@ -14,11 +14,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/conversion"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // scanStrings returns, for each needle found, the table.column of the

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestFXLoadZip runs `xpromo fx load FILE` as the docs print it with the
@@ -19,7 +19,7 @@ import (
 func TestFXLoadZip(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	t.Setenv("XPROMO_CLICKHOUSE_URL", db.URL)
-	csvBytes, err := os.ReadFile(filepath.Join("..", "..", "internal", "fx", "testdata", "eurofxref-hist.csv"))
+	csvBytes, err := os.ReadFile(filepath.Join("..", "..", "domain", "fx", "testdata", "eurofxref-hist.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/gen"
+	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/ops/gen"
 )
 
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {

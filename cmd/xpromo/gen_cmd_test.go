@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xpromo/xpromo/internal/gen"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/ops/gen"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 func TestGenCommand(t *testing.T) {

@@ -26,11 +26,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/postback"
-	"github.com/xpromo/xpromo/internal/secrets"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/http/postback"
+	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // logSink collects a server's log output from its goroutines.
@@ -196,8 +197,8 @@ func TestHostileBodyLimits(t *testing.T) {
 	r := testenv.NewRedis(t)
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db)
-	admin := hostileToken(t, s, auth.Spec{Role: auth.RoleAdmin, Name: "admin"})
-	svc := hostileToken(t, s, auth.Spec{Role: auth.RoleService, Name: "shop"})
+	admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+	svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
 	big := func(n int) string { return strings.Repeat("a", n) }
 	conv := `{"type":"signup","user_id":"oversized"}`
 	var batch strings.Builder
@@ -257,7 +258,7 @@ func TestHostileHeadersAndSlowClients(t *testing.T) {
 	s := startServe(t, r.URL, r.Prefix, db, func(c *serveConfig) {
 		c.ReadHeaderTimeout, c.ReadTimeout, c.MaxHeaderBytes = headerTimeout, readTimeout, 4<<10
 	})
-	svc := hostileToken(t, s, auth.Spec{Role: auth.RoleService, Name: "shop"})
+	svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
 
 	// net/http allows MaxHeaderBytes plus 4 KiB of slack.
 	for _, n := range []int{10 << 10, 64 << 10} {
@@ -414,8 +415,8 @@ func TestHostileLogAndHeaderInjection(t *testing.T) {
 			seed(t, db)
 			var sink logSink
 			s := startServeLogged(t, r, db, &sink, jsonLog)
-			admin := hostileToken(t, s, auth.Spec{Role: auth.RoleAdmin, Name: "admin"})
-			svc := hostileToken(t, s, auth.Spec{Role: auth.RoleService, Name: "shop"})
+			admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+			svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
 			esc := url.PathEscape(forged)
 			qesc := url.QueryEscape(forged)
 			ts := strconv.FormatInt(time.Now().Unix(), 10)
@@ -557,8 +558,8 @@ func TestHostileSQLFilters(t *testing.T) {
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db)
 	ctx := context.Background()
-	admin := hostileToken(t, s, auth.Spec{Role: auth.RoleAdmin, Name: "admin"})
-	cm := hostileToken(t, s, auth.Spec{Role: auth.RoleCountryManager, Countries: []string{"DE"}, Name: "cm"})
+	admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+	cm := hostileToken(t, s, auth.Spec{Role: access.RoleCountryManager, Countries: []string{"DE"}, Name: "cm"})
 	clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
 	testenv.WaitFor(t, 30*time.Second, "a click stored", func() bool { return count(t, db, "SELECT count() FROM hits") == 1 })
 
@@ -571,7 +572,7 @@ func TestHostileSQLFilters(t *testing.T) {
 	// A writer named with quotes and backslashes: the audit filter finds
 	// exactly its entry.
 	tricky := `O'Brien \' \\' ; DROP TABLE audit_log --`
-	trickyTok := hostileToken(t, s, auth.Spec{Role: auth.RoleAdmin, Name: tricky})
+	trickyTok := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: tricky})
 	if code, body := call(t, "POST", s.base+"/v1/partners", trickyTok, "application/json", `{"id":"obrien","name":"O'Brien"}`); code != http.StatusCreated {
 		t.Fatalf("create as %q: %d %s", tricky, code, body)
 	}
@@ -716,7 +717,7 @@ func TestHostileSecretsNeverLogged(t *testing.T) {
 	seed(t, db)
 	var sink logSink
 	s := startServeLogged(t, r, db, &sink, false)
-	admin := hostileToken(t, s, auth.Spec{Role: auth.RoleAdmin, Name: "admin"})
+	admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
 	secretsSeen := []string{admin, admin[len(auth.Prefix)+auth.IDLen+1:], keyText}
 
 	code, body := call(t, "POST", s.base+"/v1/tokens", admin, "application/json", `{"role":"service","name":"shop"}`)

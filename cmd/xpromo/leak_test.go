@@ -20,10 +20,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/postback"
-	"github.com/xpromo/xpromo/internal/secrets"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/http/postback"
+	"github.com/xpromo/xpromo/lib/secrets"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // ipForms are the ways an address could be kept: its text (and the
@@ -136,7 +137,7 @@ func TestNoRawIPStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleService, Name: "shop"})
+	token, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleService, Name: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}

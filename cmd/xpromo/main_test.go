@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
-	"github.com/xpromo/xpromo/tracker/ids"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestMain lets tests run this binary as the real command in a child
@@ -392,7 +393,7 @@ func TestServeMountsTheAPI(t *testing.T) {
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db)
 	ctx := context.Background()
-	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "t"})
+	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

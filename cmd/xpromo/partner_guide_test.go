@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/postback"
-	"github.com/xpromo/xpromo/internal/secrets"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/http/postback"
+	"github.com/xpromo/xpromo/lib/secrets"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestPartnerGuideExamples runs the curl and Go senders of
@@ -90,7 +90,7 @@ func TestPartnerGuideExamples(t *testing.T) {
 	for _, st := range steps {
 		// Each step is a new request: signed a second later, so with a new
 		// ts (an identical resend is answered as the first and not stored
-		// again: internal/postback's TestHandlerAccepts).
+		// again: http/postback's TestHandlerAccepts).
 		time.Sleep(1100 * time.Millisecond)
 		out, err := run(st.name, st.cmd(), st.env...)
 		if st.ok != (err == nil) || !strings.Contains(out, st.want) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestPositionalArgsAnyOrder runs the documented command lines that take

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestChangesReachEveryTracker: a change made through one tracker's API
@@ -26,7 +27,7 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	a := startServe(t, r.URL, r.Prefix, db, slow)
 	b := startServe(t, r.URL, r.Prefix, db, slow, func(c *serveConfig) { c.Ingest = false })
 	ctx := context.Background()
-	secret, tok, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: auth.RoleAdmin, Name: "ops"})
+	secret, tok, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "ops"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestReadyz: serve's /readyz answers 200 {"clickhouse":"ok","redis":"ok"}

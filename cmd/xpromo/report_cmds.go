@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/chdb"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {

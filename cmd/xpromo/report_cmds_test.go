@@ -12,7 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestReportCommands: report NAME prints the same figures in every format;

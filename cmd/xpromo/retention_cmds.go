@@ -10,9 +10,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/privacy"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/ops/privacy"
 )
 
 // Audit vocabulary of retention.

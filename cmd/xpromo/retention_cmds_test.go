@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // seedMonths writes n clicks on acme-de's link, and one rejected hit, on

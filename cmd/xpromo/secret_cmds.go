@@ -15,10 +15,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/postback"
-	"github.com/xpromo/xpromo/internal/secrets"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/postback"
+	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/lib/secrets"
 )
 
 // Audit vocabulary of secret rotations.

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/postback"
-	"github.com/xpromo/xpromo/internal/secrets"
-	"github.com/xpromo/xpromo/internal/testenv"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/postback"
+	"github.com/xpromo/xpromo/lib/secrets"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 func secretCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {

@@ -11,11 +11,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/internal/fx"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/reports/statements"
-	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 func runStatements(ctx context.Context, args []string, stdout, stderr io.Writer) error {

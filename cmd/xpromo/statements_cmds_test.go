@@ -10,8 +10,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/testenv"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestStatementsCommands: build a month, close it (audited), export it

@@ -10,9 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/chdb"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -100,7 +101,7 @@ Requests carry it as "Authorization: Bearer TOKEN".`, stderr)
 	}
 	spec := auth.Spec{Partner: partner, Name: name, CreatedBy: cliActor()}
 	var err error
-	if spec.Role, err = auth.ParseRole(role); err != nil {
+	if spec.Role, err = access.ParseRole(role); err != nil {
 		return err
 	}
 	if countries != "" {

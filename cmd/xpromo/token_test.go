@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 func tokenCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -56,7 +57,7 @@ func TestTokenCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := v.Verify(tok, testenv.Now())
-	if err != nil || p.Role != auth.RoleCountryManager || strings.Join(p.Countries, ",") != "DE,FR" || p.Name != "DE team" {
+	if err != nil || p.Role != access.RoleCountryManager || strings.Join(p.Countries, ",") != "DE,FR" || p.Name != "DE team" {
 		t.Fatalf("Verify = %+v, %v", p, err)
 	}
 

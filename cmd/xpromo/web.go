@@ -8,10 +8,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/xpromo/xpromo/internal/auth"
-	"github.com/xpromo/xpromo/internal/web"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/http/web"
 	"github.com/xpromo/xpromo/tracker/capture"
-	"github.com/xpromo/xpromo/tracker/catalog"
 )
 
 // registerWeb mounts the dashboard (/app) on e with what serve already

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/fx"
+	"github.com/xpromo/xpromo/domain/fx"
 )
 
 // ErrMissingRates: revenue in a currency other than its terms currency

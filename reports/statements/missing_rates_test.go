@@ -10,11 +10,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/fx"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/attribution"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/attribution"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestMissingRates: a purchase in USD on a day without an ECB rate,

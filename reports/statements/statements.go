@@ -25,9 +25,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/fx"
-	"github.com/xpromo/xpromo/internal/plaintext"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/lib/plaintext"
 )
 
 // Statuses.

@@ -19,10 +19,10 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/thedatashed/xlsxreader"
 
-	"github.com/xpromo/xpromo/internal/fx"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/reports"
-	"github.com/xpromo/xpromo/tracker/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // testNow is the clock of every test: October and November 2026 have

@@ -41,7 +41,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/tracker/hit"
 	"github.com/xpromo/xpromo/tracker/journal"
 )

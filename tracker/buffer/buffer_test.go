@@ -12,10 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/xpromo/xpromo/internal/metrics"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/lib/metrics"
+	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 	"github.com/xpromo/xpromo/tracker/journal"
 )
 

@@ -24,13 +24,13 @@ import (
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
 
-	"github.com/xpromo/xpromo/internal/metrics"
-	"github.com/xpromo/xpromo/internal/plaintext"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/lib/metrics"
+	"github.com/xpromo/xpromo/lib/plaintext"
 	"github.com/xpromo/xpromo/tracker/agent"
-	"github.com/xpromo/xpromo/tracker/catalog"
 	"github.com/xpromo/xpromo/tracker/geo"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // Submitter makes a hit durable; *buffer.Buffer is one.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // wantLocation is where each code of newTestServer's catalog sends a

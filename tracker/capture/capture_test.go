@@ -13,11 +13,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/tracker/agent"
-	"github.com/xpromo/xpromo/tracker/catalog"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // These unit tests touch no server: the buffer is a recorder and the

@@ -21,7 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xpromo/xpromo/internal/metrics"
+	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/hit"
 )

@@ -24,9 +24,9 @@ import (
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
 
-	"github.com/xpromo/xpromo/internal/plaintext"
+	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/lib/plaintext"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 // Conversion types.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestSaltLifetime: against the real Redis, every day's salt carries an

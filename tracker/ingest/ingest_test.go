@@ -13,11 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
-	"github.com/xpromo/xpromo/internal/metrics"
-	"github.com/xpromo/xpromo/internal/testenv"
+	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/lib/metrics"
+	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/hit"
-	"github.com/xpromo/xpromo/tracker/ids"
 )
 
 type env struct {

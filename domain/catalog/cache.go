@@ -1,0 +1,146 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xpromo/xpromo/lib/refresh"
+)
+
+// Cache keeps the latest Snapshot for lock-free reads on the redirect path.
+// It reloads from ClickHouse every Interval, and at once after Trigger
+// (e.g. on a Redis notification that the catalog changed), and keeps a
+// copy on disk, so a tracker that starts while ClickHouse is down still
+// knows its links.
+type Cache struct {
+	store    *Store
+	file     string // "" disables the disk copy
+	interval time.Duration
+	log      *slog.Logger
+	snap     atomic.Pointer[Snapshot]
+	loads    atomic.Int64
+	wake     chan struct{} // buffered(1): pending Trigger
+	writeMu  sync.Mutex
+	written  []byte // catalog content last written to file, under writeMu
+}
+
+// NewCache returns a Cache; call Refresh once, then Run.
+func NewCache(store *Store, file string, interval time.Duration, log *slog.Logger) *Cache {
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Cache{store: store, file: file, interval: interval, log: log, wake: make(chan struct{}, 1)}
+}
+
+// Get returns the current snapshot (never nil after Start).
+func (c *Cache) Get() *Snapshot { return c.snap.Load() }
+
+// Start loads the catalog from ClickHouse, falling back to the disk copy.
+// It fails only when neither is available.
+func (c *Cache) Start(ctx context.Context) error {
+	err := c.Refresh(ctx)
+	if err == nil {
+		return nil
+	}
+	if snap, ferr := c.readFile(); ferr == nil {
+		c.snap.Store(snap)
+		c.log.Warn("catalog: ClickHouse unavailable, using the copy on disk", "err", err, "file", c.file, "loaded_at", snap.LoadedAt)
+		return nil
+	}
+	// Start empty rather than not at all: every code answers 404 until the
+	// first successful refresh, and capture of pixels goes on.
+	c.snap.Store(&Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}})
+	c.log.Error("catalog: no catalog yet; links answer 404 until ClickHouse is reachable", "err", err)
+	return nil
+}
+
+// Refresh reloads the catalog now.
+func (c *Cache) Refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	snap, err := c.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	c.snap.Store(snap)
+	c.loads.Add(1)
+	if err := c.writeFile(snap); err != nil {
+		c.log.Warn("catalog: cannot keep a copy on disk", "err", err)
+	}
+	return nil
+}
+
+// Trigger makes Run reload now instead of at its next tick. It never
+// blocks: triggers that arrive while one is pending are coalesced into
+// one reload, which starts after the last of them and so sees them all.
+func (c *Cache) Trigger() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // a reload is already pending
+	}
+}
+
+// Run refreshes every interval, or at once after Trigger, until ctx is done.
+func (c *Cache) Run(ctx context.Context) {
+	refresh.Loop(ctx, c.interval, c.wake, c.log, "catalog", c.Refresh)
+}
+
+func (c *Cache) writeFile(snap *Snapshot) error {
+	if c.file == "" {
+		return nil
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	// Compare the catalog's content (not LoadedAt, which always changes)
+	// with what was written last, so an unchanged catalog costs no I/O.
+	content, err := json.Marshal([]any{snap.Partners, snap.Partnerships, snap.Links})
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(content, c.written) {
+		return nil
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	tmp := c.file + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, c.file); err != nil {
+		return err
+	}
+	c.written = content
+	return nil
+}
+
+func (c *Cache) readFile() (*Snapshot, error) {
+	if c.file == "" {
+		return nil, fmt.Errorf("no catalog file configured")
+	}
+	b, err := os.ReadFile(c.file)
+	if err != nil {
+		return nil, err
+	}
+	var snap Snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, fmt.Errorf("catalog file %s: %w", c.file, err)
+	}
+	snap.resolve()
+	return &snap, nil
+}

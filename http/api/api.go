@@ -1,0 +1,435 @@
+// Package api is the management API: JSON over HTTP for partners,
+// partnerships, their terms, the audit log and tokens. Register mounts it
+// on an echo group that already authenticates with auth.Middleware.
+//
+// Every read and write is checked against the caller's access.Principal. An
+// object the caller may not see answers 404, exactly as one that does not
+// exist, so its existence does not leak; 403 is kept for a role that may
+// not use an endpoint at all.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/tracker/conversion"
+)
+
+// Limits of the API.
+const (
+	MaxBody      = 64 << 10 // request bodies, bytes
+	DefaultLimit = 100      // list pages
+	MaxLimit     = 1000
+)
+
+// Server serves the management API.
+type Server struct {
+	// TrackingBase is the public base URL of the tracker, e.g.
+	// "https://go.example.com", used to build links' tracking URLs; empty
+	// means the scheme and host the API request came with.
+	TrackingBase string
+	// TokensChanged, if set, is called after a token is created or revoked,
+	// e.g. to tell the other trackers to reload their tokens.
+	TokensChanged func(context.Context)
+	// Snapshot, if set, gives the catalog reports read (the tracker's
+	// in-memory copy, at most a refresh old) instead of a load per request.
+	Snapshot func() *catalog.Snapshot
+	// Conversions records POST /conversions; nil answers 503.
+	Conversions *conversion.Recorder
+	// Now is the clock of the API's business rules (default dates, a
+	// link's terms in force, report ranges); tests move it.
+	Now func() time.Time
+
+	cat    *catalog.Store
+	tokens *auth.Store
+	v      *auth.Verifier
+	log    *slog.Logger
+}
+
+// New returns a Server. v is refreshed after a token is created or
+// revoked, so the change takes effect on this server at once.
+func New(cat *catalog.Store, tokens *auth.Store, v *auth.Verifier, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cat: cat, tokens: tokens, v: v, log: log, Now: time.Now}
+}
+
+// Register adds the routes to g, a group (normally /v1) that runs
+// auth.Middleware before them. Every other method on a route's path is
+// answered 405 with Allow (see MethodNotAllowedRoute).
+func (s *Server) Register(g *echo.Group) {
+	r := newRoutes(g)
+	r.add(http.MethodGet, "/partners", s.listPartners)
+	r.add(http.MethodPost, "/partners", s.createPartner)
+	r.add(http.MethodGet, "/partners/:id", s.getPartner)
+	r.add(http.MethodPatch, "/partners/:id", s.updatePartner)
+	r.add(http.MethodGet, "/partnerships", s.listPartnerships)
+	r.add(http.MethodPost, "/partnerships", s.createPartnership)
+	r.add(http.MethodGet, "/partnerships/:id", s.getPartnership)
+	r.add(http.MethodPatch, "/partnerships/:id", s.updatePartnership)
+	r.add(http.MethodGet, "/partnerships/:id/versions", s.termsVersions)
+	r.add(http.MethodPut, "/partnerships/:id/terms", s.putTerms)
+	r.add(http.MethodPatch, "/partnerships/:id/terms", s.patchTerms)
+	r.add(http.MethodGet, "/links", s.listLinks)
+	r.add(http.MethodPost, "/links", s.createLink)
+	r.add(http.MethodGet, "/links/:code", s.getLink)
+	r.add(http.MethodPatch, "/links/:code", s.updateLink)
+	r.add(http.MethodGet, "/links/:code/qr.png", s.linkQR)
+	r.add(http.MethodPost, "/conversions", s.postConversions)
+	r.add(http.MethodGet, "/conversions/:id", s.getConversion)
+	r.add(http.MethodGet, "/reports/:name", s.getReport)
+	r.add(http.MethodGet, "/statements", s.getStatement)
+	r.add(http.MethodPost, "/statements/close", s.closeStatement)
+	r.add(http.MethodGet, "/exports/statements", s.exportStatement)
+	r.add(http.MethodGet, "/audit", s.auditLog)
+	r.add(http.MethodGet, "/tokens", s.listTokens)
+	r.add(http.MethodPost, "/tokens", s.createToken)
+	r.add(http.MethodDelete, "/tokens/:id", s.revokeToken)
+	r.refuseOthers()
+}
+
+// MethodNotAllowedRoute names the routes Register adds for the methods a
+// path does not support, so route listings can tell them apart.
+const MethodNotAllowedRoute = "api.methodNotAllowed"
+
+// otherMethods are the methods answered 405 on a path that lacks them:
+// echo's router knows these (an unknown method stays a 404).
+var otherMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect, echo.PROPFIND, echo.REPORT,
+}
+
+// adder is an *echo.Group or *echo.Echo.
+type adder interface {
+	Add(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+}
+
+// routes registers handlers and remembers each path's methods. Echo would
+// answer 405 itself, but a group with middleware adds a catch-all that
+// outranks it and turns every unsupported method into 404; refuseOthers
+// adds explicit routes that restore the 405.
+type routes struct {
+	on      adder
+	methods map[string][]string
+	paths   []string
+}
+
+func newRoutes(on adder) *routes { return &routes{on: on, methods: map[string][]string{}} }
+
+func (r *routes) add(method, path string, h echo.HandlerFunc) {
+	if _, ok := r.methods[path]; !ok {
+		r.paths = append(r.paths, path)
+	}
+	r.methods[path] = append(r.methods[path], method)
+	r.on.Add(method, path, h)
+}
+
+func (r *routes) refuseOthers() {
+	for _, path := range r.paths {
+		allow := r.methods[path]
+		h := methodNotAllowed(allow)
+		for _, m := range otherMethods {
+			if !slices.Contains(allow, m) {
+				r.on.Add(m, path, h).Name = MethodNotAllowedRoute
+			}
+		}
+	}
+}
+
+// methodNotAllowed answers 405 with the path's methods in Allow.
+func methodNotAllowed(allow []string) echo.HandlerFunc {
+	list := strings.Join(allow, ", ")
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderAllow, list)
+		return fail(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request().Method+" is not allowed here; allowed: "+list)
+	}
+}
+
+// ErrorBody is the JSON body of every error answer. Field is set for
+// validation errors (422) only.
+type ErrorBody struct {
+	Error  string `json:"error"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// List is the body of list answers.
+type List[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
+func fail(c echo.Context, status int, code, reason string) error {
+	return c.JSON(status, ErrorBody{Error: code, Reason: reason})
+}
+
+func notFound(c echo.Context, what string) error {
+	return fail(c, http.StatusNotFound, "not_found", what+" not found")
+}
+
+func forbidden(c echo.Context, p access.Principal) error {
+	return fail(c, http.StatusForbidden, "forbidden", "role "+string(p.Role)+" may not do this")
+}
+
+func badRequest(c echo.Context, reason string) error {
+	return fail(c, http.StatusBadRequest, "bad_request", reason)
+}
+
+func invalid(c echo.Context, field, reason string) error {
+	return c.JSON(http.StatusUnprocessableEntity, ErrorBody{Error: "validation", Field: field, Reason: reason})
+}
+
+// internal logs err and answers 500 without its details.
+func (s *Server) internal(c echo.Context, op string, err error) error {
+	s.log.Error("api: "+op, "err", err, "method", c.Request().Method, "path", c.Request().URL.Path)
+	return fail(c, http.StatusInternalServerError, "internal", "internal error")
+}
+
+// principal returns the caller; without one (Middleware not run) it
+// answers 401 itself and ok is false.
+func principal(c echo.Context) (access.Principal, bool, error) {
+	p, ok := auth.FromContext(c)
+	if !ok {
+		return p, false, fail(c, http.StatusUnauthorized, "unauthorized", "missing bearer token")
+	}
+	return p, true, nil
+}
+
+// readsCatalog reports whether p's role may read catalog objects at all;
+// which ones is decided per object.
+func readsCatalog(p access.Principal) bool {
+	switch p.Role {
+	case access.RoleAdmin, access.RoleFinance, access.RoleCountryManager, access.RolePartner:
+		return true
+	}
+	return false
+}
+
+// actor names the caller in the audit log and in created_by.
+func actor(p access.Principal) string {
+	if strings.TrimSpace(p.Name) != "" {
+		return p.Name
+	}
+	return "token:" + p.TokenID
+}
+
+// partnerVisible: admin and finance see every partner; a country manager
+// those filed under or with a partnership in its countries; a partner only
+// itself.
+func partnerVisible(p access.Principal, snap *catalog.Snapshot, id string) bool {
+	if _, ok := snap.Partners[id]; !ok || !p.CanReadPartner(id) {
+		return false
+	}
+	switch p.Role {
+	case access.RoleAdmin, access.RoleFinance, access.RolePartner:
+		return true
+	case access.RoleCountryManager:
+		for _, cc := range snap.Partners[id].Countries {
+			if p.CanReadCountry(cc) {
+				return true // filed under its countries (it created it)
+			}
+		}
+		for _, ps := range snap.Partnerships {
+			if ps.Partner == id && p.CanReadPartnership(ps.Country, ps.Partner) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func partnershipVisible(p access.Principal, ps catalog.Partnership) bool {
+	return p.CanReadPartnership(ps.Country, ps.Partner) && p.Scope().Allows(ps.Country, ps.Partner)
+}
+
+func (s *Server) load(ctx context.Context) (*catalog.Snapshot, error) {
+	return s.cat.Load(ctx)
+}
+
+// snapshot is the whole catalog for readers that can be a refresh behind
+// (reports, statements): the tracker's in-memory copy when there is one,
+// else a load.
+func (s *Server) snapshot(ctx context.Context) (*catalog.Snapshot, error) {
+	if s.Snapshot != nil {
+		if snap := s.Snapshot(); snap != nil {
+			return snap, nil
+		}
+	}
+	return s.load(ctx)
+}
+
+// filterScope is p's scope narrowed by the ?country= and ?partner= of a
+// list request (never widened); a malformed filter is an error to answer
+// 400.
+func filterScope(c echo.Context, p access.Principal) (access.Scope, error) {
+	scope := p.Scope()
+	if cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country"))); cc != "" {
+		if fe := catalog.ValidCountry("country", cc); fe != nil {
+			return scope, fe
+		}
+		scope = scope.WithCountries(cc)
+	}
+	if pid := strings.TrimSpace(c.QueryParam("partner")); pid != "" {
+		if fe := catalog.ValidID("partner", pid); fe != nil {
+			return scope, fe
+		}
+		scope = scope.WithPartner(pid)
+	}
+	return scope, nil
+}
+
+// visible loads the part of the catalog p may read. Every read goes
+// through it, so a handler (or a filter) cannot show p what p may not see:
+// the scope is applied where the data is read, once.
+func (s *Server) visible(ctx context.Context, p access.Principal) (*catalog.Snapshot, error) {
+	full, err := s.cat.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return scoped(p, full), nil
+}
+
+// Visible is scoped for the dashboard, whose forms check what the API's
+// writes check against the same part of the catalog.
+func Visible(p access.Principal, full *catalog.Snapshot) *catalog.Snapshot { return scoped(p, full) }
+
+// scoped returns the partners, partnerships (with their terms) and links
+// of full that p may read.
+func scoped(p access.Principal, full *catalog.Snapshot) *catalog.Snapshot {
+	out := &catalog.Snapshot{
+		Partners: map[string]catalog.Partner{}, Partnerships: map[string]catalog.Partnership{},
+		Links: map[string]catalog.Link{}, Terms: map[string][]catalog.Terms{}, LoadedAt: full.LoadedAt,
+	}
+	for id, ps := range full.Partnerships {
+		if partnershipVisible(p, ps) {
+			out.Partnerships[id] = ps
+			if ts, ok := full.Terms[id]; ok {
+				out.Terms[id] = ts
+			}
+		}
+	}
+	for id, pt := range full.Partners {
+		if partnerVisible(p, full, id) {
+			out.Partners[id] = pt
+		}
+	}
+	for code, l := range full.Links {
+		if _, ok := out.Partnerships[l.Partnership]; ok {
+			out.Links[code] = l
+		}
+	}
+	return out
+}
+
+// page reads ?limit= and ?offset=.
+func page(c echo.Context) (limit, offset int, err error) {
+	limit = DefaultLimit
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, errors.New("limit must be a positive integer")
+		}
+		limit = min(n, MaxLimit)
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, 0, errors.New("offset must be a non-negative integer")
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+func paginate[T any](all []T, limit, offset int) List[T] {
+	out := List[T]{Items: []T{}, Total: len(all)}
+	if offset < len(all) {
+		out.Items = all[offset:min(len(all), offset+limit)]
+	}
+	return out
+}
+
+// decodeBody reads a JSON body of at most MaxBody bytes into dst,
+// refusing unknown fields. It answers the error itself when ok is false.
+func decodeBody(c echo.Context, dst any, transform func(map[string]json.RawMessage) (string, string)) (ok bool, err error) {
+	r := c.Request()
+	body := http.MaxBytesReader(c.Response(), r.Body, MaxBody)
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&raw); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return false, fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than 64 KiB")
+		}
+		return false, badRequest(c, "malformed JSON: "+err.Error())
+	}
+	if raw == nil {
+		return false, badRequest(c, "malformed JSON: the body must be a JSON object")
+	}
+	if dec.More() {
+		return false, badRequest(c, "malformed JSON: more than one value in the body")
+	}
+	// More stops at the limit without saying so: a small object padded with
+	// whitespace past MaxBody must still be refused, not stored.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return false, fail(c, http.StatusRequestEntityTooLarge, "too_large", "request body is larger than 64 KiB")
+		}
+		return false, badRequest(c, "cannot read the body")
+	}
+	if field, reason := decodeMap(raw, dst, transform); reason != "" {
+		return false, invalid(c, field, reason)
+	}
+	return true, nil
+}
+
+// decodeMap applies transform to raw and decodes it into dst, refusing
+// unknown fields. reason is "" on success; field names the bad field.
+func decodeMap(raw map[string]json.RawMessage, dst any, transform func(map[string]json.RawMessage) (string, string)) (field, reason string) {
+	if transform != nil {
+		if field, reason := transform(raw); field != "" {
+			return field, reason
+		}
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return "", "malformed JSON"
+	}
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	d.DisallowUnknownFields()
+	if err := d.Decode(dst); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return ute.Field, "has the wrong type (want " + ute.Type.String() + ")"
+		}
+		if f, found := strings.CutPrefix(err.Error(), "json: unknown field "); found {
+			return strings.Trim(f, `"`), "unknown field"
+		}
+		return "", err.Error()
+	}
+	return "", ""
+}
+
+// fieldError answers 422 for a *catalog.FieldError in err's chain.
+func fieldError(err error) (*catalog.FieldError, bool) {
+	var fe *catalog.FieldError
+	if errors.As(err, &fe) {
+		return fe, true
+	}
+	return nil, false
+}

@@ -1,0 +1,269 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/catalog"
+)
+
+// LinkView is a link as the API shows it: with its country and the
+// tracking URL ready to paste.
+type LinkView struct {
+	catalog.Link
+	Country     string `json:"country"`
+	TrackingURL string `json:"tracking_url"`
+	QRURL       string `json:"qr_url"`
+}
+
+// QR code sizes in pixels.
+const (
+	DefaultQRSize = 256
+	MinQRSize     = 64
+	MaxQRSize     = 1024
+)
+
+func (s *Server) trackingBase(c echo.Context) string {
+	if s.TrackingBase != "" {
+		return strings.TrimRight(s.TrackingBase, "/")
+	}
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) LinkView {
+	return LinkView{
+		Link:        l,
+		Country:     snap.Partnerships[l.Partnership].Country,
+		TrackingURL: s.trackingBase(c) + "/r/" + l.Code,
+		QRURL:       "/v1/links/" + l.Code + "/qr.png",
+	}
+}
+
+func (s *Server) listLinks(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !readsCatalog(p) {
+		return forbidden(c, p)
+	}
+	limit, offset, err := page(c)
+	if err != nil {
+		return badRequest(c, err.Error())
+	}
+	// Filters narrow the principal's scope, never widen it.
+	scope, err := filterScope(c, p)
+	if err != nil {
+		return badRequest(c, err.Error())
+	}
+	psID := strings.TrimSpace(c.QueryParam("partnership"))
+	status := strings.TrimSpace(c.QueryParam("status"))
+	switch status {
+	case "", catalog.StatusActive, catalog.StatusPaused, catalog.StatusArchived:
+	default:
+		return badRequest(c, "status must be active, paused or archived")
+	}
+	direction := strings.TrimSpace(c.QueryParam("direction"))
+	switch direction {
+	case "", catalog.Inbound, catalog.Outbound:
+	default:
+		return badRequest(c, "direction must be inbound or outbound")
+	}
+	campaign := c.QueryParam("campaign")
+	snap, err := s.visible(c.Request().Context(), p)
+	if err != nil {
+		return s.internal(c, "list links", err)
+	}
+	all := []LinkView{}
+	for _, l := range snap.Links {
+		ps := snap.Partnerships[l.Partnership]
+		if !scope.Allows(ps.Country, ps.Partner) {
+			continue
+		}
+		if (psID != "" && l.Partnership != psID) || (status != "" && l.Status != status) ||
+			(direction != "" && l.Direction != direction) || (campaign != "" && l.Campaign != campaign) {
+			continue
+		}
+		all = append(all, s.view(c, snap, l))
+	}
+	slices.SortFunc(all, func(a, b LinkView) int { return strings.Compare(a.Code, b.Code) })
+	return c.JSON(http.StatusOK, paginate(all, limit, offset))
+}
+
+// link finds the link named by :code that p may read, or answers 404
+// (403 for a role that reads no catalog) and ok is false.
+func (s *Server) link(c echo.Context, p access.Principal) (*catalog.Snapshot, catalog.Link, catalog.Partnership, bool, error) {
+	if !readsCatalog(p) {
+		return nil, catalog.Link{}, catalog.Partnership{}, false, forbidden(c, p)
+	}
+	code := c.Param("code")
+	if !catalog.ValidCode(code) {
+		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
+	}
+	snap, err := s.visible(c.Request().Context(), p)
+	if err != nil {
+		return nil, catalog.Link{}, catalog.Partnership{}, false, s.internal(c, "get link", err)
+	}
+	l, found := snap.Links[code]
+	ps := snap.Partnerships[l.Partnership]
+	if !found {
+		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
+	}
+	return snap, l, ps, true, nil
+}
+
+func (s *Server) getLink(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	snap, l, _, ok, err := s.link(c, p)
+	if !ok {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(c, snap, l))
+}
+
+// LinkRequest is the body of POST /links. Code is optional (a short code
+// is generated); ExpiresAt accepts a date or an RFC 3339 time.
+type LinkRequest struct {
+	Code        string    `json:"code"`
+	Partnership string    `json:"partnership"`
+	Direction   string    `json:"direction"`
+	URL         string    `json:"url"`
+	Campaign    string    `json:"campaign"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// linkDates accepts expires_at as "YYYY-MM-DD" (midnight UTC) or RFC 3339,
+// and "" or null as "no expiry".
+func linkDates(raw map[string]json.RawMessage) (string, string) {
+	v, ok := raw["expires_at"]
+	if !ok {
+		return "", ""
+	}
+	var str string
+	if string(v) == "null" {
+		str = ""
+	} else if err := json.Unmarshal(v, &str); err != nil {
+		return "expires_at", "must be a date (YYYY-MM-DD) or an RFC 3339 time"
+	}
+	var t time.Time
+	if str != "" {
+		var err error
+		if t, err = time.Parse(time.DateOnly, str); err != nil {
+			if t, err = time.Parse(time.RFC3339, str); err != nil {
+				return "expires_at", "must be a date (YYYY-MM-DD) or an RFC 3339 time"
+			}
+		}
+	}
+	raw["expires_at"], _ = json.Marshal(t.UTC())
+	return "", ""
+}
+
+func (s *Server) createLink(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !readsCatalog(p) {
+		return forbidden(c, p)
+	}
+	var req LinkRequest
+	if ok, err := decodeBody(c, &req, linkDates); !ok {
+		return err
+	}
+	ctx := c.Request().Context()
+	snap, err := s.visible(ctx, p)
+	if err != nil {
+		return s.internal(c, "create link", err)
+	}
+	ps, found := snap.Partnerships[req.Partnership]
+	if !found {
+		return invalid(c, "partnership", "partnership "+quote(req.Partnership)+" does not exist")
+	}
+	terms, _ := catalog.TermsInForce(snap.Terms[ps.ID], s.Now())
+	if !p.CanCreateLink(ps.Country, ps.Partner, terms.PartnerMayCreateLinks) {
+		if p.Role == access.RolePartner {
+			return fail(c, http.StatusForbidden, "forbidden", "the agreement does not allow partner-made links")
+		}
+		return forbidden(c, p)
+	}
+	// A new link that has already expired is a mistake (a typo in the
+	// year): it would only ever send clicks to the fallback. Ending a link
+	// early is PATCH's job.
+	if now := s.Now(); !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(now) {
+		return invalid(c, "expires_at", req.ExpiresAt.UTC().Format(time.RFC3339)+" is not in the future (now "+now.UTC().Format(time.RFC3339)+")")
+	}
+	l, err := s.cat.AddLink(ctx, catalog.Link{
+		Code: req.Code, Partnership: req.Partnership, Direction: req.Direction,
+		URL: req.URL, Campaign: req.Campaign, ExpiresAt: req.ExpiresAt,
+	}, actor(p))
+	if err != nil {
+		return s.writeError(c, "create link", "code", err)
+	}
+	snap.Links[l.Code] = l
+	s.logChange(c, p, "link created", l.Code)
+	return c.JSON(http.StatusCreated, s.view(c, snap, l))
+}
+
+func (s *Server) updateLink(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	if !writesPartnerships(p) {
+		return forbidden(c, p) // partners, finance and services never change links
+	}
+	snap, l, ps, ok, err := s.link(c, p)
+	if !ok {
+		return err
+	}
+	if !p.CanChangeLink(ps.Country) {
+		return forbidden(c, p)
+	}
+	var ch catalog.LinkChange
+	if ok, err := decodeBody(c, &ch, linkDates); !ok {
+		return err
+	}
+	got, err := s.cat.UpdateLink(c.Request().Context(), l.Code, ch, actor(p))
+	if err != nil {
+		return s.writeError(c, "update link", "code", err)
+	}
+	s.logChange(c, p, "link updated", l.Code)
+	return c.JSON(http.StatusOK, s.view(c, snap, got))
+}
+
+// linkQR answers the tracking URL as a QR code PNG, ?size= pixels square.
+func (s *Server) linkQR(c echo.Context) error {
+	p, ok, err := principal(c)
+	if !ok {
+		return err
+	}
+	snap, l, _, ok, err := s.link(c, p)
+	if !ok {
+		return err
+	}
+	size := DefaultQRSize
+	if v := c.QueryParam("size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < MinQRSize || n > MaxQRSize {
+			return badRequest(c, "size must be an integer from "+strconv.Itoa(MinQRSize)+" to "+strconv.Itoa(MaxQRSize))
+		}
+		size = n
+	}
+	png, err := qrcode.Encode(s.view(c, snap, l).TrackingURL, qrcode.Medium, size)
+	if err != nil {
+		return s.internal(c, "link qr", err)
+	}
+	c.Response().Header().Set("Content-Disposition", `inline; filename="`+l.Code+`.png"`)
+	return c.Blob(http.StatusOK, "image/png", png)
+}

@@ -1,0 +1,326 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/testkit/testenv"
+)
+
+func TestSpecValidate(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	good := []struct {
+		in   Spec
+		want Spec
+	}{
+		{Spec{Role: access.RoleAdmin, Name: " ops "}, Spec{Role: access.RoleAdmin, Name: "ops"}},
+		{Spec{Role: access.RoleCountryManager, Countries: []string{"fr", " DE", "FR", ""}}, Spec{Role: access.RoleCountryManager, Countries: []string{"DE", "FR"}}},
+		{Spec{Role: access.RolePartner, Partner: "acme"}, Spec{Role: access.RolePartner, Partner: "acme"}},
+		{Spec{Role: access.RoleFinance, ExpiresAt: now.Add(24 * time.Hour)}, Spec{Role: access.RoleFinance, ExpiresAt: now.Add(24 * time.Hour)}},
+		{Spec{Role: access.RoleService, CreatedBy: "cli:ops"}, Spec{Role: access.RoleService, CreatedBy: "cli:ops"}},
+	}
+	for _, g := range good {
+		got, err := g.in.Validate(now)
+		if err != nil {
+			t.Errorf("Validate(%+v): %v", g.in, err)
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(g.want) {
+			t.Errorf("Validate(%+v) = %+v, want %+v", g.in, got, g.want)
+		}
+	}
+	bad := []struct {
+		in    Spec
+		field string
+	}{
+		{Spec{}, "role"},
+		{Spec{Role: "root"}, "role"},
+		{Spec{Role: access.RoleCountryManager}, "countries"},
+		{Spec{Role: access.RoleCountryManager, Countries: []string{" "}}, "countries"},
+		{Spec{Role: access.RoleCountryManager, Countries: []string{"UK"}}, "countries"},
+		{Spec{Role: access.RoleCountryManager, Countries: []string{"DEU"}}, "countries"},
+		{Spec{Role: access.RoleCountryManager, Countries: []string{"DE"}, Partner: "acme"}, "partner"},
+		{Spec{Role: access.RolePartner}, "partner"},
+		{Spec{Role: access.RolePartner, Partner: "Acme Inc"}, "partner"},
+		{Spec{Role: access.RolePartner, Partner: "acme", Countries: []string{"DE"}}, "countries"},
+		{Spec{Role: access.RoleAdmin, Countries: []string{"DE"}}, "countries"},
+		{Spec{Role: access.RoleFinance, Partner: "acme"}, "partner"},
+		{Spec{Role: access.RoleService, Countries: []string{"DE"}}, "countries"},
+		{Spec{Role: access.RoleAdmin, Name: "a\nb"}, "name"},
+		{Spec{Role: access.RoleAdmin, Name: strings.Repeat("x", 201)}, "name"},
+		{Spec{Role: access.RoleAdmin, CreatedBy: "x\x00"}, "created_by"},
+		{Spec{Role: access.RoleAdmin, ExpiresAt: now}, "expires_at"},
+		{Spec{Role: access.RoleAdmin, ExpiresAt: now.Add(-time.Hour)}, "expires_at"},
+	}
+	for _, b := range bad {
+		_, err := b.in.Validate(now)
+		var fe *catalog.FieldError
+		if !errors.As(err, &fe) || fe.Field != b.field {
+			t.Errorf("Validate(%+v) = %v, want an error on %s", b.in, err, b.field)
+		}
+	}
+}
+
+func TestStoreAndVerifier(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store := NewStore(db.Conn)
+	var logs syncBuffer
+	v := NewVerifier(store, time.Hour, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))) // only Invalidate and Refresh reload here
+	if err := v.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go v.Run(runCtx)
+
+	cmTok, cm, err := store.Create(ctx, Spec{Role: access.RoleCountryManager, Countries: []string{"fr", "DE"}, Name: "country team", CreatedBy: "test"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if cm.Role != access.RoleCountryManager || !slices.Equal(cm.Countries, []string{"DE", "FR"}) || cm.CreatedBy != "test" || !ValidTokenID(cm.ID) {
+		t.Fatalf("created %+v", cm)
+	}
+	if !strings.HasPrefix(cmTok, Prefix+cm.ID+"_") {
+		t.Fatalf("token %q does not carry id %s", cm.ID, cm.ID)
+	}
+	now := time.Now()
+	if _, err := v.Verify(cmTok, now); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Verify before reload = %v, want ErrUnknown", err)
+	}
+	waitVerify(t, v, cmTok, true)
+	p, err := v.Verify(cmTok, now)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if p.TokenID != cm.ID || p.Role != access.RoleCountryManager || !slices.Equal(p.Countries, []string{"DE", "FR"}) || p.Name != "country team" {
+		t.Fatalf("principal = %+v", p)
+	}
+
+	// Only the hash is stored.
+	var stored string
+	if err := db.Conn.QueryRow(ctx, "SELECT secret_hash FROM tokens FINAL WHERE id = ?", cm.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ := Parse(cmTok)
+	if stored != HashSecret(secret) || strings.Contains(stored, secretOf(cmTok)) {
+		t.Fatalf("stored secret_hash %q is not the SHA-256 of the secret", stored)
+	}
+
+	// Expiry.
+	expTok, expT, err := store.Create(ctx, Spec{Role: access.RoleFinance, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(expTok, now); err != nil {
+		t.Fatalf("Verify before expiry: %v", err)
+	}
+	if _, err := v.Verify(expTok, expT.ExpiresAt); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Verify at expiry = %v, want ErrExpired", err)
+	}
+	if got := expT.ExpiresAt; !got.Equal(now.Add(time.Hour).Truncate(time.Second)) {
+		t.Fatalf("ExpiresAt = %v", got)
+	}
+
+	partnerTok, _, err := store.Create(ctx, Spec{Role: access.RolePartner, Partner: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// List: every token, no secret or hash anywhere.
+	list, err := store.List(ctx)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(list) != 3 {
+		t.Fatalf("List = %d tokens, want 3", len(list))
+	}
+	b, _ := json.Marshal(list)
+	for _, tok := range []string{cmTok, expTok, partnerTok} {
+		_, sec, _ := Parse(tok)
+		if strings.Contains(string(b), secretOf(tok)) || strings.Contains(string(b), HashSecret(sec)) {
+			t.Fatalf("List JSON holds a secret or hash: %s", b)
+		}
+	}
+	byID := map[string]Token{}
+	for _, tk := range list {
+		byID[tk.ID] = tk
+	}
+	if got := byID[cm.ID]; got.Name != "country team" || !got.ExpiresAt.IsZero() || got.Revoked() || !got.CreatedAt.Equal(cm.CreatedAt) {
+		t.Fatalf("listed %+v, created %+v", got, cm)
+	}
+	if got := byID[expT.ID]; !got.ExpiresAt.Equal(expT.ExpiresAt) || len(got.Countries) != 0 || got.Countries == nil {
+		t.Fatalf("listed %+v", got)
+	}
+
+	// Revoke: a new version; the token stops working after Invalidate.
+	rt, err := store.Revoke(ctx, cm.ID, "admin-token")
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if !rt.Revoked() || rt.RevokedBy != "admin-token" {
+		t.Fatalf("revoked %+v", rt)
+	}
+	if _, err := v.Verify(cmTok, now); err != nil {
+		t.Fatalf("the old snapshot should still accept the token: %v", err)
+	}
+	v.Invalidate()
+	waitVerify(t, v, cmTok, false)
+	if _, err := v.Verify(cmTok, now); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Verify after revoke = %v, want ErrRevoked", err)
+	}
+	again, err := store.Revoke(ctx, cm.ID, "someone else")
+	if !errors.Is(err, ErrAlreadyRevoked) || !again.RevokedAt.Equal(rt.RevokedAt) || again.RevokedBy != "admin-token" {
+		t.Fatalf("second Revoke = %+v, %v; want the first revocation unchanged", again, err)
+	}
+	if _, err := store.Revoke(ctx, "aaaaaaaaaaaa", "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Revoke(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := store.Revoke(ctx, "' OR 1=1 --", "x"); err == nil {
+		t.Fatal("Revoke with a malformed id succeeded")
+	}
+	list, err = store.List(ctx)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("List after revoke = %d, %v; want 3 (one row per token with FINAL)", len(list), err)
+	}
+
+	// Bad creations never reach the table.
+	if _, _, err := store.Create(ctx, Spec{Role: access.RoleAdmin, Countries: []string{"DE"}}); err == nil {
+		t.Fatal("admin with a country created")
+	}
+	if v.Loads() < 3 {
+		t.Fatalf("Loads = %d", v.Loads())
+	}
+	for _, tok := range []string{cmTok, expTok, partnerTok} {
+		if strings.Contains(logs.String(), secretOf(tok)) {
+			t.Fatalf("log holds a secret:\n%s", logs.String())
+		}
+	}
+}
+
+// waitVerify polls until Verify's success is want (the background reload).
+func waitVerify(t *testing.T, v *Verifier, tok string, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := v.Verify(tok, time.Now())
+		if (err == nil) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Verify still %v after 5s", err)
+		}
+		v.Invalidate()
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestVerifierStartFailsClosed(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	ctx := context.Background()
+	if err := db.Conn.Exec(ctx, "DROP TABLE tokens"); err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(NewStore(db.Conn), 0, nil)
+	if err := v.Start(ctx); err == nil {
+		t.Fatal("Start without a tokens table succeeded")
+	}
+	tok, _, _, _ := generate()
+	if _, err := v.Verify(tok, time.Now()); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Verify = %v, want ErrUnknown", err)
+	}
+}
+
+// TestScopeWhereOnClickHouse runs access.Scope.Where in real queries on 18.16.
+func TestScopeWhereOnClickHouse(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.Conn.Exec(ctx, `CREATE TABLE scoped (id String, country FixedString(2), partner String, amount UInt32) ENGINE = MergeTree ORDER BY (country, partner, id)`); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := db.Conn.PrepareBatch(ctx, `INSERT INTO scoped (id, country, partner, amount)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []struct {
+		id, country, partner string
+	}{
+		{"de-a", "DE", "a"}, {"de-b", "DE", "b"}, {"fr-a", "FR", "a"}, {"fr-b", "FR", "b"},
+		{"it-x", "IT", "a' OR '1'='1"},
+	}
+	for i, r := range rows {
+		if err := batch.Append(r.id, r.country, r.partner, uint32(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	query := func(s access.Scope, extra string, extraArgs ...any) []string {
+		t.Helper()
+		where, args := s.Where("country", "partner")
+		q := "SELECT id FROM scoped WHERE " + where + extra + " ORDER BY id"
+		rs, err := db.Conn.Query(ctx, q, append(args, extraArgs...)...)
+		if err != nil {
+			t.Fatalf("%s %v: %v", q, args, err)
+		}
+		defer rs.Close()
+		out := []string{}
+		for rs.Next() {
+			var id string
+			if err := rs.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, id)
+		}
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		scope access.Scope
+		want  []string
+	}{
+		{"admin", access.Principal{Role: access.RoleAdmin}.Scope(), []string{"de-a", "de-b", "fr-a", "fr-b", "it-x"}},
+		{"finance", access.Principal{Role: access.RoleFinance}.Scope(), []string{"de-a", "de-b", "fr-a", "fr-b", "it-x"}},
+		{"country manager DE", access.Principal{Role: access.RoleCountryManager, Countries: []string{"DE"}}.Scope(), []string{"de-a", "de-b"}},
+		{"country manager DE+IT", access.Principal{Role: access.RoleCountryManager, Countries: []string{"DE", "IT"}}.Scope(), []string{"de-a", "de-b", "it-x"}},
+		{"country manager, no country", access.Principal{Role: access.RoleCountryManager}.Scope(), []string{}},
+		{"partner a", access.Principal{Role: access.RolePartner, Partner: "a"}.Scope(), []string{"de-a", "fr-a"}},
+		{"partner a, filtered to FR", access.Principal{Role: access.RolePartner, Partner: "a"}.Scope().WithCountries("FR"), []string{"fr-a"}},
+		{"country manager DE, filtered to FR", access.Principal{Role: access.RoleCountryManager, Countries: []string{"DE"}}.Scope().WithCountries("FR"), []string{}},
+		{"country manager DE, filtered to partner b", access.Principal{Role: access.RoleCountryManager, Countries: []string{"DE"}}.Scope().WithPartner("b"), []string{"de-b"}},
+		{"hostile partner value is only a value", access.Scope{Partner: "a' OR '1'='1"}, []string{"it-x"}},
+		{"hostile country value is only a value", access.Scope{Countries: []string{"DE') OR ('1'='1"}}, []string{}},
+		{"service", access.Principal{Role: access.RoleService}.Scope(), []string{}},
+		{"no role", access.Principal{}.Scope(), []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := query(tt.scope, ""); !slices.Equal(got, tt.want) {
+				t.Fatalf("rows = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// Placeholders of the caller's own conditions follow the scope's.
+	got := query(access.Principal{Role: access.RoleCountryManager, Countries: []string{"DE", "FR"}}.Scope(), " AND amount >= ?", uint32(3))
+	if !slices.Equal(got, []string{"fr-a", "fr-b"}) {
+		t.Fatalf("with an extra condition: %v", got)
+	}
+}
