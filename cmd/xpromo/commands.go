@@ -13,10 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -419,26 +416,4 @@ the partner). Running it again changes nothing.`, stderr)
 	base = strings.TrimRight(base, "/")
 	fmt.Fprintf(stdout, "demo partnership acme-de ready: %s/r/demo (inbound), %s/r/demo-out (outbound)\n", base, base)
 	return nil
-}
-
-// faultKillAfterInserts reads XPROMO_FAULT_KILL_AFTER_INSERTS=N, a fault
-// injection for tests: the process SIGKILLs itself after its Nth insert,
-// before acknowledging it (the worst moment to die).
-func faultKillAfterInserts(log *slog.Logger) (func(), error) {
-	v := os.Getenv("XPROMO_FAULT_KILL_AFTER_INSERTS")
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return nil, fmt.Errorf("XPROMO_FAULT_KILL_AFTER_INSERTS=%q: want a positive number", v)
-	}
-	log.Warn("fault injection: this ingester kills itself after an insert", "inserts", n)
-	var count atomic.Int64
-	return func() {
-		if count.Add(1) >= int64(n) {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // never acknowledge
-		}
-	}, nil
 }

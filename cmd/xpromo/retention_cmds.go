@@ -108,26 +108,18 @@ func applyRetention(ctx context.Context, conn driver.Conn, keep privacy.Period, 
 	return parts, limit, nil
 }
 
-// retentionLoop applies keep at start and then every interval until ctx
-// ends (serve's --retain-hits). Several trackers may run it: a month
-// already dropped is simply no longer listed.
-func retentionLoop(ctx context.Context, conn driver.Conn, keep privacy.Period, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		parts, _, err := applyRetention(rctx, conn, keep, clock(), false, "serve")
-		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("retention failed; the next run retries", "err", err)
-		case len(parts) > 0:
-			log.Info("retention: dropped old months of raw hits", "retain_hits", keep.String(), "partitions", len(parts))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// applyRetentionPass applies keep once (serve's --retain-hits, a task run
+// at start and then every retentionEvery). Several trackers may run it: a
+// month already dropped is simply no longer listed.
+func applyRetentionPass(ctx context.Context, conn driver.Conn, keep privacy.Period, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	parts, _, err := applyRetention(ctx, conn, keep, clock(), false, "serve")
+	if err != nil {
+		return err
 	}
+	if len(parts) > 0 {
+		log.Info("retention: dropped old months of raw hits", "retain_hits", keep.String(), "partitions", len(parts))
+	}
+	return nil
 }

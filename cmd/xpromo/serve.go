@@ -33,7 +33,6 @@ import (
 
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/http/postback"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/lib/notify"
@@ -302,41 +301,23 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 		return err
 	}
 
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	var wg sync.WaitGroup
-	wg.Go(func() { cat.Run(bg) })
-	wg.Go(func() { verifier.Run(bg) })
-	wg.Go(func() { salts.Run(bg) })
-	// Changes made anywhere (this API, another tracker's, the CLI) are
-	// announced on Redis so every tracker reloads within a second; the
-	// periodic refresh stays as the safety net for missed messages.
-	catN, tokN := catalogNotifier(rdb, c.KeyPrefix, log), tokensNotifier(rdb, c.KeyPrefix, log)
-	wg.Go(func() { catN.Watch(bg, cat.Trigger) })
-	wg.Go(func() { tokN.Watch(bg, verifier.Trigger) })
-
+	// The ingester is started apart from the other tasks because shutdown
+	// (below) stops it in a step of its own: after the committer's flush,
+	// whose hits it must still write, and before the other tasks.
 	ingestCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIngest()
-	var ingestDone sync.WaitGroup
+	waitIngest := func() {}
 	if c.Ingest {
 		ing, err := ingest.New(rdb, ch, c.ingestFlags.config(c.KeyPrefix), log, m)
 		if err != nil {
 			return err
 		}
-		ingestDone.Go(func() {
-			if err := ing.Run(ingestCtx); err != nil {
-				log.Error("ingest stopped", "err", err)
-			}
-		})
+		waitIngest = startTasks(ingestCtx, log, []task{{name: "ingest", run: ing.Run}})
 	}
-	if c.AttributeEvery > 0 {
-		job := attribution.NewJob(ch, catalog.NewStore(ch).WithClock(clock), fx.NewStore(ch).WithClock(clock), log).WithClock(clock)
-		job.ReportingCurrency = strings.ToUpper(c.ReportingCur)
-		wg.Go(func() { attributeLoop(bg, job, c.AttributeEvery, log) })
-	}
-	if keep, _ := privacy.ParsePeriod(c.RetainHits); !keep.Off() {
-		wg.Go(func() { retentionLoop(bg, ch, keep, retentionEvery, log) })
-	}
+	catN, tokN := catalogNotifier(rdb, c.KeyPrefix, log), tokensNotifier(rdb, c.KeyPrefix, log)
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	waitBG := startTasks(bg, log, serveTasks(c, ch, cat, verifier, salts, catN, tokN, log))
 
 	e := newEcho(log)
 	e.Use(timeAnswers(e, m.AnswerSeconds))
@@ -430,9 +411,9 @@ func serve(ctx context.Context, c *serveConfig, log *slog.Logger, ready chan<- s
 		log.Error("buffer close", "err", err)
 	}
 	stopIngest()
-	ingestDone.Wait()
+	waitIngest()
 	stopBG()
-	wg.Wait()
+	waitBG()
 	log.Info("stopped")
 	return nil
 }
@@ -563,29 +544,19 @@ func publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
 	}
 }
 
-// attributeLoop recomputes the attribution of the open periods (this month
-// and the previous one) every interval, so late clicks, late conversions
-// and corrected terms are reflected within a minute.
-func attributeLoop(ctx context.Context, job *attribution.Job, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := clock().UTC()
-		from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
-		rctx, cancel := context.WithTimeout(ctx, every*5)
-		sum, err := job.Run(rctx, from, now.Add(time.Second))
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("attribution run failed; the next one retries", "err", err)
-			}
-			continue
-		}
-		log.Debug("attribution run", "conversions", sum.Conversions, "clicks", sum.Clicks, "unconverted", sum.Unconverted)
+// attributeOpenPeriods recomputes the attribution of the open periods
+// (this month and the previous one); serve runs it every
+// --attribute-every, so late clicks, late conversions and corrected terms
+// are reflected within a minute.
+func attributeOpenPeriods(ctx context.Context, job *attribution.Job, every time.Duration, log *slog.Logger) error {
+	now := clock().UTC()
+	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+	ctx, cancel := context.WithTimeout(ctx, every*5)
+	defer cancel()
+	sum, err := job.Run(ctx, from, now.Add(time.Second))
+	if err != nil {
+		return err
 	}
+	log.Debug("attribution run", "conversions", sum.Conversions, "clicks", sum.Clicks, "unconverted", sum.Unconverted)
+	return nil
 }

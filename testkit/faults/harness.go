@@ -35,7 +35,9 @@ import (
 )
 
 // Build compiles ./cmd/xpromo (no race detector: the processes under test
-// run as in production) into dir and returns the binary's path.
+// run as in production) into dir and returns the binary's path. The faults
+// tag adds the fault hooks the suite sets by environment
+// (XPROMO_FAULT_KILL_AFTER_INSERTS); production builds lack them.
 func Build(dir string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -43,10 +45,10 @@ func Build(dir string) (string, error) {
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
 	bin := filepath.Join(dir, "xpromo")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/xpromo")
+	cmd := exec.Command("go", "build", "-tags", "faults", "-o", bin, "./cmd/xpromo")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build: go build ./cmd/xpromo: %w\n%s", err, b)
+		return "", fmt.Errorf("build: go build -tags faults ./cmd/xpromo: %w\n%s", err, b)
 	}
 	return bin, nil
 }
