@@ -18,6 +18,7 @@ require (
 	github.com/x-way/crawlerdetect v0.2.31
 	github.com/xuri/excelize/v2 v2.11.1
 	golang.org/x/net v0.62.0
+	golang.org/x/sync v0.25.0
 	golang.org/x/text v0.44.0
 	golang.org/x/time v0.15.0
 )

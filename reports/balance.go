@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -216,9 +217,8 @@ func collectBalance(ctx context.Context, env *Env, p Params, from, to time.Time,
 	out := map[balKey]*balAgg{}
 	currencies := map[string]bool{}
 	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
+		mu      sync.Mutex
+		queries errgroup.Group
 	)
 	for tz, list := range groups {
 		ids := make([]string, len(list))
@@ -228,16 +228,13 @@ func collectBalance(ctx context.Context, env *Env, p Params, from, to time.Time,
 		loc := env.zone(list[0].Country)
 		a, b := bounds(from, to, loc)
 		q := fmt.Sprintf(balSQL, balPeriodSQL(p.Granularity, tz, addDays, addYears))
-		wg.Go(func() {
+		queries.Go(func() error {
 			part, curs, err := balQuery(ctx, env, q, ids, a, b)
+			if err != nil {
+				return err
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
 			for k, v := range part {
 				if o := out[k]; o != nil {
 					o.add(v)
@@ -248,10 +245,13 @@ func collectBalance(ctx context.Context, env *Env, p Params, from, to time.Time,
 			for _, c := range curs {
 				currencies[c] = true
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	return out, currencies, firstErr
+	if err := queries.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return out, currencies, nil
 }
 
 func balQuery(ctx context.Context, env *Env, q string, ids []string, from, to time.Time) (map[balKey]*balAgg, []string, error) {

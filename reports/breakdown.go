@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -165,8 +166,7 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 	}
 	var (
 		mu          sync.Mutex
-		wg          sync.WaitGroup
-		errs        [2]error
+		queries     errgroup.Group
 		repCurrency string
 	)
 	// scanValue reads the dimension's value: a Date for day (kept as the
@@ -186,19 +186,17 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 		}
 		return nil
 	}
-	wg.Go(func() {
+	queries.Go(func() error {
 		rows, err := env.Conn.Query(ctx, fmt.Sprintf(bdHitsSQL, dim), bots, bots, bots, ps.ID, from, to)
 		if err != nil {
-			errs[0] = fmt.Errorf("hits: %w", err)
-			return
+			return fmt.Errorf("hits: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			ptr := scanValue()
 			var views, clicks, uv uint64
 			if err := rows.Scan(ptr, &views, &clicks, &uv); err != nil {
-				errs[0] = fmt.Errorf("hits: %w", err)
-				return
+				return fmt.Errorf("hits: %w", err)
 			}
 			if views+clicks == 0 {
 				continue
@@ -209,14 +207,14 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 			mu.Unlock()
 		}
 		if err := rows.Err(); err != nil {
-			errs[0] = fmt.Errorf("hits: %w", err)
+			return fmt.Errorf("hits: %w", err)
 		}
+		return nil
 	})
-	wg.Go(func() {
+	queries.Go(func() error {
 		rows, err := env.Conn.Query(ctx, fmt.Sprintf(bdConvSQL, dim), ps.ID, from, to, ps.ID, from)
 		if err != nil {
-			errs[1] = fmt.Errorf("attributions: %w", err)
-			return
+			return fmt.Errorf("attributions: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
@@ -225,8 +223,7 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 			var rev decimal.Decimal
 			var cur string
 			if err := rows.Scan(ptr, &nu, &rev, &cur); err != nil {
-				errs[1] = fmt.Errorf("attributions: %w", err)
-				return
+				return fmt.Errorf("attributions: %w", err)
 			}
 			if nu == 0 && rev.IsZero() {
 				continue
@@ -240,14 +237,12 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 			mu.Unlock()
 		}
 		if err := rows.Err(); err != nil {
-			errs[1] = fmt.Errorf("attributions: %w", err)
+			return fmt.Errorf("attributions: %w", err)
 		}
+		return nil
 	})
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("report breakdown: %w", err)
-		}
+	if err := queries.Wait(); err != nil {
+		return nil, fmt.Errorf("report breakdown: %w", err)
 	}
 
 	keys := make([]any, 0, len(out))

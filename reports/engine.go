@@ -111,6 +111,16 @@ type Env struct {
 	Zones   map[string]*time.Location // by country; missing: UTC
 }
 
+// NewEnv is the Env the CLI and the API read: snap (which each takes from
+// where it keeps the catalog) and the countries' time zones as stored now.
+func NewEnv(ctx context.Context, conn driver.Conn, snap *catalog.Snapshot) (*Env, error) {
+	zones, err := LoadZones(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{Conn: conn, Catalog: snap, Zones: zones}, nil
+}
+
 func (e *Env) zone(cc string) *time.Location {
 	if z, ok := e.Zones[cc]; ok && z != nil {
 		return z

@@ -16,7 +16,7 @@ const (
 	FormatJSON  = "json"
 )
 
-// VisitorCountriesHeader is the CSV header of the partnerships report.
+// VisitorCountriesHeader is the CSV header of the visitors count.
 var VisitorCountriesHeader = []string{"partnership", "country", "partner", "clicks", "unique_visitors", "views"}
 
 func (r VisitorCountryRow) record() []string {

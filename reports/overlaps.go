@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // OutOfScope replaces, in the overlaps report, the id of every overlapping
@@ -88,11 +90,10 @@ func OverlapsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 	pairs := map[ovKey]ovPair{}
 	winners := map[ovKey]uint64{} // other ""
 	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-		conds    []string
-		args     []any
+		mu      sync.Mutex
+		queries errgroup.Group
+		conds   []string
+		args    []any
 	)
 	for tz, list := range groups {
 		ids := make([]string, len(list))
@@ -103,27 +104,24 @@ func OverlapsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		conds = append(conds, ovZoneCond)
 		args = append(args, ids, a, b)
 		bucket := bucketSQL(p.Granularity, "ts", tz)
-		wg.Go(func() {
+		queries.Go(func() error {
 			pr, wn, err := ovQuery(ctx, env, bucket, visible, ids, a, b)
+			if err != nil {
+				return err
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
 			for k, v := range pr {
 				pairs[k] = v
 			}
 			for k, v := range wn {
 				winners[k] = v
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, fmt.Errorf("report overlaps: %w", firstErr)
+	if err := queries.Wait(); err != nil {
+		return nil, fmt.Errorf("report overlaps: %w", err)
 	}
 	var total uint64
 	if len(conds) > 0 {

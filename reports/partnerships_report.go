@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -352,35 +353,31 @@ func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.
 	qs = append(qs, q)
 	// The queries run concurrently; their rows are merged one at a time.
 	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
+		mu      sync.Mutex
+		queries errgroup.Group
 	)
 	for _, q := range qs {
-		wg.Go(func() {
+		queries.Go(func() error {
 			rows, err := env.Conn.Query(ctx, q.sql, q.args...)
-			if err == nil {
-				mu.Lock()
-				for err == nil && rows.Next() {
-					err = q.scan(rows)
-				}
-				mu.Unlock()
-				if err == nil {
-					err = rows.Err()
-				}
-				rows.Close()
-			}
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+				return err
 			}
+			defer rows.Close()
+			mu.Lock()
+			for err == nil && rows.Next() {
+				err = q.scan(rows)
+			}
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+			return rows.Err()
 		})
 	}
-	wg.Wait()
-	return out, firstErr
+	if err := queries.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // zoneTable maps each partnership to its country's zone, with the

@@ -128,11 +128,11 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zones, err := reports.LoadZones(ctx, db.Conn)
+	env, err := reports.NewEnv(ctx, db.Conn, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &reports.Env{Conn: db.Conn, Catalog: snap, Zones: zones}, hits, attrs
+	return env, hits, attrs
 }
 
 // expected computes the partnerships report by brute force.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 )
 
 // QualityColumns are the columns of the quality report.
@@ -202,9 +203,8 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 
 	out := map[qKey]*qAgg{}
 	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
+		mu      sync.Mutex
+		queries errgroup.Group
 	)
 	get := func(k qKey) *qAgg {
 		a := out[k]
@@ -214,19 +214,11 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		}
 		return a
 	}
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
 	for _, j := range jobs {
-		wg.Go(func() {
+		queries.Go(func() error {
 			rows, err := env.Conn.Query(ctx, j.scope.sql(qHitsSQL), j.scope.args(j.from, j.to)...)
 			if err != nil {
-				fail(fmt.Errorf("hits: %w", err))
-				return
+				return fmt.Errorf("hits: %w", err)
 			}
 			defer rows.Close()
 			for rows.Next() {
@@ -234,8 +226,7 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				var hits, bots, n uint64
 				var lag []float64
 				if err := rows.Scan(&k.partner, &k.country, &hits, &bots, &n, &lag); err != nil {
-					fail(fmt.Errorf("hits: %w", err))
-					return
+					return fmt.Errorf("hits: %w", err)
 				}
 				mu.Lock()
 				a := get(k)
@@ -243,14 +234,14 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				mu.Unlock()
 			}
 			if err := rows.Err(); err != nil {
-				fail(fmt.Errorf("hits: %w", err))
+				return fmt.Errorf("hits: %w", err)
 			}
+			return nil
 		})
-		wg.Go(func() {
+		queries.Go(func() error {
 			rows, err := env.Conn.Query(ctx, j.scope.sql(qRejectedSQL), j.scope.args(j.from, j.to)...)
 			if err != nil {
-				fail(fmt.Errorf("rejected hits: %w", err))
-				return
+				return fmt.Errorf("rejected hits: %w", err)
 			}
 			defer rows.Close()
 			for rows.Next() {
@@ -258,8 +249,7 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				var reason string
 				var n uint64
 				if err := rows.Scan(&k.partner, &k.country, &reason, &n); err != nil {
-					fail(fmt.Errorf("rejected hits: %w", err))
-					return
+					return fmt.Errorf("rejected hits: %w", err)
 				}
 				mu.Lock()
 				a := get(k)
@@ -271,10 +261,11 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				mu.Unlock()
 			}
 			if err := rows.Err(); err != nil {
-				fail(fmt.Errorf("rejected hits: %w", err))
+				return fmt.Errorf("rejected hits: %w", err)
 			}
+			return nil
 		})
-		wg.Go(func() {
+		queries.Go(func() error {
 			// The selection and the period's arguments sit in the
 			// subqueries, before the outer condition.
 			args := append([]any(nil), j.scope.keyArgs...)
@@ -282,30 +273,28 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 			args = append(args, j.scope.whereArgs...)
 			rows, err := env.Conn.Query(ctx, j.scope.sql(qDuplicatesSQL), args...)
 			if err != nil {
-				fail(fmt.Errorf("duplicates: %w", err))
-				return
+				return fmt.Errorf("duplicates: %w", err)
 			}
 			defer rows.Close()
 			for rows.Next() {
 				var k qKey
 				var n uint64
 				if err := rows.Scan(&k.partner, &k.country, &n); err != nil {
-					fail(fmt.Errorf("duplicates: %w", err))
-					return
+					return fmt.Errorf("duplicates: %w", err)
 				}
 				mu.Lock()
 				get(k).duplicates += n
 				mu.Unlock()
 			}
 			if err := rows.Err(); err != nil {
-				fail(fmt.Errorf("duplicates: %w", err))
+				return fmt.Errorf("duplicates: %w", err)
 			}
+			return nil
 		})
-		wg.Go(func() {
+		queries.Go(func() error {
 			rows, err := env.Conn.Query(ctx, j.scope.sql(qNoFXSQL), j.scope.args(j.from, j.to)...)
 			if err != nil {
-				fail(fmt.Errorf("missing fx rates: %w", err))
-				return
+				return fmt.Errorf("missing fx rates: %w", err)
 			}
 			defer rows.Close()
 			for rows.Next() {
@@ -313,8 +302,7 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				var g fxGap
 				var d time.Time
 				if err := rows.Scan(&k.partner, &k.country, &g.cur, &d, &g.n); err != nil {
-					fail(fmt.Errorf("missing fx rates: %w", err))
-					return
+					return fmt.Errorf("missing fx rates: %w", err)
 				}
 				g.day = utcDay(d)
 				mu.Lock()
@@ -323,13 +311,13 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 				mu.Unlock()
 			}
 			if err := rows.Err(); err != nil {
-				fail(fmt.Errorf("missing fx rates: %w", err))
+				return fmt.Errorf("missing fx rates: %w", err)
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, fmt.Errorf("report quality: %w", firstErr)
+	if err := queries.Wait(); err != nil {
+		return nil, fmt.Errorf("report quality: %w", err)
 	}
 
 	keys := make([]qKey, 0, len(out))

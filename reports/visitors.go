@@ -11,6 +11,17 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
+// The visitors count (VisitorCountries) stays outside Registry: it asks
+// another question than the named reports, so it keeps its own Filter and
+// writer (WriteVisitorCountries). Its country is the visitor's (the hit's,
+// by IP), a named report's the partnership's; its days are UTC, not each
+// country's zone; it reads hits alone, every partnership found there,
+// without the catalog or a reader's scope; its JSON is a bare array of
+// rows, not a Table, and it has no granularity, compare or xlsx. As a
+// Runner it would also be served at GET /v1/reports/visitors and take the
+// named reports' flags and defaults (`report visitors` starts 29 days
+// back, the others on the first of the month).
+
 // Filter selects the hits a report covers. From and To are days (UTC),
 // both included.
 type Filter struct {
@@ -56,7 +67,7 @@ type VisitorCountryRow struct {
 // Clicks and views of bots count only with include_bots (? = 1); unique
 // visitors are the exact number of distinct visitor ids among counted
 // clicks. Values are bound client-side: 18.16 has no server parameters.
-const partnershipsSQL = `
+const visitorCountriesSQL = `
 SELECT
     partnership,
     country,
@@ -73,7 +84,7 @@ GROUP BY partnership, country
 HAVING clicks + views > 0
 ORDER BY partnership, country`
 
-// Partnerships computes per partnership and visitor country: clicks,
+// VisitorCountries computes per partnership and visitor country: clicks,
 // unique visitors and views.
 func VisitorCountries(ctx context.Context, conn driver.Conn, f Filter) ([]VisitorCountryRow, error) {
 	if err := f.Validate(); err != nil {
@@ -84,7 +95,7 @@ func VisitorCountries(ctx context.Context, conn driver.Conn, f Filter) ([]Visito
 	if f.IncludeBots {
 		bots = 1
 	}
-	rows, err := conn.Query(ctx, partnershipsSQL, bots, bots, bots, from, to, f.Country, f.Country)
+	rows, err := conn.Query(ctx, visitorCountriesSQL, bots, bots, bots, from, to, f.Country, f.Country)
 	if err != nil {
 		return nil, fmt.Errorf("report partnerships: %w", err)
 	}

@@ -106,11 +106,11 @@ same figures limited to the reader's token.`, stderr)
 	if err != nil {
 		return err
 	}
-	zones, err := reports.LoadZones(ctx, conn)
+	env, err := reports.NewEnv(ctx, conn, snap)
 	if err != nil {
 		return err
 	}
-	t, err := reports.Registry[name].Run(ctx, &reports.Env{Conn: conn, Catalog: snap, Zones: zones}, p, rf.by)
+	t, err := reports.Registry[name].Run(ctx, env, p, rf.by)
 	if err != nil {
 		return err
 	}

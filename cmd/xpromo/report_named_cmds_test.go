@@ -78,11 +78,10 @@ func TestReportNamedCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zones, err := reports.LoadZones(ctx, db.Conn)
+	env, err := reports.NewEnv(ctx, db.Conn, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &reports.Env{Conn: db.Conn, Catalog: snap, Zones: zones}
 	library := func(name string, p reports.Params, by, format string) string {
 		t.Helper()
 		tbl, err := reports.Registry[name].Run(ctx, env, p, by)

@@ -37,11 +37,11 @@ func (s *Server) getReport(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "report", err)
 	}
-	zones, err := reports.LoadZones(ctx, s.cat.Conn())
+	env, err := reports.NewEnv(ctx, s.cat.Conn(), snap)
 	if err != nil {
 		return s.internal(c, "report", err)
 	}
-	t, err := rep.Run(ctx, &reports.Env{Conn: s.cat.Conn(), Catalog: snap, Zones: zones}, par, by)
+	t, err := rep.Run(ctx, env, par, by)
 	var bad *reports.ParamError
 	switch {
 	case errors.Is(err, reports.ErrNoPartnership) && !errors.As(err, &bad):

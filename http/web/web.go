@@ -528,11 +528,7 @@ func (s *Server) reportEnv(ctx context.Context) (*reports.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	zones, err := reports.LoadZones(ctx, s.cfg.Catalog.Conn())
-	if err != nil {
-		return nil, err
-	}
-	return &reports.Env{Conn: s.cfg.Catalog.Conn(), Catalog: snap, Zones: zones}, nil
+	return reports.NewEnv(ctx, s.cfg.Catalog.Conn(), snap)
 }
 
 // statementSource is what statements read, as the API builds it.

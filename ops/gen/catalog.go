@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -115,37 +115,31 @@ func writeCatalogStore(ctx context.Context, conn driver.Conn, p *plan, progress 
 }
 
 // parallel runs fn(store, i) for i in [0, n), one store per goroutine,
-// and returns the first error.
+// and returns the first error; the first error stops the feeding.
 func parallel(ctx context.Context, stores []*catalog.Store, n int, fn func(*catalog.Store, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	workers, wctx := errgroup.WithContext(ctx)
 	next := make(chan int)
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
 	for _, s := range stores {
-		wg.Go(func() {
+		workers.Go(func() error {
 			for i := range next {
 				if err := fn(s, i); err != nil {
-					once.Do(func() { first = err; cancel() })
+					return err
 				}
 			}
+			return nil
 		})
 	}
 feed:
 	for i := range n {
 		select {
 		case next <- i:
-		case <-ctx.Done():
+		case <-wctx.Done():
 			break feed
 		}
 	}
 	close(next)
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		first = context.Cause(ctx)
+	if err := workers.Wait(); err != nil {
+		return err
 	}
-	return first
+	return context.Cause(ctx)
 }

@@ -141,7 +141,10 @@ func (p *plan) writeTraffic(ctx context.Context, conn driver.Conn, pr *progress)
 	})
 
 	// Senders insert batches (Inserts at once: one insert keeps a
-	// ClickHouse core busy); free returns their row buffers.
+	// ClickHouse core busy); free returns their row buffers. A failed
+	// insert cancels ctx with its error at once, yet its sender keeps
+	// draining send, which flush feeds without watching ctx: an errgroup,
+	// whose goroutine must return to cancel, would block flush.
 	send := make(chan batch)
 	free := make(chan *hitRows, p.cfg.Inserts+1)
 	for range p.cfg.Inserts + 1 {

@@ -289,7 +289,9 @@ func (r *Recorder) RecordMany(ctx context.Context, source string, ins []Input, h
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	// Within one batch, the second of two equal keys is a repeat too: SET NX
-	// answered in order, so it already says so.
+	// answered in order, so it already says so. Every Submit's own error
+	// is kept, not just the first (so no errgroup): the marks of all the
+	// lost conversions are forgotten below.
 	errs := make([]error, len(ins))
 	var wg sync.WaitGroup
 	for i, h := range hits {
