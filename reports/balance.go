@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // The balance report reads attributions, the latest computation of each
@@ -49,13 +50,6 @@ var BalanceColumns = []Column{
 // BalanceCompareColumns follow BalanceColumns when Params.Compare is set:
 // every figure's earlier value and change (see compareColumns).
 var BalanceCompareColumns = compareColumns(BalanceColumns)
-
-// Sides a partnership can be behind its targets on.
-const (
-	BehindInbound  = "inbound"
-	BehindOutbound = "outbound"
-	BehindBoth     = "both"
-)
 
 type balKey struct {
 	ps     string
@@ -431,11 +425,11 @@ func balBehind(a *balAgg, in, out *big.Rat) string {
 	outBehind := out != nil && decimal.NewFromUint64(a.outUsers).LessThan(balRound(out))
 	switch {
 	case inBehind && outBehind:
-		return BehindBoth
+		return vocab.Both
 	case inBehind:
-		return BehindInbound
+		return vocab.Inbound
 	case outBehind:
-		return BehindOutbound
+		return vocab.Outbound
 	}
 	return ""
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -33,12 +34,12 @@ import (
 // paused version. zeta-de appears in attributions but not in the catalog.
 
 var balPartnerships = []catalog.Partnership{
-	{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both},
-	{ID: "beta-de", Partner: "beta", Country: "DE", Direction: catalog.Both},
-	{ID: "cyan-de", Partner: "cyan", Country: "DE", Direction: catalog.Inbound},
-	{ID: "acme-in", Partner: "acme", Country: "IN", Direction: catalog.Both},
-	{ID: "beta-in", Partner: "beta", Country: "IN", Direction: catalog.Outbound},
-	{ID: "cyan-us", Partner: "cyan", Country: "US", Direction: catalog.Both},
+	{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both},
+	{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Both},
+	{ID: "cyan-de", Partner: "cyan", Country: "DE", Direction: vocab.Inbound},
+	{ID: "acme-in", Partner: "acme", Country: "IN", Direction: vocab.Both},
+	{ID: "beta-in", Partner: "beta", Country: "IN", Direction: vocab.Outbound},
+	{ID: "cyan-us", Partner: "cyan", Country: "US", Direction: vocab.Both},
 }
 
 // balTerms are set in this order (each partnership's versions oldest first).
@@ -733,11 +734,11 @@ func balRandom(seed uint64, n int) []balAttr {
 		a := balAttr{conv: conv, ts: ts, ps: pick(ids)}
 		ps, ok := balPS(a.ps)
 		if !ok {
-			ps = catalog.Partnership{ID: a.ps, Partner: "zeta", Country: "DE", Direction: catalog.Both}
+			ps = catalog.Partnership{ID: a.ps, Partner: "zeta", Country: "DE", Direction: vocab.Both}
 		}
 		a.partner, a.country = ps.Partner, ps.Country
 		a.dir = ps.Direction
-		if a.dir == catalog.Both {
+		if a.dir == vocab.Both {
 			a.dir = pick([]string{"inbound", "outbound"})
 		}
 		switch x := r.IntN(100); {

@@ -20,6 +20,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -28,10 +29,10 @@ import (
 // (DE Europe/Berlin, US America/New_York, FR not set: UTC) and their links.
 var (
 	bdPartnerships = []catalog.Partnership{
-		{ID: "de-alpha", Partner: "alpha", Country: "DE", Direction: catalog.Both},
-		{ID: "us-alpha", Partner: "alpha", Country: "US", Direction: catalog.Both},
-		{ID: "de-bravo", Partner: "bravo", Country: "DE", Direction: catalog.Both},
-		{ID: "fr-bravo", Partner: "bravo", Country: "FR", Direction: catalog.Both},
+		{ID: "de-alpha", Partner: "alpha", Country: "DE", Direction: vocab.Both},
+		{ID: "us-alpha", Partner: "alpha", Country: "US", Direction: vocab.Both},
+		{ID: "de-bravo", Partner: "bravo", Country: "DE", Direction: vocab.Both},
+		{ID: "fr-bravo", Partner: "bravo", Country: "FR", Direction: vocab.Both},
 	}
 	bdLinks = []catalog.Link{
 		{Code: "spring-a", Partnership: "de-alpha", Campaign: "spring"},
@@ -80,7 +81,7 @@ func bdEnv(t *testing.T, ctx context.Context, conn driver.Conn) *reports.Env {
 		}
 	}
 	for _, l := range bdLinks {
-		l.Direction, l.URL = catalog.Inbound, "https://ours.example/"
+		l.Direction, l.URL = vocab.Inbound, "https://ours.example/"
 		if _, err := cat.AddLink(ctx, l, "test"); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -42,9 +43,9 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 		}
 	}
 	for _, ps := range []catalog.Partnership{
-		{ID: "de-alpha", Partner: "alpha", Country: "DE", Direction: catalog.Both},
-		{ID: "de-bravo", Partner: "bravo", Country: "DE", Direction: catalog.Both},
-		{ID: "in-alpha", Partner: "alpha", Country: "IN", Direction: catalog.Both},
+		{ID: "de-alpha", Partner: "alpha", Country: "DE", Direction: vocab.Both},
+		{ID: "de-bravo", Partner: "bravo", Country: "DE", Direction: vocab.Both},
+		{ID: "in-alpha", Partner: "alpha", Country: "IN", Direction: vocab.Both},
 	} {
 		if _, err := cat.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/geo"
@@ -60,7 +61,7 @@ func fakeHit(r *mrand.Rand, cfg *fillConfig, now time.Time) *hit.Hit {
 		Link:        cfg.Link,
 		Partner:     cfg.Partner,
 		Partnership: cfg.Partnership,
-		Direction:   hit.DirectionInbound,
+		Direction:   vocab.DirectionInbound,
 		Campaign:    cfg.Campaign,
 		Country:     geo.Country(a),
 		Visitor:     base64.RawURLEncoding.EncodeToString(vid[:]),

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/lib/notify"
@@ -399,13 +400,13 @@ the partner). Running it again changes nothing.`, stderr)
 			return ignoreExists(store.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME Deals", Domains: []string{"acme.example"}}, cliActor()))
 		},
 		func() error {
-			return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, cliActor()))
+			return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, cliActor()))
 		},
 		func() error {
-			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}, cliActor()))
+			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}, cliActor()))
 		},
 		func() error {
-			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}, cliActor()))
+			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}, cliActor()))
 		},
 	}
 	for _, step := range steps {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/browser"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -52,16 +53,16 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 		}
 	}
 	for _, ps := range []catalog.Partnership{
-		{ID: "beta-de", Partner: "beta", Country: "DE", Direction: catalog.Inbound},
-		{ID: "gamma-fr", Partner: "gamma", Country: "FR", Direction: catalog.Inbound},
+		{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Inbound},
+		{ID: "gamma-fr", Partner: "gamma", Country: "FR", Direction: vocab.Inbound},
 	} {
 		if _, err := cat.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, l := range []catalog.Link{
-		{Code: "beta-in", Partnership: "beta-de", Direction: catalog.Inbound, URL: "https://www.example.com/beta", Campaign: "spring"},
-		{Code: "gamma-in", Partnership: "gamma-fr", Direction: catalog.Inbound, URL: "https://www.example.com/gamma"},
+		{Code: "beta-in", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/beta", Campaign: "spring"},
+		{Code: "gamma-in", Partnership: "gamma-fr", Direction: vocab.Inbound, URL: "https://www.example.com/gamma"},
 	} {
 		if _, err := cat.AddLink(ctx, l, "test"); err != nil {
 			t.Fatal(err)

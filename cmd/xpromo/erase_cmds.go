@@ -15,9 +15,9 @@ import (
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/privacy"
-	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
 // Audit vocabulary of erasures.
@@ -50,7 +50,7 @@ See docs/PRIVACY.md. The audit log records the erasure with a hash of the
 id, not the id itself.`, stderr)
 	c.register(f, true)
 	f.StringVar(&s.UserID, "user", "", "our product's user id to erase")
-	f.StringVar(&s.Source, "source", conversion.SourceOurs, "whose user ids --user names: ours, or partner:ID for a partner's postbacks")
+	f.StringVar(&s.Source, "source", vocab.SourceOurs, "whose user ids --user names: ours, or partner:ID for a partner's postbacks")
 	f.StringVar(&s.Visitor, "visitor", "", "visitor id (xp_vid cookie) to erase")
 	f.BoolVar(&dryRun, "dry-run", false, "only show what would be erased")
 	f.String(&reportingCur, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in, for conversions attributed again (as serve's)")

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -147,10 +148,10 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "beta", Name: "Beta", Domains: []string{"beta.example"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "beta-de", Partner: "beta", Country: "DE", Direction: catalog.Both}, "test"); err != nil {
+	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Both}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "bdemo", Partnership: "beta-de", Direction: catalog.Inbound, URL: "https://www.example.com/b"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "bdemo", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/b"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	start := m1.AddDate(0, -1, 0)
@@ -188,7 +189,7 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 			if c.amount != "" {
 				amount, cur = decimal.RequireFromString(c.amount), "EUR"
 			}
-			if err := cb.Append(c.id, c.at, c.at, c.typ, conversion.SourceOurs, c.user, c.order, c.click, c.visitor, amount, cur, "DE", c.at.Add(time.Second)); err != nil {
+			if err := cb.Append(c.id, c.at, c.at, c.typ, vocab.SourceOurs, c.user, c.order, c.click, c.visitor, amount, cur, "DE", c.at.Add(time.Second)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -309,7 +310,7 @@ func TestEraseUser(t *testing.T) {
 	var pKeys, keepKeys []string
 	for _, p := range people {
 		for _, c := range p.convs {
-			k := conversion.DedupKey(r.Prefix, conversion.SourceOurs, c.typ, c.user, c.order)
+			k := conversion.DedupKey(r.Prefix, vocab.SourceOurs, c.typ, c.user, c.order)
 			if err := r.Client.Set(ctx, k, "1", time.Hour).Err(); err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
@@ -49,13 +50,13 @@ func seed(t *testing.T, db *testenv.DB) {
 	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, "test"); err != nil {
+	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "out", Partnership: "acme-de", Direction: catalog.Outbound, URL: "https://shop.acme.example/offer"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://shop.acme.example/offer"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 func runPartnership(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,7 +53,7 @@ Set its terms with xpromo partnership terms set.`, stderr)
 	f.StringVar(&p.ID, "id", "", "partnership id: a-z, 0-9, '-', '_' (required)")
 	f.StringVar(&p.Partner, "partner", "", "partner id (required)")
 	f.StringVar(&p.Country, "country", "", "ISO 3166-1 alpha-2 country code (required)")
-	f.StringVar(&p.Direction, "direction", "both", "inbound, outbound or both")
+	f.StringVar(&p.Direction, "direction", vocab.Both, "inbound, outbound or both")
 	if err := f.parse(args, false); err != nil {
 		return err
 	}

@@ -9,26 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
-)
-
-// Conversion types.
-const (
-	TypeSignup   = "signup"
-	TypePurchase = "purchase"
-	TypeRefund   = "refund"
-)
-
-// Conversion sources: SourceOurs for our product's events (inbound), and
-// SourcePartnerPrefix+partner id for a partner's postbacks (outbound).
-const (
-	SourceOurs          = "ours"
-	SourcePartnerPrefix = "partner:"
-)
-
-// Click directions (as in catalog and hit).
-const (
-	Inbound  = catalog.Inbound
-	Outbound = catalog.Outbound
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // How the winning click was found.
@@ -57,7 +38,7 @@ type Click struct {
 	Partnership string
 	Partner     string
 	Country     string
-	Direction   string // Inbound or Outbound
+	Direction   string // vocab.Inbound or vocab.Outbound
 	Visitor     string // first-party visitor id (cookie)
 	Fingerprint string // daily-salted hash of IP+UA
 	Bot         bool
@@ -67,8 +48,8 @@ type Click struct {
 type Conversion struct {
 	ID          string
 	Time        time.Time
-	Type        string // TypeSignup, TypePurchase or TypeRefund
-	Source      string // SourceOurs ("" means the same) or "partner:<partner id>"
+	Type        string // vocab.TypeSignup, vocab.TypePurchase or vocab.TypeRefund
+	Source      string // vocab.SourceOurs ("" means the same) or "partner:<partner id>"
 	UserID      string
 	OrderID     string
 	ClickID     string
@@ -277,7 +258,7 @@ func newNode(c *Click, terms Terms) node {
 	if t.AttributionModel == catalog.FirstClick {
 		n.model = catalog.FirstClick
 	}
-	if c.Direction == Outbound {
+	if c.Direction == vocab.Outbound {
 		n.revenue = time.Duration(t.OutboundRevenueWindowDays) * day
 	}
 	n.qualHint = !c.Bot && n.scope != ""
@@ -288,11 +269,11 @@ func newNode(c *Click, terms Terms) node {
 // for inbound clicks, the partner for outbound ones.
 func clickScope(c *Click) string {
 	switch c.Direction {
-	case Inbound:
-		return SourceOurs
-	case Outbound:
+	case vocab.Inbound:
+		return vocab.SourceOurs
+	case vocab.Outbound:
 		if c.Partner != "" {
-			return SourcePartnerPrefix + c.Partner
+			return vocab.SourcePartnerPrefix + c.Partner
 		}
 	}
 	return ""
@@ -300,7 +281,7 @@ func clickScope(c *Click) string {
 
 func convScope(cv *Conversion) string {
 	if cv.Source == "" {
-		return SourceOurs
+		return vocab.SourceOurs
 	}
 	return cv.Source
 }
@@ -316,11 +297,11 @@ func (e *engine) process(cv *Conversion) Result {
 		e.convs[cv.ID] = true
 	}
 	switch cv.Type {
-	case TypeSignup:
+	case vocab.TypeSignup:
 		return e.signup(cv, scope, res)
-	case TypePurchase:
+	case vocab.TypePurchase:
 		return e.purchase(cv, scope, res)
-	case TypeRefund:
+	case vocab.TypeRefund:
 		return e.refund(cv, scope, res)
 	}
 	res.Outcome = OutcomeNotCredited
@@ -383,7 +364,7 @@ func (e *engine) signup(cv *Conversion, scope string, res Result) Result {
 
 func (e *engine) purchase(cv *Conversion, scope string, res Result) Result {
 	if cv.OrderID != "" {
-		k := orderKey{scope, TypePurchase, cv.OrderID}
+		k := orderKey{scope, vocab.TypePurchase, cv.OrderID}
 		if e.done[k] {
 			res.Outcome = OutcomeDuplicate
 			return res
@@ -428,7 +409,7 @@ func within(t, from time.Time, window time.Duration) string {
 
 func (e *engine) refund(cv *Conversion, scope string, res Result) Result {
 	if cv.OrderID != "" {
-		k := orderKey{scope, TypeRefund, cv.OrderID}
+		k := orderKey{scope, vocab.TypeRefund, cv.OrderID}
 		if e.done[k] {
 			res.Outcome = OutcomeDuplicate
 			return res

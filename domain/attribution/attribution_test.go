@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 var t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -36,9 +37,9 @@ func genWorld(seed uint64, nClicks, nConvs, nVisitors int) *world {
 	type ps struct{ id, partner, dir string }
 	var pss []ps
 	for i := range 12 {
-		p := ps{fmt.Sprintf("p%02d", i), fmt.Sprintf("partner%d", i%8), Inbound}
+		p := ps{fmt.Sprintf("p%02d", i), fmt.Sprintf("partner%d", i%8), vocab.Inbound}
 		if i%3 == 2 {
-			p.dir = Outbound
+			p.dir = vocab.Outbound
 		}
 		pss = append(pss, p)
 		if i%4 == 3 {
@@ -87,7 +88,7 @@ func genWorld(seed uint64, nClicks, nConvs, nVisitors int) *world {
 		c.Visitor = visitor()
 		w.clicks = append(w.clicks, c)
 	}
-	types := []string{TypeSignup, TypeSignup, TypePurchase, TypePurchase, TypePurchase, TypeRefund, "install"}
+	types := []string{vocab.TypeSignup, vocab.TypeSignup, vocab.TypePurchase, vocab.TypePurchase, vocab.TypePurchase, vocab.TypeRefund, "install"}
 	nOrders := nConvs/3 + 1
 	for i := range nConvs {
 		cv := Conversion{
@@ -101,9 +102,9 @@ func genWorld(seed uint64, nClicks, nConvs, nVisitors int) *world {
 		case 0:
 			cv.Source = ""
 		case 1:
-			cv.Source = SourcePartnerPrefix + fmt.Sprintf("partner%d", rng.IntN(8))
+			cv.Source = vocab.SourcePartnerPrefix + fmt.Sprintf("partner%d", rng.IntN(8))
 		default:
-			cv.Source = SourceOurs
+			cv.Source = vocab.SourceOurs
 		}
 		if rng.IntN(3) == 0 {
 			cv.ClickID = w.clicks[rng.IntN(len(w.clicks))].ID
@@ -117,11 +118,11 @@ func genWorld(seed uint64, nClicks, nConvs, nVisitors int) *world {
 		if rng.IntN(8) == 0 {
 			cv.UserID = ""
 		}
-		if cv.Type != TypeSignup {
+		if cv.Type != vocab.TypeSignup {
 			if rng.IntN(10) != 0 {
 				cv.OrderID = fmt.Sprintf("o%d", rng.IntN(nOrders))
 			}
-			if cv.Type == TypePurchase || rng.IntN(2) == 0 {
+			if cv.Type == vocab.TypePurchase || rng.IntN(2) == 0 {
 				cv.Amount = decimal.New(rng.Int64N(100000), -2)
 			}
 		}
@@ -236,11 +237,11 @@ func TestNilTermsAndEmptyInputs(t *testing.T) {
 	if got := Attribute(nil, nil, nil); len(got) != 0 {
 		t.Fatalf("got %v", got)
 	}
-	clicks := []Click{{ID: "k1", Time: t0, Partnership: "p", Direction: Inbound, Visitor: "v"}}
+	clicks := []Click{{ID: "k1", Time: t0, Partnership: "p", Direction: vocab.Inbound, Visitor: "v"}}
 	convs := []Conversion{
-		{ID: "s1", Time: t0.Add(30 * day), Type: TypeSignup, UserID: "u", Visitor: "v"},
-		{ID: "o1", Time: t0.Add(30*day + 365*day), Type: TypePurchase, UserID: "u", OrderID: "o", Amount: decimal.NewFromInt(5)},
-		{ID: "o2", Time: t0.Add(30*day + 365*day + time.Second), Type: TypePurchase, UserID: "u", OrderID: "o2", Amount: decimal.NewFromInt(5)},
+		{ID: "s1", Time: t0.Add(30 * day), Type: vocab.TypeSignup, UserID: "u", Visitor: "v"},
+		{ID: "o1", Time: t0.Add(30*day + 365*day), Type: vocab.TypePurchase, UserID: "u", OrderID: "o", Amount: decimal.NewFromInt(5)},
+		{ID: "o2", Time: t0.Add(30*day + 365*day + time.Second), Type: vocab.TypePurchase, UserID: "u", OrderID: "o2", Amount: decimal.NewFromInt(5)},
 	}
 	got := Attribute(clicks, convs, nil)
 	want := []string{OutcomeNewUser, OutcomeCredited, OutcomeOutsideWindow}

@@ -3,6 +3,8 @@ package attribution
 import (
 	"cmp"
 	"strings"
+
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // The processing order: a total order on clicks and on conversions, so
@@ -26,11 +28,11 @@ func compareClick(a, b *Click) int {
 
 func typeRank(t string) int {
 	switch t {
-	case TypeSignup:
+	case vocab.TypeSignup:
 		return 0
-	case TypePurchase:
+	case vocab.TypePurchase:
 		return 1
-	case TypeRefund:
+	case vocab.TypeRefund:
 		return 2
 	}
 	return 3

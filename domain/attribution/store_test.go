@@ -9,6 +9,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -25,7 +26,7 @@ func TestJobRecomputes(t *testing.T) {
 	}
 	// One partnership per partner and country: ps-b is acme's in AT.
 	for id, cc := range map[string]string{"ps-a": "DE", "ps-b": "AT"} {
-		if _, err := cat.AddPartnership(ctx, catalog.Partnership{ID: id, Partner: "acme", Country: cc, Direction: catalog.Inbound}, "t"); err != nil {
+		if _, err := cat.AddPartnership(ctx, catalog.Partnership{ID: id, Partner: "acme", Country: cc, Direction: vocab.Inbound}, "t"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/testkit/testenv"
-	"github.com/xpromo/xpromo/tracker/hit"
 )
 
 // unreachableURL is a ClickHouse nobody listens on: connecting is refused.
@@ -33,7 +33,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 	ctx := testCtx(t)
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
-	if _, err := s.AddLink(ctx, Link{Code: "first", Partnership: "acme-de", Direction: Outbound, URL: "https://acme.example/1"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "first", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme.example/1"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "sub", "catalog.json")
@@ -49,7 +49,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 		t.Fatalf("Start did not write the disk copy: %v", err)
 	}
 
-	if _, err := s.AddLink(ctx, Link{Code: "second", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/2"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "second", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/2"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	if r := c.Get().Lookup("second"); r != nil {
@@ -59,7 +59,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 		t.Fatalf("Refresh: %v", err)
 	}
 	r = c.Get().Lookup("second")
-	if r == nil || r.Country != "FR" || r.Direction != hit.DirectionInbound {
+	if r == nil || r.Country != "FR" || r.Direction != vocab.DirectionInbound {
 		t.Fatalf("after Refresh: Lookup(second) = %+v", r)
 	}
 	if c.Get().Lookup("first") == nil {
@@ -94,7 +94,7 @@ func TestCacheRunPicksUpNewLinks(t *testing.T) {
 	go func() { defer wg.Done(); c.Run(runCtx) }()
 	defer func() { stop(); wg.Wait() }()
 
-	if _, err := s.AddLink(ctx, Link{Code: "later", Partnership: "acme-out", Direction: Outbound, URL: "https://acme.example/later"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "later", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://acme.example/later"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -112,8 +112,8 @@ func TestCacheFallsBackToDiskCopy(t *testing.T) {
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
 	for _, l := range []Link{
-		{Code: "out", Partnership: "acme-de", Direction: Outbound, URL: "https://www.acme.example/offer", Campaign: "c"},
-		{Code: "in", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/in"},
+		{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "c"},
+		{Code: "in", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/in"},
 	} {
 		if _, err := s.AddLink(ctx, l, "test"); err != nil {
 			t.Fatalf("AddLink: %v", err)
@@ -147,11 +147,11 @@ func TestCacheFallsBackToDiskCopy(t *testing.T) {
 	tests := []struct {
 		code      string
 		country   string
-		direction hit.Direction
+		direction vocab.Direction
 		dest      string
 	}{
-		{"out", "DE", hit.DirectionOutbound, "https://www.acme.example/offer"},
-		{"in", "FR", hit.DirectionInbound, "https://ours.example/in"},
+		{"out", "DE", vocab.DirectionOutbound, "https://www.acme.example/offer"},
+		{"in", "FR", vocab.DirectionInbound, "https://ours.example/in"},
 	}
 	for _, tt := range tests {
 		r := second.Get().Lookup(tt.code)

@@ -15,14 +15,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/xpromo/xpromo/tracker/hit"
-)
-
-// Partnership directions.
-const (
-	Inbound  = "inbound"
-	Outbound = "outbound"
-	Both     = "both"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // ClickIDPlaceholder in a link's URL is replaced by the click id; a URL
@@ -136,7 +129,7 @@ type Snapshot struct {
 type Resolved struct {
 	Link
 	Country   string
-	Direction hit.Direction
+	Direction vocab.Direction
 	Dest      *url.URL
 	dest      target
 	active    bool // link and partner active (expiry and terms are checked per request)
@@ -306,12 +299,12 @@ func (snap *Snapshot) resolve() {
 		if !ok {
 			continue
 		}
-		dir, err := hit.ParseDirection(l.Direction)
-		if err != nil || (ps.Direction != Both && ps.Direction != l.Direction) {
+		dir, err := vocab.ParseDirection(l.Direction)
+		if err != nil || (ps.Direction != vocab.Both && ps.Direction != l.Direction) {
 			continue // the partnership no longer runs this direction
 		}
 		partner := snap.Partners[ps.Partner]
-		t, err := parseTarget(l.URL, dir == hit.DirectionOutbound, partner.Domains)
+		t, err := parseTarget(l.URL, dir == vocab.DirectionOutbound, partner.Domains)
 		if err != nil {
 			continue
 		}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/testkit/testenv"
-	"github.com/xpromo/xpromo/tracker/hit"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -26,9 +26,9 @@ func seed(t *testing.T, ctx context.Context, s *Store) {
 		t.Fatalf("AddPartner: %v", err)
 	}
 	for _, ps := range []Partnership{
-		{ID: "acme-de", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "acme-in", Partner: "acme", Country: "FR", Direction: Inbound},
-		{ID: "acme-out", Partner: "acme", Country: "AT", Direction: Outbound},
+		{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "acme-in", Partner: "acme", Country: "FR", Direction: vocab.Inbound},
+		{ID: "acme-out", Partner: "acme", Country: "AT", Direction: vocab.Outbound},
 	} {
 		if _, err := s.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatalf("AddPartnership(%s): %v", ps.ID, err)
@@ -65,28 +65,28 @@ func TestStoreAddAndLoad(t *testing.T) {
 		t.Fatalf("AddPartner without domains: Domains = %#v, want empty non-nil", noDomains.Domains)
 	}
 
-	ps, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "de", Direction: Both}, "test")
+	ps, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "de", Direction: vocab.Both}, "test")
 	if err != nil {
 		t.Fatalf("AddPartnership: %v", err)
 	}
 	if ps.Country != "DE" {
 		t.Fatalf("AddPartnership country = %q, want upper-cased DE", ps.Country)
 	}
-	if _, err := s.AddPartnership(ctx, Partnership{ID: "globex-fr", Partner: "globex", Country: "FR", Direction: Inbound}, "test"); err != nil {
+	if _, err := s.AddPartnership(ctx, Partnership{ID: "globex-fr", Partner: "globex", Country: "FR", Direction: vocab.Inbound}, "test"); err != nil {
 		t.Fatalf("AddPartnership: %v", err)
 	}
 
-	in, err := s.AddLink(ctx, Link{Code: "In-1", Partnership: "acme-de", Partner: "ignored", Direction: Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring"}, "test")
+	in, err := s.AddLink(ctx, Link{Code: "In-1", Partnership: "acme-de", Partner: "ignored", Direction: vocab.Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring"}, "test")
 	if err != nil {
 		t.Fatalf("AddLink inbound: %v", err)
 	}
 	if in.Partner != "acme" {
 		t.Fatalf("AddLink set Partner = %q, want the partnership's partner acme", in.Partner)
 	}
-	if _, err := s.AddLink(ctx, Link{Code: "out_1", Partnership: "acme-de", Direction: Outbound, URL: "https://www.shop.acme.example/offer"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "out_1", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.shop.acme.example/offer"}, "test"); err != nil {
 		t.Fatalf("AddLink outbound: %v", err)
 	}
-	if _, err := s.AddLink(ctx, Link{Code: "gx", Partnership: "globex-fr", Direction: Inbound, URL: "http://ours.example/"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "gx", Partnership: "globex-fr", Direction: vocab.Inbound, URL: "http://ours.example/"}, "test"); err != nil {
 		t.Fatalf("AddLink inbound globex: %v", err)
 	}
 
@@ -100,13 +100,13 @@ func TestStoreAddAndLoad(t *testing.T) {
 		"globex": {ID: "globex", Name: "Globex", Domains: []string{}, Status: StatusActive, Countries: []string{}},
 	}
 	wantPartnerships := map[string]Partnership{
-		"acme-de":   {ID: "acme-de", Partner: "acme", Country: "DE", Direction: Both},
-		"globex-fr": {ID: "globex-fr", Partner: "globex", Country: "FR", Direction: Inbound},
+		"acme-de":   {ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		"globex-fr": {ID: "globex-fr", Partner: "globex", Country: "FR", Direction: vocab.Inbound},
 	}
 	wantLinks := map[string]Link{
-		"In-1":  {Code: "In-1", Partnership: "acme-de", Partner: "acme", Direction: Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring", Status: StatusActive, CreatedBy: "test"},
-		"out_1": {Code: "out_1", Partnership: "acme-de", Partner: "acme", Direction: Outbound, URL: "https://www.shop.acme.example/offer", Status: StatusActive, CreatedBy: "test"},
-		"gx":    {Code: "gx", Partnership: "globex-fr", Partner: "globex", Direction: Inbound, URL: "http://ours.example/", Status: StatusActive, CreatedBy: "test"},
+		"In-1":  {Code: "In-1", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring", Status: StatusActive, CreatedBy: "test"},
+		"out_1": {Code: "out_1", Partnership: "acme-de", Partner: "acme", Direction: vocab.Outbound, URL: "https://www.shop.acme.example/offer", Status: StatusActive, CreatedBy: "test"},
+		"gx":    {Code: "gx", Partnership: "globex-fr", Partner: "globex", Direction: vocab.Inbound, URL: "http://ours.example/", Status: StatusActive, CreatedBy: "test"},
 	}
 	if !reflect.DeepEqual(snap.Partners, wantPartners) {
 		t.Errorf("Partners = %+v, want %+v", snap.Partners, wantPartners)
@@ -127,7 +127,7 @@ func TestStoreDuplicates(t *testing.T) {
 	ctx := testCtx(t)
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
-	if _, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
 	tests := []struct {
@@ -139,11 +139,11 @@ func TestStoreDuplicates(t *testing.T) {
 			return err
 		}},
 		{"partnership", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "FR", Direction: Inbound}, "test")
+			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "FR", Direction: vocab.Inbound}, "test")
 			return err
 		}},
 		{"link", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/other"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/other"}, "test")
 			return err
 		}},
 	}
@@ -163,7 +163,7 @@ func TestStoreDuplicates(t *testing.T) {
 	if got := snap.Partners["acme"]; got.Name != "Acme" {
 		t.Errorf("partner acme = %+v after a refused duplicate", got)
 	}
-	if got := snap.Partnerships["acme-de"]; got.Country != "DE" || got.Direction != Both {
+	if got := snap.Partnerships["acme-de"]; got.Country != "DE" || got.Direction != vocab.Both {
 		t.Errorf("partnership acme-de = %+v after a refused duplicate", got)
 	}
 	if got := snap.Links["dup"]; got.Partnership != "acme-de" || got.URL != "https://ours.example/" {
@@ -198,19 +198,19 @@ func TestStoreRejects(t *testing.T) {
 			return err
 		}},
 		{"partnership of a missing partner", "partner", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "ghost-de", Partner: "ghost", Country: "DE", Direction: Both}, "test")
+			_, err := s.AddPartnership(ctx, Partnership{ID: "ghost-de", Partner: "ghost", Country: "DE", Direction: vocab.Both}, "test")
 			return err
 		}},
 		{"partnership bad partner id", "partner", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "x-de", Partner: "No Such", Country: "DE", Direction: Both}, "test")
+			_, err := s.AddPartnership(ctx, Partnership{ID: "x-de", Partner: "No Such", Country: "DE", Direction: vocab.Both}, "test")
 			return err
 		}},
 		{"partnership bad id", "id", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "", Partner: "acme", Country: "DE", Direction: Both}, "test")
+			_, err := s.AddPartnership(ctx, Partnership{ID: "", Partner: "acme", Country: "DE", Direction: vocab.Both}, "test")
 			return err
 		}},
 		{"partnership bad country", "country", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-xx", Partner: "acme", Country: "XX", Direction: Both}, "test")
+			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-xx", Partner: "acme", Country: "XX", Direction: vocab.Both}, "test")
 			return err
 		}},
 		{"partnership bad direction", "direction", func() error {
@@ -218,39 +218,39 @@ func TestStoreRejects(t *testing.T) {
 			return err
 		}},
 		{"link on a missing partnership", "partnership", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l1", Partnership: "ghost-de", Direction: Inbound, URL: "https://ours.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l1", Partnership: "ghost-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test")
 			return err
 		}},
 		{"link bad code", "code", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "a b", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "a b", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test")
 			return err
 		}},
 		{"link direction both", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l2", Partnership: "acme-de", Direction: Both, URL: "https://acme.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l2", Partnership: "acme-de", Direction: vocab.Both, URL: "https://acme.example/"}, "test")
 			return err
 		}},
 		{"outbound link on an inbound-only partnership", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l3", Partnership: "acme-in", Direction: Outbound, URL: "https://acme.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l3", Partnership: "acme-in", Direction: vocab.Outbound, URL: "https://acme.example/"}, "test")
 			return err
 		}},
 		{"inbound link on an outbound-only partnership", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l4", Partnership: "acme-out", Direction: Inbound, URL: "https://ours.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l4", Partnership: "acme-out", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test")
 			return err
 		}},
 		{"outbound link to a foreign domain", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l5", Partnership: "acme-de", Direction: Outbound, URL: "https://evil.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l5", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://evil.example/"}, "test")
 			return err
 		}},
 		{"outbound link to a lookalike domain", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l6", Partnership: "acme-out", Direction: Outbound, URL: "https://evilacme.example/"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l6", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://evilacme.example/"}, "test")
 			return err
 		}},
 		{"inbound link to javascript", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l7", Partnership: "acme-de", Direction: Inbound, URL: "javascript:alert(1)"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l7", Partnership: "acme-de", Direction: vocab.Inbound, URL: "javascript:alert(1)"}, "test")
 			return err
 		}},
 		{"link campaign with a control character", "campaign", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l8", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/", Campaign: "a\nb"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "l8", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/", Campaign: "a\nb"}, "test")
 			return err
 		}},
 	}
@@ -275,9 +275,9 @@ func TestStoreRejects(t *testing.T) {
 	}
 	// The same links on the right partnerships are accepted.
 	for _, l := range []Link{
-		{Code: "l3", Partnership: "acme-out", Direction: Outbound, URL: "https://acme.example/"},
-		{Code: "l4", Partnership: "acme-in", Direction: Inbound, URL: "https://ours.example/"},
-		{Code: "l6", Partnership: "acme-de", Direction: Outbound, URL: "https://www.acme-shop.example/"},
+		{Code: "l3", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://acme.example/"},
+		{Code: "l4", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/"},
+		{Code: "l6", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme-shop.example/"},
 	} {
 		if _, err := s.AddLink(ctx, l, "test"); err != nil {
 			t.Errorf("AddLink(%+v): %v", l, err)
@@ -291,10 +291,10 @@ func TestSnapshotLookup(t *testing.T) {
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
 	links := []Link{
-		{Code: "de-out", Partnership: "acme-de", Direction: Outbound, URL: "https://WWW.Acme.Example/offer?x=1#f", Campaign: "c1"},
-		{Code: "de-in", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/landing"},
-		{Code: "fr-in", Partnership: "acme-in", Direction: Inbound, URL: "http://ours.example/fr"},
-		{Code: "at-out", Partnership: "acme-out", Direction: Outbound, URL: "https://acme-shop.example/at"},
+		{Code: "de-out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://WWW.Acme.Example/offer?x=1#f", Campaign: "c1"},
+		{Code: "de-in", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/landing"},
+		{Code: "fr-in", Partnership: "acme-in", Direction: vocab.Inbound, URL: "http://ours.example/fr"},
+		{Code: "at-out", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://acme-shop.example/at"},
 	}
 	for _, l := range links {
 		if _, err := s.AddLink(ctx, l, "test"); err != nil {
@@ -308,15 +308,15 @@ func TestSnapshotLookup(t *testing.T) {
 	tests := []struct {
 		code      string
 		country   string
-		direction hit.Direction
+		direction vocab.Direction
 		dest      string
 		host      string
 		campaign  string
 	}{
-		{"de-out", "DE", hit.DirectionOutbound, "https://WWW.Acme.Example/offer?x=1#f", "WWW.Acme.Example", "c1"},
-		{"de-in", "DE", hit.DirectionInbound, "https://ours.example/landing", "ours.example", ""},
-		{"fr-in", "FR", hit.DirectionInbound, "http://ours.example/fr", "ours.example", ""},
-		{"at-out", "AT", hit.DirectionOutbound, "https://acme-shop.example/at", "acme-shop.example", ""},
+		{"de-out", "DE", vocab.DirectionOutbound, "https://WWW.Acme.Example/offer?x=1#f", "WWW.Acme.Example", "c1"},
+		{"de-in", "DE", vocab.DirectionInbound, "https://ours.example/landing", "ours.example", ""},
+		{"fr-in", "FR", vocab.DirectionInbound, "http://ours.example/fr", "ours.example", ""},
+		{"at-out", "AT", vocab.DirectionOutbound, "https://acme-shop.example/at", "acme-shop.example", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -352,10 +352,10 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 	s := NewStore(db.Conn)
 	seed(t, ctx, s)
 	links := []Link{
-		{Code: "shop", Partnership: "acme-de", Direction: Outbound, URL: "https://acme-shop.example/offer"},
-		{Code: "shop-sub", Partnership: "acme-out", Direction: Outbound, URL: "https://www.acme-shop.example/offer"},
-		{Code: "main", Partnership: "acme-de", Direction: Outbound, URL: "https://www.acme.example/offer"},
-		{Code: "in", Partnership: "acme-de", Direction: Inbound, URL: "https://acme-shop.example/also-fine-inbound"},
+		{Code: "shop", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme-shop.example/offer"},
+		{Code: "shop-sub", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://www.acme-shop.example/offer"},
+		{Code: "main", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer"},
+		{Code: "in", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://acme-shop.example/also-fine-inbound"},
 	}
 	for _, l := range links {
 		if _, err := s.AddLink(ctx, l, "test"); err != nil {
@@ -416,6 +416,6 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 		})
 	}
 	// New outbound links to the removed domain are refused too.
-	_, err = s.AddLink(ctx, Link{Code: "shop2", Partnership: "acme-de", Direction: Outbound, URL: "https://acme-shop.example/x"}, "test")
+	_, err = s.AddLink(ctx, Link{Code: "shop2", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme-shop.example/x"}, "test")
 	wantFieldErr(t, err, "url")
 }

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // FuzzLinkCode: a link code from a tracking URL's path is looked up only
@@ -13,9 +15,9 @@ import (
 // exactly the stored code (case-sensitive, no normalisation).
 func FuzzLinkCode(f *testing.F) {
 	snap := NewSnapshot([]Partner{{ID: "acme", Domains: []string{"acme.example"}}},
-		[]Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: Both}},
-		[]Link{{Code: "demo", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/x"},
-			{Code: "Demo_2-b", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/y"}})
+		[]Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}},
+		[]Link{{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/x"},
+			{Code: "Demo_2-b", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/y"}})
 	for _, s := range []string{"demo", "DEMO", "demo ", "Demo_2-b", "-x", "_x", "a/b", "..", "%2F", "demo\x00", "dèmo", "ｄｅｍｏ",
 		strings.Repeat("a", 64), strings.Repeat("a", 65), "' OR 1=1 --", "{click_id}", "demo\r\n"} {
 		f.Add(s)

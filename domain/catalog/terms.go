@@ -12,6 +12,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
+
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // Attribution models.
@@ -382,7 +384,7 @@ func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, act
 // checkDirections refuses money or targets for a direction the
 // partnership does not run: they could never be earned or paid.
 func checkDirections(ps Partnership, t Terms) error {
-	if ps.Direction == Inbound {
+	if ps.Direction == vocab.Inbound {
 		switch {
 		case !t.OutboundCPA.IsZero():
 			return fieldErr("outbound_cpa", "partnership %q runs inbound only", ps.ID)
@@ -392,7 +394,7 @@ func checkDirections(ps Partnership, t Terms) error {
 			return fieldErr("target_outbound_users_month", "partnership %q runs inbound only", ps.ID)
 		}
 	}
-	if ps.Direction == Outbound {
+	if ps.Direction == vocab.Outbound {
 		switch {
 		case !t.InboundCPA.IsZero():
 			return fieldErr("inbound_cpa", "partnership %q runs outbound only", ps.ID)

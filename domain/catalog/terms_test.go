@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -154,8 +155,8 @@ func seedTerms(t *testing.T, ctx context.Context, s *Store) {
 		t.Fatalf("AddPartner: %v", err)
 	}
 	for _, ps := range []Partnership{
-		{ID: "acme-de", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "acme-fr", Partner: "acme", Country: "FR", Direction: Inbound},
+		{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "acme-fr", Partner: "acme", Country: "FR", Direction: vocab.Inbound},
 	} {
 		if _, err := s.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatalf("AddPartnership(%s): %v", ps.ID, err)

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/plaintext"
-	"github.com/xpromo/xpromo/tracker/hit"
 )
 
 // Audit vocabulary for catalog changes (terms changes use ActionSetTerms).
@@ -229,7 +229,7 @@ func (s *Store) putPartner(ctx context.Context, op, actor, action string, before
 
 func checkDirection(d string) error {
 	switch d {
-	case Inbound, Outbound, Both:
+	case vocab.Inbound, vocab.Outbound, vocab.Both:
 		return nil
 	}
 	return fieldErr("direction", "%q must be inbound, outbound or both", d)
@@ -328,7 +328,7 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 	if err := checkDirection(ps.Direction); err != nil {
 		return before, err
 	}
-	if ps.Direction != Both {
+	if ps.Direction != vocab.Both {
 		for _, l := range snap.Links {
 			if l.Partnership == id && l.Direction != ps.Direction && l.Status == StatusActive {
 				return before, fieldErr("direction", "active %s link %q would stop working; pause or archive it first", l.Direction, l.Code)
@@ -373,11 +373,11 @@ func linkTarget(snap *Snapshot, l *Link) error {
 	if !ok {
 		return fieldErr("partnership", "partnership %q does not exist", l.Partnership)
 	}
-	if ps.Direction != Both && ps.Direction != l.Direction {
+	if ps.Direction != vocab.Both && ps.Direction != l.Direction {
 		return fieldErr("direction", "partnership %q runs %s only", ps.ID, ps.Direction)
 	}
 	l.Partner = ps.Partner
-	_, err := ValidDestination(l.URL, l.Direction == Outbound, snap.Partners[ps.Partner].Domains)
+	_, err := ValidDestination(l.URL, l.Direction == vocab.Outbound, snap.Partners[ps.Partner].Domains)
 	return err
 }
 
@@ -391,7 +391,7 @@ func (s *Store) AddLink(ctx context.Context, l Link, actor string) (Link, error)
 	if err := ValidID("partnership", l.Partnership); err != nil {
 		return l, err
 	}
-	if _, err := hit.ParseDirection(l.Direction); err != nil || l.Direction == "" {
+	if _, err := vocab.ParseDirection(l.Direction); err != nil || l.Direction == "" {
 		return l, fieldErr("direction", "%q must be inbound or outbound", l.Direction)
 	}
 	if err := checkLinkFields(&l); err != nil {

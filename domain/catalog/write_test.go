@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -45,7 +46,7 @@ func TestUpdatesAreVersionedAndAudited(t *testing.T) {
 	var notified int
 	s.OnChange(func(context.Context) { notified++ })
 	seed(t, ctx, s)
-	if _, err := s.AddLink(ctx, Link{Code: "in1", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}, "test"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "in1", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	afterSeed := notified
@@ -106,7 +107,7 @@ func TestUpdatesAreVersionedAndAudited(t *testing.T) {
 		t.Fatalf("after updates: %+v", got)
 	}
 	// An archived partner takes no new partnership, and its links fall back.
-	_, err = s.AddPartnership(ctx, Partnership{ID: "acme-it", Partner: "acme", Country: "IT", Direction: Both}, "bob")
+	_, err = s.AddPartnership(ctx, Partnership{ID: "acme-it", Partner: "acme", Country: "IT", Direction: vocab.Both}, "bob")
 	wantFieldErr(t, err, "partner")
 	if _, _, ok := snap.Lookup("in1").Target(time.Now(), "C"); ok {
 		t.Fatal("a link of an archived partner without fallback still redirects")
@@ -123,7 +124,7 @@ func TestUpdateLink(t *testing.T) {
 	seed(t, ctx, s)
 
 	// A generated code.
-	l, err := s.AddLink(ctx, Link{Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/?c={click_id}"}, "carol")
+	l, err := s.AddLink(ctx, Link{Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/?c={click_id}"}, "carol")
 	if err != nil {
 		t.Fatalf("AddLink with a generated code: %v", err)
 	}
@@ -131,7 +132,7 @@ func TestUpdateLink(t *testing.T) {
 		t.Fatalf("AddLink = %+v", l)
 	}
 	// A taken vanity code.
-	if _, err := s.AddLink(ctx, Link{Code: l.Code, Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/"}, "carol"); !errors.Is(err, ErrExists) {
+	if _, err := s.AddLink(ctx, Link{Code: l.Code, Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "carol"); !errors.Is(err, ErrExists) {
 		t.Fatalf("AddLink with a taken code: %v, want ErrExists", err)
 	}
 
@@ -181,10 +182,10 @@ func TestUpdateLink(t *testing.T) {
 
 	// Narrowing a partnership's direction is refused while active links of
 	// the dropped direction exist.
-	if _, err := s.AddLink(ctx, Link{Code: "out", Partnership: "acme-de", Direction: Outbound, URL: "https://acme.example/"}, "carol"); err != nil {
+	if _, err := s.AddLink(ctx, Link{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme.example/"}, "carol"); err != nil {
 		t.Fatal(err)
 	}
-	inbound := Inbound
+	inbound := vocab.Inbound
 	_, err = s.UpdatePartnership(ctx, "acme-de", PartnershipChange{Direction: &inbound}, "dave")
 	wantFieldErr(t, err, "direction")
 	snap, err := s.Load(ctx)
@@ -192,14 +193,14 @@ func TestUpdateLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	for code, lk := range snap.Links {
-		if lk.Direction == Outbound {
+		if lk.Direction == vocab.Outbound {
 			if _, err := s.UpdateLink(ctx, code, LinkChange{Status: ptr(StatusArchived)}, "dave"); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	ps, err := s.UpdatePartnership(ctx, "acme-de", PartnershipChange{Direction: &inbound}, "dave")
-	if err != nil || ps.Direction != Inbound {
+	if err != nil || ps.Direction != vocab.Inbound {
 		t.Fatalf("UpdatePartnership after archiving outbound links: %+v, %v", ps, err)
 	}
 }
@@ -210,29 +211,29 @@ func TestTarget(t *testing.T) {
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 	partners := []Partner{{ID: "acme", Name: "Acme", Domains: []string{"acme.example"}}, {ID: "old", Name: "Old", Status: StatusArchived}}
 	partnerships := []Partnership{
-		{ID: "p", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "paused", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "ended", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "later", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "nofb", Partner: "acme", Country: "DE", Direction: Both},
-		{ID: "old-de", Partner: "old", Country: "DE", Direction: Both},
+		{ID: "p", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "paused", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "ended", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "later", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "nofb", Partner: "acme", Country: "DE", Direction: vocab.Both},
+		{ID: "old-de", Partner: "old", Country: "DE", Direction: vocab.Both},
 	}
 	terms := func(ps, status, fallback string, from, start, end time.Time, version uint32) Terms {
 		return Terms{Partnership: ps, Version: version, EffectiveFrom: from, StartDate: start, EndDate: end, Status: status, FallbackURL: fallback}
 	}
 	oct, nov, dec := date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)
 	snap := NewSnapshot(partners, partnerships, []Link{
-		{Code: "live", Partnership: "p", Direction: Inbound, URL: "https://ours.example/x?a=1#f", Status: StatusActive},
-		{Code: "ph", Partnership: "p", Direction: Inbound, URL: "https://ours.example/c/{click_id}?id={click_id}", Status: StatusActive},
-		{Code: "paused", Partnership: "p", Direction: Inbound, URL: "https://ours.example/x", Status: StatusPaused},
-		{Code: "archived", Partnership: "p", Direction: Inbound, URL: "https://ours.example/x", Status: StatusArchived},
-		{Code: "expired", Partnership: "p", Direction: Inbound, URL: "https://ours.example/x", Status: StatusActive, ExpiresAt: now},
-		{Code: "expires-later", Partnership: "p", Direction: Inbound, URL: "https://ours.example/x", Status: StatusActive, ExpiresAt: now.Add(time.Second)},
-		{Code: "ps-paused", Partnership: "paused", Direction: Inbound, URL: "https://ours.example/x", Status: StatusActive},
-		{Code: "ps-ended", Partnership: "ended", Direction: Inbound, URL: "https://ours.example/x", Status: StatusActive},
-		{Code: "ps-later", Partnership: "later", Direction: Inbound, URL: "https://ours.example/x", Status: StatusActive},
-		{Code: "nofb", Partnership: "nofb", Direction: Inbound, URL: "https://ours.example/x", Status: StatusPaused},
-		{Code: "old", Partnership: "old-de", Direction: Inbound, URL: "https://ours.example/x", Status: StatusActive},
+		{Code: "live", Partnership: "p", Direction: vocab.Inbound, URL: "https://ours.example/x?a=1#f", Status: StatusActive},
+		{Code: "ph", Partnership: "p", Direction: vocab.Inbound, URL: "https://ours.example/c/{click_id}?id={click_id}", Status: StatusActive},
+		{Code: "paused", Partnership: "p", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusPaused},
+		{Code: "archived", Partnership: "p", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusArchived},
+		{Code: "expired", Partnership: "p", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusActive, ExpiresAt: now},
+		{Code: "expires-later", Partnership: "p", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusActive, ExpiresAt: now.Add(time.Second)},
+		{Code: "ps-paused", Partnership: "paused", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusActive},
+		{Code: "ps-ended", Partnership: "ended", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusActive},
+		{Code: "ps-later", Partnership: "later", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusActive},
+		{Code: "nofb", Partnership: "nofb", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusPaused},
+		{Code: "old", Partnership: "old-de", Direction: vocab.Inbound, URL: "https://ours.example/x", Status: StatusActive},
 	},
 		terms("p", StatusActive, "https://ours.example/old-fallback", oct, oct, time.Time{}, 1),
 		terms("p", StatusActive, "https://ours.example/fb?s={click_id}", nov, oct, time.Time{}, 2),
@@ -303,7 +304,7 @@ func TestWritesRefuseBadText(t *testing.T) {
 			return err
 		}},
 		{"campaign bad utf-8", "campaign", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "badcamp", Partnership: "acme-de", Direction: Inbound, URL: "https://ours.example/", Campaign: "spring\xe2\x82"}, "test")
+			_, err := s.AddLink(ctx, Link{Code: "badcamp", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/", Campaign: "spring\xe2\x82"}, "test")
 			return err
 		}},
 	} {

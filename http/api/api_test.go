@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/authtest"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -54,8 +55,8 @@ func setup(t *testing.T) *env {
 		}
 	}
 	for _, ps := range []catalog.Partnership{
-		{ID: "ps-de-alpha", Partner: "alpha", Country: "DE", Direction: catalog.Both},
-		{ID: "ps-fr-bravo", Partner: "bravo", Country: "FR", Direction: catalog.Both},
+		{ID: "ps-de-alpha", Partner: "alpha", Country: "DE", Direction: vocab.Both},
+		{ID: "ps-fr-bravo", Partner: "bravo", Country: "FR", Direction: vocab.Both},
 	} {
 		if _, err := cat.AddPartnership(ctx, ps, "test"); err != nil {
 			t.Fatal(err)
@@ -68,8 +69,8 @@ func setup(t *testing.T) *env {
 		}
 	}
 	for _, l := range []catalog.Link{
-		{Code: "de-in", Partnership: "ps-de-alpha", Direction: catalog.Inbound, URL: "https://ours.example/de"},
-		{Code: "fr-in", Partnership: "ps-fr-bravo", Direction: catalog.Inbound, URL: "https://ours.example/fr"},
+		{Code: "de-in", Partnership: "ps-de-alpha", Direction: vocab.Inbound, URL: "https://ours.example/de"},
+		{Code: "fr-in", Partnership: "ps-fr-bravo", Direction: vocab.Inbound, URL: "https://ours.example/fr"},
 	} {
 		if _, err := cat.AddLink(ctx, l, "test"); err != nil {
 			t.Fatal(err)

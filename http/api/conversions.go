@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/tracker/conversion"
 	"github.com/xpromo/xpromo/tracker/geo"
@@ -112,7 +113,7 @@ func (s *Server) postConversions(c echo.Context) error {
 		valid, hs, at = append(valid, in), append(hs, h), append(at, i)
 	}
 	if len(valid) > 0 {
-		recs, err := s.Conversions.RecordMany(ctx, conversion.SourceOurs, valid, hs)
+		recs, err := s.Conversions.RecordMany(ctx, vocab.SourceOurs, valid, hs)
 		switch {
 		case errors.Is(err, conversion.ErrUnavailable):
 			// Nothing was recorded; the client retries the request whole.

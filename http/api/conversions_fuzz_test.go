@@ -16,6 +16,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -136,11 +137,11 @@ func FuzzConversionsBody(f *testing.F) {
 
 func checkConversionHit(t *testing.T, body string, h hit.Hit) {
 	t.Helper()
-	if h.Kind != hit.KindConversion || !ids.Valid(h.ID) || h.Source != conversion.SourceOurs {
+	if h.Kind != hit.KindConversion || !ids.Valid(h.ID) || h.Source != vocab.SourceOurs {
 		t.Fatalf("%q: recorded %+v", body, h)
 	}
 	switch h.Event {
-	case conversion.TypeSignup, conversion.TypePurchase, conversion.TypeRefund:
+	case vocab.TypeSignup, vocab.TypePurchase, vocab.TypeRefund:
 	default:
 		t.Fatalf("%q: event %q", body, h.Event)
 	}

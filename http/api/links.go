@@ -13,6 +13,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // LinkView is a link as the API shows it: with its country and the
@@ -73,7 +74,7 @@ func (s *Server) listLinks(c echo.Context) error {
 	}
 	direction := strings.TrimSpace(c.QueryParam("direction"))
 	switch direction {
-	case "", catalog.Inbound, catalog.Outbound:
+	case "", vocab.Inbound, vocab.Outbound:
 	default:
 		return badRequest(c, "direction must be inbound or outbound")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/tracker/conversion"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
@@ -246,7 +247,7 @@ func (h *Handler) Serve(c echo.Context) error {
 		h.log.Info("postback: identical request answered as a repeat", "partner", partner, "id", earlier.ID)
 		return c.JSON(http.StatusOK, conversion.Recorded{ID: earlier.ID, Duplicate: true})
 	}
-	rec, err := h.rec.Record(ctx, conversion.SourcePartnerPrefix+partner, in, &hit.Hit{Partner: partner, Country: UnknownCountry})
+	rec, err := h.rec.Record(ctx, vocab.SourcePartnerPrefix+partner, in, &hit.Hit{Partner: partner, Country: UnknownCountry})
 	if err != nil {
 		// Not recorded: let the partner's retry of this very request in.
 		guard.forget(context.WithoutCancel(ctx), sig)

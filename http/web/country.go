@@ -14,6 +14,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/api"
 	"github.com/xpromo/xpromo/http/web/chart"
 	"github.com/xpromo/xpromo/reports"
@@ -135,7 +136,7 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	}
 	slices.SortFunc(d.Others, func(a, b catalog.Partnership) int { return strings.Compare(a.ID, b.ID) })
 	d.KPIs = s.countryKPIs(q, act, bal, par.Compare != "")
-	d.Trend = trend(par, series, "trend", "Inbound new users per day", func(m map[string]any) bool { return m["direction"] == catalog.Inbound }, "new_users")
+	d.Trend = trend(par, series, "trend", "Inbound new users per day", func(m map[string]any) bool { return m["direction"] == vocab.Inbound }, "new_users")
 	d.LinkQuery = template.URL(form.Query().Encode())
 	pg := &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, bt}, Data: d}
 	if writesPartnerships(q.p) && q.p.CanWritePartnership(cc) {
@@ -226,7 +227,7 @@ func abs(f float64) float64 {
 // over the country's partnerships, with the earlier period's.
 func (s *Server) countryKPIs(q *req, act, bal *reports.Table, compare bool) []kpi {
 	ar, br := rowMaps(act), rowMaps(bal)
-	inbound := func(m map[string]any) bool { return m["direction"] == catalog.Inbound }
+	inbound := func(m map[string]any) bool { return m["direction"] == vocab.Inbound }
 	loc := q.loc
 	mk := func(name, lbl string, cur, prev float64, curRaw, curText, prevText string) kpi {
 		k := kpi{Name: name, Label: lbl, Raw: curRaw, Text: curText}
@@ -422,7 +423,7 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 	}
 	d.Series = trend(par, series, "series", "Clicks and new users per day", nil, "clicks", "new_users")
 	for _, r := range rowMaps(tot) {
-		if r["direction"] != catalog.Inbound {
+		if r["direction"] != vocab.Inbound {
 			continue
 		}
 		for _, c := range []string{"views", "clicks", "signups"} {

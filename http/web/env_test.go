@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/api"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/authtest"
@@ -66,8 +67,8 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 		catalog.Partnership
 		mayLink bool
 	}{
-		{catalog.Partnership{ID: "ps-de-alpha", Partner: "alpha", Country: "DE", Direction: catalog.Both}, true},
-		{catalog.Partnership{ID: "ps-fr-bravo", Partner: "bravo", Country: "FR", Direction: catalog.Both}, false},
+		{catalog.Partnership{ID: "ps-de-alpha", Partner: "alpha", Country: "DE", Direction: vocab.Both}, true},
+		{catalog.Partnership{ID: "ps-fr-bravo", Partner: "bravo", Country: "FR", Direction: vocab.Both}, false},
 	} {
 		if _, err := cat.AddPartnership(ctx, ps.Partnership, "test"); err != nil {
 			t.Fatal(err)
@@ -78,9 +79,9 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 		}
 	}
 	for _, l := range []catalog.Link{
-		{Code: "de-in", Partnership: "ps-de-alpha", Direction: catalog.Inbound, URL: "https://ours.example/de", Campaign: "autumn"},
-		{Code: "de-out", Partnership: "ps-de-alpha", Direction: catalog.Outbound, URL: "https://alpha.example/offer"},
-		{Code: "fr-in", Partnership: "ps-fr-bravo", Direction: catalog.Inbound, URL: "https://ours.example/fr"},
+		{Code: "de-in", Partnership: "ps-de-alpha", Direction: vocab.Inbound, URL: "https://ours.example/de", Campaign: "autumn"},
+		{Code: "de-out", Partnership: "ps-de-alpha", Direction: vocab.Outbound, URL: "https://alpha.example/offer"},
+		{Code: "fr-in", Partnership: "ps-fr-bravo", Direction: vocab.Inbound, URL: "https://ours.example/fr"},
 	} {
 		if _, err := cat.AddLink(ctx, l, "test"); err != nil {
 			t.Fatal(err)

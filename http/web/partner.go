@@ -10,6 +10,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // linkTarget is a partnership the reader may add links to.
@@ -58,7 +59,7 @@ func (s *Server) partnerPage(q *req) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &partnerData{Partner: full.Partners[q.p.Partner], Return: "/app/partner", Directions: []string{catalog.Inbound, catalog.Outbound}}
+	d := &partnerData{Partner: full.Partners[q.p.Partner], Return: "/app/partner", Directions: []string{vocab.Inbound, vocab.Outbound}}
 	d.Targets = linkTargets(q.p, full, s.cfg.Now())
 	periodName, err := s.statementPeriod(q)
 	if err != nil {

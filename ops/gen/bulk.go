@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 )
 
@@ -107,8 +108,8 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("terms of %s: %w", ps.ID, err)
 		}
-		if (ps.Direction == catalog.Inbound && (!t.OutboundCPA.IsZero() || !t.OutboundRevSharePct.IsZero() || t.TargetOutboundUsersMonth != 0)) ||
-			(ps.Direction == catalog.Outbound && (!t.InboundCPA.IsZero() || !t.InboundRevSharePct.IsZero() || t.TargetInboundUsersMonth != 0)) {
+		if (ps.Direction == vocab.Inbound && (!t.OutboundCPA.IsZero() || !t.OutboundRevSharePct.IsZero() || t.TargetOutboundUsersMonth != 0)) ||
+			(ps.Direction == vocab.Outbound && (!t.InboundCPA.IsZero() || !t.InboundRevSharePct.IsZero() || t.TargetInboundUsersMonth != 0)) {
 			return nil, fmt.Errorf("terms of %s: money for a direction it does not run", ps.ID)
 		}
 		out.terms = append(out.terms, t)
@@ -122,7 +123,7 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 			if !catalog.ValidCode(l.Code) {
 				return nil, fmt.Errorf("link code %q", l.Code)
 			}
-			if _, err := catalog.ValidDestination(l.URL, l.Direction == catalog.Outbound, domains[ps.Partner]); err != nil {
+			if _, err := catalog.ValidDestination(l.URL, l.Direction == vocab.Outbound, domains[ps.Partner]); err != nil {
 				return nil, fmt.Errorf("link %s: %w", l.Code, err)
 			}
 			x := catalog.Link{Code: l.Code, Partnership: ps.ID, Partner: ps.Partner, Direction: l.Direction, URL: l.URL,

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // market is one of the countries partnerships run in.
@@ -142,7 +143,7 @@ func newPlan(cfg Config) *plan {
 			Partner: p.partners[pi].ID, partner: pi,
 			Country: p.countries[c].Code, country: c,
 			domain: p.partners[pi].Domain,
-			src:    "partner:" + p.partners[pi].ID,
+			src:    vocab.SourcePartnerPrefix + p.partners[pi].ID,
 			inRefs: inRefs(p.partners[pi].Domain),
 		}
 		if !slices.Contains(p.partners[pi].Countries, ps.Country) {
@@ -150,11 +151,11 @@ func newPlan(cfg Config) *plan {
 		}
 		switch x := r.Float64(); {
 		case x < 0.80:
-			ps.Direction = catalog.Both
+			ps.Direction = vocab.Both
 		case x < 0.92:
-			ps.Direction = catalog.Inbound
+			ps.Direction = vocab.Inbound
 		default:
-			ps.Direction = catalog.Outbound
+			ps.Direction = vocab.Outbound
 		}
 		p.planLinks(r, ps, i+1)
 		ps.Terms = p.planTerms(r, ps)
@@ -223,19 +224,19 @@ func (p *plan) planLinks(r *rand.Rand, ps *psPlan, n int) {
 	total := 0.0
 	for j := range k {
 		dir := ps.Direction
-		if dir == catalog.Both {
+		if dir == vocab.Both {
 			switch j {
 			case 0:
-				dir = catalog.Inbound
+				dir = vocab.Inbound
 			case 1:
-				dir = catalog.Outbound
+				dir = vocab.Outbound
 			default:
-				dir = []string{catalog.Inbound, catalog.Outbound}[r.IntN(2)]
+				dir = []string{vocab.Inbound, vocab.Outbound}[r.IntN(2)]
 			}
 		}
 		camp := campaigns[r.IntN(len(campaigns))]
 		l := linkPlan{Direction: dir, Campaign: camp}
-		if dir == catalog.Inbound {
+		if dir == vocab.Inbound {
 			l.dir = 1
 			l.Code = fmt.Sprintf("%s-%04d-i%d", p.prefix, n, j+1)
 			l.URL = fmt.Sprintf("https://www.%s/welcome?utm_source=%s&utm_campaign=%s", ourSite, ps.Partner, camp)
@@ -300,10 +301,10 @@ func (p *plan) planTerms(r *rand.Rand, ps *psPlan) catalog.Terms {
 		}
 		return cpa, share, windows[r.IntN(len(windows))], target
 	}
-	if ps.Direction != catalog.Outbound {
+	if ps.Direction != vocab.Outbound {
 		t.InboundCPA, t.InboundRevSharePct, t.InboundRevenueWindowDays, t.TargetInboundUsersMonth = side()
 	}
-	if ps.Direction != catalog.Inbound {
+	if ps.Direction != vocab.Inbound {
 		t.OutboundCPA, t.OutboundRevSharePct, t.OutboundRevenueWindowDays, t.TargetOutboundUsersMonth = side()
 	}
 	return t

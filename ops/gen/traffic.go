@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // Traffic shape; docs/GEN.md explains the choices.
@@ -338,7 +340,7 @@ func (j *journey) ours(c click) {
 		return
 	}
 	cur := c.ps.Terms.Currency
-	s := convRow{ts: t, typ: typSignup, source: "ours", user: j.name("u"), visitor: c.visitor,
+	s := convRow{ts: t, typ: typSignup, source: vocab.SourceOurs, user: j.name("u"), visitor: c.visitor,
 		fp: fingerprint(c.key, t/day), country: c.country}
 	if j.r.Float64() < clickIDShare {
 		s.click = c.id
@@ -357,7 +359,7 @@ func (j *journey) ours(c click) {
 		if t >= j.end {
 			break
 		}
-		b := convRow{ts: t, typ: typPurch, source: "ours", user: s.user, order: j.name("o"),
+		b := convRow{ts: t, typ: typPurch, source: vocab.SourceOurs, user: s.user, order: j.name("o"),
 			visitor: c.visitor, fp: fingerprint(c.key, t/day), cents: j.cents(), currency: cur, country: c.country}
 		j.emit(b, 5, ourDupRate)
 		j.out.stats.purchases++

@@ -19,6 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
@@ -48,7 +49,7 @@ GROUP BY partnership, direction, hour, kind, is_bot`
 const MaxID = 128
 
 // Subject names the person to erase: our product's user id (in Source,
-// default conversion.SourceOurs) or a visitor id (the xp_vid cookie).
+// default vocab.SourceOurs) or a visitor id (the xp_vid cookie).
 type Subject struct {
 	UserID  string
 	Source  string
@@ -65,7 +66,7 @@ func (s *Subject) validate() error {
 		}
 	}
 	if s.UserID != "" && s.Source == "" {
-		s.Source = conversion.SourceOurs
+		s.Source = vocab.SourceOurs
 	}
 	return nil
 }
@@ -262,13 +263,13 @@ func (e *Eraser) Plan(ctx context.Context, s Subject) (*Plan, error) {
 	keys := map[string]bool{}
 	for id, c := range convs {
 		p.Conversions = append(p.Conversions, id)
-		if c.typ == conversion.TypeSignup && c.user != "" || c.typ != conversion.TypeSignup && c.order != "" {
+		if c.typ == vocab.TypeSignup && c.user != "" || c.typ != vocab.TypeSignup && c.order != "" {
 			keys[conversion.DedupKey(e.KeyPrefix, c.source, c.typ, c.user, c.order)] = true
 		}
 	}
 	sort.Strings(p.Conversions)
 	if s.UserID != "" {
-		keys[conversion.DedupKey(e.KeyPrefix, s.Source, conversion.TypeSignup, s.UserID, "")] = true
+		keys[conversion.DedupKey(e.KeyPrefix, s.Source, vocab.TypeSignup, s.UserID, "")] = true
 		rej, err := e.rejected(ctx, s.UserID)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)

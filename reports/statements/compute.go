@@ -12,6 +12,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // convSQL reads a month's attributions, the latest computation of each
@@ -208,7 +209,7 @@ func linesOf(ctx context.Context, src Source, groups map[groupKey]*group) ([]Lin
 			used[rateUsed{dc.cur, t.Currency, c.Rate.StringFixed(6), c.RateDate}] = true
 		}
 		cpa, pct := t.InboundCPA, t.InboundRevSharePct
-		if k.direction == Outbound {
+		if k.direction == vocab.Outbound {
 			cpa, pct = t.OutboundCPA, t.OutboundRevSharePct
 		}
 		l := Line{
@@ -222,7 +223,7 @@ func linesOf(ctx context.Context, src Source, groups map[groupKey]*group) ([]Lin
 		// can be checked from its own figures.
 		l.RevShare = l.Revenue.Mul(pct).Shift(-2).RoundBank(scale)
 		owed := l.CPA.Add(l.RevShare)
-		if k.direction == Outbound {
+		if k.direction == vocab.Outbound {
 			l.TheyOwe, l.WeOwe = owed, decimal.Zero
 		} else {
 			l.WeOwe, l.TheyOwe = owed, decimal.Zero

@@ -13,6 +13,7 @@ import (
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -30,7 +31,7 @@ func TestMissingRates(t *testing.T) {
 	if _, err := cat.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "Acme"}, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cat.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Inbound}, "t"); err != nil {
+	if _, err := cat.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Inbound}, "t"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

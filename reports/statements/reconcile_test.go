@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
 )
 
@@ -112,7 +113,7 @@ func reconcileMoney(t *testing.T, src Source, tbl *reports.Table, st *Statement)
 				t.Fatalf("%s: no terms version %d", k, s.lines[0].TermsVersion)
 			}
 			cpa, pct := tm.InboundCPA, tm.InboundRevSharePct
-			if dir == Outbound {
+			if dir == vocab.Outbound {
 				cpa, pct = tm.OutboundCPA, tm.OutboundRevSharePct
 			}
 			revenue := want.RoundBank(int32(scale))
@@ -126,7 +127,7 @@ func reconcileMoney(t *testing.T, src Source, tbl *reports.Table, st *Statement)
 			wantRS := revenue.Mul(pct).Shift(-2).RoundBank(int32(scale))
 			owed := wantCPA.Add(wantRS)
 			wantWe, wantThey := owed, decimal.Zero
-			if dir == Outbound {
+			if dir == vocab.Outbound {
 				wantWe, wantThey = decimal.Zero, owed
 			}
 			for _, c := range []struct {
@@ -150,7 +151,7 @@ func reconcileMoney(t *testing.T, src Source, tbl *reports.Table, st *Statement)
 				t.Fatalf("%s: no terms version %d", k, l.TermsVersion)
 			}
 			cpa := tm.InboundCPA
-			if dir == Outbound {
+			if dir == vocab.Outbound {
 				cpa = tm.OutboundCPA
 			}
 			cpaSum = cpaSum.Add(decimal.NewFromInt(l.NewUsers).Mul(cpa).RoundBank(int32(scale)))

@@ -43,12 +43,6 @@ const (
 	KindTotal      = "total"
 )
 
-// Directions.
-const (
-	Inbound  = "inbound"
-	Outbound = "outbound"
-)
-
 // Errors, for errors.Is.
 var (
 	// ErrClosed: the period already has a closed statement.

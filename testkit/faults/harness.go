@@ -29,6 +29,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/buffer"
@@ -346,10 +347,10 @@ func seed(t testing.TB, e *Env) {
 	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}, "faults"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, "faults"); err != nil {
+	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, "faults"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: catalog.Inbound, URL: "https://www.example.com/welcome", Campaign: "c1"}, "faults"); err != nil {
+	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome", Campaign: "c1"}, "faults"); err != nil {
 		t.Fatal(err)
 	}
 	secret, _, err := auth.NewStore(e.DB.Conn).Create(ctx, auth.Spec{Role: access.RoleService, Name: "faults"})

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/text/currency"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/lib/plaintext"
@@ -384,9 +385,9 @@ func (s *Server) recordPixel(c echo.Context, h *hit.Hit) {
 // when they are malformed.
 func conversion(h *hit.Hit, q url.Values) string {
 	h.Kind = hit.KindConversion
-	h.Source = "ours"
+	h.Source = vocab.SourceOurs
 	h.Event = q.Get("e")
-	if h.Event != "signup" && h.Event != "purchase" && h.Event != "refund" {
+	if h.Event != vocab.TypeSignup && h.Event != vocab.TypePurchase && h.Event != vocab.TypeRefund {
 		return "bad_event"
 	}
 	if uid := q.Get("uid"); uid != "" {
@@ -409,11 +410,11 @@ func conversion(h *hit.Hit, q url.Values) string {
 		h.OrderID = oid
 	}
 	v, cur := q.Get("v"), strings.ToUpper(q.Get("cur"))
-	if h.Event != "signup" && h.OrderID == "" {
+	if h.Event != vocab.TypeSignup && h.OrderID == "" {
 		return "missing_order_id" // the order id makes a reloaded page harmless
 	}
 	if v == "" && cur == "" {
-		if h.Event == "purchase" {
+		if h.Event == vocab.TypePurchase {
 			return "missing_amount"
 		}
 		return ""

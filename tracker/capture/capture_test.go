@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/tracker/agent"
@@ -54,14 +55,14 @@ const linkURL = "https://www.example.com/welcome?a=1&b=two%20words#frag"
 
 func newTestServer(t testing.TB) (*echo.Echo, *recorder) {
 	snap := catalog.NewSnapshot([]catalog.Partner{{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}},
-		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}, {ID: "acme-at", Partner: "acme", Country: "AT", Direction: catalog.Both}},
+		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, {ID: "acme-at", Partner: "acme", Country: "AT", Direction: vocab.Both}},
 		[]catalog.Link{
-			{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Campaign: "c1"},
-			{Code: "plain", Partnership: "acme-de", Partner: "acme", Direction: catalog.Outbound, URL: "https://acme.example/x"},
-			{Code: "ph", Partnership: "acme-de", Partner: "acme", Direction: catalog.Outbound, URL: "https://acme.example/land/{click_id}?ref=xp&c={click_id}"},
-			{Code: "paused", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Status: catalog.StatusPaused},
-			{Code: "expired", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, ExpiresAt: time.Unix(1, 0)},
-			{Code: "nofb", Partnership: "acme-at", Partner: "acme", Direction: catalog.Inbound, URL: linkURL, Status: catalog.StatusArchived},
+			{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: linkURL, Campaign: "c1"},
+			{Code: "plain", Partnership: "acme-de", Partner: "acme", Direction: vocab.Outbound, URL: "https://acme.example/x"},
+			{Code: "ph", Partnership: "acme-de", Partner: "acme", Direction: vocab.Outbound, URL: "https://acme.example/land/{click_id}?ref=xp&c={click_id}"},
+			{Code: "paused", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: linkURL, Status: catalog.StatusPaused},
+			{Code: "expired", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: linkURL, ExpiresAt: time.Unix(1, 0)},
+			{Code: "nofb", Partnership: "acme-at", Partner: "acme", Direction: vocab.Inbound, URL: linkURL, Status: catalog.StatusArchived},
 		}, catalog.Terms{Partnership: "acme-de", Version: 1, Status: catalog.StatusActive, FallbackURL: "https://www.example.com/partners/acme"})
 	rec := &recorder{}
 	trusted, _ := ParseCIDRs("10.0.0.1")
@@ -97,7 +98,7 @@ func TestRedirect(t *testing.T) {
 		t.Fatalf("Location = %q, want %q", got, want)
 	}
 	if h.Kind != hit.KindClick || h.Link != "demo" || h.Partnership != "acme-de" || h.Partner != "acme" ||
-		h.Direction != hit.DirectionInbound || h.Campaign != "c1" || h.Country != "GB" || h.Bot ||
+		h.Direction != vocab.DirectionInbound || h.Campaign != "c1" || h.Country != "GB" || h.Bot ||
 		h.Device != hit.DeviceDesktop || h.RefHost != "news.example" || !ids.Valid(h.ID) || h.Visitor == "" {
 		t.Fatalf("hit = %+v", h)
 	}
@@ -395,8 +396,8 @@ func (discard) Submit(*hit.Hit) error { return nil }
 func BenchmarkRedirect(b *testing.B) {
 	e, _ := newTestServer(b)
 	s := New(fixedCatalog{catalog.NewSnapshot([]catalog.Partner{{ID: "acme"}},
-		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: catalog.Both}},
-		[]catalog.Link{{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: catalog.Inbound, URL: linkURL}})},
+		[]catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}},
+		[]catalog.Link{{Code: "demo", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: linkURL}})},
 		discard{}, agent.New(100), NewClientIP(nil), slogDiscard(), metrics.Discard())
 	e = echo.New()
 	s.Register(e)

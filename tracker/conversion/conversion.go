@@ -24,23 +24,10 @@ import (
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/lib/plaintext"
 	"github.com/xpromo/xpromo/tracker/hit"
-)
-
-// Conversion types.
-const (
-	TypeSignup   = "signup"
-	TypePurchase = "purchase"
-	TypeRefund   = "refund"
-)
-
-// Sources: SourceOurs for our product, SourcePartnerPrefix+id for a
-// partner's postbacks.
-const (
-	SourceOurs          = "ours"
-	SourcePartnerPrefix = "partner:"
 )
 
 // Limits.
@@ -97,7 +84,7 @@ func checkID(field, v string) *FieldError {
 // the whole order).
 func (in *Input) Normalize(now time.Time) *FieldError {
 	switch in.Type {
-	case TypeSignup, TypePurchase, TypeRefund:
+	case vocab.TypeSignup, vocab.TypePurchase, vocab.TypeRefund:
 	case "":
 		return fieldErr("type", "is required (signup, purchase or refund)")
 	default:
@@ -111,7 +98,7 @@ func (in *Input) Normalize(now time.Time) *FieldError {
 	if len(in.UserAgent) > MaxUA {
 		in.UserAgent = in.UserAgent[:MaxUA]
 	}
-	if in.Type == TypeSignup {
+	if in.Type == vocab.TypeSignup {
 		if in.UserID == "" {
 			return fieldErr("user_id", "is required for a signup")
 		}
@@ -124,7 +111,7 @@ func (in *Input) Normalize(now time.Time) *FieldError {
 			return fieldErr("order_id", "is required for a %s (it makes retries harmless)", in.Type)
 		}
 		if in.Amount == nil {
-			if in.Type == TypePurchase {
+			if in.Type == vocab.TypePurchase {
 				return fieldErr("amount", "is required for a purchase")
 			}
 			z := decimal.Zero
@@ -142,7 +129,7 @@ func (in *Input) Normalize(now time.Time) *FieldError {
 		}
 		in.Currency = strings.ToUpper(strings.TrimSpace(in.Currency))
 		switch {
-		case in.Currency == "" && in.Type == TypeRefund && a.IsZero():
+		case in.Currency == "" && in.Type == vocab.TypeRefund && a.IsZero():
 			// A refund of the whole order needs no currency: it is the order's.
 		case in.Currency == "":
 			return fieldErr("currency", "is required with an amount (ISO 4217)")
@@ -216,7 +203,7 @@ func (r *Recorder) dedupKey(source string, in *Input) string {
 // DedupKey is the Redis key that remembers a conversion of type typ from
 // source: its user for a signup, its order otherwise (erasure removes it).
 func DedupKey(prefix, source, typ, userID, orderID string) string {
-	if typ == TypeSignup {
+	if typ == vocab.TypeSignup {
 		return prefix + "seen:" + source + ":signup:" + userID
 	}
 	return prefix + "seen:" + source + ":" + typ + ":" + orderID
@@ -260,7 +247,7 @@ func (r *Recorder) RecordMany(ctx context.Context, source string, ins []Input, h
 			h.Visitor = in.VisitorID
 		}
 		h.Source, h.OccurredAt, h.Existing = source, in.OccurredAt, in.Existing
-		if in.Amount != nil && in.Type != TypeSignup {
+		if in.Amount != nil && in.Type != vocab.TypeSignup {
 			h.Amount, h.Currency = in.Amount.String(), in.Currency
 		}
 		if r.fp != nil && in.IP != "" && in.UserAgent != "" {
@@ -413,7 +400,7 @@ func (r *Recorder) WithLogger(log *slog.Logger) *Recorder {
 // Redis drops them); only a later answer's duplicate flag depends on it,
 // never what is counted.
 func (r *Recorder) Remember(source, typ, userID, orderID string) {
-	if (typ == TypeSignup && userID == "") || (typ != TypeSignup && orderID == "") {
+	if (typ == vocab.TypeSignup && userID == "") || (typ != vocab.TypeSignup && orderID == "") {
 		return // nothing identifies a repeat of it
 	}
 	r.markOnce.Do(func() { go r.markLoop() })

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
@@ -99,12 +100,12 @@ func TestRecorder(t *testing.T) {
 		in     Input
 		dup    bool
 	}{
-		{SourceOurs, Input{Type: "signup", UserID: "u1", IP: "8.8.8.8", UserAgent: "UA"}, false},
-		{SourceOurs, Input{Type: "signup", UserID: "u1"}, true},
+		{vocab.SourceOurs, Input{Type: "signup", UserID: "u1", IP: "8.8.8.8", UserAgent: "UA"}, false},
+		{vocab.SourceOurs, Input{Type: "signup", UserID: "u1"}, true},
 		{"partner:acme", Input{Type: "signup", UserID: "u1"}, false}, // another source's user 1
-		{SourceOurs, Input{Type: "purchase", OrderID: "o1", Amount: dec("5"), Currency: "EUR"}, false},
-		{SourceOurs, Input{Type: "purchase", OrderID: "o1", Amount: dec("5"), Currency: "EUR"}, true},
-		{SourceOurs, Input{Type: "refund", OrderID: "o1", Currency: "EUR"}, false}, // a refund of o1 is not a repeat of its purchase
+		{vocab.SourceOurs, Input{Type: "purchase", OrderID: "o1", Amount: dec("5"), Currency: "EUR"}, false},
+		{vocab.SourceOurs, Input{Type: "purchase", OrderID: "o1", Amount: dec("5"), Currency: "EUR"}, true},
+		{vocab.SourceOurs, Input{Type: "refund", OrderID: "o1", Currency: "EUR"}, false}, // a refund of o1 is not a repeat of its purchase
 	}
 	for i, s := range steps {
 		in := s.in
@@ -120,7 +121,7 @@ func TestRecorder(t *testing.T) {
 		t.Fatalf("submitted %d, want %d (repeats are stored, marked)", len(buf.hits), len(steps))
 	}
 	first := buf.hits[0]
-	if first.Kind != hit.KindConversion || first.Event != "signup" || first.Source != SourceOurs || first.Country != "DE" ||
+	if first.Kind != hit.KindConversion || first.Event != "signup" || first.Source != vocab.SourceOurs || first.Country != "DE" ||
 		len(first.Fingerprint) != 32 || first.Duplicate || !buf.hits[1].Duplicate {
 		t.Fatalf("first hit %+v", first)
 	}
@@ -135,11 +136,11 @@ func TestRecorder(t *testing.T) {
 	if fe := in.Normalize(now); fe != nil {
 		t.Fatal(fe)
 	}
-	if _, err := rec.Record(ctx, SourceOurs, in, nil); err == nil {
+	if _, err := rec.Record(ctx, vocab.SourceOurs, in, nil); err == nil {
 		t.Fatal("Record with a failing buffer succeeded")
 	}
 	buf.fail = nil
-	if got, err := rec.Record(ctx, SourceOurs, in, nil); err != nil || got.Duplicate {
+	if got, err := rec.Record(ctx, vocab.SourceOurs, in, nil); err != nil || got.Duplicate {
 		t.Fatalf("retry after a failed submit: %+v %v", got, err)
 	}
 
@@ -147,7 +148,7 @@ func TestRecorder(t *testing.T) {
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer down.Close()
 	n := len(buf.hits)
-	if _, err := NewRecorder(down, r.Prefix, buf, nil).Record(ctx, SourceOurs, in, nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := NewRecorder(down, r.Prefix, buf, nil).Record(ctx, vocab.SourceOurs, in, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Redis down: %v, want ErrUnavailable", err)
 	}
 	if len(buf.hits) != n {
@@ -218,11 +219,11 @@ func FuzzNormalize(f *testing.F) {
 			return
 		}
 		switch in.Type {
-		case TypeSignup:
+		case vocab.TypeSignup:
 			if in.UserID == "" || in.Amount != nil {
 				t.Fatalf("accepted signup %+v", in)
 			}
-		case TypePurchase, TypeRefund:
+		case vocab.TypePurchase, vocab.TypeRefund:
 			if in.OrderID == "" || in.Amount == nil || in.Amount.IsNegative() || len(in.Currency) != 3 {
 				t.Fatalf("accepted %s %+v", in.Type, in)
 			}
@@ -258,7 +259,7 @@ func TestUnansweredRequestLeavesNoMark(t *testing.T) {
 		}
 		return in
 	}
-	mine, theirs := DedupKey(r.Prefix, SourceOurs, TypePurchase, "", "o-late"), DedupKey(r.Prefix, SourceOurs, TypePurchase, "", "o-theirs")
+	mine, theirs := DedupKey(r.Prefix, vocab.SourceOurs, vocab.TypePurchase, "", "o-late"), DedupKey(r.Prefix, vocab.SourceOurs, vocab.TypePurchase, "", "o-theirs")
 	// A concurrent first request holds o-theirs.
 	if err := r.Client.Set(ctx, theirs, "their-token", DedupTTL).Err(); err != nil {
 		t.Fatal(err)
@@ -280,7 +281,7 @@ func TestUnansweredRequestLeavesNoMark(t *testing.T) {
 		time.Sleep(700 * time.Millisecond)
 		proxy.SetDelay(0)
 	}()
-	_, err := rec.RecordMany(ctx, SourceOurs, []Input{in("o-late"), in("o-theirs")}, nil)
+	_, err := rec.RecordMany(ctx, vocab.SourceOurs, []Input{in("o-late"), in("o-theirs")}, nil)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("late Redis: %v, want ErrUnavailable", err)
 	}
@@ -297,7 +298,7 @@ func TestUnansweredRequestLeavesNoMark(t *testing.T) {
 		t.Fatalf("%d hits submitted by a request answered unavailable", len(buf.hits))
 	}
 	// The client's retry is a first conversion, stored unmarked.
-	got, err := rec.Record(ctx, SourceOurs, in("o-late"), nil)
+	got, err := rec.Record(ctx, vocab.SourceOurs, in("o-late"), nil)
 	if err != nil || got.Duplicate {
 		t.Fatalf("retry: %+v %v, want a first conversion", got, err)
 	}

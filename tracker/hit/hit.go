@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 // Kind says what a hit records.
@@ -32,36 +34,6 @@ func (k Kind) String() string {
 		return "rejected"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
-}
-
-// Direction says which way a partnership sends users.
-type Direction uint8
-
-const (
-	DirectionNone     Direction = 0
-	DirectionInbound  Direction = 1 // the partner sends users to us
-	DirectionOutbound Direction = 2 // we send our users to the partner
-)
-
-func (d Direction) String() string {
-	switch d {
-	case DirectionInbound:
-		return "inbound"
-	case DirectionOutbound:
-		return "outbound"
-	}
-	return ""
-}
-
-// ParseDirection parses "inbound" or "outbound".
-func ParseDirection(s string) (Direction, error) {
-	switch s {
-	case "inbound":
-		return DirectionInbound, nil
-	case "outbound":
-		return DirectionOutbound, nil
-	}
-	return DirectionNone, fmt.Errorf("direction %q: want inbound or outbound", s)
 }
 
 // Device is a coarse device class taken from the User-Agent.
@@ -98,7 +70,7 @@ type Hit struct {
 	Link        string // link code
 	Partner     string
 	Partnership string
-	Direction   Direction
+	Direction   vocab.Direction // its byte is the wire form
 	Campaign    string
 	Country     string // ISO 3166-1 alpha-2, "ZZ" when unknown
 	Visitor     string // first-party visitor id (cookie xp_vid)
@@ -108,14 +80,14 @@ type Hit struct {
 	Fallback    bool // a click sent to the partnership's fallback URL (link inactive)
 
 	// Conversions (pixel e=..., the conversions API, partner postbacks).
-	Event    string // signup | purchase | refund
+	Event    string // vocab.TypeSignup, TypePurchase or TypeRefund
 	ClickRef string // click id the conversion names
 	OrderID  string
 	Amount   string // exact decimal as text, "" when none
 	Currency string // ISO 4217
 	// Encoding version 2 and later.
 	UserID      string    // our product's user id, or the partner's for postbacks
-	Source      string    // "ours" or "partner:<id>" (attribution scopes users and orders by it)
+	Source      string    // vocab.SourceOurs or SourcePartnerPrefix+id (attribution scopes users and orders by it)
 	Fingerprint string    // daily-salted hash of IP and User-Agent, "" when unknown
 	OccurredAt  time.Time // when the conversion happened (Time is when it was received); zero: Time
 	Existing    bool      // the product says the user existed before
@@ -194,12 +166,12 @@ func (h *Hit) Unmarshal(b []byte) error {
 		return ErrCorrupt
 	}
 	version := b[0]
-	h.Kind, h.Direction, h.Device = Kind(b[1]), Direction(b[2]), Device(b[3])
+	h.Kind, h.Direction, h.Device = Kind(b[1]), vocab.Direction(b[2]), Device(b[3])
 	h.Bot = b[4]&1 != 0
 	h.Fallback = b[4]&2 != 0
 	h.Existing = b[4]&4 != 0
 	h.Duplicate = b[4]&8 != 0
-	if h.Kind < KindClick || h.Kind > KindRejected || h.Direction > DirectionOutbound || h.Device > DeviceBot {
+	if h.Kind < KindClick || h.Kind > KindRejected || h.Direction > vocab.DirectionOutbound || h.Device > DeviceBot {
 		return ErrCorrupt
 	}
 	// One string holds every field's text; the fields are slices of it: one

@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xpromo/xpromo/domain/vocab"
 )
 
 func sample() Hit {
 	return Hit{
 		ID: "01JDQ3Z6X8W9P2A1B3C4D5E6F7", Time: time.UnixMilli(1764000000123).UTC(),
 		Kind: KindClick, Link: "demo", Partner: "acme", Partnership: "acme-de",
-		Direction: DirectionInbound, Campaign: "xmas", Country: "DE", Visitor: "v1",
+		Direction: vocab.DirectionInbound, Campaign: "xmas", Country: "DE", Visitor: "v1",
 		RefHost: "news.example", Device: DeviceMobile, Bot: true,
 	}
 }

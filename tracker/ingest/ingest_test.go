@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/shopspring/decimal"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -68,7 +69,7 @@ func clicks(n int) []*hit.Hit {
 	now := time.Now().UTC()
 	for i := range out {
 		out[i] = &hit.Hit{ID: ids.New(now), Time: now, Kind: hit.KindClick, Link: "l", Partner: "p",
-			Partnership: "ps", Direction: hit.DirectionInbound, Country: "DE", Visitor: fmt.Sprint("v", i%7)}
+			Partnership: "ps", Direction: vocab.DirectionInbound, Country: "DE", Visitor: fmt.Sprint("v", i%7)}
 	}
 	return out
 }

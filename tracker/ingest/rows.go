@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
 
+	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
 
@@ -48,8 +49,8 @@ func country(c string) string {
 	return c
 }
 
-func directionName(d hit.Direction) string {
-	if d == hit.DirectionNone {
+func directionName(d vocab.Direction) string {
+	if d == vocab.DirectionNone {
 		return "none"
 	}
 	return d.String()
@@ -109,7 +110,7 @@ func conversionColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) 
 	for i, h := range hs {
 		id[i], typ[i], source[i], user[i], order[i] = h.ID, h.Event, h.Source, h.UserID, h.OrderID
 		if source[i] == "" {
-			source[i] = "ours"
+			source[i] = vocab.SourceOurs
 		}
 		ts[i], received[i], ingested[i] = h.OccurredAt, h.Time, now
 		if ts[i].IsZero() {
