@@ -16,6 +16,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/http/view"
 	"github.com/xpromo/xpromo/testkit/authtest"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -132,7 +133,7 @@ func itemIDs(t *testing.T, body string) ([]string, int) {
 
 func linkCodes(t *testing.T, body string) []string {
 	t.Helper()
-	var l List[LinkView]
+	var l List[view.LinkView]
 	if err := json.Unmarshal([]byte(body), &l); err != nil || l.Items == nil {
 		t.Fatalf("body %s: %v", body, err)
 	}

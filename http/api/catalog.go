@@ -241,7 +241,7 @@ func (s *Server) putTerms(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "set terms", err)
 	}
-	got, err := s.cat.SetTerms(ctx, ps.ID, t, actor(p))
+	got, err := s.cat.SetTerms(ctx, ps.ID, t, p.Actor())
 	if err != nil {
 		if fe, ok := fieldError(err); ok {
 			return invalid(c, fe.Field, fe.Reason)
@@ -251,6 +251,6 @@ func (s *Server) putTerms(c echo.Context) error {
 	if n := len(before); n > 0 && got.Version <= before[n-1].Version {
 		return c.JSON(http.StatusOK, got) // same as the latest version: nothing written
 	}
-	s.log.Info("api: terms set", "partnership", ps.ID, "version", got.Version, "actor", actor(p), "token", p.TokenID)
+	s.log.Info("api: terms set", "partnership", ps.ID, "version", got.Version, "actor", p.Actor(), "token", p.TokenID)
 	return c.JSON(http.StatusCreated, got)
 }

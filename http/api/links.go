@@ -13,38 +13,11 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/view"
 )
 
-// LinkView is a link as the API shows it: with its country and the
-// tracking URL ready to paste.
-type LinkView struct {
-	catalog.Link
-	Country     string `json:"country"`
-	TrackingURL string `json:"tracking_url"`
-	QRURL       string `json:"qr_url"`
-}
-
-// QR code sizes in pixels.
-const (
-	DefaultQRSize = 256
-	MinQRSize     = 64
-	MaxQRSize     = 1024
-)
-
-func (s *Server) trackingBase(c echo.Context) string {
-	if s.TrackingBase != "" {
-		return strings.TrimRight(s.TrackingBase, "/")
-	}
-	return c.Scheme() + "://" + c.Request().Host
-}
-
-func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) LinkView {
-	return LinkView{
-		Link:        l,
-		Country:     snap.Partnerships[l.Partnership].Country,
-		TrackingURL: s.trackingBase(c) + "/r/" + l.Code,
-		QRURL:       "/v1/links/" + l.Code + "/qr.png",
-	}
+func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) view.LinkView {
+	return view.Link(view.TrackingBase(s.TrackingBase, c), snap, l)
 }
 
 func (s *Server) listLinks(c echo.Context) error {
@@ -82,7 +55,7 @@ func (s *Server) listLinks(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "list links", err)
 	}
-	all := []LinkView{}
+	all := []view.LinkView{}
 	for _, l := range snap.Links {
 		ps := snap.Partnerships[l.Partnership]
 		if !scope.Allows(ps.Country, ps.Partner) {
@@ -94,7 +67,7 @@ func (s *Server) listLinks(c echo.Context) error {
 		}
 		all = append(all, s.view(c, snap, l))
 	}
-	slices.SortFunc(all, func(a, b LinkView) int { return strings.Compare(a.Code, b.Code) })
+	slices.SortFunc(all, func(a, b view.LinkView) int { return strings.Compare(a.Code, b.Code) })
 	return c.JSON(http.StatusOK, paginate(all, limit, offset))
 }
 
@@ -206,7 +179,7 @@ func (s *Server) createLink(c echo.Context) error {
 	l, err := s.cat.AddLink(ctx, catalog.Link{
 		Code: req.Code, Partnership: req.Partnership, Direction: req.Direction,
 		URL: req.URL, Campaign: req.Campaign, ExpiresAt: req.ExpiresAt,
-	}, actor(p))
+	}, p.Actor())
 	if err != nil {
 		return s.writeError(c, "create link", "code", err)
 	}
@@ -234,7 +207,7 @@ func (s *Server) updateLink(c echo.Context) error {
 	if ok, err := decodeBody(c, &ch, linkDates); !ok {
 		return err
 	}
-	got, err := s.cat.UpdateLink(c.Request().Context(), l.Code, ch, actor(p))
+	got, err := s.cat.UpdateLink(c.Request().Context(), l.Code, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update link", "code", err)
 	}
@@ -252,11 +225,11 @@ func (s *Server) linkQR(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	size := DefaultQRSize
+	size := view.DefaultQRSize
 	if v := c.QueryParam("size"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < MinQRSize || n > MaxQRSize {
-			return badRequest(c, "size must be an integer from "+strconv.Itoa(MinQRSize)+" to "+strconv.Itoa(MaxQRSize))
+		if err != nil || n < view.MinQRSize || n > view.MaxQRSize {
+			return badRequest(c, "size must be an integer from "+strconv.Itoa(view.MinQRSize)+" to "+strconv.Itoa(view.MaxQRSize))
 		}
 		size = n
 	}

@@ -39,7 +39,7 @@ func (s *Server) writeError(c echo.Context, op, idField string, err error) error
 }
 
 func (s *Server) logChange(c echo.Context, p access.Principal, what, id string) {
-	s.log.Info("api: "+what, "id", id, "actor", actor(p), "token", p.TokenID, "ip", c.RealIP())
+	s.log.Info("api: "+what, "id", id, "actor", p.Actor(), "token", p.TokenID, "ip", c.RealIP())
 }
 
 func (s *Server) createPartner(c echo.Context) error {
@@ -66,7 +66,7 @@ func (s *Server) createPartner(c echo.Context) error {
 			}
 		}
 	}
-	got, err := s.cat.AddPartner(c.Request().Context(), req, actor(p))
+	got, err := s.cat.AddPartner(c.Request().Context(), req, p.Actor())
 	if err != nil {
 		return s.writeError(c, "create partner", "id", err)
 	}
@@ -91,7 +91,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "update partner", err)
 	}
-	if _, ok := scoped(p, snap).Partners[id]; !ok {
+	if _, ok := access.Visible(p, snap).Partners[id]; !ok {
 		return notFound(c, "partner")
 	}
 	var ch catalog.PartnerChange
@@ -112,7 +112,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 			}
 		}
 	}
-	got, err := s.cat.UpdatePartner(ctx, id, ch, actor(p))
+	got, err := s.cat.UpdatePartner(ctx, id, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update partner", "id", err)
 	}
@@ -197,13 +197,13 @@ func (s *Server) createPartnership(c echo.Context) error {
 	if _, ok := snap.Partners[req.Partner]; !ok {
 		return invalid(c, "partner", "partner "+quote(req.Partner)+" does not exist")
 	}
-	ps, err := s.cat.AddPartnership(ctx, req.Partnership, actor(p))
+	ps, err := s.cat.AddPartnership(ctx, req.Partnership, p.Actor())
 	if err != nil {
 		return s.writeError(c, "create partnership", "id", err)
 	}
 	out := CreatedPartnership{Partnership: ps}
 	if terms != nil {
-		t, err := s.cat.SetTerms(ctx, ps.ID, *terms, actor(p))
+		t, err := s.cat.SetTerms(ctx, ps.ID, *terms, p.Actor())
 		if err != nil {
 			// The partnership exists; its terms can be set again with PUT.
 			if fe, ok := fieldError(err); ok {
@@ -255,7 +255,7 @@ func (s *Server) updatePartnership(c echo.Context) error {
 	if ok, err := decodeBody(c, &ch, nil); !ok {
 		return err
 	}
-	got, err := s.cat.UpdatePartnership(c.Request().Context(), ps.ID, ch, actor(p))
+	got, err := s.cat.UpdatePartnership(c.Request().Context(), ps.ID, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update partnership", "id", err)
 	}
@@ -313,7 +313,7 @@ func (s *Server) patchTerms(c echo.Context) error {
 		return invalid(c, field, reason)
 	}
 	s.defaultTermDates(&t)
-	got, err := s.cat.SetTerms(ctx, ps.ID, t, actor(p))
+	got, err := s.cat.SetTerms(ctx, ps.ID, t, p.Actor())
 	if err != nil {
 		return s.writeError(c, "patch terms", "partnership", err)
 	}
