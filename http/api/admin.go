@@ -17,12 +17,9 @@ import (
 )
 
 func (s *Server) auditLog(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, access.Principal.CanReadAudit)
 	if !ok {
 		return err
-	}
-	if !p.CanReadAudit() {
-		return forbidden(c, p)
 	}
 	f := catalog.AuditFilter{Entity: c.QueryParam("entity"), EntityID: c.QueryParam("entity_id"), Actor: c.QueryParam("actor")}
 	for _, b := range []struct {
@@ -106,12 +103,9 @@ func auditJSON(v string) json.RawMessage {
 }
 
 func (s *Server) listTokens(c echo.Context) error {
-	p, ok, err := principal(c)
+	_, ok, err := caller(c, access.Principal.CanManageTokens)
 	if !ok {
 		return err
-	}
-	if !p.CanManageTokens() {
-		return forbidden(c, p)
 	}
 	ts, err := s.tokens.List(c.Request().Context())
 	if err != nil {
@@ -155,12 +149,9 @@ func (s *Server) refresh(c echo.Context) {
 }
 
 func (s *Server) createToken(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, access.Principal.CanManageTokens)
 	if !ok {
 		return err
-	}
-	if !p.CanManageTokens() {
-		return forbidden(c, p)
 	}
 	var req TokenRequest
 	if ok, err := decodeBody(c, &req, nil); !ok {
@@ -193,12 +184,9 @@ func (s *Server) createToken(c echo.Context) error {
 }
 
 func (s *Server) revokeToken(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, access.Principal.CanManageTokens)
 	if !ok {
 		return err
-	}
-	if !p.CanManageTokens() {
-		return forbidden(c, p)
 	}
 	id := c.Param("id")
 	if !auth.ValidTokenID(id) {

@@ -209,6 +209,19 @@ func principal(c echo.Context) (access.Principal, bool, error) {
 	return p, true, nil
 }
 
+// caller returns the caller if may allows its role; otherwise it answers
+// 401 (no caller) or 403 itself and ok is false.
+func caller(c echo.Context, may func(access.Principal) bool) (access.Principal, bool, error) {
+	p, ok, err := principal(c)
+	if !ok {
+		return p, false, err
+	}
+	if !may(p) {
+		return p, false, forbidden(c, p)
+	}
+	return p, true, nil
+}
+
 // readsCatalog reports whether p's role may read catalog objects at all;
 // which ones is decided per object.
 func readsCatalog(p access.Principal) bool {
@@ -264,6 +277,20 @@ func (s *Server) visible(ctx context.Context, p access.Principal) (*catalog.Snap
 		return nil, err
 	}
 	return access.Visible(p, full), nil
+}
+
+// listRequest starts a catalog list: the caller, whose role must read the
+// catalog, and the page it asks for. It answers the error itself when ok
+// is false.
+func listRequest(c echo.Context) (p access.Principal, limit, offset int, ok bool, err error) {
+	p, ok, err = caller(c, readsCatalog)
+	if !ok {
+		return p, 0, 0, false, err
+	}
+	if limit, offset, err = page(c); err != nil {
+		return p, 0, 0, false, badRequest(c, err.Error())
+	}
+	return p, limit, offset, true, nil
 }
 
 // page reads ?limit= and ?offset=.

@@ -21,16 +21,9 @@ func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) vi
 }
 
 func (s *Server) listLinks(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, limit, offset, ok, err := listRequest(c)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
-	}
-	limit, offset, err := page(c)
-	if err != nil {
-		return badRequest(c, err.Error())
 	}
 	// Filters narrow the principal's scope, never widen it.
 	scope, err := filterScope(c, p)
@@ -71,34 +64,32 @@ func (s *Server) listLinks(c echo.Context) error {
 	return c.JSON(http.StatusOK, paginate(all, limit, offset))
 }
 
-// link finds the link named by :code that p may read, or answers 404
-// (403 for a role that reads no catalog) and ok is false.
-func (s *Server) link(c echo.Context, p access.Principal) (*catalog.Snapshot, catalog.Link, catalog.Partnership, bool, error) {
-	if !readsCatalog(p) {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, forbidden(c, p)
+// link finds the link named by :code for a caller whose role may
+// (readsCatalog, or a write role, which reads the catalog too) and who may
+// read it, with the part of the catalog the caller sees; otherwise it
+// answers (401, 403 for the role, else 404) and ok is false.
+func (s *Server) link(c echo.Context, may func(access.Principal) bool) (access.Principal, *catalog.Snapshot, catalog.Link, bool, error) {
+	p, ok, err := caller(c, may)
+	if !ok {
+		return p, nil, catalog.Link{}, false, err
 	}
 	code := c.Param("code")
 	if !catalog.ValidCode(code) {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
+		return p, nil, catalog.Link{}, false, notFound(c, "link")
 	}
 	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, s.internal(c, "get link", err)
+		return p, nil, catalog.Link{}, false, s.internal(c, "get link", err)
 	}
 	l, found := snap.Links[code]
-	ps := snap.Partnerships[l.Partnership]
 	if !found {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
+		return p, nil, catalog.Link{}, false, notFound(c, "link")
 	}
-	return snap, l, ps, true, nil
+	return p, snap, l, true, nil
 }
 
 func (s *Server) getLink(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	snap, l, _, ok, err := s.link(c, p)
+	_, snap, l, ok, err := s.link(c, readsCatalog)
 	if !ok {
 		return err
 	}
@@ -143,12 +134,9 @@ func linkDates(raw map[string]json.RawMessage) (string, string) {
 }
 
 func (s *Server) createLink(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, readsCatalog)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
 	}
 	var req LinkRequest
 	if ok, err := decodeBody(c, &req, linkDates); !ok {
@@ -189,18 +177,12 @@ func (s *Server) createLink(c echo.Context) error {
 }
 
 func (s *Server) updateLink(c echo.Context) error {
-	p, ok, err := principal(c)
+	// Partners, finance and services never change links.
+	p, snap, l, ok, err := s.link(c, writesPartnerships)
 	if !ok {
 		return err
 	}
-	if !writesPartnerships(p) {
-		return forbidden(c, p) // partners, finance and services never change links
-	}
-	snap, l, ps, ok, err := s.link(c, p)
-	if !ok {
-		return err
-	}
-	if !p.CanChangeLink(ps.Country) {
+	if !p.CanChangeLink(snap.Partnerships[l.Partnership].Country) {
 		return forbidden(c, p)
 	}
 	var ch catalog.LinkChange
@@ -217,11 +199,7 @@ func (s *Server) updateLink(c echo.Context) error {
 
 // linkQR answers the tracking URL as a QR code PNG, ?size= pixels square.
 func (s *Server) linkQR(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	snap, l, _, ok, err := s.link(c, p)
+	_, snap, l, ok, err := s.link(c, readsCatalog)
 	if !ok {
 		return err
 	}
