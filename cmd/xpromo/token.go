@@ -49,17 +49,11 @@ func openTokenStore(ctx context.Context, c *common) (*auth.Store, *catalog.Store
 	}, nil
 }
 
-// Audit vocabulary of token changes, as the management API files them.
-const (
-	entityToken  = "token"
-	actionRevoke = "revoke"
-)
-
 // auditToken files a token change under no country (admin and finance
 // read it), with the JSON of the record before (nil: none) and after.
 // auth.Token marshals without its secret or hash.
 func auditToken(ctx context.Context, cat *catalog.Store, action string, before *auth.Token, after auth.Token) error {
-	e := catalog.AuditEntry{Actor: cliActor(), Action: action, Entity: entityToken, EntityID: after.ID}
+	e := catalog.AuditEntry{Actor: cliActor(), Action: action, Entity: catalog.EntityToken, EntityID: after.ID}
 	if before != nil {
 		b, err := json.Marshal(before)
 		if err != nil {
@@ -218,7 +212,7 @@ refuse it within a second.`, stderr)
 	fmt.Fprintf(stdout, "token %s revoked\n", t.ID)
 	before := t
 	before.RevokedAt, before.RevokedBy = time.Time{}, ""
-	if err := auditToken(ctx, cat, actionRevoke, &before, t); err != nil {
+	if err := auditToken(ctx, cat, catalog.ActionRevoke, &before, t); err != nil {
 		return fmt.Errorf("token %s was revoked but its audit entry was not written: %w", t.ID, err)
 	}
 	return nil

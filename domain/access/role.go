@@ -3,6 +3,7 @@ package access
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Role is what a token may do. The zero Role may do nothing.
@@ -39,6 +40,15 @@ type Principal struct {
 	Role      Role     `json:"role"`
 	Countries []string `json:"countries,omitempty"` // country_manager only
 	Partner   string   `json:"partner,omitempty"`   // partner only
+}
+
+// Actor names p in the audit log and in created_by: its name, else its
+// token.
+func (p Principal) Actor() string {
+	if strings.TrimSpace(p.Name) != "" {
+		return p.Name
+	}
+	return "token:" + p.TokenID
 }
 
 func (p Principal) hasCountry(cc string) bool {

@@ -10,6 +10,14 @@ import (
 	"github.com/xpromo/xpromo/lib/ids"
 )
 
+// Audit vocabulary of API token changes: the tokens live in http/auth, but
+// every writer (the API, the dashboard, the CLI) files them in this log
+// under these names (a creation uses ActionCreate).
+const (
+	EntityToken  = "token"
+	ActionRevoke = "revoke"
+)
+
 // AuditEntry is one change: who (Actor) did what (Action) to which thing
 // (Entity, EntityID), when, with the thing's JSON before ("" when it is
 // new) and after. Country is the thing's country, "" when it has none, so

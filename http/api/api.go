@@ -209,6 +209,19 @@ func principal(c echo.Context) (access.Principal, bool, error) {
 	return p, true, nil
 }
 
+// caller returns the caller if may allows its role; otherwise it answers
+// 401 (no caller) or 403 itself and ok is false.
+func caller(c echo.Context, may func(access.Principal) bool) (access.Principal, bool, error) {
+	p, ok, err := principal(c)
+	if !ok {
+		return p, false, err
+	}
+	if !may(p) {
+		return p, false, forbidden(c, p)
+	}
+	return p, true, nil
+}
+
 // readsCatalog reports whether p's role may read catalog objects at all;
 // which ones is decided per object.
 func readsCatalog(p access.Principal) bool {
@@ -217,43 +230,6 @@ func readsCatalog(p access.Principal) bool {
 		return true
 	}
 	return false
-}
-
-// actor names the caller in the audit log and in created_by.
-func actor(p access.Principal) string {
-	if strings.TrimSpace(p.Name) != "" {
-		return p.Name
-	}
-	return "token:" + p.TokenID
-}
-
-// partnerVisible: admin and finance see every partner; a country manager
-// those filed under or with a partnership in its countries; a partner only
-// itself.
-func partnerVisible(p access.Principal, snap *catalog.Snapshot, id string) bool {
-	if _, ok := snap.Partners[id]; !ok || !p.CanReadPartner(id) {
-		return false
-	}
-	switch p.Role {
-	case access.RoleAdmin, access.RoleFinance, access.RolePartner:
-		return true
-	case access.RoleCountryManager:
-		for _, cc := range snap.Partners[id].Countries {
-			if p.CanReadCountry(cc) {
-				return true // filed under its countries (it created it)
-			}
-		}
-		for _, ps := range snap.Partnerships {
-			if ps.Partner == id && p.CanReadPartnership(ps.Country, ps.Partner) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func partnershipVisible(p access.Principal, ps catalog.Partnership) bool {
-	return p.CanReadPartnership(ps.Country, ps.Partner) && p.Scope().Allows(ps.Country, ps.Partner)
 }
 
 func (s *Server) load(ctx context.Context) (*catalog.Snapshot, error) {
@@ -300,39 +276,21 @@ func (s *Server) visible(ctx context.Context, p access.Principal) (*catalog.Snap
 	if err != nil {
 		return nil, err
 	}
-	return scoped(p, full), nil
+	return access.Visible(p, full), nil
 }
 
-// Visible is scoped for the dashboard, whose forms check what the API's
-// writes check against the same part of the catalog.
-func Visible(p access.Principal, full *catalog.Snapshot) *catalog.Snapshot { return scoped(p, full) }
-
-// scoped returns the partners, partnerships (with their terms) and links
-// of full that p may read.
-func scoped(p access.Principal, full *catalog.Snapshot) *catalog.Snapshot {
-	out := &catalog.Snapshot{
-		Partners: map[string]catalog.Partner{}, Partnerships: map[string]catalog.Partnership{},
-		Links: map[string]catalog.Link{}, Terms: map[string][]catalog.Terms{}, LoadedAt: full.LoadedAt,
+// listRequest starts a catalog list: the caller, whose role must read the
+// catalog, and the page it asks for. It answers the error itself when ok
+// is false.
+func listRequest(c echo.Context) (p access.Principal, limit, offset int, ok bool, err error) {
+	p, ok, err = caller(c, readsCatalog)
+	if !ok {
+		return p, 0, 0, false, err
 	}
-	for id, ps := range full.Partnerships {
-		if partnershipVisible(p, ps) {
-			out.Partnerships[id] = ps
-			if ts, ok := full.Terms[id]; ok {
-				out.Terms[id] = ts
-			}
-		}
+	if limit, offset, err = page(c); err != nil {
+		return p, 0, 0, false, badRequest(c, err.Error())
 	}
-	for id, pt := range full.Partners {
-		if partnerVisible(p, full, id) {
-			out.Partners[id] = pt
-		}
-	}
-	for code, l := range full.Links {
-		if _, ok := out.Partnerships[l.Partnership]; ok {
-			out.Links[code] = l
-		}
-	}
-	return out
+	return p, limit, offset, true, nil
 }
 
 // page reads ?limit= and ?offset=.

@@ -17,6 +17,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/http/view"
 	"github.com/xpromo/xpromo/testkit/authtest"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -109,6 +110,31 @@ func (en *env) do(method, path, who, body string) (int, string) {
 	return w.Code, w.Body.String()
 }
 
+// testHit is a row of hits for insertHits: an inbound, human hit in DE,
+// ingested when it happened.
+type testHit struct {
+	id                                  string
+	at                                  time.Time
+	kind, partnership, partner, visitor string
+}
+
+// insertHits writes hits straight into ClickHouse, for the reports to read.
+func (en *env) insertHits(t *testing.T, hits ...testHit) {
+	t.Helper()
+	b, err := en.cat.Conn().PrepareBatch(context.Background(), `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hits {
+		if err := b.Append(h.id, h.at, h.kind, h.partnership, h.partner, "inbound", h.visitor, uint8(0), "DE", h.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func itemIDs(t *testing.T, body string) ([]string, int) {
 	t.Helper()
 	var l struct {
@@ -133,7 +159,7 @@ func itemIDs(t *testing.T, body string) ([]string, int) {
 
 func linkCodes(t *testing.T, body string) []string {
 	t.Helper()
-	var l List[LinkView]
+	var l List[view.LinkView]
 	if err := json.Unmarshal([]byte(body), &l); err != nil || l.Items == nil {
 		t.Fatalf("body %s: %v", body, err)
 	}
@@ -216,6 +242,23 @@ func TestScoping(t *testing.T) {
 				}
 				return http.StatusNotFound
 			}
+			// narrows checks that every filter q of the list at path answers
+			// only what allowed names (ids reads a body's ids).
+			narrows := func(path, what string, ids func(body string) []string, allowed []string, qs ...string) {
+				t.Helper()
+				for _, q := range qs {
+					body := get(path+q, status(true))
+					if !tc.catalog {
+						continue
+					}
+					for _, id := range ids(body) {
+						if !slices.Contains(allowed, id) {
+							t.Errorf("%s %s widened to %s", what, q, id)
+						}
+					}
+				}
+			}
+			items := func(body string) []string { ids, _ := itemIDs(t, body); return ids }
 
 			if body := get("/v1/partners", status(true)); tc.catalog {
 				if ids, total := itemIDs(t, body); !slices.Equal(ids, tc.partners) || total != len(ids) {
@@ -242,31 +285,9 @@ func TestScoping(t *testing.T) {
 				}
 			}
 			// Partner list filters narrow too.
-			for _, q := range []string{"?country=DE", "?country=FR", "?status=active", "?limit=1&offset=1"} {
-				body := get("/v1/partners"+q, status(true))
-				if !tc.catalog {
-					continue
-				}
-				ids, _ := itemIDs(t, body)
-				for _, id := range ids {
-					if !slices.Contains(tc.partners, id) {
-						t.Errorf("partners filter %s widened to %s", q, id)
-					}
-				}
-			}
+			narrows("/v1/partners", "partners filter", items, tc.partners, "?country=DE", "?country=FR", "?status=active", "?limit=1&offset=1")
 			// Filters only narrow.
-			for _, q := range []string{"?country=DE", "?country=FR", "?partner=alpha", "?partner=bravo", "?country=fr&partner=bravo", "?country=DE&partner=bravo"} {
-				body := get("/v1/partnerships"+q, status(true))
-				if !tc.catalog {
-					continue
-				}
-				ids, _ := itemIDs(t, body)
-				for _, id := range ids {
-					if !slices.Contains(tc.ps, id) {
-						t.Errorf("filter %s widened to %s", q, id)
-					}
-				}
-			}
+			narrows("/v1/partnerships", "filter", items, tc.ps, "?country=DE", "?country=FR", "?partner=alpha", "?partner=bravo", "?country=fr&partner=bravo", "?country=DE&partner=bravo")
 			// Links: the list, each link, its QR code, and list filters.
 			if body := get("/v1/links", status(true)); tc.catalog {
 				if codes := linkCodes(t, body); !slices.Equal(codes, links) {
@@ -278,17 +299,8 @@ func TestScoping(t *testing.T) {
 				get("/v1/links/"+code, status(vis))
 				get("/v1/links/"+code+"/qr.png", status(vis))
 			}
-			for _, q := range []string{"?country=DE", "?country=FR", "?partner=alpha", "?partner=bravo", "?partnership=ps-fr-bravo", "?partnership=ps-de-alpha&country=FR"} {
-				body := get("/v1/links"+q, status(true))
-				if !tc.catalog {
-					continue
-				}
-				for _, code := range linkCodes(t, body) {
-					if !slices.Contains(links, code) {
-						t.Errorf("filter %s widened to %s", q, code)
-					}
-				}
-			}
+			narrows("/v1/links", "filter", func(body string) []string { return linkCodes(t, body) }, links,
+				"?country=DE", "?country=FR", "?partner=alpha", "?partner=bravo", "?partnership=ps-fr-bravo", "?partnership=ps-de-alpha&country=FR")
 			adminOnly := http.StatusForbidden
 			if tc.admin {
 				adminOnly = http.StatusOK

@@ -14,16 +14,9 @@ import (
 )
 
 func (s *Server) listPartners(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, limit, offset, ok, err := listRequest(c)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
-	}
-	limit, offset, err := page(c)
-	if err != nil {
-		return badRequest(c, err.Error())
 	}
 	cc := strings.ToUpper(strings.TrimSpace(c.QueryParam("country")))
 	if cc != "" {
@@ -64,12 +57,9 @@ func partnerIn(snap *catalog.Snapshot, pt catalog.Partner, cc string) bool {
 }
 
 func (s *Server) getPartner(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, readsCatalog)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
 	}
 	id := c.Param("id")
 	if catalog.ValidID("id", id) != nil {
@@ -86,16 +76,9 @@ func (s *Server) getPartner(c echo.Context) error {
 }
 
 func (s *Server) listPartnerships(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, limit, offset, ok, err := listRequest(c)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
-	}
-	limit, offset, err := page(c)
-	if err != nil {
-		return badRequest(c, err.Error())
 	}
 	// Filters narrow the principal's scope, never widen it.
 	scope, err := filterScope(c, p)
@@ -116,33 +99,32 @@ func (s *Server) listPartnerships(c echo.Context) error {
 	return c.JSON(http.StatusOK, paginate(all, limit, offset))
 }
 
-// partnership finds a partnership the caller may read; otherwise it
-// answers (403 for a role that reads no catalog, else 404) and ok is false.
-func (s *Server) partnership(c echo.Context, p access.Principal) (catalog.Partnership, bool, error) {
-	if !readsCatalog(p) {
-		return catalog.Partnership{}, false, forbidden(c, p)
+// partnership finds the partnership named by :id for a caller whose role
+// may (readsCatalog, or a write role, which reads the catalog too) and who
+// may read it; otherwise it answers (401, 403 for the role, else 404) and
+// ok is false.
+func (s *Server) partnership(c echo.Context, may func(access.Principal) bool) (access.Principal, catalog.Partnership, bool, error) {
+	p, ok, err := caller(c, may)
+	if !ok {
+		return p, catalog.Partnership{}, false, err
 	}
 	id := c.Param("id")
 	if catalog.ValidID("id", id) != nil {
-		return catalog.Partnership{}, false, notFound(c, "partnership")
+		return p, catalog.Partnership{}, false, notFound(c, "partnership")
 	}
 	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
-		return catalog.Partnership{}, false, s.internal(c, "get partnership", err)
+		return p, catalog.Partnership{}, false, s.internal(c, "get partnership", err)
 	}
 	ps, found := snap.Partnerships[id]
 	if !found {
-		return catalog.Partnership{}, false, notFound(c, "partnership")
+		return p, catalog.Partnership{}, false, notFound(c, "partnership")
 	}
-	return ps, true, nil
+	return p, ps, true, nil
 }
 
 func (s *Server) getPartnership(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	ps, ok, err := s.partnership(c, p)
+	_, ps, ok, err := s.partnership(c, readsCatalog)
 	if !ok {
 		return err
 	}
@@ -150,11 +132,7 @@ func (s *Server) getPartnership(c echo.Context) error {
 }
 
 func (s *Server) termsVersions(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	ps, ok, err := s.partnership(c, p)
+	_, ps, ok, err := s.partnership(c, readsCatalog)
 	if !ok {
 		return err
 	}
@@ -217,14 +195,7 @@ func (s *Server) defaultTermDates(t *catalog.Terms) {
 }
 
 func (s *Server) putTerms(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	if p.Role != access.RoleAdmin && p.Role != access.RoleCountryManager {
-		return forbidden(c, p)
-	}
-	ps, ok, err := s.partnership(c, p)
+	p, ps, ok, err := s.partnership(c, writesPartnerships)
 	if !ok {
 		return err
 	}
@@ -241,7 +212,7 @@ func (s *Server) putTerms(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "set terms", err)
 	}
-	got, err := s.cat.SetTerms(ctx, ps.ID, t, actor(p))
+	got, err := s.cat.SetTerms(ctx, ps.ID, t, p.Actor())
 	if err != nil {
 		if fe, ok := fieldError(err); ok {
 			return invalid(c, fe.Field, fe.Reason)
@@ -251,6 +222,6 @@ func (s *Server) putTerms(c echo.Context) error {
 	if n := len(before); n > 0 && got.Version <= before[n-1].Version {
 		return c.JSON(http.StatusOK, got) // same as the latest version: nothing written
 	}
-	s.log.Info("api: terms set", "partnership", ps.ID, "version", got.Version, "actor", actor(p), "token", p.TokenID)
+	s.log.Info("api: terms set", "partnership", ps.ID, "version", got.Version, "actor", p.Actor(), "token", p.TokenID)
 	return c.JSON(http.StatusCreated, got)
 }

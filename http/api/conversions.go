@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
@@ -49,12 +50,9 @@ type ConversionsAnswer struct {
 // in a batch each bad one is refused with its reason and the others are
 // recorded.
 func (s *Server) postConversions(c echo.Context) error {
-	p, ok, err := principal(c)
+	_, ok, err := caller(c, access.Principal.CanSendConversions)
 	if !ok {
 		return err
-	}
-	if !p.CanSendConversions() {
-		return forbidden(c, p)
 	}
 	if s.Conversions == nil {
 		return fail(c, http.StatusServiceUnavailable, "unavailable", "conversions are not enabled on this server")
@@ -185,12 +183,9 @@ FROM attributions FINAL WHERE conversion = ?`
 // (country of the attribution, partner); otherwise 404. A conversion not
 // yet attributed (the job runs every minute) is 404 too.
 func (s *Server) getConversion(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, readsCatalog)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
 	}
 	id := c.Param("id")
 	if len(id) == 0 || len(id) > 64 {

@@ -15,6 +15,7 @@ import (
 	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/view"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -78,13 +79,13 @@ func TestCountryManagerJourney(t *testing.T) {
 	// Links: a vanity code and a generated one; read back with tracking URLs.
 	body = must("cm-de", "POST", "/v1/links", `{"code":"delta-spring","partnership":"ps-de-delta","direction":"inbound",
  "url":"https://ours.example/welcome?src=delta&cid={click_id}","campaign":"spring","expires_at":"2030-01-01"}`, 201)
-	var lv LinkView
+	var lv view.LinkView
 	if err := json.Unmarshal([]byte(body), &lv); err != nil || lv.TrackingURL != "http://example.com/r/delta-spring" || lv.Country != "DE" ||
 		lv.CreatedBy != "cm-de" || !lv.ExpiresAt.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("created link %s (%v)", body, err)
 	}
 	body = must("cm-de", "POST", "/v1/links", `{"partnership":"ps-de-delta","direction":"outbound","url":"https://shop.delta.example/offer"}`, 201)
-	var gen LinkView
+	var gen view.LinkView
 	if err := json.Unmarshal([]byte(body), &gen); err != nil || len(gen.Code) != catalog.GeneratedCodeLen {
 		t.Fatalf("generated link %s (%v)", body, err)
 	}
@@ -187,7 +188,7 @@ func TestCountryManagerJourney(t *testing.T) {
 	must("cm-de", "POST", "/v1/partnerships", agreement("ps-de-delta2", "DE"), 409)
 	must("admin", "POST", "/v1/partnerships", agreement("ps-at-delta2", "AT"), 201)
 	body = must("partner-d", "POST", "/v1/links", `{"partnership":"ps-at-delta2","direction":"outbound","url":"https://delta.example/from-partner"}`, 201)
-	var byPartner LinkView
+	var byPartner view.LinkView
 	if err := json.Unmarshal([]byte(body), &byPartner); err != nil || byPartner.CreatedBy != "delta-api" {
 		t.Fatalf("partner-made link: %s", body)
 	}

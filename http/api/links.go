@@ -14,51 +14,17 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/http/view"
 )
 
-// LinkView is a link as the API shows it: with its country and the
-// tracking URL ready to paste.
-type LinkView struct {
-	catalog.Link
-	Country     string `json:"country"`
-	TrackingURL string `json:"tracking_url"`
-	QRURL       string `json:"qr_url"`
-}
-
-// QR code sizes in pixels.
-const (
-	DefaultQRSize = 256
-	MinQRSize     = 64
-	MaxQRSize     = 1024
-)
-
-func (s *Server) trackingBase(c echo.Context) string {
-	if s.TrackingBase != "" {
-		return strings.TrimRight(s.TrackingBase, "/")
-	}
-	return c.Scheme() + "://" + c.Request().Host
-}
-
-func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) LinkView {
-	return LinkView{
-		Link:        l,
-		Country:     snap.Partnerships[l.Partnership].Country,
-		TrackingURL: s.trackingBase(c) + "/r/" + l.Code,
-		QRURL:       "/v1/links/" + l.Code + "/qr.png",
-	}
+func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) view.LinkView {
+	return view.Link(view.TrackingBase(s.TrackingBase, c), snap, l)
 }
 
 func (s *Server) listLinks(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, limit, offset, ok, err := listRequest(c)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
-	}
-	limit, offset, err := page(c)
-	if err != nil {
-		return badRequest(c, err.Error())
 	}
 	// Filters narrow the principal's scope, never widen it.
 	scope, err := filterScope(c, p)
@@ -83,7 +49,7 @@ func (s *Server) listLinks(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "list links", err)
 	}
-	all := []LinkView{}
+	all := []view.LinkView{}
 	for _, l := range snap.Links {
 		ps := snap.Partnerships[l.Partnership]
 		if !scope.Allows(ps.Country, ps.Partner) {
@@ -95,38 +61,36 @@ func (s *Server) listLinks(c echo.Context) error {
 		}
 		all = append(all, s.view(c, snap, l))
 	}
-	slices.SortFunc(all, func(a, b LinkView) int { return strings.Compare(a.Code, b.Code) })
+	slices.SortFunc(all, func(a, b view.LinkView) int { return strings.Compare(a.Code, b.Code) })
 	return c.JSON(http.StatusOK, paginate(all, limit, offset))
 }
 
-// link finds the link named by :code that p may read, or answers 404
-// (403 for a role that reads no catalog) and ok is false.
-func (s *Server) link(c echo.Context, p access.Principal) (*catalog.Snapshot, catalog.Link, catalog.Partnership, bool, error) {
-	if !readsCatalog(p) {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, forbidden(c, p)
+// link finds the link named by :code for a caller whose role may
+// (readsCatalog, or a write role, which reads the catalog too) and who may
+// read it, with the part of the catalog the caller sees; otherwise it
+// answers (401, 403 for the role, else 404) and ok is false.
+func (s *Server) link(c echo.Context, may func(access.Principal) bool) (access.Principal, *catalog.Snapshot, catalog.Link, bool, error) {
+	p, ok, err := caller(c, may)
+	if !ok {
+		return p, nil, catalog.Link{}, false, err
 	}
 	code := c.Param("code")
 	if !catalog.ValidCode(code) {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
+		return p, nil, catalog.Link{}, false, notFound(c, "link")
 	}
 	snap, err := s.visible(c.Request().Context(), p)
 	if err != nil {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, s.internal(c, "get link", err)
+		return p, nil, catalog.Link{}, false, s.internal(c, "get link", err)
 	}
 	l, found := snap.Links[code]
-	ps := snap.Partnerships[l.Partnership]
 	if !found {
-		return nil, catalog.Link{}, catalog.Partnership{}, false, notFound(c, "link")
+		return p, nil, catalog.Link{}, false, notFound(c, "link")
 	}
-	return snap, l, ps, true, nil
+	return p, snap, l, true, nil
 }
 
 func (s *Server) getLink(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	snap, l, _, ok, err := s.link(c, p)
+	_, snap, l, ok, err := s.link(c, readsCatalog)
 	if !ok {
 		return err
 	}
@@ -171,12 +135,9 @@ func linkDates(raw map[string]json.RawMessage) (string, string) {
 }
 
 func (s *Server) createLink(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, readsCatalog)
 	if !ok {
 		return err
-	}
-	if !readsCatalog(p) {
-		return forbidden(c, p)
 	}
 	var req LinkRequest
 	if ok, err := decodeBody(c, &req, linkDates); !ok {
@@ -207,7 +168,7 @@ func (s *Server) createLink(c echo.Context) error {
 	l, err := s.cat.AddLink(ctx, catalog.Link{
 		Code: req.Code, Partnership: req.Partnership, Direction: req.Direction,
 		URL: req.URL, Campaign: req.Campaign, ExpiresAt: req.ExpiresAt,
-	}, actor(p))
+	}, p.Actor())
 	if err != nil {
 		return s.writeError(c, "create link", "code", err)
 	}
@@ -217,25 +178,19 @@ func (s *Server) createLink(c echo.Context) error {
 }
 
 func (s *Server) updateLink(c echo.Context) error {
-	p, ok, err := principal(c)
+	// Partners, finance and services never change links.
+	p, snap, l, ok, err := s.link(c, writesPartnerships)
 	if !ok {
 		return err
 	}
-	if !writesPartnerships(p) {
-		return forbidden(c, p) // partners, finance and services never change links
-	}
-	snap, l, ps, ok, err := s.link(c, p)
-	if !ok {
-		return err
-	}
-	if !p.CanChangeLink(ps.Country) {
+	if !p.CanChangeLink(snap.Partnerships[l.Partnership].Country) {
 		return forbidden(c, p)
 	}
 	var ch catalog.LinkChange
 	if ok, err := decodeBody(c, &ch, linkDates); !ok {
 		return err
 	}
-	got, err := s.cat.UpdateLink(c.Request().Context(), l.Code, ch, actor(p))
+	got, err := s.cat.UpdateLink(c.Request().Context(), l.Code, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update link", "code", err)
 	}
@@ -245,19 +200,15 @@ func (s *Server) updateLink(c echo.Context) error {
 
 // linkQR answers the tracking URL as a QR code PNG, ?size= pixels square.
 func (s *Server) linkQR(c echo.Context) error {
-	p, ok, err := principal(c)
+	_, snap, l, ok, err := s.link(c, readsCatalog)
 	if !ok {
 		return err
 	}
-	snap, l, _, ok, err := s.link(c, p)
-	if !ok {
-		return err
-	}
-	size := DefaultQRSize
+	size := view.DefaultQRSize
 	if v := c.QueryParam("size"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < MinQRSize || n > MaxQRSize {
-			return badRequest(c, "size must be an integer from "+strconv.Itoa(MinQRSize)+" to "+strconv.Itoa(MaxQRSize))
+		if err != nil || n < view.MinQRSize || n > view.MaxQRSize {
+			return badRequest(c, "size must be an integer from "+strconv.Itoa(view.MinQRSize)+" to "+strconv.Itoa(view.MaxQRSize))
 		}
 		size = n
 	}

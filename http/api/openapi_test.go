@@ -20,6 +20,7 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/http/view"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
@@ -315,7 +316,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Partnership", catalog.Partnership{}, true, nil},
 		{"Terms", catalog.Terms{}, true, nil},
 		{"Link", catalog.Link{}, true, nil},
-		{"LinkView", LinkView{}, true, nil},
+		{"LinkView", view.LinkView{}, true, nil},
 		{"AuditEntry", AuditView{}, true, nil},
 		{"Token", auth.Token{}, true, nil},
 		{"CreatedToken", CreatedToken{}, true, nil},
@@ -324,7 +325,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"PartnerList", List[catalog.Partner]{}, true, nil},
 		{"PartnershipList", List[catalog.Partnership]{}, true, nil},
 		{"TermsList", List[catalog.Terms]{}, true, nil},
-		{"LinkList", List[LinkView]{}, true, nil},
+		{"LinkList", List[view.LinkView]{}, true, nil},
 		{"AuditList", List[AuditView]{}, true, nil},
 		{"TokenList", List[auth.Token]{}, true, nil},
 		// Requests: the server drops status from a new partner, and sets

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/reports"
 )
 
@@ -16,12 +17,9 @@ import (
 // which the query can narrow but never widen. JSON by default, CSV with
 // format=csv, XLSX with format=xlsx.
 func (s *Server) getReport(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, access.Principal.CanReadReports)
 	if !ok {
 		return err
-	}
-	if !p.CanReadReports() {
-		return forbidden(c, p)
 	}
 	name := c.Param("name")
 	rep, found := reports.Registry[name]

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -23,26 +22,17 @@ import (
 // numbers as number cells.
 func TestReportCompareAndExports(t *testing.T) {
 	en := setup(t)
-	ctx := context.Background()
-	conn := en.cat.Conn()
 	now := testenv.Now().UTC().Truncate(time.Hour)
 	yesterday := now.AddDate(0, 0, -1)
-	b, err := conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Today 3 clicks and a view, yesterday 1 click and 2 views.
+	var hits []testHit
 	for i, h := range []struct {
 		at   time.Time
 		kind string
 	}{{now, "click"}, {now, "click"}, {now, "click"}, {now, "view"}, {yesterday, "click"}, {yesterday, "view"}, {yesterday, "view"}} {
-		if err := b.Append("x"+string(rune('a'+i)), h.at, h.kind, "ps-de-alpha", "alpha", "inbound", "v"+string(rune('a'+i)), uint8(0), "DE", h.at); err != nil {
-			t.Fatal(err)
-		}
+		hits = append(hits, testHit{"x" + string(rune('a'+i)), h.at, h.kind, "ps-de-alpha", "alpha", "v" + string(rune('a'+i))})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	en.insertHits(t, hits...)
 	today := now.Format(time.DateOnly)
 	get := func(path string) *httptest.ResponseRecorder {
 		t.Helper()

@@ -15,22 +15,11 @@ import (
 // filters narrow it, never widen it.
 func TestReportsScoping(t *testing.T) {
 	en := setup(t)
-	ctx := context.Background()
-	conn := en.cat.Conn()
 	day := testenv.Now().UTC().Truncate(time.Hour)
-	b, err := conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, ps := range []string{"ps-de-alpha", "ps-de-alpha", "ps-fr-bravo"} {
-		partner := map[string]string{"ps-de-alpha": "alpha", "ps-fr-bravo": "bravo"}[ps]
-		if err := b.Append("h"+string(rune('a'+i)), day, "click", ps, partner, "inbound", "v", uint8(0), "DE", day); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	en.insertHits(t,
+		testHit{"ha", day, "click", "ps-de-alpha", "alpha", "v"},
+		testHit{"hb", day, "click", "ps-de-alpha", "alpha", "v"},
+		testHit{"hc", day, "click", "ps-fr-bravo", "bravo", "v"})
 	today := day.Format(time.DateOnly)
 	report := func(who, query string) (int, []string) {
 		t.Helper()

@@ -105,7 +105,7 @@ func (s *Server) closeStatement(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "close statement", err)
 	}
-	st, err := statements.Close(c.Request().Context(), src, c.QueryParam("period"), actor(p))
+	st, err := statements.Close(c.Request().Context(), src, c.QueryParam("period"), p.Actor())
 	switch {
 	case errors.Is(err, statements.ErrBadPeriod):
 		return badRequest(c, "period must be a month, YYYY-MM")
@@ -117,7 +117,7 @@ func (s *Server) closeStatement(c echo.Context) error {
 		return s.internal(c, "close statement", err)
 	}
 	s.logChange(c, p, "statement closed", st.ID)
-	if err := s.cat.Audit(c.Request().Context(), catalog.AuditEntry{Actor: actor(p), Action: "close", Entity: "statement", EntityID: st.ID,
+	if err := s.cat.Audit(c.Request().Context(), catalog.AuditEntry{Actor: p.Actor(), Action: "close", Entity: "statement", EntityID: st.ID,
 		After: `{"period":` + quote(st.Period) + `,"hash":` + quote(st.Hash) + `}`}); err != nil {
 		s.log.Error("api: audit of a statement close failed", "err", err, "statement", st.ID)
 	}

@@ -39,16 +39,13 @@ func (s *Server) writeError(c echo.Context, op, idField string, err error) error
 }
 
 func (s *Server) logChange(c echo.Context, p access.Principal, what, id string) {
-	s.log.Info("api: "+what, "id", id, "actor", actor(p), "token", p.TokenID, "ip", c.RealIP())
+	s.log.Info("api: "+what, "id", id, "actor", p.Actor(), "token", p.TokenID, "ip", c.RealIP())
 }
 
 func (s *Server) createPartner(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, access.Principal.CanWritePartner)
 	if !ok {
 		return err
-	}
-	if !p.CanWritePartner() {
-		return forbidden(c, p)
 	}
 	var req catalog.Partner
 	if ok, err := decodeBody(c, &req, dropFields("status")); !ok {
@@ -66,7 +63,7 @@ func (s *Server) createPartner(c echo.Context) error {
 			}
 		}
 	}
-	got, err := s.cat.AddPartner(c.Request().Context(), req, actor(p))
+	got, err := s.cat.AddPartner(c.Request().Context(), req, p.Actor())
 	if err != nil {
 		return s.writeError(c, "create partner", "id", err)
 	}
@@ -75,12 +72,9 @@ func (s *Server) createPartner(c echo.Context) error {
 }
 
 func (s *Server) updatePartner(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, access.Principal.CanWritePartner) // a role that never changes partners
 	if !ok {
 		return err
-	}
-	if !p.CanWritePartner() {
-		return forbidden(c, p) // a role that never changes partners
 	}
 	id := c.Param("id")
 	if catalog.ValidID("id", id) != nil {
@@ -91,7 +85,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "update partner", err)
 	}
-	if _, ok := scoped(p, snap).Partners[id]; !ok {
+	if _, ok := access.Visible(p, snap).Partners[id]; !ok {
 		return notFound(c, "partner")
 	}
 	var ch catalog.PartnerChange
@@ -112,7 +106,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 			}
 		}
 	}
-	got, err := s.cat.UpdatePartner(ctx, id, ch, actor(p))
+	got, err := s.cat.UpdatePartner(ctx, id, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update partner", "id", err)
 	}
@@ -155,12 +149,9 @@ type CreatedPartnership struct {
 }
 
 func (s *Server) createPartnership(c echo.Context) error {
-	p, ok, err := principal(c)
+	p, ok, err := caller(c, writesPartnerships)
 	if !ok {
 		return err
-	}
-	if p.Role != access.RoleAdmin && p.Role != access.RoleCountryManager {
-		return forbidden(c, p)
 	}
 	var req PartnershipRequest
 	if ok, err := decodeBody(c, &req, nil); !ok {
@@ -197,13 +188,13 @@ func (s *Server) createPartnership(c echo.Context) error {
 	if _, ok := snap.Partners[req.Partner]; !ok {
 		return invalid(c, "partner", "partner "+quote(req.Partner)+" does not exist")
 	}
-	ps, err := s.cat.AddPartnership(ctx, req.Partnership, actor(p))
+	ps, err := s.cat.AddPartnership(ctx, req.Partnership, p.Actor())
 	if err != nil {
 		return s.writeError(c, "create partnership", "id", err)
 	}
 	out := CreatedPartnership{Partnership: ps}
 	if terms != nil {
-		t, err := s.cat.SetTerms(ctx, ps.ID, *terms, actor(p))
+		t, err := s.cat.SetTerms(ctx, ps.ID, *terms, p.Actor())
 		if err != nil {
 			// The partnership exists; its terms can be set again with PUT.
 			if fe, ok := fieldError(err); ok {
@@ -237,14 +228,7 @@ func writesPartnerships(p access.Principal) bool {
 }
 
 func (s *Server) updatePartnership(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	if !writesPartnerships(p) {
-		return forbidden(c, p)
-	}
-	ps, ok, err := s.partnership(c, p)
+	p, ps, ok, err := s.partnership(c, writesPartnerships)
 	if !ok {
 		return err
 	}
@@ -255,7 +239,7 @@ func (s *Server) updatePartnership(c echo.Context) error {
 	if ok, err := decodeBody(c, &ch, nil); !ok {
 		return err
 	}
-	got, err := s.cat.UpdatePartnership(c.Request().Context(), ps.ID, ch, actor(p))
+	got, err := s.cat.UpdatePartnership(c.Request().Context(), ps.ID, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update partnership", "id", err)
 	}
@@ -267,14 +251,7 @@ func (s *Server) updatePartnership(c echo.Context) error {
 // given fields changed, effective from effective_from (default today):
 // {"status": "paused"} pauses the partnership from today.
 func (s *Server) patchTerms(c echo.Context) error {
-	p, ok, err := principal(c)
-	if !ok {
-		return err
-	}
-	if !writesPartnerships(p) {
-		return forbidden(c, p)
-	}
-	ps, ok, err := s.partnership(c, p)
+	p, ps, ok, err := s.partnership(c, writesPartnerships)
 	if !ok {
 		return err
 	}
@@ -313,7 +290,7 @@ func (s *Server) patchTerms(c echo.Context) error {
 		return invalid(c, field, reason)
 	}
 	s.defaultTermDates(&t)
-	got, err := s.cat.SetTerms(ctx, ps.ID, t, actor(p))
+	got, err := s.cat.SetTerms(ctx, ps.ID, t, p.Actor())
 	if err != nil {
 		return s.writeError(c, "patch terms", "partnership", err)
 	}

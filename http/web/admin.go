@@ -11,7 +11,6 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/http/api"
 	"github.com/xpromo/xpromo/http/auth"
 )
 
@@ -122,7 +121,7 @@ func (s *Server) revokeToken(q *req) error {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Token not found.")
 	}
 	ctx := q.r.Context()
-	t, err := s.cfg.Tokens.Revoke(ctx, id, actor(q.p))
+	t, err := s.cfg.Tokens.Revoke(ctx, id, q.p.Actor())
 	switch {
 	case errors.Is(err, auth.ErrAlreadyRevoked):
 	case errors.Is(err, auth.ErrNotFound):
@@ -131,8 +130,8 @@ func (s *Server) revokeToken(q *req) error {
 		return s.fail(q, fmt.Errorf("revoke token: %w", err))
 	default:
 		s.tokensChanged(q)
-		s.auditToken(q, api.ActionRevoke, t)
-		s.log.Info("web: token revoked", "id", t.ID, "by", actor(q.p))
+		s.auditToken(q, catalog.ActionRevoke, t)
+		s.log.Info("web: token revoked", "id", t.ID, "by", q.p.Actor())
 	}
 	return q.c.Redirect(http.StatusSeeOther, "/app/admin?"+url.Values{"notice": {"Token " + id + " revoked."}}.Encode())
 }
@@ -154,7 +153,7 @@ func (s *Server) tokensChanged(q *req) {
 // token record without secret as after, no country).
 func (s *Server) auditToken(q *req, action string, t auth.Token) {
 	after, _ := json.Marshal(t)
-	e := catalog.AuditEntry{Actor: actor(q.p), Action: action, Entity: "token", EntityID: t.ID, After: string(after)}
+	e := catalog.AuditEntry{Actor: q.p.Actor(), Action: action, Entity: catalog.EntityToken, EntityID: t.ID, After: string(after)}
 	if err := s.cfg.Catalog.Audit(q.r.Context(), e); err != nil {
 		s.log.Error("web: audit of a token change failed", "err", err, "token", t.ID, "action", action)
 	}

@@ -13,9 +13,10 @@ import (
 	"github.com/shopspring/decimal"
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/http/api"
+	"github.com/xpromo/xpromo/http/view"
 	"github.com/xpromo/xpromo/http/web/chart"
 	"github.com/xpromo/xpromo/reports"
 )
@@ -130,7 +131,7 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	}
 	d := &countryData{Country: cc, Currency: s.cfg.ReportingCurrency}
 	for _, ps := range env.Catalog.Partnerships {
-		if ps.Country == cc && !seen[ps.ID] && partnershipVisible(q.p, ps) {
+		if ps.Country == cc && !seen[ps.ID] && access.PartnershipVisible(q.p, ps) {
 			d.Others = append(d.Others, ps)
 		}
 	}
@@ -144,7 +145,7 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 		if err != nil {
 			return nil, fmt.Errorf("country page: %w", err)
 		}
-		pg.Opts = &formOpts{Country: cc, Partners: activePartners(api.Visible(q.p, full))}
+		pg.Opts = &formOpts{Country: cc, Partners: activePartners(access.Visible(q.p, full))}
 	}
 	return pg, nil
 }
@@ -339,7 +340,7 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 		return nil, err
 	}
 	ps, ok := env.Catalog.Partnerships[id]
-	if !ok || !partnershipVisible(q.p, ps) {
+	if !ok || !access.PartnershipVisible(q.p, ps) {
 		return nil, notFound("Partnership")
 	}
 	loc := time.UTC
@@ -441,16 +442,16 @@ var linkCols = []string{"code", "partnership", "direction", "url", "campaign", "
 // linksTable lists the links of snap the reader may see and keep accepts,
 // as GET /v1/links shows them, with copy buttons and QR codes.
 func (s *Server) linksTable(q *req, snap *catalog.Snapshot, keep func(catalog.Link) bool) (*Table, error) {
-	var views []api.LinkView
+	var views []view.LinkView
 	for _, l := range snap.Links {
 		ps, ok := snap.Partnerships[l.Partnership]
-		if !ok || !partnershipVisible(q.p, ps) || !keep(l) {
+		if !ok || !access.PartnershipVisible(q.p, ps) || !keep(l) {
 			continue
 		}
 		views = append(views, s.linkView(q, snap, l))
 	}
-	slices.SortFunc(views, func(a, b api.LinkView) int { return strings.Compare(a.Code, b.Code) })
-	t, err := objectTable("links", "Links", views, linkCols, func(v api.LinkView) string { return v.Code }, nil)
+	slices.SortFunc(views, func(a, b view.LinkView) int { return strings.Compare(a.Code, b.Code) })
+	t, err := objectTable("links", "Links", views, linkCols, func(v view.LinkView) string { return v.Code }, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -465,9 +466,8 @@ func (s *Server) linksTable(q *req, snap *catalog.Snapshot, keep func(catalog.Li
 	return t, nil
 }
 
-func (s *Server) linkView(q *req, snap *catalog.Snapshot, l catalog.Link) api.LinkView {
-	return api.LinkView{Link: l, Country: snap.Partnerships[l.Partnership].Country,
-		TrackingURL: s.trackingBase(q.c) + "/r/" + l.Code, QRURL: "/v1/links/" + l.Code + "/qr.png"}
+func (s *Server) linkView(q *req, snap *catalog.Snapshot, l catalog.Link) view.LinkView {
+	return view.Link(view.TrackingBase(s.cfg.PublicURL, q.c), snap, l)
 }
 
 // linkQR is GET /v1/links/CODE/qr.png for the dashboard: the same PNG.
@@ -481,10 +481,10 @@ func (s *Server) linkQR(q *req, code string) error {
 	}
 	l, ok := snap.Links[code]
 	ps, psOK := snap.Partnerships[l.Partnership]
-	if !ok || !psOK || !partnershipVisible(q.p, ps) {
+	if !ok || !psOK || !access.PartnershipVisible(q.p, ps) {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Link not found.")
 	}
-	png, err := qrcode.Encode(s.linkView(q, snap, l).TrackingURL, qrcode.Medium, api.DefaultQRSize)
+	png, err := qrcode.Encode(s.linkView(q, snap, l).TrackingURL, qrcode.Medium, view.DefaultQRSize)
 	if err != nil {
 		return s.fail(q, fmt.Errorf("link qr: %w", err))
 	}

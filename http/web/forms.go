@@ -14,13 +14,12 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/http/api"
 	"github.com/xpromo/xpromo/http/auth"
 )
 
 // The write forms of the dashboard. Each handler is the /v1 handler it
 // names, from a form: the same role checks (access.Principal), the same
-// visibility (api.Visible), the same catalog or token-store call with the
+// visibility (access.Visible), the same catalog or token-store call with the
 // same actor, so the same objects and audit entries result. A refused
 // field re-renders the page the form came from, filled with what was
 // posted and the field named (422, or 409 for a taken id); a success
@@ -182,11 +181,11 @@ func (s *Server) createPartner(q *req) error {
 			}
 		}
 	}
-	got, err := s.cfg.Catalog.AddPartner(q.r.Context(), pt, actor(q.p))
+	got, err := s.cfg.Catalog.AddPartner(q.r.Context(), pt, q.p.Actor())
 	if err != nil {
 		return s.refuseErr(q, back, formNewPartner, what, "id", err)
 	}
-	s.log.Info("web: partner created", "id", got.ID, "by", actor(q.p))
+	s.log.Info("web: partner created", "id", got.ID, "by", q.p.Actor())
 	return q.done(back, "Partner "+got.ID+" created.")
 }
 
@@ -213,15 +212,15 @@ func (s *Server) createPartnership(q *req) error {
 	if err != nil {
 		return s.fail(q, fmt.Errorf("create partnership: %w", err))
 	}
-	if _, ok := api.Visible(q.p, full).Partners[ps.Partner]; !ok {
+	if _, ok := access.Visible(q.p, full).Partners[ps.Partner]; !ok {
 		return s.refuse(q, back, formNewPartnership, http.StatusUnprocessableEntity, "partner",
 			what+": partner: partner "+strconv.Quote(ps.Partner)+" does not exist")
 	}
-	got, err := s.cfg.Catalog.AddPartnership(ctx, ps, actor(q.p))
+	got, err := s.cfg.Catalog.AddPartnership(ctx, ps, q.p.Actor())
 	if err != nil {
 		return s.refuseErr(q, back, formNewPartnership, what, "id", err)
 	}
-	s.log.Info("web: partnership created", "id", got.ID, "by", actor(q.p))
+	s.log.Info("web: partnership created", "id", got.ID, "by", q.p.Actor())
 	return q.done(&url.URL{Path: "/app/partnerships/" + got.ID}, "Partnership "+got.ID+" created; set its terms below.")
 }
 
@@ -344,7 +343,7 @@ func (s *Server) newTerms(q *req, id string) error {
 	if err != nil {
 		return s.fail(q, fmt.Errorf("new terms: %w", err))
 	}
-	ps, ok := api.Visible(q.p, full).Partnerships[id]
+	ps, ok := access.Visible(q.p, full).Partnerships[id]
 	if !ok || catalog.ValidID("id", id) != nil {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Partnership not found.")
 	}
@@ -366,14 +365,14 @@ func (s *Server) newTerms(q *req, id string) error {
 	if err != nil {
 		return s.refuseErr(q, back, form, what, "partnership", err)
 	}
-	got, err := s.cfg.Catalog.SetTerms(ctx, ps.ID, t, actor(q.p))
+	got, err := s.cfg.Catalog.SetTerms(ctx, ps.ID, t, q.p.Actor())
 	if err != nil {
 		return s.refuseErr(q, back, form, what, "partnership", err)
 	}
 	if n := len(versions); n > 0 && got.Version <= versions[n-1].Version {
 		return q.done(back, "Nothing changed: the terms are those of version "+strconv.Itoa(int(got.Version))+".")
 	}
-	s.log.Info("web: terms changed", "partnership", ps.ID, "version", got.Version, "status", got.Status, "by", actor(q.p))
+	s.log.Info("web: terms changed", "partnership", ps.ID, "version", got.Version, "status", got.Status, "by", q.p.Actor())
 	notice := fmt.Sprintf("Terms version %d of %s saved (%s from %s).", got.Version, ps.ID, got.Status, got.EffectiveFrom.Format(time.DateOnly))
 	return q.done(back, notice)
 }
@@ -392,7 +391,7 @@ func (s *Server) linkStatus(q *req, code string) error {
 	if err != nil {
 		return s.fail(q, fmt.Errorf("link status: %w", err))
 	}
-	vis := api.Visible(q.p, full)
+	vis := access.Visible(q.p, full)
 	l, ok := vis.Links[code]
 	if !ok {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Link not found.")
@@ -402,11 +401,11 @@ func (s *Server) linkStatus(q *req, code string) error {
 	}
 	back := backURL(q, "/app/partnerships/"+l.Partnership)
 	status := q.form("status")
-	got, err := s.cfg.Catalog.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, actor(q.p))
+	got, err := s.cfg.Catalog.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, q.p.Actor())
 	if err != nil {
 		return s.refuseErr(q, back, formLinkStatus, "The link was not changed", "code", err)
 	}
-	s.log.Info("web: link updated", "code", code, "status", got.Status, "by", actor(q.p))
+	s.log.Info("web: link updated", "code", code, "status", got.Status, "by", q.p.Actor())
 	return q.done(back, "Link "+code+" is "+got.Status+".")
 }
 
@@ -449,7 +448,7 @@ func (s *Server) createToken(q *req) error {
 	back := backURL(q, "/app/admin")
 	ctx := q.r.Context()
 	spec := auth.Spec{Role: access.Role(q.form("role")), Countries: list(q.form("countries")), Partner: q.form("partner"),
-		Name: q.form("name"), CreatedBy: actor(q.p)}
+		Name: q.form("name"), CreatedBy: q.p.Actor()}
 	if v := q.form("expires_at"); v != "" {
 		d, err := time.Parse(time.DateOnly, v)
 		if err != nil {
@@ -473,7 +472,7 @@ func (s *Server) createToken(q *req) error {
 	}
 	s.tokensChanged(q)
 	s.auditToken(q, catalog.ActionCreate, t)
-	s.log.Info("web: token created", "id", t.ID, "role", t.Role, "by", actor(q.p))
+	s.log.Info("web: token created", "id", t.ID, "role", t.Role, "by", q.p.Actor())
 	pg := &page{Title: "Token created", Template: "token", Data: createdToken{Secret: secret, Token: t}}
 	return s.render(q, http.StatusCreated, pg)
 }

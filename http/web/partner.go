@@ -87,7 +87,7 @@ func (s *Server) partnerPage(q *req) (*page, error) {
 func linkTargets(p access.Principal, snap *catalog.Snapshot, now time.Time) []linkTarget {
 	var out []linkTarget
 	for _, ps := range snap.Partnerships {
-		if !partnershipVisible(p, ps) {
+		if !access.PartnershipVisible(p, ps) {
 			continue
 		}
 		terms, _ := catalog.TermsInForce(snap.Terms[ps.ID], now)
@@ -113,7 +113,7 @@ func (s *Server) createLink(q *req) error {
 	}
 	id := r.PostFormValue("partnership")
 	ps, ok := snap.Partnerships[id]
-	if !ok || !partnershipVisible(q.p, ps) {
+	if !ok || !access.PartnershipVisible(q.p, ps) {
 		return s.refuse(q, back, formNewLink, http.StatusUnprocessableEntity, "partnership",
 			what+": partnership: partnership "+strconv.Quote(id)+" does not exist")
 	}
@@ -131,10 +131,10 @@ func (s *Server) createLink(q *req) error {
 		}
 		l.ExpiresAt = t.UTC()
 	}
-	got, err := s.cfg.Catalog.AddLink(ctx, l, actor(q.p))
+	got, err := s.cfg.Catalog.AddLink(ctx, l, q.p.Actor())
 	if err != nil {
 		return s.refuseErr(q, back, formNewLink, what, "code", err)
 	}
-	s.log.Info("web: link created", "code", got.Code, "by", actor(q.p))
+	s.log.Info("web: link created", "code", got.Code, "by", q.p.Actor())
 	return q.done(back, "Link "+got.Code+" created.")
 }

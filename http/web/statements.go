@@ -244,7 +244,7 @@ func (s *Server) closePeriod(q *req) error {
 	if err != nil {
 		return s.fail(q, err)
 	}
-	st, err := statements.Close(ctx, src, period, actor(q.p))
+	st, err := statements.Close(ctx, src, period, q.p.Actor())
 	switch {
 	case errors.Is(err, statements.ErrClosed):
 		return s.errorPage(q.c, q, http.StatusConflict, period+" is already closed.")
@@ -255,12 +255,12 @@ func (s *Server) closePeriod(q *req) error {
 	case err != nil:
 		return s.fail(q, fmt.Errorf("close statement: %w", err))
 	}
-	s.log.Info("web: statement closed", "id", st.ID, "by", actor(q.p))
+	s.log.Info("web: statement closed", "id", st.ID, "by", q.p.Actor())
 	// The API's audit entry, byte for byte.
 	per, _ := json.Marshal(st.Period)
 	hash, _ := json.Marshal(st.Hash)
 	after := `{"period":` + string(per) + `,"hash":` + string(hash) + `}`
-	if err := s.cfg.Catalog.Audit(ctx, catalog.AuditEntry{Actor: actor(q.p), Action: "close", Entity: "statement", EntityID: st.ID,
+	if err := s.cfg.Catalog.Audit(ctx, catalog.AuditEntry{Actor: q.p.Actor(), Action: "close", Entity: "statement", EntityID: st.ID,
 		After: after}); err != nil {
 		s.log.Error("web: audit of a statement close failed", "err", err, "statement", st.ID)
 	}

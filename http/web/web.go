@@ -539,25 +539,3 @@ func (s *Server) statementSource(ctx context.Context) (statements.Source, error)
 	}
 	return statements.Source{Conn: env.Conn, Catalog: env.Catalog, Zones: env.Zones, Rates: fx.NewStore(env.Conn), Now: s.cfg.Now}, nil
 }
-
-// actor names the reader in the audit log, as the API does.
-func actor(p access.Principal) string {
-	if strings.TrimSpace(p.Name) != "" {
-		return p.Name
-	}
-	return "token:" + p.TokenID
-}
-
-// partnershipVisible is the API's check: the role may read the
-// partnership and it is within the reader's scope.
-func partnershipVisible(p access.Principal, ps catalog.Partnership) bool {
-	return p.CanReadPartnership(ps.Country, ps.Partner) && p.Scope().Allows(ps.Country, ps.Partner)
-}
-
-// trackingBase is where tracking URLs point, as the API builds them.
-func (s *Server) trackingBase(c echo.Context) string {
-	if s.cfg.PublicURL != "" {
-		return strings.TrimRight(s.cfg.PublicURL, "/")
-	}
-	return c.Scheme() + "://" + c.Request().Host
-}
