@@ -624,32 +624,28 @@ cmd_down() {
 	fi
 }
 
+# service_status NAME SERVER PID_FN PING_FN PORTS URL: NAME's status line;
+# fails when it does not answer.
+service_status() {
+	local name=$1 server=$2 pid_fn=$3 ping_fn=$4 ports=$5 url=$6 pid='' state rc=0
+	[[ -z $server ]] || pid=$("$pid_fn")
+	if "$ping_fn"; then
+		state=running
+	elif [[ -n $pid ]]; then
+		state="not answering" rc=3
+	else
+		state=stopped rc=3
+	fi
+	[[ -n $pid || $state == stopped ]] || pid="? (not started from $DATA_DIR)"
+	log "$(printf '%-12s%-13s' "$name:" "$state") port $ports  pid ${pid:--}  $url"
+	return "$rc"
+}
+
 cmd_status() {
 	find_binaries
-	local pid all=0 state
-	pid=
-	[[ -z $REDIS_SERVER ]] || pid=$(redis_pid)
-	if redis_ping; then
-		state=running
-	elif [[ -n $pid ]]; then
-		state="not answering" all=3
-	else
-		state=stopped all=3
-	fi
-	[[ -n $pid || $state == stopped ]] || pid="? (not started from $DATA_DIR)"
-	log "redis:      $(printf '%-13s' "$state") port $REDIS_PORT  pid ${pid:--}  $REDIS_URL"
-
-	pid=
-	[[ -z $CH_SERVER ]] || pid=$(ch_pid)
-	if ch_ping; then
-		state=running
-	elif [[ -n $pid ]]; then
-		state="not answering" all=3
-	else
-		state=stopped all=3
-	fi
-	[[ -n $pid || $state == stopped ]] || pid="? (not started from $DATA_DIR)"
-	log "clickhouse: $(printf '%-13s' "$state") port $CH_PORT (http $CH_HTTP_PORT)  pid ${pid:--}  $CLICKHOUSE_URL"
+	local all=0
+	service_status redis "$REDIS_SERVER" redis_pid redis_ping "$REDIS_PORT" "$REDIS_URL" || all=3
+	service_status clickhouse "$CH_SERVER" ch_pid ch_ping "$CH_PORT (http $CH_HTTP_PORT)" "$CLICKHOUSE_URL" || all=3
 	log "data: $DATA_DIR"
 	return "$all"
 }
