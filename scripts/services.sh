@@ -355,6 +355,33 @@ redis_pid() {
 	return 0
 }
 
+# found_answering NAME PID CONF CONF_CHANGED ADDR RUNNING: the service
+# answers already (PID: ours, or empty when not ours); the new CONF is kept
+# for its next start. ADDR is where it answers, RUNNING where ours runs.
+found_answering() {
+	local name=$1 pid=$2 conf=$3 changed=$4 addr=$5 running=$6
+	commit_config "$conf"
+	if [[ -z $pid ]]; then
+		log "$name: something not started by $PROG answers on $addr; using it"
+	elif ((changed)); then
+		log "$name: running (pid $pid) with an older $conf; '$PROG down && $PROG up' applies the new one"
+	else
+		log "$name: already running on $running"
+	fi
+}
+
+# found_silent NAME PID CONF CONF_CHANGED PORTS: ours runs but does not
+# answer yet. With a changed config it never will on PORTS (dies);
+# otherwise the caller waits for it.
+found_silent() {
+	local name=$1 pid=$2 conf=$3 changed=$4 ports=$5
+	if ((changed)); then
+		rm -f -- "$conf.new"
+		die "$name (pid $pid) runs from $DATA_DIR with another config (port changed?) and does not answer on $ports: run '$PROG down' first, or use another XPROMO_DATA_DIR"
+	fi
+	log "$name: pid $pid is running but not answering yet; waiting for it"
+}
+
 REDIS_LOG_OFF=0 REDIS_STARTED_AT='' REDIS_NEEDS_START=0
 # redis_check: decides whether Redis must be started (REDIS_NEEDS_START=1);
 # dies on conflicts before anything is started.
@@ -362,22 +389,12 @@ redis_check() {
 	local pid
 	pid=$(redis_pid)
 	if redis_ping; then
-		commit_config "$REDIS_CONF"
-		if [[ -z $pid ]]; then
-			log "redis: something not started by $PROG answers on 127.0.0.1:$REDIS_PORT; using it"
-		elif ((REDIS_CONF_CHANGED)); then
-			log "redis: running (pid $pid) with an older $REDIS_CONF; '$PROG down && $PROG up' applies the new one"
-		else
-			log "redis: already running on 127.0.0.1:$REDIS_PORT (pid $pid)"
-		fi
+		found_answering redis "$pid" "$REDIS_CONF" "$REDIS_CONF_CHANGED" \
+			"127.0.0.1:$REDIS_PORT" "127.0.0.1:$REDIS_PORT (pid $pid)"
 		return 0
 	fi
 	if [[ -n $pid ]]; then
-		if ((REDIS_CONF_CHANGED)); then
-			rm -f -- "$REDIS_CONF.new"
-			die "redis (pid $pid) runs from $DATA_DIR with another config (port changed?) and does not answer on $REDIS_PORT: run '$PROG down' first, or use another XPROMO_DATA_DIR"
-		fi
-		log "redis: pid $pid is running but not answering yet; waiting for it"
+		found_silent redis "$pid" "$REDIS_CONF" "$REDIS_CONF_CHANGED" "$REDIS_PORT"
 		REDIS_LOG_OFF=$(fsize "$REDIS_LOG")
 		REDIS_STARTED_AT=$(now)
 		return 0
@@ -452,22 +469,12 @@ ch_check() {
 	local pid port
 	pid=$(ch_pid)
 	if ch_ping; then
-		commit_config "$CH_CONF"
-		if [[ -z $pid ]]; then
-			log "clickhouse: something not started by $PROG answers on 127.0.0.1:$CH_PORT/$CH_HTTP_PORT; using it"
-		elif ((CH_CONF_CHANGED)); then
-			log "clickhouse: running (pid $pid) with an older $CH_CONF; '$PROG down && $PROG up' applies the new one"
-		else
-			log "clickhouse: already running on 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT, pid $pid)"
-		fi
+		found_answering clickhouse "$pid" "$CH_CONF" "$CH_CONF_CHANGED" \
+			"127.0.0.1:$CH_PORT/$CH_HTTP_PORT" "127.0.0.1:$CH_PORT (http $CH_HTTP_PORT, pid $pid)"
 		return 0
 	fi
 	if [[ -n $pid ]]; then
-		if ((CH_CONF_CHANGED)); then
-			rm -f -- "$CH_CONF.new"
-			die "clickhouse (pid $pid) runs from $DATA_DIR with another config (port changed?) and does not answer on $CH_PORT/$CH_HTTP_PORT: run '$PROG down' first, or use another XPROMO_DATA_DIR"
-		fi
-		log "clickhouse: pid $pid is running but not answering yet; waiting for it"
+		found_silent clickhouse "$pid" "$CH_CONF" "$CH_CONF_CHANGED" "$CH_PORT/$CH_HTTP_PORT"
 		CH_LOG_OFF=$(fsize "$CH_LOG") CH_ERR_OFF=$(fsize "$CH_ERR_LOG") CH_OUT_OFF=$(fsize "$CH_STDOUT_LOG")
 		CH_STARTED_AT=$(now)
 		CH_LAUNCHED_PID=$pid
@@ -617,32 +624,28 @@ cmd_down() {
 	fi
 }
 
+# service_status NAME SERVER PID_FN PING_FN PORTS URL: NAME's status line;
+# fails when it does not answer.
+service_status() {
+	local name=$1 server=$2 pid_fn=$3 ping_fn=$4 ports=$5 url=$6 pid='' state rc=0
+	[[ -z $server ]] || pid=$("$pid_fn")
+	if "$ping_fn"; then
+		state=running
+	elif [[ -n $pid ]]; then
+		state="not answering" rc=3
+	else
+		state=stopped rc=3
+	fi
+	[[ -n $pid || $state == stopped ]] || pid="? (not started from $DATA_DIR)"
+	log "$(printf '%-12s%-13s' "$name:" "$state") port $ports  pid ${pid:--}  $url"
+	return "$rc"
+}
+
 cmd_status() {
 	find_binaries
-	local pid all=0 state
-	pid=
-	[[ -z $REDIS_SERVER ]] || pid=$(redis_pid)
-	if redis_ping; then
-		state=running
-	elif [[ -n $pid ]]; then
-		state="not answering" all=3
-	else
-		state=stopped all=3
-	fi
-	[[ -n $pid || $state == stopped ]] || pid="? (not started from $DATA_DIR)"
-	log "redis:      $(printf '%-13s' "$state") port $REDIS_PORT  pid ${pid:--}  $REDIS_URL"
-
-	pid=
-	[[ -z $CH_SERVER ]] || pid=$(ch_pid)
-	if ch_ping; then
-		state=running
-	elif [[ -n $pid ]]; then
-		state="not answering" all=3
-	else
-		state=stopped all=3
-	fi
-	[[ -n $pid || $state == stopped ]] || pid="? (not started from $DATA_DIR)"
-	log "clickhouse: $(printf '%-13s' "$state") port $CH_PORT (http $CH_HTTP_PORT)  pid ${pid:--}  $CLICKHOUSE_URL"
+	local all=0
+	service_status redis "$REDIS_SERVER" redis_pid redis_ping "$REDIS_PORT" "$REDIS_URL" || all=3
+	service_status clickhouse "$CH_SERVER" ch_pid ch_ping "$CH_PORT (http $CH_HTTP_PORT)" "$CLICKHOUSE_URL" || all=3
 	log "data: $DATA_DIR"
 	return "$all"
 }

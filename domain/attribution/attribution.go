@@ -363,13 +363,9 @@ func (e *engine) signup(cv *Conversion, scope string, res Result) Result {
 }
 
 func (e *engine) purchase(cv *Conversion, scope string, res Result) Result {
-	if cv.OrderID != "" {
-		k := orderKey{scope, vocab.TypePurchase, cv.OrderID}
-		if e.done[k] {
-			res.Outcome = OutcomeDuplicate
-			return res
-		}
-		e.done[k] = true
+	if e.repeated(scope, vocab.TypePurchase, cv.OrderID) {
+		res.Outcome = OutcomeDuplicate
+		return res
 	}
 	res.Revenue = cv.Amount
 	m := e.match(cv, scope)
@@ -399,6 +395,20 @@ func (e *engine) purchase(cv *Conversion, scope string, res Result) Result {
 	return res
 }
 
+// repeated says whether an order id was seen before in scope for a
+// conversion type, and marks it seen. An empty id is never repeated.
+func (e *engine) repeated(scope, typ, orderID string) bool {
+	if orderID == "" {
+		return false
+	}
+	k := orderKey{scope, typ, orderID}
+	if e.done[k] {
+		return true
+	}
+	e.done[k] = true
+	return false
+}
+
 // within is credited when t is no later than window after from.
 func within(t, from time.Time, window time.Duration) string {
 	if t.After(from.Add(window)) {
@@ -408,13 +418,9 @@ func within(t, from time.Time, window time.Duration) string {
 }
 
 func (e *engine) refund(cv *Conversion, scope string, res Result) Result {
-	if cv.OrderID != "" {
-		k := orderKey{scope, vocab.TypeRefund, cv.OrderID}
-		if e.done[k] {
-			res.Outcome = OutcomeDuplicate
-			return res
-		}
-		e.done[k] = true
+	if e.repeated(scope, vocab.TypeRefund, cv.OrderID) {
+		res.Outcome = OutcomeDuplicate
+		return res
 	}
 	res.Outcome = OutcomeNotCredited
 	amt := cv.Amount.Abs()

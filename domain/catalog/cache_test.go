@@ -29,10 +29,7 @@ func unreachableStore(t *testing.T) *Store {
 }
 
 func TestCacheStartAndRefresh(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 	if _, err := s.AddLink(ctx, Link{Code: "first", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme.example/1"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
@@ -80,10 +77,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 }
 
 func TestCacheRunPicksUpNewLinks(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 	c := NewCache(s, "", 20*time.Millisecond, testenv.Logger(t))
 	if err := c.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -107,18 +101,11 @@ func TestCacheRunPicksUpNewLinks(t *testing.T) {
 }
 
 func TestCacheFallsBackToDiskCopy(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
-	for _, l := range []Link{
-		{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "c"},
-		{Code: "in", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/in"},
-	} {
-		if _, err := s.AddLink(ctx, l, "test"); err != nil {
-			t.Fatalf("AddLink: %v", err)
-		}
-	}
+	ctx, s := seededStore(t)
+	addLinks(t, ctx, s,
+		Link{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "c"},
+		Link{Code: "in", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/in"},
+	)
 	file := filepath.Join(t.TempDir(), "catalog.json")
 	first := NewCache(s, file, time.Hour, testenv.Logger(t))
 	if err := first.Start(ctx); err != nil {

@@ -36,6 +36,45 @@ func seed(t *testing.T, ctx context.Context, s *Store) {
 	}
 }
 
+// seededStore is a Store on a fresh database holding what seed adds.
+func seededStore(t *testing.T) (context.Context, *Store) {
+	t.Helper()
+	db := testenv.ClickHouse(t)
+	ctx := testCtx(t)
+	s := NewStore(db.Conn)
+	seed(t, ctx, s)
+	return ctx, s
+}
+
+// addLinks adds links the test needs in place before it looks at them.
+func addLinks(t *testing.T, ctx context.Context, s *Store, links ...Link) {
+	t.Helper()
+	for _, l := range links {
+		if _, err := s.AddLink(ctx, l, "test"); err != nil {
+			t.Fatalf("AddLink(%s): %v", l.Code, err)
+		}
+	}
+}
+
+// mustLoad loads the catalog a test goes on to look at.
+func mustLoad(t *testing.T, ctx context.Context, s *Store) *Snapshot {
+	t.Helper()
+	snap, err := s.Load(ctx)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return snap
+}
+
+// tryAdd is one of the Store's Add methods as a table case runs it: the
+// cases that expect a refusal look only at the error.
+func tryAdd[T any](ctx context.Context, add func(context.Context, T, string) (T, error), v T) func() error {
+	return func() error {
+		_, err := add(ctx, v, "test")
+		return err
+	}
+}
+
 func TestStoreAddAndLoad(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	ctx := testCtx(t)
@@ -91,10 +130,7 @@ func TestStoreAddAndLoad(t *testing.T) {
 	}
 
 	before := time.Now().UTC().Add(-time.Second)
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	snap := mustLoad(t, ctx, s)
 	wantPartners := map[string]Partner{
 		"acme":   wantPartner,
 		"globex": {ID: "globex", Name: "Globex", Domains: []string{}, Status: StatusActive, Countries: []string{}},
@@ -123,10 +159,7 @@ func TestStoreAddAndLoad(t *testing.T) {
 }
 
 func TestStoreDuplicates(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 	if _, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test"); err != nil {
 		t.Fatalf("AddLink: %v", err)
 	}
@@ -134,18 +167,9 @@ func TestStoreDuplicates(t *testing.T) {
 		name string
 		add  func() error
 	}{
-		{"partner", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "acme", Name: "Other Acme", Domains: []string{"other.example"}}, "test")
-			return err
-		}},
-		{"partnership", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-de", Partner: "acme", Country: "FR", Direction: vocab.Inbound}, "test")
-			return err
-		}},
-		{"link", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "dup", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/other"}, "test")
-			return err
-		}},
+		{"partner", tryAdd(ctx, s.AddPartner, Partner{ID: "acme", Name: "Other Acme", Domains: []string{"other.example"}})},
+		{"partnership", tryAdd(ctx, s.AddPartnership, Partnership{ID: "acme-de", Partner: "acme", Country: "FR", Direction: vocab.Inbound})},
+		{"link", tryAdd(ctx, s.AddLink, Link{Code: "dup", Partnership: "acme-in", Direction: vocab.Inbound, URL: "https://ours.example/other"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,10 +180,7 @@ func TestStoreDuplicates(t *testing.T) {
 		})
 	}
 	// The refused duplicates did not overwrite the originals.
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	snap := mustLoad(t, ctx, s)
 	if got := snap.Partners["acme"]; got.Name != "Acme" {
 		t.Errorf("partner acme = %+v after a refused duplicate", got)
 	}
@@ -172,87 +193,30 @@ func TestStoreDuplicates(t *testing.T) {
 }
 
 func TestStoreRejects(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
-	before, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	ctx, s := seededStore(t)
+	before := mustLoad(t, ctx, s)
 	tests := []struct {
 		name  string
 		field string
 		add   func() error
 	}{
-		{"partner bad id", "id", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "Bad Id", Name: "x"}, "test")
-			return err
-		}},
-		{"partner without name", "name", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "noname", Name: "   "}, "test")
-			return err
-		}},
-		{"partner bad domain", "domains", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "baddomain", Name: "x", Domains: []string{"ok.example", "not a domain"}}, "test")
-			return err
-		}},
-		{"partnership of a missing partner", "partner", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "ghost-de", Partner: "ghost", Country: "DE", Direction: vocab.Both}, "test")
-			return err
-		}},
-		{"partnership bad partner id", "partner", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "x-de", Partner: "No Such", Country: "DE", Direction: vocab.Both}, "test")
-			return err
-		}},
-		{"partnership bad id", "id", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "", Partner: "acme", Country: "DE", Direction: vocab.Both}, "test")
-			return err
-		}},
-		{"partnership bad country", "country", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-xx", Partner: "acme", Country: "XX", Direction: vocab.Both}, "test")
-			return err
-		}},
-		{"partnership bad direction", "direction", func() error {
-			_, err := s.AddPartnership(ctx, Partnership{ID: "acme-it", Partner: "acme", Country: "IT", Direction: "sideways"}, "test")
-			return err
-		}},
-		{"link on a missing partnership", "partnership", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l1", Partnership: "ghost-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test")
-			return err
-		}},
-		{"link bad code", "code", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "a b", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test")
-			return err
-		}},
-		{"link direction both", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l2", Partnership: "acme-de", Direction: vocab.Both, URL: "https://acme.example/"}, "test")
-			return err
-		}},
-		{"outbound link on an inbound-only partnership", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l3", Partnership: "acme-in", Direction: vocab.Outbound, URL: "https://acme.example/"}, "test")
-			return err
-		}},
-		{"inbound link on an outbound-only partnership", "direction", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l4", Partnership: "acme-out", Direction: vocab.Inbound, URL: "https://ours.example/"}, "test")
-			return err
-		}},
-		{"outbound link to a foreign domain", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l5", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://evil.example/"}, "test")
-			return err
-		}},
-		{"outbound link to a lookalike domain", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l6", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://evilacme.example/"}, "test")
-			return err
-		}},
-		{"inbound link to javascript", "url", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l7", Partnership: "acme-de", Direction: vocab.Inbound, URL: "javascript:alert(1)"}, "test")
-			return err
-		}},
-		{"link campaign with a control character", "campaign", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "l8", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/", Campaign: "a\nb"}, "test")
-			return err
-		}},
+		{"partner bad id", "id", tryAdd(ctx, s.AddPartner, Partner{ID: "Bad Id", Name: "x"})},
+		{"partner without name", "name", tryAdd(ctx, s.AddPartner, Partner{ID: "noname", Name: "   "})},
+		{"partner bad domain", "domains", tryAdd(ctx, s.AddPartner, Partner{ID: "baddomain", Name: "x", Domains: []string{"ok.example", "not a domain"}})},
+		{"partnership of a missing partner", "partner", tryAdd(ctx, s.AddPartnership, Partnership{ID: "ghost-de", Partner: "ghost", Country: "DE", Direction: vocab.Both})},
+		{"partnership bad partner id", "partner", tryAdd(ctx, s.AddPartnership, Partnership{ID: "x-de", Partner: "No Such", Country: "DE", Direction: vocab.Both})},
+		{"partnership bad id", "id", tryAdd(ctx, s.AddPartnership, Partnership{ID: "", Partner: "acme", Country: "DE", Direction: vocab.Both})},
+		{"partnership bad country", "country", tryAdd(ctx, s.AddPartnership, Partnership{ID: "acme-xx", Partner: "acme", Country: "XX", Direction: vocab.Both})},
+		{"partnership bad direction", "direction", tryAdd(ctx, s.AddPartnership, Partnership{ID: "acme-it", Partner: "acme", Country: "IT", Direction: "sideways"})},
+		{"link on a missing partnership", "partnership", tryAdd(ctx, s.AddLink, Link{Code: "l1", Partnership: "ghost-de", Direction: vocab.Inbound, URL: "https://ours.example/"})},
+		{"link bad code", "code", tryAdd(ctx, s.AddLink, Link{Code: "a b", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/"})},
+		{"link direction both", "direction", tryAdd(ctx, s.AddLink, Link{Code: "l2", Partnership: "acme-de", Direction: vocab.Both, URL: "https://acme.example/"})},
+		{"outbound link on an inbound-only partnership", "direction", tryAdd(ctx, s.AddLink, Link{Code: "l3", Partnership: "acme-in", Direction: vocab.Outbound, URL: "https://acme.example/"})},
+		{"inbound link on an outbound-only partnership", "direction", tryAdd(ctx, s.AddLink, Link{Code: "l4", Partnership: "acme-out", Direction: vocab.Inbound, URL: "https://ours.example/"})},
+		{"outbound link to a foreign domain", "url", tryAdd(ctx, s.AddLink, Link{Code: "l5", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://evil.example/"})},
+		{"outbound link to a lookalike domain", "url", tryAdd(ctx, s.AddLink, Link{Code: "l6", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://evilacme.example/"})},
+		{"inbound link to javascript", "url", tryAdd(ctx, s.AddLink, Link{Code: "l7", Partnership: "acme-de", Direction: vocab.Inbound, URL: "javascript:alert(1)"})},
+		{"link campaign with a control character", "campaign", tryAdd(ctx, s.AddLink, Link{Code: "l8", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/", Campaign: "a\nb"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,10 +230,7 @@ func TestStoreRejects(t *testing.T) {
 			wantFieldErr(t, err, tt.field)
 		})
 	}
-	after, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	after := mustLoad(t, ctx, s)
 	if !reflect.DeepEqual(before.Partners, after.Partners) || !reflect.DeepEqual(before.Partnerships, after.Partnerships) || len(after.Links) != 0 {
 		t.Fatalf("refused adds changed the catalog:\nbefore %+v\nafter  %+v", before, after)
 	}
@@ -286,25 +247,15 @@ func TestStoreRejects(t *testing.T) {
 }
 
 func TestSnapshotLookup(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 	links := []Link{
 		{Code: "de-out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://WWW.Acme.Example/offer?x=1#f", Campaign: "c1"},
 		{Code: "de-in", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/landing"},
 		{Code: "fr-in", Partnership: "acme-in", Direction: vocab.Inbound, URL: "http://ours.example/fr"},
 		{Code: "at-out", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://acme-shop.example/at"},
 	}
-	for _, l := range links {
-		if _, err := s.AddLink(ctx, l, "test"); err != nil {
-			t.Fatalf("AddLink(%s): %v", l.Code, err)
-		}
-	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	addLinks(t, ctx, s, links...)
+	snap := mustLoad(t, ctx, s)
 	tests := []struct {
 		code      string
 		country   string
@@ -347,25 +298,15 @@ func TestSnapshotLookup(t *testing.T) {
 // and fewer domains makes the outbound links to the removed domain
 // unresolvable (404) instead of redirecting off-partner.
 func TestLookupAfterPartnerLosesDomain(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 	links := []Link{
 		{Code: "shop", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme-shop.example/offer"},
 		{Code: "shop-sub", Partnership: "acme-out", Direction: vocab.Outbound, URL: "https://www.acme-shop.example/offer"},
 		{Code: "main", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer"},
 		{Code: "in", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://acme-shop.example/also-fine-inbound"},
 	}
-	for _, l := range links {
-		if _, err := s.AddLink(ctx, l, "test"); err != nil {
-			t.Fatalf("AddLink(%s): %v", l.Code, err)
-		}
-	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	addLinks(t, ctx, s, links...)
+	snap := mustLoad(t, ctx, s)
 	for _, l := range links {
 		if snap.Lookup(l.Code) == nil {
 			t.Fatalf("before the change: Lookup(%q) = nil", l.Code)
@@ -373,7 +314,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 	}
 
 	// A second version of the partner without acme-shop.example.
-	batch, err := db.Conn.PrepareBatch(ctx, insertPartner)
+	batch, err := s.Conn().PrepareBatch(ctx, insertPartner)
 	if err != nil {
 		t.Fatalf("PrepareBatch: %v", err)
 	}
@@ -385,10 +326,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 
-	snap, err = s.Load(ctx)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
+	snap = mustLoad(t, ctx, s)
 	if got := snap.Partners["acme"].Domains; !reflect.DeepEqual(got, []string{"acme.example"}) {
 		t.Fatalf("after the new version: acme domains = %v, want [acme.example]", got)
 	}

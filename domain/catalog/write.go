@@ -201,18 +201,10 @@ func (s *Store) UpdatePartner(ctx context.Context, id string, ch PartnerChange, 
 		return Partner{}, fmt.Errorf("partner %q: %w", id, ErrNotFound)
 	}
 	p := before
-	if ch.Name != nil {
-		p.Name = *ch.Name
-	}
-	if ch.Domains != nil {
-		p.Domains = *ch.Domains
-	}
-	if ch.Countries != nil {
-		p.Countries = *ch.Countries
-	}
-	if ch.Status != nil {
-		p.Status = *ch.Status
-	}
+	changeTo(&p.Name, ch.Name)
+	changeTo(&p.Domains, ch.Domains)
+	changeTo(&p.Countries, ch.Countries)
+	changeTo(&p.Status, ch.Status)
 	if err := checkPartner(&p); err != nil {
 		return before, err
 	}
@@ -322,9 +314,7 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 		return Partnership{}, fmt.Errorf("partnership %q: %w", id, ErrNotFound)
 	}
 	ps := before
-	if ch.Direction != nil {
-		ps.Direction = *ch.Direction
-	}
+	changeTo(&ps.Direction, ch.Direction)
 	if err := checkDirection(ps.Direction); err != nil {
 		return before, err
 	}
@@ -455,18 +445,10 @@ func (s *Store) UpdateLink(ctx context.Context, code string, ch LinkChange, acto
 		return Link{}, fmt.Errorf("link %q: %w", code, ErrNotFound)
 	}
 	l := before
-	if ch.URL != nil {
-		l.URL = *ch.URL
-	}
-	if ch.Campaign != nil {
-		l.Campaign = *ch.Campaign
-	}
-	if ch.Status != nil {
-		l.Status = *ch.Status
-	}
-	if ch.ExpiresAt != nil {
-		l.ExpiresAt = *ch.ExpiresAt
-	}
+	changeTo(&l.URL, ch.URL)
+	changeTo(&l.Campaign, ch.Campaign)
+	changeTo(&l.Status, ch.Status)
+	changeTo(&l.ExpiresAt, ch.ExpiresAt)
 	if err := checkLinkFields(&l); err != nil {
 		return before, err
 	}
@@ -489,6 +471,13 @@ func (s *Store) putLink(ctx context.Context, op, actor, action, country string, 
 	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityLink, id: l.Code, country: country,
 		before: before, after: l, query: insertLink,
 		values: []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expires, l.CreatedBy}})
+}
+
+// changeTo sets *field to *v when a change names v (not nil).
+func changeTo[T any](field *T, v *T) {
+	if v != nil {
+		*field = *v
+	}
 }
 
 func equalJSON(a, b any) bool {

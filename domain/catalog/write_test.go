@@ -99,10 +99,7 @@ func TestUpdatesAreVersionedAndAudited(t *testing.T) {
 			t.Errorf("audit entry %d = %s by %s, before %q after status %q; want %+v", i, e.Action, e.Actor, before.Name, after.Status, want)
 		}
 	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := mustLoad(t, ctx, s)
 	if got := snap.Partners["acme"]; got.Status != StatusArchived || got.Name != name {
 		t.Fatalf("after updates: %+v", got)
 	}
@@ -118,10 +115,7 @@ func TestUpdatesAreVersionedAndAudited(t *testing.T) {
 }
 
 func TestUpdateLink(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 
 	// A generated code.
 	l, err := s.AddLink(ctx, Link{Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/?c={click_id}"}, "carol")
@@ -163,10 +157,7 @@ func TestUpdateLink(t *testing.T) {
 			if err != nil {
 				t.Fatalf("UpdateLink: %v", err)
 			}
-			snap, err := s.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			snap := mustLoad(t, ctx, s)
 			if !tt.check(got) || !tt.check(snap.Links[l.Code]) {
 				t.Fatalf("returned %+v, stored %+v", got, snap.Links[l.Code])
 			}
@@ -188,10 +179,7 @@ func TestUpdateLink(t *testing.T) {
 	inbound := vocab.Inbound
 	_, err = s.UpdatePartnership(ctx, "acme-de", PartnershipChange{Direction: &inbound}, "dave")
 	wantFieldErr(t, err, "direction")
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := mustLoad(t, ctx, s)
 	for code, lk := range snap.Links {
 		if lk.Direction == vocab.Outbound {
 			if _, err := s.UpdateLink(ctx, code, LinkChange{Status: ptr(StatusArchived)}, "dave"); err != nil {
@@ -283,30 +271,18 @@ func TestTarget(t *testing.T) {
 // would have replaced bad bytes), so the store itself refuses invalid
 // UTF-8 and control characters, naming the field, and writes nothing.
 func TestWritesRefuseBadText(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	ctx := testCtx(t)
-	s := NewStore(db.Conn)
-	seed(t, ctx, s)
+	ctx, s := seededStore(t)
 	for _, tc := range []struct {
 		name, field string
 		write       func() error
 	}{
-		{"partner name bad utf-8", "name", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "bad1", Name: "Acme \xff"}, "test")
-			return err
-		}},
-		{"partner name line break", "name", func() error {
-			_, err := s.AddPartner(ctx, Partner{ID: "bad2", Name: "Acme\nInjected"}, "test")
-			return err
-		}},
+		{"partner name bad utf-8", "name", tryAdd(ctx, s.AddPartner, Partner{ID: "bad1", Name: "Acme \xff"})},
+		{"partner name line break", "name", tryAdd(ctx, s.AddPartner, Partner{ID: "bad2", Name: "Acme\nInjected"})},
 		{"actor bad utf-8", "actor", func() error {
 			_, err := s.AddPartner(ctx, Partner{ID: "bad3", Name: "Fine"}, "al\xc3ice")
 			return err
 		}},
-		{"campaign bad utf-8", "campaign", func() error {
-			_, err := s.AddLink(ctx, Link{Code: "badcamp", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/", Campaign: "spring\xe2\x82"}, "test")
-			return err
-		}},
+		{"campaign bad utf-8", "campaign", tryAdd(ctx, s.AddLink, Link{Code: "badcamp", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://ours.example/", Campaign: "spring\xe2\x82"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.write()
@@ -316,10 +292,7 @@ func TestWritesRefuseBadText(t *testing.T) {
 			}
 		})
 	}
-	snap, err := s.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := mustLoad(t, ctx, s)
 	for _, id := range []string{"bad1", "bad2", "bad3"} {
 		if _, ok := snap.Partners[id]; ok {
 			t.Errorf("partner %s was stored", id)

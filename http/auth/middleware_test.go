@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -9,32 +8,14 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
-
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // memToken makes a token without ClickHouse.
 func memToken(t *testing.T, tok Token) (string, Token) {
@@ -138,7 +119,7 @@ func decodeBody(t *testing.T, rec *httptest.ResponseRecorder) ErrorBody {
 }
 
 func TestMiddleware(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	good, gt := memToken(t, Token{Role: access.RolePartner, Partner: "a", Name: "partner a"})
 	exp, et := memToken(t, Token{Role: access.RoleFinance, ExpiresAt: time.Now().Add(-time.Second)})

@@ -75,7 +75,7 @@ func TestStoreAndVerifier(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	store := NewStore(db.Conn)
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	v := NewVerifier(store, time.Hour, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))) // only Invalidate and Refresh reload here
 	if err := v.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)

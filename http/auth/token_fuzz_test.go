@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // FuzzTokenParse: Parse accepts exactly the canonical spelling of a
@@ -61,7 +62,7 @@ func FuzzBearer(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	v := memVerifier(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Token{ID: id, hash: hash, Role: access.RoleAdmin}, Token{ID: rid, hash: rhash, Role: access.RoleAdmin, RevokedAt: time.Unix(1, 0)})
 	e := echo.New()

@@ -1,7 +1,6 @@
 package postback
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,24 +53,6 @@ func (r *recording) last() hit.Hit {
 	return r.hits[len(r.hits)-1]
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	t       *testing.T
 	db      *testenv.DB
@@ -79,7 +60,7 @@ type fixture struct {
 	store   *Store
 	snap    *catalog.Snapshot
 	sub     *recording
-	logs    *syncBuffer
+	logs    *testenv.LogBuffer
 	secret  string // acme's current secret
 	now     time.Time
 	handler *Handler
@@ -91,7 +72,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{t: t, db: testenv.ClickHouse(t), rdb: testenv.NewRedis(t), sub: &recording{}, logs: &syncBuffer{}}
+	f := &fixture{t: t, db: testenv.ClickHouse(t), rdb: testenv.NewRedis(t), sub: &recording{}, logs: &testenv.LogBuffer{}}
 	cs := catalog.NewStore(f.db.Conn)
 	for _, id := range []string{"acme", "gone", "bare"} {
 		if _, err := cs.AddPartner(ctx, catalog.Partner{ID: id, Name: id}, "test"); err != nil {

@@ -287,14 +287,7 @@ func (s *Store) insert(ctx context.Context, partner string, rows []secretRow) er
 // goes on with a copy up to MaxStale old. Call it only for partners that
 // exist: every partner asked about is remembered.
 func (s *Store) Secrets(ctx context.Context, partner string) ([]string, error) {
-	s.mu.Lock()
-	e := s.cache[partner]
-	if e == nil {
-		e = &entry{}
-		s.cache[partner] = e
-	}
-	s.mu.Unlock()
-
+	e := s.entryOf(partner)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := s.now()
@@ -332,15 +325,21 @@ func (s *Store) load(ctx context.Context, partner string) ([]string, error) {
 	return s.open(partner, vs)
 }
 
-// set replaces partner's cached secrets.
-func (s *Store) set(partner string, list []string, at time.Time) {
+// entryOf is partner's cache entry, made on first use.
+func (s *Store) entryOf(partner string) *entry {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	e := s.cache[partner]
 	if e == nil {
 		e = &entry{}
 		s.cache[partner] = e
 	}
-	s.mu.Unlock()
+	return e
+}
+
+// set replaces partner's cached secrets.
+func (s *Store) set(partner string, list []string, at time.Time) {
+	e := s.entryOf(partner)
 	e.mu.Lock()
 	e.ok, e.secrets, e.loaded, e.failedAt = true, list, at, time.Time{}
 	e.mu.Unlock()

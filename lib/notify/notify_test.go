@@ -1,12 +1,10 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,23 +13,6 @@ import (
 
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // watch runs n.Watch in the background with a counting wake and stops it
 // (checking that it returns) when the test ends.
@@ -107,7 +88,7 @@ func TestWatchResubscribesAndWakes(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	c := srv.Client()
 	defer c.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	n := New(c, "t:changed", log)
 	wakes := watch(t, n)
@@ -172,7 +153,7 @@ func TestWatchHealthPing(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	c := srv.Client()
 	defer c.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	n := New(c, "t:changed", slog.New(slog.NewTextHandler(&logs, nil)))
 	n.health = 100 * time.Millisecond
 	wakes := watch(t, n)

@@ -1,6 +1,7 @@
-// Package refresh runs the background reload loop shared by the in-memory
-// snapshots (catalog, tokens): reload on a ticker or on demand, keep the
-// last good snapshot when a reload fails, and log only the transitions.
+// Package refresh runs background loops: Loop, shared by the in-memory
+// snapshots (catalog, tokens), reloads on a ticker or on demand, keeps the
+// last good snapshot when a reload fails and logs only the transitions;
+// Every is the plain ticker loop of the other background jobs.
 package refresh
 
 import (
@@ -8,6 +9,21 @@ import (
 	"log/slog"
 	"time"
 )
+
+// Every calls fn every interval, the first time one interval after it is
+// called, until ctx ends.
+func Every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn(ctx)
+	}
+}
 
 // Loop calls reload every interval, and at once whenever wake receives
 // (wake may be nil), until ctx ends. what names the snapshot in logs.

@@ -60,3 +60,23 @@ func TestLoopReloadsAndLogsTransitions(t *testing.T) {
 		}
 	})
 }
+
+func TestEveryTicksUntilDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		done := make(chan struct{})
+		go func() { Every(ctx, time.Second, func(context.Context) { calls++ }); close(done) }()
+		synctest.Wait()
+		if calls != 0 {
+			t.Fatalf("%d calls before the first interval", calls)
+		}
+		time.Sleep(3*time.Second + time.Millisecond)
+		synctest.Wait()
+		if calls != 3 {
+			t.Fatalf("after 3 intervals: %d calls", calls)
+		}
+		cancel()
+		<-done
+	})
+}

@@ -214,9 +214,11 @@ func linesOf(ctx context.Context, src Source, groups map[groupKey]*group) ([]Lin
 		}
 		l := Line{
 			Partnership: k.partnership, Partner: ps.Partner, Country: ps.Country, Direction: k.direction,
-			Currency: t.Currency, TermsVersion: k.version, Kind: KindRegular, NewUsers: g.newUsers,
-			Revenue: revenue.RoundBank(scale),
-			CPA:     decimal.NewFromInt(g.newUsers).Mul(cpa).RoundBank(scale),
+			Currency: t.Currency, TermsVersion: k.version, Kind: KindRegular,
+			Figures: Figures{NewUsers: g.newUsers,
+				Revenue: revenue.RoundBank(scale),
+				CPA:     decimal.NewFromInt(g.newUsers).Mul(cpa).RoundBank(scale),
+			},
 			FXRates: fxString(used),
 		}
 		// Rev-share is taken of the rounded line revenue, so the statement

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -46,12 +45,10 @@ var csvHeader = []string{"statement_id", "period", "status", "closed_at",
 
 const metaColumns = 4
 
-func amounts(cur string, ds ...decimal.Decimal) []string {
-	out := make([]string, len(ds))
-	for i, d := range ds {
-		out[i] = fixed(d, cur)
-	}
-	return out
+// amounts are f's amounts in the columns' order, written as in the JSON.
+func amounts(f Figures, cur string) []string {
+	j := figuresToJSON(f, cur)
+	return []string{j.Revenue, j.CPA, j.RevShare, j.WeOwe, j.TheyOwe, j.Net}
 }
 
 // records are the export rows from "kind" on: the lines, then a total row
@@ -61,12 +58,12 @@ func (s *Statement) records() [][]string {
 	for _, l := range s.Lines {
 		r := []string{l.Kind, l.AdjustsPeriod, l.Partnership, l.Partner, l.Country, l.Direction, l.Currency,
 			strconv.FormatUint(uint64(l.TermsVersion), 10), strconv.FormatInt(l.NewUsers, 10)}
-		r = append(r, amounts(l.Currency, l.Revenue, l.CPA, l.RevShare, l.WeOwe, l.TheyOwe, l.Net)...)
+		r = append(r, amounts(l.Figures, l.Currency)...)
 		out = append(out, append(r, l.FXRates))
 	}
 	for _, t := range s.Totals {
 		r := []string{KindTotal, "", "", "", "", "", t.Currency, "", strconv.FormatInt(t.NewUsers, 10)}
-		r = append(r, amounts(t.Currency, t.Revenue, t.CPA, t.RevShare, t.WeOwe, t.TheyOwe, t.Net)...)
+		r = append(r, amounts(t.Figures, t.Currency)...)
 		out = append(out, append(r, ""))
 	}
 	return out

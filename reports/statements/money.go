@@ -53,53 +53,13 @@ type lineJSON struct {
 	Direction     string `json:"direction"`
 	Currency      string `json:"currency"`
 	TermsVersion  uint32 `json:"terms_version"`
-	NewUsers      int64  `json:"new_users"`
-	Revenue       string `json:"revenue"`
-	CPA           string `json:"cpa"`
-	RevShare      string `json:"revshare"`
-	WeOwe         string `json:"we_owe"`
-	TheyOwe       string `json:"they_owe"`
-	Net           string `json:"net"`
-	FXRates       string `json:"fx_rates"`
+	figuresJSON
+	FXRates string `json:"fx_rates"`
 }
 
-// MarshalJSON writes the line's canonical JSON.
-func (l Line) MarshalJSON() ([]byte, error) {
-	c := l.Currency
-	return marshal(lineJSON{
-		Kind: l.Kind, AdjustsPeriod: l.AdjustsPeriod, Partnership: l.Partnership, Partner: l.Partner,
-		Country: l.Country, Direction: l.Direction, Currency: c, TermsVersion: l.TermsVersion,
-		NewUsers: l.NewUsers, Revenue: fixed(l.Revenue, c), CPA: fixed(l.CPA, c), RevShare: fixed(l.RevShare, c),
-		WeOwe: fixed(l.WeOwe, c), TheyOwe: fixed(l.TheyOwe, c), Net: fixed(l.Net, c), FXRates: l.FXRates,
-	})
-}
-
-// UnmarshalJSON reads what MarshalJSON wrote.
-func (l *Line) UnmarshalJSON(b []byte) error {
-	var j lineJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	out := Line{Kind: j.Kind, AdjustsPeriod: j.AdjustsPeriod, Partnership: j.Partnership, Partner: j.Partner,
-		Country: j.Country, Direction: j.Direction, Currency: j.Currency, TermsVersion: j.TermsVersion,
-		NewUsers: j.NewUsers, FXRates: j.FXRates}
-	for _, f := range []struct {
-		dst *decimal.Decimal
-		s   string
-	}{{&out.Revenue, j.Revenue}, {&out.CPA, j.CPA}, {&out.RevShare, j.RevShare},
-		{&out.WeOwe, j.WeOwe}, {&out.TheyOwe, j.TheyOwe}, {&out.Net, j.Net}} {
-		d, err := decimal.NewFromString(f.s)
-		if err != nil {
-			return fmt.Errorf("line %s %s: %w", j.Partnership, j.Direction, err)
-		}
-		*f.dst = d
-	}
-	*l = out
-	return nil
-}
-
-type totalJSON struct {
-	Currency string `json:"currency"`
+// figuresJSON are the figures of a line or a total as lineJSON and
+// totalJSON write them, in that order.
+type figuresJSON struct {
 	NewUsers int64  `json:"new_users"`
 	Revenue  string `json:"revenue"`
 	CPA      string `json:"cpa"`
@@ -109,11 +69,60 @@ type totalJSON struct {
 	Net      string `json:"net"`
 }
 
+func figuresToJSON(f Figures, cur string) figuresJSON {
+	return figuresJSON{NewUsers: f.NewUsers, Revenue: fixed(f.Revenue, cur), CPA: fixed(f.CPA, cur), RevShare: fixed(f.RevShare, cur),
+		WeOwe: fixed(f.WeOwe, cur), TheyOwe: fixed(f.TheyOwe, cur), Net: fixed(f.Net, cur)}
+}
+
+func (j figuresJSON) figures() (Figures, error) {
+	f := Figures{NewUsers: j.NewUsers}
+	for _, a := range []struct {
+		dst *decimal.Decimal
+		s   string
+	}{{&f.Revenue, j.Revenue}, {&f.CPA, j.CPA}, {&f.RevShare, j.RevShare},
+		{&f.WeOwe, j.WeOwe}, {&f.TheyOwe, j.TheyOwe}, {&f.Net, j.Net}} {
+		d, err := decimal.NewFromString(a.s)
+		if err != nil {
+			return Figures{}, err
+		}
+		*a.dst = d
+	}
+	return f, nil
+}
+
+// MarshalJSON writes the line's canonical JSON.
+func (l Line) MarshalJSON() ([]byte, error) {
+	return marshal(lineJSON{
+		Kind: l.Kind, AdjustsPeriod: l.AdjustsPeriod, Partnership: l.Partnership, Partner: l.Partner,
+		Country: l.Country, Direction: l.Direction, Currency: l.Currency, TermsVersion: l.TermsVersion,
+		figuresJSON: figuresToJSON(l.Figures, l.Currency), FXRates: l.FXRates,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (l *Line) UnmarshalJSON(b []byte) error {
+	var j lineJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	f, err := j.figures()
+	if err != nil {
+		return fmt.Errorf("line %s %s: %w", j.Partnership, j.Direction, err)
+	}
+	*l = Line{Kind: j.Kind, AdjustsPeriod: j.AdjustsPeriod, Partnership: j.Partnership, Partner: j.Partner,
+		Country: j.Country, Direction: j.Direction, Currency: j.Currency, TermsVersion: j.TermsVersion,
+		Figures: f, FXRates: j.FXRates}
+	return nil
+}
+
+type totalJSON struct {
+	Currency string `json:"currency"`
+	figuresJSON
+}
+
 // MarshalJSON writes the total with decimals as strings.
 func (t Total) MarshalJSON() ([]byte, error) {
-	c := t.Currency
-	return marshal(totalJSON{Currency: c, NewUsers: t.NewUsers, Revenue: fixed(t.Revenue, c), CPA: fixed(t.CPA, c),
-		RevShare: fixed(t.RevShare, c), WeOwe: fixed(t.WeOwe, c), TheyOwe: fixed(t.TheyOwe, c), Net: fixed(t.Net, c)})
+	return marshal(totalJSON{Currency: t.Currency, figuresJSON: figuresToJSON(t.Figures, t.Currency)})
 }
 
 // canonicalLines is the canonical JSON of lines (compact, the fields in

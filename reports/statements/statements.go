@@ -66,16 +66,38 @@ type Line struct {
 	TermsVersion                                       uint32
 	Kind                                               string // "regular"|"adjustment"
 	AdjustsPeriod                                      string // "" or "2026-09"
-	NewUsers                                           int64
-	Revenue, CPA, RevShare, WeOwe, TheyOwe, Net        decimal.Decimal
-	FXRates                                            string
+	Figures
+	FXRates string
 }
 
 // Total is the sum of a statement's lines in one currency.
 type Total struct {
-	Currency                                    string
+	Currency string
+	Figures
+}
+
+// Figures are what a line counts and a total sums: the new users and the
+// amounts.
+type Figures struct {
 	NewUsers                                    int64
 	Revenue, CPA, RevShare, WeOwe, TheyOwe, Net decimal.Decimal
+}
+
+// plus is f + g, figure by figure.
+func (f Figures) plus(g Figures) Figures {
+	return Figures{NewUsers: f.NewUsers + g.NewUsers, Revenue: f.Revenue.Add(g.Revenue), CPA: f.CPA.Add(g.CPA),
+		RevShare: f.RevShare.Add(g.RevShare), WeOwe: f.WeOwe.Add(g.WeOwe), TheyOwe: f.TheyOwe.Add(g.TheyOwe), Net: f.Net.Add(g.Net)}
+}
+
+// minus is f − g, figure by figure.
+func (f Figures) minus(g Figures) Figures {
+	return Figures{NewUsers: f.NewUsers - g.NewUsers, Revenue: f.Revenue.Sub(g.Revenue), CPA: f.CPA.Sub(g.CPA),
+		RevShare: f.RevShare.Sub(g.RevShare), WeOwe: f.WeOwe.Sub(g.WeOwe), TheyOwe: f.TheyOwe.Sub(g.TheyOwe), Net: f.Net.Sub(g.Net)}
+}
+
+func (f Figures) isZero() bool {
+	return f.NewUsers == 0 && f.Revenue.IsZero() && f.CPA.IsZero() && f.RevShare.IsZero() &&
+		f.WeOwe.IsZero() && f.TheyOwe.IsZero() && f.Net.IsZero()
 }
 
 // Statement is one month's statement. ID, Hash, ClosedAt and ClosedBy are
@@ -307,7 +329,8 @@ func adjustments(ctx context.Context, src Source, period string, closed map[stri
 				e = Line{Partnership: l.Partnership, Partner: l.Partner, Country: l.Country, Direction: l.Direction,
 					Currency: l.Currency, TermsVersion: l.TermsVersion}
 			}
-			expected[k] = addLine(e, l)
+			e.Figures = e.Figures.plus(l.Figures)
+			expected[k] = e
 		}
 		for _, l := range closed[c].Lines {
 			if l.Kind == KindRegular {
@@ -334,19 +357,20 @@ func adjustments(ctx context.Context, src Source, period string, closed map[stri
 		for _, l := range now {
 			k := keyOf(l)
 			seen[k] = true
-			d := subLine(l, expected[k])
-			if !zeroLine(d) {
+			d := l
+			d.Figures = l.Figures.minus(expected[k].Figures)
+			if !d.isZero() {
 				d.Kind, d.AdjustsPeriod, d.FXRates = KindAdjustment, c, l.FXRates
 				out = append(out, d)
 			}
 		}
 		for k, e := range expected {
-			if seen[k] || zeroLine(e) {
+			if seen[k] || e.isZero() {
 				continue
 			}
-			d := subLine(Line{Partnership: e.Partnership, Partner: e.Partner, Country: e.Country,
-				Direction: e.Direction, Currency: e.Currency, TermsVersion: e.TermsVersion}, e)
-			d.Kind, d.AdjustsPeriod = KindAdjustment, c
+			d := Line{Partnership: e.Partnership, Partner: e.Partner, Country: e.Country,
+				Direction: e.Direction, Currency: e.Currency, TermsVersion: e.TermsVersion,
+				Kind: KindAdjustment, AdjustsPeriod: c, Figures: Figures{}.minus(e.Figures)}
 			out = append(out, d)
 		}
 	}
@@ -354,34 +378,6 @@ func adjustments(ctx context.Context, src Source, period string, closed map[stri
 		return nil, missing
 	}
 	return out, nil
-}
-
-func addLine(a, b Line) Line {
-	a.NewUsers += b.NewUsers
-	a.Revenue = a.Revenue.Add(b.Revenue)
-	a.CPA = a.CPA.Add(b.CPA)
-	a.RevShare = a.RevShare.Add(b.RevShare)
-	a.WeOwe = a.WeOwe.Add(b.WeOwe)
-	a.TheyOwe = a.TheyOwe.Add(b.TheyOwe)
-	a.Net = a.Net.Add(b.Net)
-	return a
-}
-
-// subLine is a − b on the figures, a's identity.
-func subLine(a, b Line) Line {
-	a.NewUsers -= b.NewUsers
-	a.Revenue = a.Revenue.Sub(b.Revenue)
-	a.CPA = a.CPA.Sub(b.CPA)
-	a.RevShare = a.RevShare.Sub(b.RevShare)
-	a.WeOwe = a.WeOwe.Sub(b.WeOwe)
-	a.TheyOwe = a.TheyOwe.Sub(b.TheyOwe)
-	a.Net = a.Net.Sub(b.Net)
-	return a
-}
-
-func zeroLine(l Line) bool {
-	return l.NewUsers == 0 && l.Revenue.IsZero() && l.CPA.IsZero() && l.RevShare.IsZero() &&
-		l.WeOwe.IsZero() && l.TheyOwe.IsZero() && l.Net.IsZero()
 }
 
 // sortLines orders regular lines before adjustments (by the period they
@@ -423,13 +419,7 @@ func totals(ls []Line) []Total {
 			by[l.Currency] = t
 			curs = append(curs, l.Currency)
 		}
-		t.NewUsers += l.NewUsers
-		t.Revenue = t.Revenue.Add(l.Revenue)
-		t.CPA = t.CPA.Add(l.CPA)
-		t.RevShare = t.RevShare.Add(l.RevShare)
-		t.WeOwe = t.WeOwe.Add(l.WeOwe)
-		t.TheyOwe = t.TheyOwe.Add(l.TheyOwe)
-		t.Net = t.Net.Add(l.Net)
+		t.Figures = t.Figures.plus(l.Figures)
 	}
 	sort.Strings(curs)
 	out := make([]Total, 0, len(curs))

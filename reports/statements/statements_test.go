@@ -620,9 +620,9 @@ func TestClosedIntegrity(t *testing.T) {
 
 func TestScoped(t *testing.T) {
 	st := &Statement{ID: "st_x", Period: "2026-10", Status: StatusClosed, Hash: strings.Repeat("a", 64), Lines: []Line{
-		{Partnership: "a-de", Partner: "a", Country: "DE", Direction: vocab.Inbound, Currency: "EUR", Kind: KindRegular, NewUsers: 1, CPA: decimal.RequireFromString("1.50"), WeOwe: decimal.RequireFromString("1.50"), Net: decimal.RequireFromString("-1.50")},
-		{Partnership: "a-fr", Partner: "a", Country: "FR", Direction: vocab.Inbound, Currency: "EUR", Kind: KindRegular, NewUsers: 2},
-		{Partnership: "b-de", Partner: "b", Country: "DE", Direction: vocab.Outbound, Currency: "JPY", Kind: KindRegular, NewUsers: 3},
+		{Partnership: "a-de", Partner: "a", Country: "DE", Direction: vocab.Inbound, Currency: "EUR", Kind: KindRegular, Figures: Figures{NewUsers: 1, CPA: decimal.RequireFromString("1.50"), WeOwe: decimal.RequireFromString("1.50"), Net: decimal.RequireFromString("-1.50")}},
+		{Partnership: "a-fr", Partner: "a", Country: "FR", Direction: vocab.Inbound, Currency: "EUR", Kind: KindRegular, Figures: Figures{NewUsers: 2}},
+		{Partnership: "b-de", Partner: "b", Country: "DE", Direction: vocab.Outbound, Currency: "JPY", Kind: KindRegular, Figures: Figures{NewUsers: 3}},
 	}}
 	st.Totals = totals(st.Lines)
 	got := st.Scoped([]string{"DE"}, "")

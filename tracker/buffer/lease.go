@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xpromo/xpromo/lib/refresh"
 )
 
 // Stream ids never go backwards across restarts: the instance id (so the
@@ -114,23 +116,18 @@ func (b *Buffer) renewLease(ms uint64) error {
 	return nil
 }
 
-func (b *Buffer) leaseLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		_ = b.register(rctx) // a Redis that is down shows up as spills; nothing to add here
-		cancel()
-		now := uint64(b.now().UnixMilli())
-		if b.leaseMs.Load() < now+uint64(leaseAhead/time.Millisecond)/2 {
-			if err := b.renewLease(now); err != nil {
-				b.log.Error("buffer: cannot renew the id lease", "err", err)
-			}
+// leaseLoop keeps the buffer registered and its id lease ahead, every
+// second until ctx ends.
+func (b *Buffer) leaseLoop(ctx context.Context) { refresh.Every(ctx, time.Second, b.keepLease) }
+
+func (b *Buffer) keepLease(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	_ = b.register(rctx) // a Redis that is down shows up as spills; nothing to add here
+	cancel()
+	now := uint64(b.now().UnixMilli())
+	if b.leaseMs.Load() < now+uint64(leaseAhead/time.Millisecond)/2 {
+		if err := b.renewLease(now); err != nil {
+			b.log.Error("buffer: cannot renew the id lease", "err", err)
 		}
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/lib/refresh"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
 
@@ -174,20 +174,13 @@ func newToken() string {
 // guardLoop checks every GuardEvery that Redis still holds its data set,
 // trims the window of what was ingested, and re-sends what Redis lost.
 func (b *Buffer) guardLoop(ctx context.Context) {
-	t := time.NewTicker(b.cfg.GuardEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	refresh.Every(ctx, b.cfg.GuardEvery, func(ctx context.Context) {
 		gctx, cancel := context.WithTimeout(ctx, b.cfg.ReplayTimeout)
+		defer cancel()
 		if err := b.guard(gctx); err != nil && ctx.Err() == nil {
 			b.log.Debug("buffer: replay window check failed; retrying", "err", err)
 		}
-		cancel()
-	}
+	})
 }
 
 // guard runs one check. The epoch and every stream's state are read in one

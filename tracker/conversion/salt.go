@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/xpromo/xpromo/lib/refresh"
 )
 
 // Salts holds the daily salts of the IP+User-Agent fingerprint. A day's
@@ -104,18 +106,11 @@ func saltExpiry(day time.Time) time.Time { return day.AddDate(0, 0, 1).Add(SaltG
 
 // Run reloads every minute until ctx ends.
 func (s *Salts) Run(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	refresh.Every(ctx, time.Minute, func(ctx context.Context) {
 		if err := s.Load(ctx, s.now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("salts: reload failed; fingerprints use the salts in memory", "err", err)
 		}
-	}
+	})
 }
 
 // Fingerprint returns the hex SHA-256 of the salt of at's UTC day, the

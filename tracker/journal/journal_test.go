@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 func openT(t testing.TB, dir string, opts Options) *Journal {
@@ -89,23 +91,6 @@ func equalRecs(t testing.TB, got, want [][]byte) {
 			t.Fatalf("record %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-}
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestAppendReadAcrossSegments(t *testing.T) {
@@ -271,7 +256,7 @@ func TestTornTail(t *testing.T) {
 			fi, _ = os.Stat(last)
 			torn := fi.Size()
 
-			var logs logBuf
+			var logs testenv.LogBuffer
 			j = openT(t, dir, Options{SegmentSize: 256, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			fi, _ = os.Stat(last)
 			if dropped := torn - fi.Size(); dropped <= 0 || !strings.Contains(logs.String(), fmt.Sprintf("bytes=%d", dropped)) {
@@ -636,7 +621,7 @@ func TestFailedAppend(t *testing.T) {
 			// After a restart the junk left by a failed cut-off is skipped
 			// as corruption at the end of an older segment; no record is lost.
 			j.Close()
-			var logs logBuf
+			var logs testenv.LogBuffer
 			j = openT(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			got, _, errs = readAll(t, j, Position{})
 			if tt.newSegment != (len(errs) == 1) {
