@@ -11,6 +11,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Job recomputes the attribution of the conversions of a period from the
@@ -85,9 +86,6 @@ WHERE kind = 'click' AND ts >= ? AND ts < ?
   AND (id IN (SELECT click_id FROM conversions WHERE ts >= ? AND ts < ? AND click_id != '')
     OR visitor IN (SELECT visitor FROM conversions WHERE ts >= ? AND ts < ? AND visitor != '')
     OR fingerprint IN (SELECT fingerprint FROM conversions WHERE ts >= ? AND ts < ? AND fingerprint != ''))`
-	insertAttributions = `INSERT INTO attributions (conversion, ts, type, source, user_id, order_id, outcome,
- partnership, partner, country, direction, click, model, match, terms_version, overlaps,
- revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`
 )
 
 // lookback is how far before a period conversions and clicks are read:
@@ -154,7 +152,7 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Summary, error) {
 	}
 	sum := Summary{Clicks: len(clicks), Outcomes: map[string]int{}}
 	now := j.now().UTC()
-	batch, err := j.conn.PrepareBatch(ctx, insertAttributions)
+	batch, err := j.conn.PrepareBatch(ctx, schema.Attributions.Insert())
 	if err != nil {
 		return Summary{}, fmt.Errorf("%s: %w", op, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
@@ -373,7 +374,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 	}
 
 	// A second version of the partner without acme-shop.example.
-	batch, err := db.Conn.PrepareBatch(ctx, insertPartner)
+	batch, err := db.Conn.PrepareBatch(ctx, schema.Partners.Insert())
 	if err != nil {
 		t.Fatalf("PrepareBatch: %v", err)
 	}
