@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -27,7 +28,7 @@ func TestReportCompareAndExports(t *testing.T) {
 	conn := en.cat.Conn()
 	now := testenv.Now().UTC().Truncate(time.Hour)
 	yesterday := now.AddDate(0, 0, -1)
-	b, err := conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	b, err := conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -18,7 +19,7 @@ func TestReportsScoping(t *testing.T) {
 	ctx := context.Background()
 	conn := en.cat.Conn()
 	day := testenv.Now().UTC().Truncate(time.Hour)
-	b, err := conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	b, err := conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestReportsScoping(t *testing.T) {
 func TestConversionScope(t *testing.T) {
 	en := setup(t)
 	ctx := context.Background()
-	b, err := en.cat.Conn().PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction, overlaps, computed_at, version)`)
+	b, err := en.cat.Conn().PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "overlaps", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}
