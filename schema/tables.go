@@ -11,7 +11,8 @@ import (
 // what a column is; this says which columns a writer fills. TestTables
 // checks the two agree: every registered column exists, and every column
 // without a DEFAULT is registered, so a new column cannot be forgotten by
-// the writers.
+// the writers. Reads name their tables as text in their own SQL: one file
+// per report under reports/, the owning store otherwise.
 type Table struct {
 	Name    string
 	columns []string
