@@ -24,6 +24,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -103,10 +104,6 @@ type balAttr struct {
 
 var balHeader = []string{"batch", "conversion", "ts", "type", "source", "user_id", "outcome", "partnership", "partner", "country", "direction", "overlaps", "revenue", "currency", "revenue_rep", "version"}
 
-const balInsertSQL = `INSERT INTO attributions (conversion, ts, type, source, user_id, order_id, outcome,
- partnership, partner, country, direction, click, model, match, terms_version, overlaps,
- revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`
-
 func balCtx(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -163,7 +160,7 @@ func balInsert(t *testing.T, ctx context.Context, conn driver.Conn, rows []balAt
 	sort.Ints(order)
 	now := testenv.Now().UTC().Truncate(time.Second)
 	for _, b := range order {
-		batch, err := conn.PrepareBatch(ctx, balInsertSQL)
+		batch, err := conn.PrepareBatch(ctx, schema.Attributions.Insert())
 		if err != nil {
 			t.Fatalf("PrepareBatch: %v", err)
 		}

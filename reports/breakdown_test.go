@@ -22,6 +22,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -110,8 +111,7 @@ func bdU8(b bool) uint8 {
 
 func bdInsertHits(t *testing.T, ctx context.Context, env *reports.Env, hits []bdHit) {
 	t.Helper()
-	b, err := env.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, ingested_at, sub_id)`)
+	b, err := env.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "campaign", "country", "visitor", "referrer_host", "device", "is_bot", "ingested_at", "sub_id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,8 +133,7 @@ func bdInsertHits(t *testing.T, ctx context.Context, env *reports.Env, hits []bd
 
 func bdInsertAttrs(t *testing.T, ctx context.Context, env *reports.Env, attrs []bdAttr) {
 	t.Helper()
-	b, err := env.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, user_id, order_id, outcome,
- partnership, partner, country, direction, click, revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`)
+	b, err := env.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "user_id", "order_id", "outcome", "partnership", "partner", "country", "direction", "click", "revenue", "currency", "revenue_rep", "rep_currency", "fx_rate", "fx_date", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Granularities of report periods.
@@ -344,7 +345,7 @@ func SetZone(ctx context.Context, conn driver.Conn, country, tz, actor string) e
 	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
 		return fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", tz)
 	}
-	batch, err := conn.PrepareBatch(ctx, `INSERT INTO country_settings (country, timezone, updated_at, updated_by, version)`)
+	batch, err := conn.PrepareBatch(ctx, schema.CountrySettings.Insert())
 	if err != nil {
 		return fmt.Errorf("set time zone: %w", err)
 	}

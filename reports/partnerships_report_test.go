@@ -14,6 +14,7 @@ import (
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -67,7 +68,7 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 			kind: []string{"click", "click", "view"}[r.IntN(3)], visitor: fmt.Sprint("v", r.IntN(400)), ts: ts, bot: r.IntN(20) == 0}
 		hits = append(hits, h)
 	}
-	batch, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	batch, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +101,7 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 		attrs = append(attrs, a)
 	}
 	write := func(as []genAttr, version uint64) {
-		b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- revenue, currency, revenue_rep, rep_currency, computed_at, version)`)
+		b, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -30,8 +31,7 @@ type qtRejected struct {
 
 func qtInsertRejected(t *testing.T, ctx context.Context, env *reports.Env, rs []qtRejected) {
 	t.Helper()
-	b, err := env.Conn.PrepareBatch(ctx, `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
- partnership, country, is_bot, ingested_at)`)
+	b, err := env.Conn.PrepareBatch(ctx, schema.RejectedHits.Insert())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,12 +18,12 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
-// insertHits is the column list of tracker/ingest/rows.go insertHits.
-const insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at)`
+// insertHits fills the columns the fixture's hits hold.
+var insertHits = schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "campaign", "country", "visitor", "referrer_host", "device", "is_bot", "event", "click_ref", "order_id", "amount", "currency", "ingested_at")
 
 // fixtureHit is one row of testdata/partnerships_hits.csv.
 type fixtureHit struct {

@@ -415,8 +415,7 @@ func TestDecimalGroupBy(t *testing.T) {
 		{"c6", "p2", "GBP", "-999999999999.999999", "99999999.9999999999"},
 		{"c7", "p3", "JPY", "0", "0"},
 	}
-	batch, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership,
- revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`)
+	batch, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "revenue", "currency", "revenue_rep", "rep_currency", "fx_rate", "fx_date", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/browser"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -92,7 +93,7 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 	// midnight) and on the 10th of the previous month.
 	curAt, prevAt := d.cur.Add(time.Hour), d.prev.AddDate(0, 0, 9).Add(12*time.Hour)
 	d.clicks = map[string]uint64{"acme-de/inbound": 12, "acme-de/outbound": 5, "beta-de/inbound": 7, "gamma-fr/inbound": 9}
-	hits, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	hits, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +131,7 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 
 	// Attributions: signups (new users) and purchases (credited revenue,
 	// EUR, the reporting currency too).
-	attrs, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- terms_version, revenue, currency, revenue_rep, rep_currency, computed_at, version)`)
+	attrs, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
@@ -162,15 +163,15 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 			t.Fatal(err)
 		}
 	}
-	hb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign, country, visitor, is_bot, ingested_at)`)
+	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "campaign", "country", "visitor", "is_bot", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, click_id, visitor, amount, currency, country, ingested_at)`)
+	cb, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "click_id", "visitor", "amount", "currency", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, country, ingested_at)`)
+	rb, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,16 +163,6 @@ country without one uses UTC.`, stderr)
 	return nil
 }
 
-// rebuildRollup refills hits_hourly from hits; the materialized view
-// keeps it current from then on.
-const (
-	truncateRollup = `TRUNCATE TABLE hits_hourly`
-	refillRollup   = `INSERT INTO hits_hourly (partnership, direction, hour, kind, is_bot, hits, visitors)
-SELECT partnership, direction, toStartOfHour(ts) AS hour, kind, is_bot, countState(), uniqState(visitor)
-FROM hits WHERE partnership != ''
-GROUP BY partnership, direction, hour, kind, is_bot`
-)
-
 func runRollup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sub, rest, err := subcommand("rollup", args, stderr, map[string]string{
 		"rebuild": "refill the hourly hits rollup from the hits table (stop ingesting first)",
@@ -197,13 +187,8 @@ it runs would be counted twice.`, stderr)
 	}
 	defer conn.Close()
 	start := time.Now()
-	for _, q := range []string{truncateRollup, refillRollup} {
-		if err := conn.Exec(ctx, q); err != nil {
-			return err
-		}
-	}
-	var rows, hits uint64
-	if err := conn.QueryRow(ctx, `SELECT count(), countMerge(hits) FROM hits_hourly`).Scan(&rows, &hits); err != nil {
+	rows, hits, err := reports.RebuildRollup(ctx, conn)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "hits_hourly rebuilt in %s: %d rows for %d hits\n", time.Since(start).Round(time.Millisecond), rows, hits)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -30,8 +31,7 @@ func TestReportNamedCommands(t *testing.T) {
 	// What seedDashboard lacks: a user two partnerships claim (beta-de won,
 	// acme-de also had a click), a repeat of that signup, a bot click and
 	// rejected hits.
-	attrs, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, user_id, outcome, partnership, partner, country, direction,
- terms_version, overlaps, revenue, currency, revenue_rep, rep_currency, computed_at, version)`)
+	attrs, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "user_id", "outcome", "partnership", "partner", "country", "direction", "terms_version", "overlaps", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestReportNamedCommands(t *testing.T) {
 	if err := attrs.Send(); err != nil {
 		t.Fatal(err)
 	}
-	hits, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	hits, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestReportNamedCommands(t *testing.T) {
 	if err := hits.Send(); err != nil {
 		t.Fatal(err)
 	}
-	rej, err := db.Conn.PrepareBatch(ctx, `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner, partnership, country, is_bot, ingested_at)`)
+	rej, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.Insert())
 	if err != nil {
 		t.Fatal(err)
 	}

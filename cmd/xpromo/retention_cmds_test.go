@@ -9,6 +9,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -17,11 +18,11 @@ import (
 func seedMonths(t *testing.T, db *testenv.DB, months []time.Time, n int) {
 	t.Helper()
 	ctx := context.Background()
-	hb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, country, visitor, is_bot, ingested_at)`)
+	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, country, ingested_at)`)
+	rb, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

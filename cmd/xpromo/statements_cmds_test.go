@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -24,7 +25,7 @@ func TestStatementsCommands(t *testing.T) {
 		StartDate: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC), Currency: "EUR", InboundCPA: decimal.RequireFromString("2.50")}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction, terms_version, computed_at, version)`)
+	b, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -28,8 +29,7 @@ func TestStatementsCommandsMissingFXRates(t *testing.T) {
 		StartDate: start, Currency: "EUR", InboundCPA: decimal.RequireFromString("2.50"), InboundRevSharePct: decimal.NewFromInt(10)}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- terms_version, revenue, currency, computed_at, version)`)
+	b, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

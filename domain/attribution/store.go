@@ -2,6 +2,8 @@ package attribution
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Job recomputes the attribution of the conversions of a period from the
@@ -85,9 +88,6 @@ WHERE kind = 'click' AND ts >= ? AND ts < ?
   AND (id IN (SELECT click_id FROM conversions WHERE ts >= ? AND ts < ? AND click_id != '')
     OR visitor IN (SELECT visitor FROM conversions WHERE ts >= ? AND ts < ? AND visitor != '')
     OR fingerprint IN (SELECT fingerprint FROM conversions WHERE ts >= ? AND ts < ? AND fingerprint != ''))`
-	insertAttributions = `INSERT INTO attributions (conversion, ts, type, source, user_id, order_id, outcome,
- partnership, partner, country, direction, click, model, match, terms_version, overlaps,
- revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`
 )
 
 // lookback is how far before a period conversions and clicks are read:
@@ -154,7 +154,7 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Summary, error) {
 	}
 	sum := Summary{Clicks: len(clicks), Outcomes: map[string]int{}}
 	now := j.now().UTC()
-	batch, err := j.conn.PrepareBatch(ctx, insertAttributions)
+	batch, err := j.conn.PrepareBatch(ctx, schema.Attributions.Insert())
 	if err != nil {
 		return Summary{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -259,4 +259,57 @@ func (j *Job) clicks(ctx context.Context, from, to, convFrom time.Time) ([]Click
 func (j *Job) WithClock(now func() time.Time) *Job {
 	j.now = now
 	return j
+}
+
+// Stored is a conversion's latest attribution as the attributions table
+// holds it; decimals and the FX date as their text, as stored.
+type Stored struct {
+	Conversion   string
+	Time         time.Time
+	Type         string
+	Source       string
+	UserID       string
+	OrderID      string
+	Outcome      string
+	Partnership  string
+	Partner      string
+	Country      string
+	Direction    string
+	Click        string
+	Model        string
+	Match        string
+	TermsVersion uint32
+	Overlaps     []string
+	Revenue      string
+	Currency     string
+	RevenueRep   string
+	RepCurrency  string
+	FXRate       string
+	FXDate       string
+	ComputedAt   time.Time
+}
+
+// ErrNotStored is Get's answer for a conversion without an attribution:
+// unknown, or not yet attributed (the job runs every minute).
+var ErrNotStored = errors.New("conversion not attributed")
+
+// FINAL: the newest computation of the conversion wins.
+const selectStored = `SELECT conversion, ts, toString(type), source, user_id, order_id, toString(outcome),
+ partnership, partner, country, toString(direction), click, model, match, terms_version, overlaps,
+ toString(revenue), currency, toString(revenue_rep), rep_currency, toString(fx_rate), toString(fx_date), computed_at
+FROM attributions FINAL WHERE conversion = ?`
+
+// Get returns the latest stored attribution of conversion, or ErrNotStored.
+func Get(ctx context.Context, conn driver.Conn, conversion string) (Stored, error) {
+	var a Stored
+	err := conn.QueryRow(ctx, selectStored, conversion).Scan(&a.Conversion, &a.Time, &a.Type, &a.Source, &a.UserID, &a.OrderID, &a.Outcome,
+		&a.Partnership, &a.Partner, &a.Country, &a.Direction, &a.Click, &a.Model, &a.Match, &a.TermsVersion, &a.Overlaps,
+		&a.Revenue, &a.Currency, &a.RevenueRep, &a.RepCurrency, &a.FXRate, &a.FXDate, &a.ComputedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Stored{}, ErrNotStored
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("get attribution of %s: %w", conversion, err)
+	}
+	return a, nil
 }

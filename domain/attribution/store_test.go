@@ -10,6 +10,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -33,7 +34,7 @@ func TestJobRecomputes(t *testing.T) {
 	day := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	insertClick := func(id, ps, visitor string, at time.Time) {
 		t.Helper()
-		b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, country, visitor, is_bot, ingested_at)`)
+		b, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +46,7 @@ func TestJobRecomputes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, visitor, amount, currency, country, ingested_at)`)
+	b, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

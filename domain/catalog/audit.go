@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Audit vocabulary of API token changes: the tokens live in http/auth, but
@@ -53,7 +54,6 @@ const (
 )
 
 const (
-	insertAudit = `INSERT INTO audit_log (ts, id, actor, action, entity, entity_id, country, before, after)`
 	selectAudit = `SELECT ts, id, actor, action, entity, entity_id, country, before, after FROM audit_log`
 )
 
@@ -78,7 +78,7 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.ID == "" {
 		e.ID = ids.New(s.now())
 	}
-	batch, err := s.conn.PrepareBatch(ctx, insertAudit)
+	batch, err := s.conn.PrepareBatch(ctx, schema.AuditLog.Insert())
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

@@ -92,9 +92,6 @@ const (
 	selectPartners     = `SELECT id, name, domains, toString(status), countries FROM partners FINAL ORDER BY id`
 	selectPartnerships = `SELECT id, partner, country, toString(direction) FROM partnerships FINAL ORDER BY id`
 	selectLinks        = `SELECT code, partnership, partner, toString(direction), url, campaign, toString(status), expires_at, created_by FROM links FINAL ORDER BY code`
-	insertPartner      = `INSERT INTO partners (id, name, domains, status, countries, updated_at, version)`
-	insertPartnership  = `INSERT INTO partnerships (id, partner, country, direction, updated_at, version)`
-	insertLink         = `INSERT INTO links (code, partnership, partner, direction, url, campaign, status, expires_at, created_by, updated_at, version)`
 )
 
 func (s *Store) insert(ctx context.Context, op, query string, values ...any) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -314,7 +315,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 	}
 
 	// A second version of the partner without acme-shop.example.
-	batch, err := s.Conn().PrepareBatch(ctx, insertPartner)
+	batch, err := s.Conn().PrepareBatch(ctx, schema.Partners.Insert())
 	if err != nil {
 		t.Fatalf("PrepareBatch: %v", err)
 	}

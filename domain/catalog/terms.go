@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/currency"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Attribution models.
@@ -276,13 +277,6 @@ const (
  created_at, created_by`
 	selectTerms    = `SELECT ` + termsColumns + ` FROM partnership_terms FINAL WHERE partnership = ? ORDER BY version`
 	selectAllTerms = `SELECT ` + termsColumns + ` FROM partnership_terms FINAL ORDER BY partnership, version`
-	insertTerms    = `INSERT INTO partnership_terms (partnership, version, effective_from, currency,
- inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
- outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
- attribution_model, attribution_window_days,
- target_inbound_users_month, target_outbound_users_month,
- start_date, end_date, status, fallback_url, partner_may_create_links,
- created_at, created_by)`
 )
 
 // termsMu serialises SetTerms in this process so two changes to one
@@ -427,7 +421,7 @@ func (s *Store) insertTerms(ctx context.Context, t Terms) error {
 	if t.PartnerMayCreateLinks {
 		mayLink = 1
 	}
-	batch, err := s.conn.PrepareBatch(ctx, insertTerms)
+	batch, err := s.conn.PrepareBatch(ctx, schema.PartnershipTerms.Insert())
 	if err != nil {
 		return err
 	}

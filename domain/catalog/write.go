@@ -12,6 +12,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/plaintext"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Audit vocabulary for catalog changes (terms changes use ActionSetTerms).
@@ -216,7 +217,7 @@ func (s *Store) UpdatePartner(ctx context.Context, id string, ch PartnerChange, 
 
 func (s *Store) putPartner(ctx context.Context, op, actor, action string, before any, p Partner) error {
 	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityPartner, id: p.ID, country: partnerCountry(p),
-		before: before, after: p, query: insertPartner, values: []any{p.ID, p.Name, p.Domains, p.Status, p.Countries}})
+		before: before, after: p, query: schema.Partners.Insert(), values: []any{p.ID, p.Name, p.Domains, p.Status, p.Countries}})
 }
 
 func checkDirection(d string) error {
@@ -333,7 +334,7 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 
 func (s *Store) putPartnership(ctx context.Context, op, actor, action string, before any, ps Partnership) error {
 	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityPartnership, id: ps.ID, country: ps.Country,
-		before: before, after: ps, query: insertPartnership, values: []any{ps.ID, ps.Partner, ps.Country, ps.Direction}})
+		before: before, after: ps, query: schema.Partnerships.Insert(), values: []any{ps.ID, ps.Partner, ps.Country, ps.Direction}})
 }
 
 func checkLinkFields(l *Link) error {
@@ -469,7 +470,7 @@ func (s *Store) putLink(ctx context.Context, op, actor, action, country string, 
 		expires = l.ExpiresAt
 	}
 	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityLink, id: l.Code, country: country,
-		before: before, after: l, query: insertLink,
+		before: before, after: l, query: schema.Links.Insert(),
 		values: []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expires, l.CreatedBy}})
 }
 

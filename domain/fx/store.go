@@ -8,13 +8,14 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/schema"
 )
 
 // BatchSize is the most rows Load writes per insert.
 const BatchSize = 10_000
 
 const (
-	insertRates = `INSERT INTO fx_rates (date, currency, per_eur, loaded_at)`
 	// FINAL: a reloaded file writes its keys again; the latest load wins.
 	selectRates = `SELECT date, currency, per_eur FROM fx_rates FINAL
 WHERE date >= toDate(?) AND date <= toDate(?)
@@ -98,7 +99,7 @@ func (s *Store) Load(ctx context.Context, rates []Rate) (int, error) {
 }
 
 func (s *Store) insert(ctx context.Context, rates []Rate, loadedAt time.Time) error {
-	batch, err := s.conn.PrepareBatch(ctx, insertRates)
+	batch, err := s.conn.PrepareBatch(ctx, schema.FXRates.Insert())
 	if err != nil {
 		return fmt.Errorf("fx: load: %w", err)
 	}

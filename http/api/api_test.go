@@ -18,6 +18,7 @@ import (
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/http/view"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/authtest"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -121,7 +122,7 @@ type testHit struct {
 // insertHits writes hits straight into ClickHouse, for the reports to read.
 func (en *env) insertHits(t *testing.T, hits ...testHit) {
 	t.Helper()
-	b, err := en.cat.Conn().PrepareBatch(context.Background(), `INSERT INTO hits (id, ts, kind, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	b, err := en.cat.Conn().PrepareBatch(context.Background(), schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

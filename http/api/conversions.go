@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/domain/access"
+	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
@@ -145,7 +145,7 @@ func (s *Server) postConversions(c echo.Context) error {
 }
 
 // Attribution is a conversion with its latest attribution, as GET
-// /conversions/:id shows it.
+// /conversions/:id shows it: attribution.Stored with its JSON names.
 type Attribution struct {
 	Conversion   string    `json:"conversion"`
 	Time         time.Time `json:"ts"`
@@ -172,11 +172,6 @@ type Attribution struct {
 	ComputedAt   time.Time `json:"computed_at"`
 }
 
-const selectAttribution = `SELECT conversion, ts, toString(type), source, user_id, order_id, toString(outcome),
- partnership, partner, country, toString(direction), click, model, match, terms_version, overlaps,
- toString(revenue), currency, toString(revenue_rep), rep_currency, toString(fx_rate), toString(fx_date), computed_at
-FROM attributions FINAL WHERE conversion = ?`
-
 // getConversion answers a conversion's attribution: who earned it, through
 // which click, under which model, terms version and match, and its revenue
 // in the reporting currency. The caller sees it only within its scope
@@ -191,17 +186,14 @@ func (s *Server) getConversion(c echo.Context) error {
 	if len(id) == 0 || len(id) > 64 {
 		return notFound(c, "conversion")
 	}
-	var a Attribution
-	row := s.cat.Conn().QueryRow(c.Request().Context(), selectAttribution, id)
-	err = row.Scan(&a.Conversion, &a.Time, &a.Type, &a.Source, &a.UserID, &a.OrderID, &a.Outcome,
-		&a.Partnership, &a.Partner, &a.Country, &a.Direction, &a.Click, &a.Model, &a.Match, &a.TermsVersion, &a.Overlaps,
-		&a.Revenue, &a.Currency, &a.RevenueRep, &a.RepCurrency, &a.FXRate, &a.FXDate, &a.ComputedAt)
-	if errors.Is(err, sql.ErrNoRows) {
+	stored, err := attribution.Get(c.Request().Context(), s.cat.Conn(), id)
+	if errors.Is(err, attribution.ErrNotStored) {
 		return notFound(c, "conversion")
 	}
 	if err != nil {
 		return s.internal(c, "get conversion", err)
 	}
+	a := Attribution(stored)
 	// A scoped reader sees only conversions credited to a partnership of
 	// its scope: not unattributed ones (their country is the visitor's),
 	// and never the ids of other partnerships that overlapped.

@@ -27,6 +27,7 @@ import (
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/conversion"
@@ -139,15 +140,15 @@ func leakSetup(t *testing.T) *leakEnv {
 	// signup and a purchase through it.
 	now := testenv.Now().UTC()
 	at := time.Date(now.Year(), now.Month(), 1, 12, 0, 0, 0, time.UTC).AddDate(0, -1, 14)
-	hb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign, country, visitor, is_bot, ingested_at)`)
+	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "campaign", "country", "visitor", "is_bot", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, click_id, visitor, amount, currency, country, ingested_at)`)
+	cb, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "click_id", "visitor", "amount", "currency", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner, partnership, country, ingested_at)`)
+	rb, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "link", "partner", "partnership", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

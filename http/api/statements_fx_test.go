@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // missingRatesText is the error docs/STATEMENTS.md prints for a statement
@@ -26,8 +27,7 @@ const missingRatesText = "missing ECB rates: no ECB rate (on the day or up to 7 
 func TestStatementsMissingFXRates(t *testing.T) {
 	en := setup(t) // ps-de-alpha and ps-fr-bravo: terms from 2026-09-01, EUR, inbound CPA 1
 	ctx := context.Background()
-	b, err := en.cat.Conn().PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- terms_version, revenue, currency, computed_at, version)`)
+	b, err := en.cat.Conn().PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +121,7 @@ func TestStatementsMissingFXRatesInClosedPeriod(t *testing.T) {
 	ctx := context.Background()
 	insert := func(id, typ, outcome, amount, cur string, at time.Time) {
 		t.Helper()
-		b, err := en.cat.Conn().PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- terms_version, revenue, currency, computed_at, version)`)
+		b, err := en.cat.Conn().PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
 		if err != nil {
 			t.Fatal(err)
 		}

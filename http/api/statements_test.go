@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/schema"
 )
 
 // TestStatementsAPI: finance reads, closes and exports a month; the other
@@ -15,8 +17,7 @@ import (
 func TestStatementsAPI(t *testing.T) {
 	en := setup(t) // ps-de-alpha and ps-fr-bravo: terms from 2026-09-01, EUR, inbound CPA 1
 	ctx := context.Background()
-	b, err := en.cat.Conn().PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- terms_version, revenue, currency, computed_at, version)`)
+	b, err := en.cat.Conn().PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/plaintext"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // ErrNotFound is returned for a token id that does not exist.
@@ -72,8 +73,6 @@ type Store struct {
 func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, now: time.Now} }
 
 const (
-	tokenColumns = `id, secret_hash, role, countries, partner, name, created_at, expires_at, revoked_at, created_by, revoked_by, version`
-	insertToken  = `INSERT INTO tokens (` + tokenColumns + `)`
 	selectTokens = `SELECT id, secret_hash, toString(role), countries, partner, name, created_at, expires_at, revoked_at, created_by, revoked_by, version FROM tokens FINAL`
 )
 
@@ -256,7 +255,7 @@ func fromEpoch(t time.Time) time.Time {
 
 func (s *Store) write(ctx context.Context, t Token) error {
 	// INSERT ... VALUES through Exec hangs on 18.16: one row goes as a batch.
-	batch, err := s.conn.PrepareBatch(ctx, insertToken)
+	batch, err := s.conn.PrepareBatch(ctx, schema.Tokens.Insert())
 	if err != nil {
 		return err
 	}

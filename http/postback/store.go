@@ -16,6 +16,7 @@ import (
 
 	"github.com/xpromo/xpromo/lib/plaintext"
 	"github.com/xpromo/xpromo/lib/secrets"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // Secrets and their cache.
@@ -34,7 +35,6 @@ const (
 )
 
 const (
-	insertSecret  = `INSERT INTO partner_secrets (partner, version, sealed, created_at, created_by, revoked)`
 	selectSecrets = `SELECT version, sealed, created_at, created_by, revoked FROM partner_secrets WHERE partner = ? ORDER BY version`
 )
 
@@ -265,7 +265,7 @@ type secretRow struct {
 }
 
 func (s *Store) insert(ctx context.Context, partner string, rows []secretRow) error {
-	batch, err := s.conn.PrepareBatch(ctx, insertSecret)
+	batch, err := s.conn.PrepareBatch(ctx, schema.PartnerSecrets.Insert())
 	if err != nil {
 		return fmt.Errorf("write secrets of %s: %w", partner, err)
 	}

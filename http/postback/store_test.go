@@ -14,6 +14,7 @@ import (
 
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/secrets"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -153,7 +154,7 @@ func TestStoreWrongKeyAndMovedSecret(t *testing.T) {
 	}
 
 	// A sealed secret copied to another partner's row does not open there.
-	if err := db.Conn.Exec(ctx, "INSERT INTO partner_secrets (partner, version, sealed, created_at, created_by, revoked) SELECT 'evil', version, sealed, created_at, created_by, revoked FROM partner_secrets WHERE partner = 'acme'"); err != nil {
+	if err := db.Conn.Exec(ctx, schema.PartnerSecrets.Insert()+" SELECT 'evil', version, sealed, created_at, created_by, revoked FROM partner_secrets WHERE partner = 'acme'"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Secrets(ctx, "evil"); !errors.Is(err, secrets.ErrCorrupt) {

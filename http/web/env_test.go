@@ -22,6 +22,7 @@ import (
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/api"
 	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/authtest"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -116,7 +117,7 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 // seedActivity writes hits and attributions in September and October 2026.
 func (en *env) seedActivity() {
 	t, ctx := en.t, context.Background()
-	hb, err := en.db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partnership, partner, direction, campaign, visitor, device, referrer_host, is_bot, country, ingested_at)`)
+	hb, err := en.db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "campaign", "visitor", "device", "referrer_host", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func (en *env) seedActivity() {
 	if err := hb.Send(); err != nil {
 		t.Fatal(err)
 	}
-	ab, err := en.db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction, click, terms_version, revenue, currency, revenue_rep, rep_currency, computed_at, version)`)
+	ab, err := en.db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "click", "terms_version", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
+
+	"github.com/xpromo/xpromo/schema"
 )
 
 // TestReportTablesExportXLSX: every report table of the dashboard has an
@@ -95,7 +97,7 @@ func TestFaviconAndPageDetails(t *testing.T) {
 	}
 	// 10 July, before the terms (and their targets) start: 3 clicks, no
 	// conversion.
-	hb, err := en.db.Conn.PrepareBatch(context.Background(), `INSERT INTO hits (id, ts, kind, link, partnership, partner, direction, visitor, is_bot, country, ingested_at)`)
+	hb, err := en.db.Conn.PrepareBatch(context.Background(), schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/schema"
 )
 
 // TestStatementsMissingFXRates: finance has October's draft open when a
@@ -30,8 +31,7 @@ func TestStatementsMissingFXRates(t *testing.T) {
 	}
 	csrf := csrfOf(t, page)
 
-	ab, err := en.db.Conn.PrepareBatch(ctx, `INSERT INTO attributions (conversion, ts, type, source, outcome, partnership, partner, country, direction,
- terms_version, revenue, currency, computed_at, version)`)
+	ab, err := en.db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

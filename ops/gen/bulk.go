@@ -12,23 +12,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
-)
-
-// The catalog's own insert statements (domain/catalog: catalog.go,
-// terms.go, audit.go). TestCatalogBulkMatchesStore checks that the bulk
-// path stores what catalog.Store stores.
-const (
-	bulkPartners     = `INSERT INTO partners (id, name, domains, status, countries, updated_at, version)`
-	bulkPartnerships = `INSERT INTO partnerships (id, partner, country, direction, updated_at, version)`
-	bulkLinks        = `INSERT INTO links (code, partnership, partner, direction, url, campaign, status, expires_at, created_by, updated_at, version)`
-	bulkTerms        = `INSERT INTO partnership_terms (partnership, version, effective_from, currency,
- inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
- outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
- attribution_model, attribution_window_days,
- target_inbound_users_month, target_outbound_users_month,
- start_date, end_date, status, fallback_url, partner_may_create_links,
- created_at, created_by)`
-	bulkAudit = `INSERT INTO audit_log (ts, id, actor, action, entity, entity_id, country, before, after)`
+	"github.com/xpromo/xpromo/schema"
 )
 
 // catalogRows is the catalog as catalog.Store would store it.
@@ -140,7 +124,9 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 // writeCatalogBulk writes the catalog with one insert per table: the rows
 // and audit entries catalog.Store would write one change at a time. The
 // audit goes first, as with the Store. It then loads the catalog back
-// and checks that every link resolves as the tracker will see it.
+// and checks that every link resolves as the tracker will see it. The
+// statements are the Store's (schema/tables.go); TestCatalogBulkMatchesStore
+// checks that both store the same.
 func writeCatalogBulk(ctx context.Context, conn driver.Conn, p *plan, now time.Time) (catalogCounts, error) {
 	var n catalogCounts
 	rows, err := p.catalogRows(now)
@@ -150,27 +136,27 @@ func writeCatalogBulk(ctx context.Context, conn driver.Conn, p *plan, now time.T
 	now = now.UTC()
 	at, version := now.Truncate(time.Second), uint64(now.UnixNano())
 	epoch := time.Unix(0, 0).UTC()
-	if err := insertRows(ctx, conn, bulkAudit, len(rows.audit), func(i int) []any {
+	if err := insertRows(ctx, conn, schema.AuditLog.Insert(), len(rows.audit), func(i int) []any {
 		e := rows.audit[i]
 		return []any{e.TS, e.ID, e.Actor, e.Action, e.Entity, e.EntityID, e.Country, e.Before, e.After}
 	}); err != nil {
 		return n, fmt.Errorf("audit: %w", err)
 	}
-	if err := insertRows(ctx, conn, bulkPartners, len(rows.partners), func(i int) []any {
+	if err := insertRows(ctx, conn, schema.Partners.Insert(), len(rows.partners), func(i int) []any {
 		x := rows.partners[i]
 		return []any{x.ID, x.Name, x.Domains, x.Status, x.Countries, at, version}
 	}); err != nil {
 		return n, fmt.Errorf("partners: %w", err)
 	}
 	n.Partners = len(rows.partners)
-	if err := insertRows(ctx, conn, bulkPartnerships, len(rows.partnerships), func(i int) []any {
+	if err := insertRows(ctx, conn, schema.Partnerships.Insert(), len(rows.partnerships), func(i int) []any {
 		x := rows.partnerships[i]
 		return []any{x.ID, x.Partner, x.Country, x.Direction, at, version}
 	}); err != nil {
 		return n, fmt.Errorf("partnerships: %w", err)
 	}
 	n.Partnerships = len(rows.partnerships)
-	if err := insertRows(ctx, conn, bulkTerms, len(rows.terms), func(i int) []any {
+	if err := insertRows(ctx, conn, schema.PartnershipTerms.Insert(), len(rows.terms), func(i int) []any {
 		t := rows.terms[i]
 		end := epoch
 		if !t.EndDate.IsZero() {
@@ -191,7 +177,7 @@ func writeCatalogBulk(ctx context.Context, conn driver.Conn, p *plan, now time.T
 		return n, fmt.Errorf("terms: %w", err)
 	}
 	n.Terms = len(rows.terms)
-	if err := insertRows(ctx, conn, bulkLinks, len(rows.links), func(i int) []any {
+	if err := insertRows(ctx, conn, schema.Links.Insert(), len(rows.links), func(i int) []any {
 		l := rows.links[i]
 		return []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, epoch, l.CreatedBy, at, version}
 	}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -349,7 +350,7 @@ func BenchmarkColumns(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		batch, err := db.Conn.PrepareBatch(ctx, insertHits)
+		batch, err := db.Conn.PrepareBatch(ctx, schema.Hits.Insert())
 		if err != nil {
 			b.Fatal(err)
 		}

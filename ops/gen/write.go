@@ -13,16 +13,7 @@ import (
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
-)
-
-// The column lists of tracker/ingest (rows.go): the generator writes the
-// same columns the ingester does.
-const (
-	insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at, fallback,
- fingerprint)`
-	insertConversions = `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, click_id,
- visitor, fingerprint, existing, duplicate, amount, currency, link, partner, partnership, country, ingested_at)`
+	"github.com/xpromo/xpromo/schema"
 )
 
 // batch is one insert's rows.
@@ -47,15 +38,16 @@ func newConstCols(n int) *constCols {
 	return c
 }
 
-// hitColumns returns h's columns in the order of insertHits.
+// hitColumns returns h's columns in the order of schema.Hits (the
+// ingester's columns; sub_id stays empty).
 func (c *constCols) hitColumns(h *hitRows) []any {
 	n := h.len()
 	e := c.empty[:n]
 	return []any{h.id, h.ts, h.kind, h.link, h.partner, h.partnership, h.dir, h.campaign,
-		h.country, h.visitor, h.ref, h.device, h.bot, e, e, e, c.zero[:n], e, h.ingested, c.zeroU8[:n], h.fp}
+		h.country, h.visitor, h.ref, h.device, h.bot, e, e, e, c.zero[:n], e, h.ingested, c.zeroU8[:n], h.fp, e}
 }
 
-// convColumns returns cs's columns in the order of insertConversions.
+// convColumns returns cs's columns in the order of schema.Conversions.
 func convColumns(cs []convRow) []any {
 	n := len(cs)
 	var (
@@ -158,12 +150,12 @@ func (p *plan) writeTraffic(ctx context.Context, conn driver.Conn, pr *progress)
 				if ctx.Err() == nil {
 					var err error
 					if b.hits != nil {
-						err = insertColumns(ctx, conn, insertHits, consts.hitColumns(b.hits))
+						err = insertColumns(ctx, conn, schema.Hits.Insert(), consts.hitColumns(b.hits))
 						if err == nil {
 							pr.hits.Add(int64(b.hits.len()))
 						}
 					} else {
-						err = insertColumns(ctx, conn, insertConversions, convColumns(b.convs))
+						err = insertColumns(ctx, conn, schema.Conversions.Insert(), convColumns(b.convs))
 						if err == nil {
 							pr.convs.Add(int64(len(b.convs)))
 						}

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
@@ -37,12 +38,6 @@ const (
 	updateWhere       = `ALTER TABLE %s UPDATE %s WHERE %s`
 	selectReattribute = `SELECT count(), min(ts), max(ts) FROM attributions WHERE (%s) AND NOT has(?, conversion)`
 	pendingMutations  = `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND has(?, table) AND is_done = 0`
-	dropRollupMonth   = `ALTER TABLE hits_hourly DROP PARTITION %d`
-	// The rollup of one month, as hits_hourly_mv computes it.
-	refillRollupMonth = `INSERT INTO hits_hourly (partnership, direction, hour, kind, is_bot, hits, visitors)
-SELECT partnership, direction, toStartOfHour(ts) AS hour, kind, is_bot, countState(), uniqState(visitor)
-FROM hits WHERE partnership != '' AND toYYYYMM(ts) = ?
-GROUP BY partnership, direction, hour, kind, is_bot`
 )
 
 // MaxID bounds a user or visitor id (as the tracker does).
@@ -519,7 +514,7 @@ func (e *Eraser) Erase(ctx context.Context, p *Plan) (*Result, error) {
 		res.Months = append(res.Months, m)
 	}
 	slices.Sort(res.Months)
-	if err := RebuildRollup(ctx, e.Conn, res.Months); err != nil {
+	if err := reports.RebuildRollupMonths(ctx, e.Conn, res.Months); err != nil {
 		return res, fmt.Errorf("%s: %w", op, err)
 	}
 	if e.Redis != nil && len(p.RedisKeys) > 0 {
@@ -555,26 +550,6 @@ func WaitMutations(ctx context.Context, conn driver.Conn, tables []string, poll 
 		case <-time.After(poll):
 		}
 	}
-}
-
-// RebuildRollup empties the given months (YYYYMM) of hits_hourly and
-// fills them again from hits. A hit ingested into one of those months
-// while this runs can be counted twice or missed (as with `xpromo rollup
-// rebuild`); ts is when a hit was received, so only the current month
-// still takes hits.
-func RebuildRollup(ctx context.Context, conn driver.Conn, months []uint32) error {
-	for _, m := range months {
-		if m < 197001 || m > 999912 {
-			return fmt.Errorf("rebuild rollup: bad month %d", m)
-		}
-		if err := conn.Exec(ctx, fmt.Sprintf(dropRollupMonth, m)); err != nil {
-			return fmt.Errorf("rebuild rollup %d: %w", m, err)
-		}
-		if err := conn.Exec(ctx, refillRollupMonth, m); err != nil {
-			return fmt.Errorf("rebuild rollup %d: %w", m, err)
-		}
-	}
-	return nil
 }
 
 // Summary is the plan's counts in one line.

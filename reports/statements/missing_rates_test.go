@@ -15,6 +15,7 @@ import (
 	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -46,7 +47,7 @@ func TestMissingRates(t *testing.T) {
 		}
 		return v
 	}
-	hb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, country, visitor, is_bot, ingested_at)`)
+	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestMissingRates(t *testing.T) {
 	if err := hb.Send(); err != nil {
 		t.Fatal(err)
 	}
-	cb, err := db.Conn.PrepareBatch(ctx, `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, visitor, amount, currency, country, ingested_at)`)
+	cb, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -145,10 +146,6 @@ func loadScenario(t *testing.T, ctx context.Context, name string) *scenario {
 	return sc
 }
 
-const insertAttrSQL = `INSERT INTO attributions (conversion, ts, type, source, user_id, order_id, outcome,
- partnership, partner, country, direction, click, model, match, terms_version, overlaps,
- revenue, currency, revenue_rep, rep_currency, fx_rate, fx_date, computed_at, version)`
-
 // insertPhase writes the attributions of one phase, one insert per
 // version, so that recomputed rows land in other parts than the ones they
 // replace and only FINAL reconciles them.
@@ -174,7 +171,7 @@ func (sc *scenario) insertPhase(t *testing.T, ctx context.Context, phase string)
 		t.Fatal(err)
 	}
 	for _, v := range versions {
-		batch, err := sc.src.Conn.PrepareBatch(ctx, insertAttrSQL)
+		batch, err := sc.src.Conn.PrepareBatch(ctx, schema.Attributions.Insert())
 		if err != nil {
 			t.Fatal(err)
 		}

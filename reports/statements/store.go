@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/xpromo/xpromo/schema"
 )
 
 const (
-	insertStatementSQL = `INSERT INTO statements (period, id, hash, closed_at, closed_by, lines)`
 	// Rows come oldest close first: should two closes of one period have
 	// raced, the first one is the statement.
 	selectStatementsSQL = `SELECT period, id, hash, closed_at, closed_by, lines FROM statements
@@ -18,7 +19,7 @@ ORDER BY period, closed_at, id`
 )
 
 func insertStatement(ctx context.Context, conn driver.Conn, st *Statement, canon []byte) error {
-	batch, err := conn.PrepareBatch(ctx, insertStatementSQL)
+	batch, err := conn.PrepareBatch(ctx, schema.Statements.Insert())
 	if err != nil {
 		return err
 	}

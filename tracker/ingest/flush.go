@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/hit"
 )
@@ -79,7 +80,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		}
 		return m
 	}
-	err := write("hits", insertHits, func() int { return len(rs.hits) },
+	err := write(schema.Hits.Name, schema.Hits.Insert(), func() int { return len(rs.hits) },
 		func() []any { return hitColumns(rs.hits, rs.amounts, now) }, rs.dropStoredHits(in))
 	// deadLetter collects the entries of rows ClickHouse refused.
 	var dl errDeadLetter
@@ -95,7 +96,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 	} else if err != nil {
 		return err
 	}
-	err = write("conversions", insertConversions, func() int { return len(rs.conversions) },
+	err = write(schema.Conversions.Name, schema.Conversions.Insert(), func() int { return len(rs.conversions) },
 		func() []any { return conversionColumns(rs.conversions, rs.convAmounts, now) }, rs.dropStoredConversions(in))
 	if errors.As(err, &dl) {
 		deadLetterRows(rs.conversions)
@@ -104,7 +105,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		// found stored, so nothing is counted twice.
 		return err
 	}
-	err = write("rejected_hits", insertRejected, func() int { return len(rs.rejected) },
+	err = write(schema.RejectedHits.Name, schema.RejectedHits.Insert(), func() int { return len(rs.rejected) },
 		func() []any { return rejectedColumns(rs.rejected, now) }, rs.dropStoredRejected(in))
 	if errors.As(err, &dl) {
 		deadLetterRows(rs.rejected)

@@ -12,16 +12,7 @@ import (
 	"github.com/xpromo/xpromo/tracker/hit"
 )
 
-// The insert statements name every column: 18.16 rejects a batch insert
-// without a column list.
 const (
-	insertHits = `INSERT INTO hits (id, ts, kind, link, partner, partnership, direction, campaign,
- country, visitor, referrer_host, device, is_bot, event, click_ref, order_id, amount, currency, ingested_at, fallback,
- fingerprint, sub_id)`
-	insertConversions = `INSERT INTO conversions (id, ts, received_at, type, source, user_id, order_id, click_id,
- visitor, fingerprint, existing, duplicate, amount, currency, link, partner, partnership, country, ingested_at)`
-	insertRejected = `INSERT INTO rejected_hits (id, ts, endpoint, reason, query, link, partner,
- partnership, country, is_bot, ingested_at)`
 	// A redelivered batch may already be stored (a crash between insert and
 	// acknowledgement). The ts range lets ClickHouse skip other partitions;
 	// the ids come as one bound array (a slice binds as an array literal).
@@ -56,7 +47,7 @@ func directionName(d vocab.Direction) string {
 	return d.String()
 }
 
-// rejectedColumns turns rejected hits into the columns of insertRejected.
+// rejectedColumns turns rejected hits into the columns of schema.RejectedHits.
 func rejectedColumns(hs []*hit.Hit, now time.Time) []any {
 	n := len(hs)
 	var (
@@ -73,7 +64,7 @@ func rejectedColumns(hs []*hit.Hit, now time.Time) []any {
 	return []any{id, ts, endpoint, reason, query, link, partner, partnership, cc, bot, ingested}
 }
 
-// hitColumns turns rows into the columns of insertHits, in order. Appending
+// hitColumns turns rows into the columns of schema.Hits, in order. Appending
 // whole columns avoids clickhouse-go's per-row reflection on the hot path.
 func hitColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
 	n := len(hs)
@@ -95,7 +86,7 @@ func hitColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
 }
 
 // conversionColumns turns conversion hits into the columns of
-// insertConversions. A conversion without a source came from the pixel:
+// schema.Conversions. A conversion without a source came from the pixel:
 // our product.
 func conversionColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) []any {
 	n := len(hs)
