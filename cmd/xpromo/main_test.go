@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +30,21 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
+}
+
+// runCmd runs the command path ("partner secret") with args as main does
+// and returns its error.
+func runCmd(ctx context.Context, path string, args []string, stdout, stderr io.Writer) error {
+	_, err := execute(ctx, append(strings.Fields(path), args...), stdout, stderr)
+	return err
+}
+
+// parseFlags parses args with f as its command does before it runs.
+func parseFlags(f *flags, args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	return errors.Join(f.envErr...)
 }
 
 const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -350,27 +366,27 @@ func TestEnvironmentFallback(t *testing.T) {
 	t.Setenv("XPROMO_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("XPROMO_INGEST", "false")
 	t.Setenv("XPROMO_COMMIT_TIMEOUT", "7ms")
-	f := newFlags("serve", "serve", "", &bytes.Buffer{})
+	f := newFlags("serve", "serve", "")
 	var c serveConfig
 	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
 	f.Bool(&c.Ingest, "ingest", true, "")
 	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "")
-	if err := f.parse(nil, false); err != nil {
+	if err := parseFlags(f, nil); err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != "127.0.0.1:9999" || c.Ingest || c.CommitTimeout != 7*time.Millisecond {
 		t.Fatalf("env not used: %+v", c)
 	}
 	// A flag beats the environment.
-	f = newFlags("serve", "serve", "", &bytes.Buffer{})
+	f = newFlags("serve", "serve", "")
 	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
-	if err := f.parse([]string{"--http-addr", ":1"}, false); err != nil || c.HTTPAddr != ":1" {
+	if err := parseFlags(f, []string{"--http-addr", ":1"}); err != nil || c.HTTPAddr != ":1" {
 		t.Fatalf("flag did not win: %v %q", err, c.HTTPAddr)
 	}
 	t.Setenv("XPROMO_INGEST", "maybe")
-	f = newFlags("serve", "serve", "", &bytes.Buffer{})
+	f = newFlags("serve", "serve", "")
 	f.Bool(&c.Ingest, "ingest", true, "")
-	if err := f.parse(nil, false); err == nil {
+	if err := parseFlags(f, nil); err == nil {
 		t.Fatal("XPROMO_INGEST=maybe accepted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/chdb"
@@ -28,7 +29,7 @@ const retainHitsUsage = "drop whole months of raw hits (hits, rejected_hits) old
 // retentionEvery is how often serve applies --retain-hits.
 const retentionEvery = time.Hour
 
-func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func retentionCmd() *cobra.Command {
 	var c common
 	var keep string
 	var dryRun bool
@@ -38,47 +39,46 @@ Drops the months (partitions) of raw hits whose whole month is older than
 (hits_hourly), conversions and attributions are kept: reports over old
 months still show clicks and users from the rollup, but breakdowns,
 capture quality and visitor countries, which read raw hits, are empty
-there. serve does the same every hour when given --retain-hits.`, stderr)
+there. serve does the same every hour when given --retain-hits.`)
 	c.register(f, false)
 	f.String(&keep, "retain-hits", "off", retainHitsUsage)
 	f.BoolVar(&dryRun, "dry-run", false, "only list the months that would be dropped")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	period, err := privacy.ParsePeriod(keep)
-	if err != nil {
-		return err
-	}
-	if period.Off() {
-		fmt.Fprintln(stdout, "retention is off (--retain-hits): nothing dropped")
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		period, err := privacy.ParsePeriod(keep)
+		if err != nil {
+			return err
+		}
+		if period.Off() {
+			fmt.Fprintln(stdout, "retention is off (--retain-hits): nothing dropped")
+			return nil
+		}
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		now := clock()
+		parts, limit, err := applyRetention(ctx, conn, period, now, dryRun, cliActor())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "raw hits of months ended before %s go (--retain-hits %s", limit.Format(time.DateOnly), period)
+		if cut := period.Cutoff(now); limit.Before(cut) {
+			fmt.Fprintf(stdout, " would allow %s, but the attribution of the open months reads clicks back to %s", cut.Format(time.DateOnly), limit.Format(time.DateOnly))
+		}
+		fmt.Fprintln(stdout, ")")
+		verb := "dropped"
+		if dryRun {
+			verb = "would drop"
+		}
+		if len(parts) == 0 {
+			fmt.Fprintf(stdout, "no month of raw hits is older than %s\n", period)
+		}
+		for _, p := range parts {
+			fmt.Fprintf(stdout, "%s %s %d (%d rows)\n", verb, p.Table, p.Month, p.Rows)
+		}
 		return nil
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	now := clock()
-	parts, limit, err := applyRetention(ctx, conn, period, now, dryRun, cliActor())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "raw hits of months ended before %s go (--retain-hits %s", limit.Format(time.DateOnly), period)
-	if cut := period.Cutoff(now); limit.Before(cut) {
-		fmt.Fprintf(stdout, " would allow %s, but the attribution of the open months reads clicks back to %s", cut.Format(time.DateOnly), limit.Format(time.DateOnly))
-	}
-	fmt.Fprintln(stdout, ")")
-	verb := "dropped"
-	if dryRun {
-		verb = "would drop"
-	}
-	if len(parts) == 0 {
-		fmt.Fprintf(stdout, "no month of raw hits is older than %s\n", period)
-	}
-	for _, p := range parts {
-		fmt.Fprintf(stdout, "%s %s %d (%d rows)\n", verb, p.Table, p.Month, p.Rows)
-	}
-	return nil
+	})
 }
 
 // applyRetention drops the expired months of raw hits (none with dryRun)

@@ -144,10 +144,10 @@ func TestRetention(t *testing.T) {
 	t.Setenv("XPROMO_RETAIN_HITS", "2y")
 	var c common
 	var keep string
-	f := newFlags("x", "x", "x", nil)
+	f := newFlags("x", "x", "x")
 	c.register(f, false)
 	f.String(&keep, "retain-hits", "off", "")
-	if err := f.parse(nil, false); err != nil || keep != "2y" {
+	if err := parseFlags(f, nil); err != nil || keep != "2y" {
 		t.Fatalf("XPROMO_RETAIN_HITS not read: %q %v", keep, err)
 	}
 	r := testenv.NewRedis(t)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
 	"golang.org/x/text/currency"
 
@@ -203,7 +204,7 @@ func (c *serveConfig) validate() error {
 	return cfg.Validate()
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func serveCmd() *cobra.Command {
 	var c serveConfig
 	f := newFlags("serve", "serve [flags]", `
 Runs the tracker: GET /r/{code} (click, 302 to the link with xp_click added),
@@ -212,7 +213,7 @@ the management API under /v1 (catalog, tokens, audit, POST /v1/conversions).
 Each answer goes out once its hit is durable in Redis, or in the spill journal
 under --state-dir when Redis does not answer within --commit-timeout. Unless
 --ingest=false it also runs the ingester that writes hits to ClickHouse.
-SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, stderr)
+SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`)
 	c.common.register(f, true)
 	f.String(&c.HTTPAddr, "http-addr", ":8080", "listen address")
 	f.String(&c.TrustedProxies, "trusted-proxies", "127.0.0.0/8,::1/128", "comma-separated CIDRs whose X-Forwarded-For is believed")
@@ -232,17 +233,16 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`, 
 	f.Duration(&c.ShutdownWait, "shutdown-timeout", 15*time.Second, "bound on each shutdown step")
 	c.ingestFlags.register(f)
 	c.httpLimits.register(f)
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, &c, log, nil)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := c.validate(); err != nil {
+			return err
+		}
+		log, err := c.logger(stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, &c, log, nil)
+	})
 }
 
 // serve runs until ctx ends. ready, if not nil, receives the bound address.
