@@ -8,112 +8,23 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/chdb"
-	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
-	"github.com/xpromo/xpromo/tracker/ingest"
 )
-
-// ingestGCPercent is xpromo ingest's default GC target. The ingester
-// allocates an object or two per hit and keeps only about two batches: at
-// Go's default of 100 the collector took about a third of its CPU, at 400
-// about a quarter less CPU in all, for a peak RSS of 0.6-0.8 GB instead of
-// about half that at the default batch size (README, "Ingest memory").
-const ingestGCPercent = 400
-
-func ingestCmd() *cobra.Command {
-	var c common
-	var fl ingestFlags
-	var metricsAddr, pprofAddr string
-	var gcPercent int
-	f := newFlags("ingest", "ingest [flags]", `
-Reads the hit streams in Redis with a consumer group and writes them to
-ClickHouse in batches, acknowledging entries only after the insert. Several
-ingesters may run at once; entries a crashed one left behind are taken over
-after --claim-idle and never counted twice. SIGTERM drains the current batch.`)
-	c.register(f, true)
-	fl.register(f)
-	f.String(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (empty: off)")
-	f.String(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6061 (empty: off)")
-	f.Int(&gcPercent, "gc-percent", ingestGCPercent, "Go garbage collector target (as GOGC, which wins when set): higher trades memory for CPU; -1 turns the collector off")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		if gcPercent < -1 {
-			return fmt.Errorf("gc-percent %d: want -1 (off) or a percentage >= 0", gcPercent)
-		}
-		if _, set := os.LookupEnv("GOGC"); !set {
-			debug.SetGCPercent(gcPercent)
-		}
-		cfg := fl.config(c.KeyPrefix)
-		cfg.Defaults()
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
-		log, err := c.logger(stderr)
-		if err != nil {
-			return err
-		}
-		if cfg.AfterInsert, err = faultKillAfterInserts(log); err != nil {
-			return err
-		}
-		ropts, err := redis.ParseURL(c.RedisURL)
-		if err != nil {
-			return fmt.Errorf("redis-url: %w", err)
-		}
-		rdb := redis.NewClient(ropts)
-		defer rdb.Close()
-		ch, err := chdb.Connect(c.ClickHouseURL)
-		if err != nil {
-			return err
-		}
-		defer ch.Close()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		ing, err := ingest.New(rdb, ch, cfg, log, metrics.New(reg))
-		if err != nil {
-			return err
-		}
-		if metricsAddr != "" {
-			mux := http.NewServeMux()
-			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-			srv := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-			ln, err := net.Listen("tcp", metricsAddr)
-			if err != nil {
-				return fmt.Errorf("metrics-addr: %w", err)
-			}
-			go func() { _ = srv.Serve(ln) }()
-			defer srv.Close()
-		}
-		if pprofAddr != "" {
-			stop, err := servePprof(pprofAddr)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
-		log.Info("ingesting", "consumer", cfg.Consumer)
-		return ing.Run(ctx)
-	})
-}
 
 func migrateCmd() *cobra.Command {
 	var c common
@@ -175,7 +86,7 @@ func openStore(ctx context.Context, c *common) (*catalog.Store, driver.Conn, err
 		return nil, nil, err
 	}
 	s := catalog.NewStore(conn).WithClock(clock)
-	s.OnChange(func(ctx context.Context) { announce(ctx, c, catalogNotifier) })
+	s.OnChange(func(ctx context.Context) { announce(ctx, c, app.CatalogNotifier) })
 	return s, conn, nil
 }
 
@@ -194,7 +105,7 @@ func announce(ctx context.Context, c *common, notifier func(*redis.Client, strin
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	publish(ctx, notifier(rdb, c.KeyPrefix, log), log)
+	app.Publish(ctx, notifier(rdb, c.KeyPrefix, log), log)
 }
 
 func printJSON(w io.Writer, v any) error {

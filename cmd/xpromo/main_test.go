@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
@@ -53,7 +54,7 @@ type server struct {
 	base string
 	db   *testenv.DB
 	stop func()
-	cfg  *serveConfig
+	cfg  *app.Config
 }
 
 // seed creates the partner acme with partnership acme-de and links demo
@@ -77,7 +78,7 @@ func seed(t *testing.T, db *testenv.DB) {
 }
 
 // startServe runs serve in-process on a free port.
-func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *server {
+func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*app.Config)) *server {
 	t.Helper()
 	return startTestServe(t, testServeConfig(t, redisURL, prefix, db, opts...), db, testenv.Logger(t))
 }
@@ -85,10 +86,13 @@ func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...f
 // testServeConfig is serve's configuration for tests: a private data dir,
 // short refreshes and a generous commit timeout (the race detector slows
 // everything), then opts.
-func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *serveConfig {
+func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*app.Config)) *app.Config {
 	t.Helper()
-	c := &serveConfig{
-		common:         common{RedisURL: redisURL, ClickHouseURL: db.URL, KeyPrefix: prefix, LogLevel: "info", LogFormat: "text"},
+	c := &app.Config{
+		RedisURL:       redisURL,
+		ClickHouseURL:  db.URL,
+		KeyPrefix:      prefix,
+		Clock:          clock,
 		HTTPAddr:       "127.0.0.1:0",
 		TrustedProxies: "127.0.0.0/8,::1/128",
 		DataDir:        t.TempDir(),
@@ -96,7 +100,7 @@ func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts
 		CommitTimeout:  50 * time.Millisecond,
 		CatalogRefresh: 100 * time.Millisecond,
 		ShutdownWait:   15 * time.Second,
-		ingestFlags:    ingestFlags{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
+		Batching:       app.Batching{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
 	}
 	if os.Getenv("XPROMO_TEST_NO_INGEST") == "1" {
 		c.Ingest = false
@@ -104,19 +108,20 @@ func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts
 	for _, o := range opts {
 		o(c)
 	}
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
 // startTestServe runs serve with c and log until the test ends.
-func startTestServe(t *testing.T, c *serveConfig, db *testenv.DB, log *slog.Logger) *server {
+func startTestServe(t *testing.T, c *app.Config, db *testenv.DB, log *slog.Logger) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, c, log, ready) }()
+	c.Ready = ready
+	go func() { done <- app.Serve(ctx, c, log) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -367,7 +372,7 @@ func TestEnvironmentFallback(t *testing.T) {
 	t.Setenv("XPROMO_INGEST", "false")
 	t.Setenv("XPROMO_COMMIT_TIMEOUT", "7ms")
 	f := newFlags("serve", "serve", "")
-	var c serveConfig
+	var c app.Config
 	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
 	f.Bool(&c.Ingest, "ingest", true, "")
 	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "")

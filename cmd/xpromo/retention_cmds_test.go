@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -151,7 +152,7 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("XPROMO_RETAIN_HITS not read: %q %v", keep, err)
 	}
 	r := testenv.NewRedis(t)
-	startServe(t, r.URL, r.Prefix, db, func(c *serveConfig) { c.RetainHits = keep })
+	startServe(t, r.URL, r.Prefix, db, func(c *app.Config) { c.RetainHits = keep })
 	// The audit entry is written last.
 	testenv.WaitFor(t, 30*time.Second, "serve's retention", func() bool {
 		return count(t, db, "SELECT count() FROM audit_log WHERE action = 'drop' AND actor = 'serve'") == 1

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
@@ -35,7 +36,7 @@ func openTokenStore(ctx context.Context, c *common) (*auth.Store, *catalog.Store
 	return auth.NewStore(conn).WithClock(clock), catalog.NewStore(conn).WithClock(clock), func() {
 		conn.Close()
 		// Whatever the command changed, running trackers reload now.
-		announce(context.Background(), c, tokensNotifier)
+		announce(context.Background(), c, app.TokensNotifier)
 	}, nil
 }
 
