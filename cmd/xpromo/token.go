@@ -186,7 +186,7 @@ func tokenRevoke() *cobra.Command {
 Revokes an API token. Running servers (same Redis) are told at once and
 refuse it within a second.`)
 	c.register(f, true)
-	f.StringVar(&id, "id", "", "token id, as shown by `xpromo token list` (required)")
+	f.StringVar(&id, "id", "", "token id, as xpromo token list shows it (required)")
 	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if id == "" {
 			fmt.Fprintln(stderr, "--id is required")
