@@ -54,6 +54,22 @@ func newRoot() *cobra.Command {
 		c.cmd.Short = c.short
 		root.AddCommand(c.cmd)
 	}
+	// cobra's own help command shows the root's help for any word it
+	// does not know; xpromo's, like `xpromo nope`, refuses it.
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [COMMAND]...",
+		Short: "show a command's help",
+		RunE: func(_ *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return runGroup(target, rest)
+			}
+			return target.Help()
+		},
+	})
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		msg := err.Error()
 		// Go's flag package's wording, which scripts and tests match.

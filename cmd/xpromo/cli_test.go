@@ -46,6 +46,30 @@ func TestSingleDashFlagsStillWork(t *testing.T) {
 	}
 }
 
+// `xpromo help COMMAND...` shows that command's help, and refuses an
+// unknown one as `xpromo COMMAND` does.
+func TestHelpCommand(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		code    int
+		errText string
+	}{
+		{[]string{"help", "partner"}, 0, "Usage: xpromo partner SUBCOMMAND"},
+		{[]string{"help", "partner", "add"}, 0, "Usage: xpromo partner add --id ID"},
+		{[]string{"help", "nope"}, 2, `unknown command "nope"`},
+		{[]string{"help", "partner", "frob"}, 2, `unknown subcommand "frob"`},
+	} {
+		code, _, errOut := cliRun(t, nil, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.errText) {
+			t.Errorf("xpromo %v: exit %d, want %d; stderr lacks %q?\n%s", tt.args, code, tt.code, tt.errText, errOut)
+		}
+	}
+	code, out, _ := cliRun(t, nil, "help")
+	if code != 0 || !strings.Contains(out, "Usage: xpromo COMMAND") {
+		t.Errorf("xpromo help: exit %d\n%s", code, out)
+	}
+}
+
 func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		code, out, errOut := cliRun(t, nil, "completion", shell)
