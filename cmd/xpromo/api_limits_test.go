@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -42,7 +43,7 @@ func (a scriptClient) call(method, path string) (*http.Response, string) {
 
 // startAPI runs serve with the API's rate limits set by opts and returns
 // a client with an admin token it accepts.
-func startAPI(t *testing.T, opts ...func(*serveConfig)) scriptClient {
+func startAPI(t *testing.T, opts ...func(*app.Config)) scriptClient {
 	t.Helper()
 	db := testenv.ClickHouse(t)
 	r := testenv.NewRedis(t)
@@ -64,11 +65,11 @@ func startAPI(t *testing.T, opts ...func(*serveConfig)) scriptClient {
 // sending one request at a time is never answered 429, and every API
 // answer (success, 401, 404, 405) carries the RateLimit headers.
 func TestServeAPIRateLimitHeaders(t *testing.T) {
-	a := startAPI(t, func(c *serveConfig) { c.APIRate, c.APIIPRate = defAPIRate, defAPIIPRate })
+	a := startAPI(t, func(c *app.Config) { c.APIRate, c.APIIPRate = app.DefAPIRate, app.DefAPIIPRate })
 	paths := []string{"/v1/partners", "/v1/partnerships", "/v1/links/demo", "/v1/tokens", "/v1/audit?limit=5", "/v1/partners/acme"}
 	const n = 600
 	start := time.Now()
-	lowest := defAPIRate
+	lowest := app.DefAPIRate
 	for i := range n {
 		path := paths[i%len(paths)]
 		resp, body := a.call("GET", path)
@@ -77,13 +78,13 @@ func TestServeAPIRateLimitHeaders(t *testing.T) {
 		}
 		lim, rem, reset := resp.Header.Get("RateLimit-Limit"), resp.Header.Get("RateLimit-Remaining"), resp.Header.Get("RateLimit-Reset")
 		r, err := strconv.Atoi(rem)
-		if lim != strconv.Itoa(defAPIRate) || err != nil || r < 0 || r >= defAPIRate || reset == "" {
+		if lim != strconv.Itoa(app.DefAPIRate) || err != nil || r < 0 || r >= app.DefAPIRate || reset == "" {
 			t.Fatalf("request %d, GET %s: RateLimit-Limit %q -Remaining %q -Reset %q", i, path, lim, rem, reset)
 		}
 		lowest = min(lowest, r)
 	}
 	rate := float64(n) / time.Since(start).Seconds()
-	t.Logf("%d sequential requests at %.0f/s, lowest RateLimit-Remaining %d of %d", n, rate, lowest, defAPIRate)
+	t.Logf("%d sequential requests at %.0f/s, lowest RateLimit-Remaining %d of %d", n, rate, lowest, app.DefAPIRate)
 
 	// Refusals carry them too, and a 405 names the methods.
 	for _, c := range []struct {
@@ -117,7 +118,7 @@ func TestServeAPIRateLimitHeaders(t *testing.T) {
 // TestServeAPIRateLimitRefuses: over a (deliberately tiny) limit the
 // answer is 429 with Retry-After and the RateLimit headers at zero.
 func TestServeAPIRateLimitRefuses(t *testing.T) {
-	a := startAPI(t, func(c *serveConfig) { c.APIRate, c.APIIPRate = 0.5, 0 })
+	a := startAPI(t, func(c *app.Config) { c.APIRate, c.APIIPRate = 0.5, 0 })
 	// startAPI's wait used the one request of the burst, or it comes back
 	// within 2 s; take it, then the next is refused.
 	testenv.WaitFor(t, 5*time.Second, "the burst back", func() bool {

@@ -7,13 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/lib/chdb"
 )
 
-func runAttribute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func attributeCmd() *cobra.Command {
 	var c common
 	var from, to, currency string
 	var asJSON bool
@@ -26,77 +28,67 @@ partnership terms, and writes one row per conversion to the attributions
 table; the newest computation wins. Safe to run again at any time: late
 clicks, late conversions and corrected terms change the result.
 `+"`xpromo serve`"+` runs it every --attribute-every for the current and the
-previous month.`, stderr)
+previous month.`)
 	c.register(f, false)
 	f.StringVar(&from, "from", monthStart.AddDate(0, -1, 0).Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of last month)")
 	f.StringVar(&to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD (default: today)")
 	f.String(&currency, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	start, err := time.Parse(time.DateOnly, from)
-	if err != nil {
-		return fmt.Errorf("%w: --from %q: want YYYY-MM-DD", errUsage, from)
-	}
-	end, err := time.Parse(time.DateOnly, to)
-	if err != nil {
-		return fmt.Errorf("%w: --to %q: want YYYY-MM-DD", errUsage, to)
-	}
-	if end.Before(start) {
-		return fmt.Errorf("%w: --to %s is before --from %s", errUsage, to, from)
-	}
-	currency = strings.ToUpper(currency)
-	if len(currency) != 3 {
-		return fmt.Errorf("%w: --reporting-currency %q: want an ISO 4217 code", errUsage, currency)
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
-	job.ReportingCurrency = currency
-	sum, err := job.Run(ctx, start, end.AddDate(0, 0, 1))
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, sum)
-	}
-	fmt.Fprintf(stdout, "attributed %d conversions from %s to %s (%d earlier ones read as history, %d candidate clicks)\n",
-		sum.Conversions, from, to, sum.Context, sum.Clicks)
-	for _, o := range []string{attribution.OutcomeNewUser, attribution.OutcomeReturningUser, attribution.OutcomeCredited,
-		attribution.OutcomeDuplicate, attribution.OutcomeUnattributed, attribution.OutcomeOutsideWindow, attribution.OutcomeNotCredited} {
-		if n := sum.Outcomes[o]; n > 0 {
-			fmt.Fprintf(stdout, "  %-15s %d\n", o, n)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		start, err := time.Parse(time.DateOnly, from)
+		if err != nil {
+			return fmt.Errorf("%w: --from %q: want YYYY-MM-DD", errUsage, from)
 		}
-	}
-	if sum.Unconverted > 0 {
-		fmt.Fprintf(stdout, "warning: %d conversions have revenue without an FX rate to %s; load rates with `xpromo fx load` and run again\n", sum.Unconverted, currency)
-	}
-	return nil
-}
-
-func runFX(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, rest, err := subcommand("fx", args, stderr, map[string]string{
-		"load": "load ECB euro reference rates from a CSV file or the ECB's zip of one",
+		end, err := time.Parse(time.DateOnly, to)
+		if err != nil {
+			return fmt.Errorf("%w: --to %q: want YYYY-MM-DD", errUsage, to)
+		}
+		if end.Before(start) {
+			return fmt.Errorf("%w: --to %s is before --from %s", errUsage, to, from)
+		}
+		currency = strings.ToUpper(currency)
+		if len(currency) != 3 {
+			return fmt.Errorf("%w: --reporting-currency %q: want an ISO 4217 code", errUsage, currency)
+		}
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		log, err := c.logger(stderr)
+		if err != nil {
+			return err
+		}
+		job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
+		job.ReportingCurrency = currency
+		sum, err := job.Run(ctx, start, end.AddDate(0, 0, 1))
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(stdout, sum)
+		}
+		fmt.Fprintf(stdout, "attributed %d conversions from %s to %s (%d earlier ones read as history, %d candidate clicks)\n",
+			sum.Conversions, from, to, sum.Context, sum.Clicks)
+		for _, o := range []string{attribution.OutcomeNewUser, attribution.OutcomeReturningUser, attribution.OutcomeCredited,
+			attribution.OutcomeDuplicate, attribution.OutcomeUnattributed, attribution.OutcomeOutsideWindow, attribution.OutcomeNotCredited} {
+			if n := sum.Outcomes[o]; n > 0 {
+				fmt.Fprintf(stdout, "  %-15s %d\n", o, n)
+			}
+		}
+		if sum.Unconverted > 0 {
+			fmt.Fprintf(stdout, "warning: %d conversions have revenue without an FX rate to %s; load rates with `xpromo fx load` and run again\n", sum.Unconverted, currency)
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "load":
-		return runFXLoad(ctx, rest, stdout, stderr)
-	}
-	return nil
 }
 
-func runFXLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func fxCmd() *cobra.Command {
+	return group("fx SUBCOMMAND [flags]",
+		sub{"load ECB euro reference rates from a CSV file or the ECB's zip of one", fxLoadCmd()})
+}
+
+func fxLoadCmd() *cobra.Command {
 	var c common
 	f := newFlags("fx load", "fx load [flags] FILE.csv", `
 Loads the European Central Bank's euro reference rates from FILE.csv: the
@@ -105,24 +97,24 @@ downloaded from the ECB, or the ECB's zip of either (eurofxref-hist.zip,
 eurofxref.zip), read as it is. Any other kind of file is refused with what
 it is. Rates are kept by date; loading a file again
 replaces the rates it holds. Conversions use the latest rate on or before
-their day (at most 7 days old).`, stderr)
+their day (at most 7 days old).`)
 	c.register(f, false)
-	if err := f.parse(args, true); err != nil {
-		return err
-	}
-	if f.NArg() != 1 || f.Arg(0) == "" {
-		return fmt.Errorf("%w: want exactly one FILE.csv, got %d arguments", errUsage, f.NArg())
-	}
-	file := f.Arg(0)
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn).WithClock(clock), file)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "loaded %d rates from %s to %s\n", n, dates[0].Format(time.DateOnly), dates[1].Format(time.DateOnly))
-	return nil
+	f.cmd.Args = cobra.ArbitraryArgs
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if f.NArg() != 1 || f.Arg(0) == "" {
+			return fmt.Errorf("%w: want exactly one FILE.csv, got %d arguments", errUsage, f.NArg())
+		}
+		file := f.Arg(0)
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn).WithClock(clock), file)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "loaded %d rates from %s to %s\n", n, dates[0].Format(time.DateOnly), dates[1].Format(time.DateOnly))
+		return nil
+	})
 }

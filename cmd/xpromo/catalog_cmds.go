@@ -12,12 +12,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -29,17 +30,17 @@ type cmdFlags struct {
 	c common
 }
 
-func newCmdFlags(name, synopsis, description string, stderr io.Writer) *cmdFlags {
-	f := &cmdFlags{flags: newFlags(name, synopsis, description, stderr)}
+func newCmdFlags(name, synopsis, description string) *cmdFlags {
+	f := &cmdFlags{flags: newFlags(name, synopsis, description)}
 	f.c.register(f.flags, true) // Redis: changes are announced to running trackers
 	return f
 }
 
-// given reports which flags the command line set (flag.Visit): only those
+// given reports which flags the command line set (pflag Visit): only those
 // change anything in an update.
 func (f *cmdFlags) given() map[string]bool {
 	set := map[string]bool{}
-	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	f.Visit(func(fl *pflag.Flag) { set[fl.Name] = true })
 	return set
 }
 
@@ -87,7 +88,7 @@ var fieldFlags = map[string]string{"expires_at": "expires"}
 // flagError rewrites a *catalog.FieldError about a field this command has
 // a flag for so that it names the flag: "--inbound-cpa: -1 must not be
 // negative" rather than "inbound_cpa: ...".
-func flagError(fs *flag.FlagSet, err error) error {
+func flagError(fs *pflag.FlagSet, err error) error {
 	var fe *catalog.FieldError
 	if !errors.As(err, &fe) {
 		return err

@@ -8,166 +8,76 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/chdb"
-	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
-	"github.com/xpromo/xpromo/tracker/ingest"
 )
 
-// ingestGCPercent is xpromo ingest's default GC target. The ingester
-// allocates an object or two per hit and keeps only about two batches: at
-// Go's default of 100 the collector took about a third of its CPU, at 400
-// about a quarter less CPU in all, for a peak RSS of 0.6-0.8 GB instead of
-// about half that at the default batch size (README, "Ingest memory").
-const ingestGCPercent = 400
-
-func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c common
-	var fl ingestFlags
-	var metricsAddr, pprofAddr string
-	var gcPercent int
-	f := newFlags("ingest", "ingest [flags]", `
-Reads the hit streams in Redis with a consumer group and writes them to
-ClickHouse in batches, acknowledging entries only after the insert. Several
-ingesters may run at once; entries a crashed one left behind are taken over
-after --claim-idle and never counted twice. SIGTERM drains the current batch.`, stderr)
-	c.register(f, true)
-	fl.register(f)
-	f.String(&metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (empty: off)")
-	f.String(&pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6061 (empty: off)")
-	f.Int(&gcPercent, "gc-percent", ingestGCPercent, "Go garbage collector target (as GOGC, which wins when set): higher trades memory for CPU; -1 turns the collector off")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if gcPercent < -1 {
-		return fmt.Errorf("gc-percent %d: want -1 (off) or a percentage >= 0", gcPercent)
-	}
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
-	cfg := fl.config(c.KeyPrefix)
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	if cfg.AfterInsert, err = faultKillAfterInserts(log); err != nil {
-		return err
-	}
-	ropts, err := redis.ParseURL(c.RedisURL)
-	if err != nil {
-		return fmt.Errorf("redis-url: %w", err)
-	}
-	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
-	ch, err := chdb.Connect(c.ClickHouseURL)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ing, err := ingest.New(rdb, ch, cfg, log, metrics.New(reg))
-	if err != nil {
-		return err
-	}
-	if metricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		srv := &http.Server{Addr: metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		ln, err := net.Listen("tcp", metricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics-addr: %w", err)
-		}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-	}
-	if pprofAddr != "" {
-		stop, err := servePprof(pprofAddr)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	log.Info("ingesting", "consumer", cfg.Consumer)
-	return ing.Run(ctx)
-}
-
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func migrateCmd() *cobra.Command {
 	var c common
 	var cluster string
 	var status bool
 	f := newFlags("migrate", "migrate [flags]", `
 Creates the database if needed and applies every embedded migration not yet
-recorded in the xpromo_migrations table. Safe to run again at any time.`, stderr)
+recorded in the xpromo_migrations table. Safe to run again at any time.`)
 	c.register(f, false)
 	f.String(&cluster, "cluster", "", "run DDL ON CLUSTER this cluster (empty for a single server)")
 	f.Bool(&status, "status", false, "only list migrations and whether each is applied")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, !status)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if v, err := chdb.ServerVersion(conn); err == nil {
-		log.Info("clickhouse server", "version", v.String())
-	}
-	if status {
-		all, err := schema.All()
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		log, err := c.logger(stderr)
 		if err != nil {
 			return err
 		}
-		applied, _ := schema.Applied(ctx, conn)
-		for _, m := range all {
-			state := "pending"
-			if applied[m.Version] {
-				state = "applied"
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, !status)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if v, err := chdb.ServerVersion(conn); err == nil {
+			log.Info("clickhouse server", "version", v.String())
+		}
+		if status {
+			all, err := schema.All()
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(stdout, "%04d_%s\t%s\n", m.Version, m.Name, state)
+			applied, _ := schema.Applied(ctx, conn)
+			for _, m := range all {
+				state := "pending"
+				if applied[m.Version] {
+					state = "applied"
+				}
+				fmt.Fprintf(stdout, "%04d_%s\t%s\n", m.Version, m.Name, state)
+			}
+			return nil
+		}
+		done, err := schema.Migrate(ctx, conn, schema.Options{Cluster: cluster, Log: log})
+		if err != nil {
+			return err
+		}
+		if len(done) == 0 {
+			fmt.Fprintln(stdout, "schema is up to date")
+		} else {
+			fmt.Fprintf(stdout, "applied %d migration(s): %s\n", len(done), strings.Join(done, ", "))
 		}
 		return nil
-	}
-	done, err := schema.Migrate(ctx, conn, schema.Options{Cluster: cluster, Log: log})
-	if err != nil {
-		return err
-	}
-	if len(done) == 0 {
-		fmt.Fprintln(stdout, "schema is up to date")
-	} else {
-		fmt.Fprintf(stdout, "applied %d migration(s): %s\n", len(done), strings.Join(done, ", "))
-	}
-	return nil
+	})
 }
 
 // openStore connects for a catalog command.
@@ -177,7 +87,7 @@ func openStore(ctx context.Context, c *common) (*catalog.Store, driver.Conn, err
 		return nil, nil, err
 	}
 	s := catalog.NewStore(conn).WithClock(clock)
-	s.OnChange(func(ctx context.Context) { announce(ctx, c, catalogNotifier) })
+	s.OnChange(func(ctx context.Context) { announce(ctx, c, app.CatalogNotifier) })
 	return s, conn, nil
 }
 
@@ -196,44 +106,7 @@ func announce(ctx context.Context, c *common, notifier func(*redis.Client, strin
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	publish(ctx, notifier(rdb, c.KeyPrefix, log), log)
-}
-
-func subcommand(name string, args []string, stderr io.Writer, subs map[string]string) (string, []string, error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		w := stderr
-		fmt.Fprintf(w, "Usage: xpromo %s SUBCOMMAND [flags]\n\nSubcommands:\n", name)
-		keys := keysOf(subs)
-		width := 0
-		for _, k := range keys {
-			width = max(width, len(k))
-		}
-		for _, k := range keys {
-			fmt.Fprintf(w, "  %-*s  %s\n", width, k, subs[k])
-		}
-		if len(args) == 0 {
-			return "", nil, errUsage
-		}
-		return "", nil, errHelpShown
-	}
-	if _, ok := subs[args[0]]; !ok {
-		fmt.Fprintf(stderr, "xpromo %s: unknown subcommand %q (want one of: %s)\n", name, args[0], strings.Join(keysOf(subs), ", "))
-		return "", nil, errUsage
-	}
-	return args[0], args[1:], nil
-}
-
-var errHelpShown = fmt.Errorf("help: %w", errHelp)
-
-var errHelp = errors.New("help")
-
-func keysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	app.Publish(ctx, notifier(rdb, c.KeyPrefix, log), log)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -251,79 +124,93 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// listFlags parses the flags every list and show subcommand takes: the
-// connection, --format table|json and its shorthand --json, and those
-// extra registers (nil: none), of which required must not be left empty
-// (a usage error). synopsis is what follows the name in the usage line.
-func listFlags(name, synopsis, description string, args []string, stderr io.Writer, extra func(*flags), required ...string) (common, string, error) {
-	var c common
-	var format string
-	var asJSON bool
+// listFlags starts a list or show subcommand with the flags they all
+// take: the connection, --format table|json and its shorthand --json, and
+// those extra registers (nil: none), of which required must not be left
+// empty. synopsis is what follows the name in the usage line. The
+// command's run calls the listOpts' parsed first.
+func listFlags(name, synopsis, description string, extra func(*flags), required ...string) (*flags, *listOpts) {
 	if synopsis != "" {
 		synopsis = " " + synopsis
 	}
-	f := newFlags(name, name+synopsis+" [--format table|json] [--json]", description, stderr)
-	c.register(f, false)
-	f.StringVar(&format, "format", "table", "table or json")
-	f.BoolVar(&asJSON, "json", false, "same as --format json")
+	f := newFlags(name, name+synopsis+" [--format table|json] [--json]", description)
+	o := &listOpts{f: f, required: required}
+	o.c.register(f, false)
+	f.StringVar(&o.format, "format", "table", "table or json")
+	f.BoolVar(&o.asJSON, "json", false, "same as --format json")
 	if extra != nil {
 		extra(f)
 	}
-	if err := f.parse(args, false); err != nil {
-		return c, "", err
-	}
-	for _, n := range required {
-		if strings.TrimSpace(f.Lookup(n).Value.String()) == "" {
-			fmt.Fprintf(f.Output(), "--%s is required\n\n", n)
-			f.Usage()
-			return c, "", errUsage
+	return f, o
+}
+
+type listOpts struct {
+	f        *flags
+	c        common
+	format   string
+	asJSON   bool
+	required []string
+}
+
+// parsed returns the connection settings and the format, or a usage
+// error for a required flag left empty.
+func (o *listOpts) parsed() (common, string, error) {
+	for _, n := range o.required {
+		if strings.TrimSpace(o.f.Lookup(n).Value.String()) == "" {
+			fmt.Fprintf(o.f.Output(), "--%s is required\n\n", n)
+			o.f.Usage()
+			return o.c, "", errUsage
 		}
 	}
-	if asJSON {
+	format := o.format
+	if o.asJSON {
 		format = "json"
 	}
 	if format != "table" && format != "json" {
-		return c, "", fmt.Errorf("format %q: want table or json", format)
+		return o.c, "", fmt.Errorf("format %q: want table or json", format)
 	}
-	return c, format, nil
+	return o.c, format, nil
 }
 
-// listCatalog runs a list or show subcommand on the catalog snapshot:
-// table writes the table and returns what --format json prints.
-func listCatalog(ctx context.Context, args []string, stdout, stderr io.Writer, name, synopsis, description string, extra func(*flags), required []string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) error {
-	c, format, err := listFlags(name, synopsis, description, args, stderr, extra, required...)
-	if err != nil {
-		return err
-	}
-	store, conn, err := openStore(ctx, &c)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	snap, err := store.Load(ctx)
-	if err != nil {
-		return err
-	}
-	var tbl bytes.Buffer
-	tw := tabwriter.NewWriter(&tbl, 0, 0, 2, ' ', 0)
-	rows, err := table(tw, snap)
-	if err != nil {
-		return err
-	}
-	if format == "json" {
-		if rows == nil {
-			rows = []any{}
+// listCatalog is a list or show subcommand on the catalog snapshot: table
+// writes the table and returns what --format json prints.
+func listCatalog(name, synopsis, description string, extra func(*flags), required []string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) *cobra.Command {
+	f, l := listFlags(name, synopsis, description, extra, required...)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		c, format, err := l.parsed()
+		if err != nil {
+			return err
 		}
-		return printJSON(stdout, rows)
-	}
-	if err := tw.Flush(); err != nil {
+		store, conn, err := openStore(ctx, &c)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		snap, err := store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		var tbl bytes.Buffer
+		tw := tabwriter.NewWriter(&tbl, 0, 0, 2, ' ', 0)
+		rows, err := table(tw, snap)
+		if err != nil {
+			return err
+		}
+		if format == "json" {
+			if rows == nil {
+				rows = []any{}
+			}
+			return printJSON(stdout, rows)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		_, err = stdout.Write(tbl.Bytes())
 		return err
-	}
-	_, err = stdout.Write(tbl.Bytes())
-	return err
+	})
 }
 
-func runVisitorsReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func visitorsReportCmd() *cobra.Command {
 	var c common
 	var from, to, country, format string
 	var bots bool
@@ -332,89 +219,87 @@ func runVisitorsReport(ctx context.Context, args []string, stdout, stderr io.Wri
 Per partnership and VISITOR country (where the clicks came from, by IP),
 from the raw hits: clicks (bots excluded unless --include-bots), exact
 unique visitors among those clicks, and pixel views. Dates are UTC days,
-both included.`, stderr)
+both included.`)
 	c.register(f, false)
 	f.StringVar(&from, "from", clock().UTC().AddDate(0, 0, -29).Format(time.DateOnly), "first day, YYYY-MM-DD")
 	f.StringVar(&to, "to", today, "last day, YYYY-MM-DD")
 	f.StringVar(&country, "country", "", "only this visitor country (ISO alpha-2)")
 	f.BoolVar(&bots, "include-bots", false, "count clicks and views of bots too")
 	f.StringVar(&format, "format", "table", "table, csv or json")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	var filt reports.Filter
-	var err error
-	if filt.From, err = time.Parse(time.DateOnly, from); err != nil {
-		return fmt.Errorf("--from %q: want YYYY-MM-DD", from)
-	}
-	if filt.To, err = time.Parse(time.DateOnly, to); err != nil {
-		return fmt.Errorf("--to %q: want YYYY-MM-DD", to)
-	}
-	filt.Country = strings.ToUpper(country)
-	filt.IncludeBots = bots
-	if err := filt.Validate(); err != nil {
-		return err
-	}
-	switch format {
-	case reports.FormatTable, reports.FormatCSV, reports.FormatJSON:
-	default:
-		return fmt.Errorf("format %q: want table, csv or json", format)
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	rows, err := reports.VisitorCountries(ctx, conn, filt)
-	if err != nil {
-		return err
-	}
-	return reports.WriteVisitorCountries(stdout, format, rows)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		var filt reports.Filter
+		var err error
+		if filt.From, err = time.Parse(time.DateOnly, from); err != nil {
+			return fmt.Errorf("--from %q: want YYYY-MM-DD", from)
+		}
+		if filt.To, err = time.Parse(time.DateOnly, to); err != nil {
+			return fmt.Errorf("--to %q: want YYYY-MM-DD", to)
+		}
+		filt.Country = strings.ToUpper(country)
+		filt.IncludeBots = bots
+		if err := filt.Validate(); err != nil {
+			return err
+		}
+		switch format {
+		case reports.FormatTable, reports.FormatCSV, reports.FormatJSON:
+		default:
+			return fmt.Errorf("format %q: want table, csv or json", format)
+		}
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		rows, err := reports.VisitorCountries(ctx, conn, filt)
+		if err != nil {
+			return err
+		}
+		return reports.WriteVisitorCountries(stdout, format, rows)
+	})
 }
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func demoCmd() *cobra.Command {
 	var c common
 	var base string
 	f := newFlags("demo", "demo [flags]", `
 Seeds a demo partner (acme), partnership (acme-de, Germany, both ways) and two
 links: "demo" (inbound, to our landing page) and "demo-out" (outbound, to
-the partner). Running it again changes nothing.`, stderr)
+the partner). Running it again changes nothing.`)
 	c.register(f, false)
 	f.String(&base, "public-url", "http://localhost:8080", "the tracker's public base URL, to print the tracking URLs")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	store, conn, err := openStore(ctx, &c)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ignoreExists := func(_ any, err error) error {
-		if errors.Is(err, catalog.ErrExists) {
-			return nil
-		}
-		return err
-	}
-	steps := []func() error{
-		func() error {
-			return ignoreExists(store.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME Deals", Domains: []string{"acme.example"}}, cliActor()))
-		},
-		func() error {
-			return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, cliActor()))
-		},
-		func() error {
-			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}, cliActor()))
-		},
-		func() error {
-			return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}, cliActor()))
-		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		store, conn, err := openStore(ctx, &c)
+		if err != nil {
 			return err
 		}
-	}
-	base = strings.TrimRight(base, "/")
-	fmt.Fprintf(stdout, "demo partnership acme-de ready: %s/r/demo (inbound), %s/r/demo-out (outbound)\n", base, base)
-	return nil
+		defer conn.Close()
+		ignoreExists := func(_ any, err error) error {
+			if errors.Is(err, catalog.ErrExists) {
+				return nil
+			}
+			return err
+		}
+		steps := []func() error{
+			func() error {
+				return ignoreExists(store.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME Deals", Domains: []string{"acme.example"}}, cliActor()))
+			},
+			func() error {
+				return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, cliActor()))
+			},
+			func() error {
+				return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}, cliActor()))
+			},
+			func() error {
+				return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}, cliActor()))
+			},
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		base = strings.TrimRight(base, "/")
+		fmt.Fprintf(stdout, "demo partnership acme-de ready: %s/r/demo (inbound), %s/r/demo-out (outbound)\n", base, base)
+		return nil
+	})
 }

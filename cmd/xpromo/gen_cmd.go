@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/gen"
 )
 
-func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func genCmd() *cobra.Command {
 	var c common
 	var (
 		hits                    int64
@@ -37,7 +39,7 @@ cycles, 5% bots, repeat visitors), the conversions that follow (our
 signups, purchases and refunds, partners' postbacks) and, unless
 --attribute=false, their attributions. The same seed gives the same rows;
 run it again with another seed to add more. The database must exist with
-the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`, stderr)
+the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`)
 	c.register(f, false)
 	f.Int64Var(&hits, "hits", 1_000_000, "hits (clicks and views) to write")
 	f.IntVar(&partnerships, "partnerships", 100, "partnerships to create (at least --countries)")
@@ -53,52 +55,51 @@ the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`, stderr)
 	f.IntVar(&attributeDays, "attribute-days", 0, "days per attribution run (0: 365, the shortest history a run reads anyway)")
 	f.BoolVar(&viaStore, "catalog-store", false, "write the catalog with the catalog store one change at a time (quadratic: minutes for thousands of partnerships) instead of in bulk")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	first := clock().UTC().AddDate(0, 0, -days)
-	if start != "" {
-		t, err := time.Parse(time.DateOnly, start)
-		if err != nil {
-			fmt.Fprintf(stderr, "xpromo gen: --start %q: want YYYY-MM-DD\n", start)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		first := clock().UTC().AddDate(0, 0, -days)
+		if start != "" {
+			t, err := time.Parse(time.DateOnly, start)
+			if err != nil {
+				fmt.Fprintf(stderr, "xpromo gen: --start %q: want YYYY-MM-DD\n", start)
+				return errUsage
+			}
+			first = t
+		}
+		cfg := gen.Config{
+			Hits: hits, Partnerships: partnerships, Countries: countries, Days: days, Start: first,
+			Seed: int64(seed), Batch: batch, ConversionRate: rate, Workers: workers, Inserts: inserts,
+			Attribute: attribute, AttributeChunk: attributeDays, CatalogViaStore: viaStore, Progress: stderr,
+		}
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintf(stderr, "xpromo gen: %v\n", err)
 			return errUsage
 		}
-		first = t
-	}
-	cfg := gen.Config{
-		Hits: hits, Partnerships: partnerships, Countries: countries, Days: days, Start: first,
-		Seed: int64(seed), Batch: batch, ConversionRate: rate, Workers: workers, Inserts: inserts,
-		Attribute: attribute, AttributeChunk: attributeDays, CatalogViaStore: viaStore, Progress: stderr,
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "xpromo gen: %v\n", err)
-		return errUsage
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	sum, err := gen.Run(ctx, conn, cfg)
-	if err != nil {
-		return err
-	}
-	peak, err := peakRSS()
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, struct {
-			gen.Summary
-			PeakRSSBytes int64 `json:"peak_rss_bytes"`
-		}{sum, peak})
-	}
-	secs := sum.Total.Seconds()
-	fmt.Fprintf(stdout, "gen seed %d: partners %d, partnerships %d, links %d, terms %d, hits %d (clicks %d, views %d), conversions %d, attributions %d; %d rows in %.1fs (%.0f rows/s; catalog %.1fs, hits+conversions %.1fs at %.0f rows/s, attribution %.1fs); peak RSS %d MiB\n",
-		seed, sum.Partners, sum.Partnerships, sum.Links, sum.Terms, sum.Hits, sum.Clicks, sum.Views, sum.Conversions, sum.Attributions,
-		sum.Rows(), secs, float64(sum.Rows())/secs, sum.CatalogTime.Seconds(), sum.TrafficTime.Seconds(),
-		float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds(), peak>>20)
-	return nil
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		sum, err := gen.Run(ctx, conn, cfg)
+		if err != nil {
+			return err
+		}
+		peak, err := peakRSS()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(stdout, struct {
+				gen.Summary
+				PeakRSSBytes int64 `json:"peak_rss_bytes"`
+			}{sum, peak})
+		}
+		secs := sum.Total.Seconds()
+		fmt.Fprintf(stdout, "gen seed %d: partners %d, partnerships %d, links %d, terms %d, hits %d (clicks %d, views %d), conversions %d, attributions %d; %d rows in %.1fs (%.0f rows/s; catalog %.1fs, hits+conversions %.1fs at %.0f rows/s, attribution %.1fs); peak RSS %d MiB\n",
+			seed, sum.Partners, sum.Partnerships, sum.Links, sum.Terms, sum.Hits, sum.Clicks, sum.Views, sum.Conversions, sum.Attributions,
+			sum.Rows(), secs, float64(sum.Rows())/secs, sum.CatalogTime.Seconds(), sum.TrafficTime.Seconds(),
+			float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds(), peak>>20)
+		return nil
+	})
 }
 
 // peakRSS is this process's peak resident set size in bytes (VmHWM in

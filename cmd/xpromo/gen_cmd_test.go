@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ func TestGenCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"--clickhouse-url", db.URL, "--hits", "20000", "--partnerships", "20", "--countries", "5",
 		"--days", "10", "--start", "2026-03-25", "--seed", "5", "--batch", "6000"}
-	if err := runGen(ctx, args, &stdout, &stderr); err != nil {
+	if err := runCmd(ctx, "gen", args, &stdout, &stderr); err != nil {
 		t.Fatalf("gen: %v\n%s", err, stderr.String())
 	}
 	out := stdout.String()
@@ -46,7 +45,7 @@ func TestGenCommand(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	args = append(args[:len(args)-4], "--seed", "6", "--json", "--attribute=false", "--catalog-store")
-	if err := runGen(ctx, args, &stdout, &stderr); err != nil {
+	if err := runCmd(ctx, "gen", args, &stdout, &stderr); err != nil {
 		t.Fatalf("gen --seed 6: %v\n%s", err, stderr.String())
 	}
 	var sum gen.Summary
@@ -66,7 +65,7 @@ func TestGenCommand(t *testing.T) {
 	// The same seed again is refused.
 	stdout.Reset()
 	stderr.Reset()
-	if err := runGen(ctx, args, &stdout, &stderr); !errors.Is(err, gen.ErrSeedUsed) {
+	if err := runCmd(ctx, "gen", args, &stdout, &stderr); !errors.Is(err, gen.ErrSeedUsed) {
 		t.Errorf("same seed again: %v", err)
 	}
 }
@@ -74,7 +73,7 @@ func TestGenCommand(t *testing.T) {
 func TestGenUsage(t *testing.T) {
 	ctx := context.Background()
 	var stdout, stderr bytes.Buffer
-	if err := runGen(ctx, []string{"--help"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+	if err := runCmd(ctx, "gen", []string{"--help"}, &stdout, &stderr); !errors.Is(err, errHelp) {
 		t.Errorf("--help: %v", err)
 	}
 	if !strings.Contains(stderr.String(), "Usage: xpromo gen") || !strings.Contains(stderr.String(), "-conversion-rate") {
@@ -89,7 +88,7 @@ func TestGenUsage(t *testing.T) {
 		{"extra"},
 	} {
 		stderr.Reset()
-		if err := runGen(ctx, args, &stdout, &stderr); !errors.Is(err, errUsage) {
+		if err := runCmd(ctx, "gen", args, &stdout, &stderr); !errors.Is(err, errUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		} else if stderr.Len() == 0 {
 			t.Errorf("%v: nothing said on stderr", args)

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/http/postback"
@@ -55,7 +56,7 @@ func (s *logSink) String() string {
 // startServeLogged is startServe with the server's log written to sink
 // through handler (slog.NewTextHandler or slog.NewJSONHandler) at debug
 // level, so a test can read every line it wrote.
-func startServeLogged(t *testing.T, r *testenv.Redis, db *testenv.DB, sink io.Writer, jsonLog bool, opts ...func(*serveConfig)) *server {
+func startServeLogged(t *testing.T, r *testenv.Redis, db *testenv.DB, sink io.Writer, jsonLog bool, opts ...func(*app.Config)) *server {
 	t.Helper()
 	c := testServeConfig(t, r.URL, r.Prefix, db, opts...)
 	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
@@ -255,7 +256,7 @@ func TestHostileHeadersAndSlowClients(t *testing.T) {
 	r := testenv.NewRedis(t)
 	seed(t, db)
 	const headerTimeout, readTimeout = time.Second, 2 * time.Second
-	s := startServe(t, r.URL, r.Prefix, db, func(c *serveConfig) {
+	s := startServe(t, r.URL, r.Prefix, db, func(c *app.Config) {
 		c.ReadHeaderTimeout, c.ReadTimeout, c.MaxHeaderBytes = headerTimeout, readTimeout, 4<<10
 	})
 	svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/http/postback"
@@ -143,7 +144,7 @@ func TestNoRawIPStored(t *testing.T) {
 	}
 	// Hits stay in the Redis streams first (no ingester), to be searched
 	// there; a second server ingests them.
-	s := startServe(t, r.URL, r.Prefix, db, func(c *serveConfig) { c.Ingest, c.DataDir = false, stateDir })
+	s := startServe(t, r.URL, r.Prefix, db, func(c *app.Config) { c.Ingest, c.DataDir = false, stateDir })
 	do := func(method, path, xff, ctype, auth string, body io.Reader) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, s.base+path, body)
@@ -221,7 +222,7 @@ func TestNoRawIPStored(t *testing.T) {
 	checkRedis("in the streams")
 	s.stop()
 
-	s2 := startServe(t, r.URL, r.Prefix, db, func(c *serveConfig) { c.DataDir = stateDir })
+	s2 := startServe(t, r.URL, r.Prefix, db, func(c *app.Config) { c.DataDir = stateDir })
 	_ = s2
 	testenv.WaitFor(t, 30*time.Second, "every hit in ClickHouse", func() bool {
 		return count(t, db, "SELECT count() FROM hits")+count(t, db, "SELECT count() FROM conversions")+count(t, db, "SELECT count() FROM rejected_hits") == total

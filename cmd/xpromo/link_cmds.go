@@ -11,38 +11,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/xpromo/xpromo/domain/catalog"
 )
 
-func runLink(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand("link", args, stderr, map[string]string{
-		"add":     "add a link: --partnership ID --direction inbound|outbound --url URL [--code CODE] [--campaign C] [--expires DATE]",
-		"update":  "change a link: --code CODE [--url URL] [--campaign C] [--expires DATE|'']",
-		"pause":   "pause a link (it redirects to the partnership's fallback URL): --code CODE",
-		"resume":  "make a paused or archived link active again: --code CODE",
-		"archive": "archive a link: --code CODE",
-		"show":    "show a link: --code CODE",
-		"list":    "list links [--partnership ID] [--status S]",
-	})
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "add":
-		return linkAdd(ctx, args, stdout, stderr)
-	case "update":
-		return linkUpdate(ctx, args, stdout, stderr)
-	case "pause":
-		return linkSetStatus(ctx, args, stdout, stderr, "pause", catalog.StatusPaused)
-	case "resume":
-		return linkSetStatus(ctx, args, stdout, stderr, "resume", catalog.StatusActive)
-	case "archive":
-		return linkSetStatus(ctx, args, stdout, stderr, "archive", catalog.StatusArchived)
-	case "show":
-		return linkShow(ctx, args, stdout, stderr)
-	default:
-		return linkList(ctx, args, stdout, stderr)
-	}
+func linkCmd() *cobra.Command {
+	return group("link SUBCOMMAND [flags]",
+		sub{"add a link: --partnership ID --direction inbound|outbound --url URL [--code CODE] [--campaign C] [--expires DATE]", linkAdd()},
+		sub{"change a link: --code CODE [--url URL] [--campaign C] [--expires DATE|'']", linkUpdate()},
+		sub{"pause a link (it redirects to the partnership's fallback URL): --code CODE", linkSetStatus("pause", catalog.StatusPaused)},
+		sub{"make a paused or archived link active again: --code CODE", linkSetStatus("resume", catalog.StatusActive)},
+		sub{"archive a link: --code CODE", linkSetStatus("archive", catalog.StatusArchived)},
+		sub{"show a link: --code CODE", linkShow()},
+		sub{"list links [--partnership ID] [--status S]", linkList()})
 }
 
 func publicURLFlag(f *flags, base *string) {
@@ -53,7 +35,7 @@ func trackingURL(base, code string) string {
 	return strings.TrimRight(base, "/") + "/r/" + code
 }
 
-func linkAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func linkAdd() *cobra.Command {
 	var l catalog.Link
 	var base, expires string
 	f := newCmdFlags("link add", "link add --partnership ID --direction inbound|outbound --url URL [--code CODE] [--campaign C] [--expires DATE]", `
@@ -61,7 +43,7 @@ Adds a tracking link: GET /r/CODE records a click and redirects to URL with
 xp_click=<click id> added (or put {click_id} in URL where it belongs). URL
 must be http(s); an outbound link's URL must be on one of the partner's
 domains. Without --code a random 8-character code is generated. Trackers
-pick up new links within seconds.`, stderr)
+pick up new links within seconds.`)
 	f.StringVar(&l.Code, "code", "", "link code: A-Z, a-z, 0-9, '-', '_' (default: generated)")
 	f.StringVar(&l.Partnership, "partnership", "", "partnership id (required)")
 	f.StringVar(&l.Direction, "direction", "", "inbound or outbound (required)")
@@ -69,68 +51,66 @@ pick up new links within seconds.`, stderr)
 	f.StringVar(&l.Campaign, "campaign", "", "campaign name")
 	f.StringVar(&expires, "expires", "", "when the link stops redirecting to URL: YYYY-MM-DD (its 00:00 UTC) or RFC 3339; default never")
 	publicURLFlag(f.flags, &base)
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := f.require("partnership", "direction", "url"); err != nil {
-		return err
-	}
-	if strings.TrimSpace(expires) != "" {
-		var err error
-		if l.ExpiresAt, _, err = parseTime("expires", expires); err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := f.require("partnership", "direction", "url"); err != nil {
 			return err
 		}
-	}
-	return f.withStore(ctx, func(store *catalog.Store) error {
-		l, err := store.AddLink(ctx, l, cliActor())
-		if err != nil {
-			return err
+		if strings.TrimSpace(expires) != "" {
+			var err error
+			if l.ExpiresAt, _, err = parseTime("expires", expires); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(stdout, "link %s added: %s -> %s\n", l.Code, trackingURL(base, l.Code), l.URL)
-		return nil
+		return f.withStore(ctx, func(store *catalog.Store) error {
+			l, err := store.AddLink(ctx, l, cliActor())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "link %s added: %s -> %s\n", l.Code, trackingURL(base, l.Code), l.URL)
+			return nil
+		})
 	})
 }
 
-func linkUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func linkUpdate() *cobra.Command {
 	var code, u, campaign, expires string
 	f := newCmdFlags("link update", "link update --code CODE [--url URL] [--campaign C] [--expires DATE|'']", `
 Changes a link; only the flags given change. The code, partnership and
 direction are fixed: printed links must keep meaning what they meant.
 --expires '' removes the expiry. Use pause, resume and archive for the
-status.`, stderr)
+status.`)
 	f.StringVar(&code, "code", "", "link code (required)")
 	f.StringVar(&u, "url", "", "destination URL")
 	f.StringVar(&campaign, "campaign", "", "campaign name ('' for none)")
 	f.StringVar(&expires, "expires", "", "YYYY-MM-DD (its 00:00 UTC) or RFC 3339; '' for never")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := f.require("code"); err != nil {
-		return err
-	}
-	if err := f.requireOne("url", "campaign", "expires"); err != nil {
-		return err
-	}
-	set := f.given()
-	var ch catalog.LinkChange
-	if set["url"] {
-		ch.URL = &u
-	}
-	if set["campaign"] {
-		ch.Campaign = &campaign
-	}
-	if set["expires"] {
-		var at time.Time
-		if strings.TrimSpace(expires) != "" {
-			var err error
-			if at, _, err = parseTime("expires", expires); err != nil {
-				return err
-			}
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := f.require("code"); err != nil {
+			return err
 		}
-		ch.ExpiresAt = &at
-	}
-	return f.withStore(ctx, func(store *catalog.Store) error {
-		return updateLink(ctx, store, stdout, code, ch)
+		if err := f.requireOne("url", "campaign", "expires"); err != nil {
+			return err
+		}
+		set := f.given()
+		var ch catalog.LinkChange
+		if set["url"] {
+			ch.URL = &u
+		}
+		if set["campaign"] {
+			ch.Campaign = &campaign
+		}
+		if set["expires"] {
+			var at time.Time
+			if strings.TrimSpace(expires) != "" {
+				var err error
+				if at, _, err = parseTime("expires", expires); err != nil {
+					return err
+				}
+			}
+			ch.ExpiresAt = &at
+		}
+		return f.withStore(ctx, func(store *catalog.Store) error {
+			return updateLink(ctx, store, stdout, code, ch)
+		})
 	})
 }
 
@@ -152,7 +132,7 @@ func updateLink(ctx context.Context, store *catalog.Store, stdout io.Writer, cod
 }
 
 // linkSetStatus is link pause, resume (status active) and archive.
-func linkSetStatus(ctx context.Context, args []string, stdout, stderr io.Writer, verb, status string) error {
+func linkSetStatus(verb, status string) *cobra.Command {
 	var code string
 	desc := map[string]string{
 		"pause": `
@@ -166,32 +146,31 @@ Archives a link that is no longer used: like a paused link it redirects to
 the partnership's fallback URL, and lists can leave it out
 (xpromo link list --status active).`,
 	}[verb]
-	f := newCmdFlags("link "+verb, "link "+verb+" --code CODE", desc, stderr)
+	f := newCmdFlags("link "+verb, "link "+verb+" --code CODE", desc)
 	f.StringVar(&code, "code", "", "link code (required)")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := f.require("code"); err != nil {
-		return err
-	}
-	return f.withStore(ctx, func(store *catalog.Store) error {
-		snap, err := store.Load(ctx)
-		if err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := f.require("code"); err != nil {
 			return err
 		}
-		before, ok := snap.Links[code]
-		if !ok {
-			return fmt.Errorf("link %q: %w", code, catalog.ErrNotFound)
-		}
-		if before.Status == status {
-			fmt.Fprintf(stdout, "link %s is already %s\n", code, status)
+		return f.withStore(ctx, func(store *catalog.Store) error {
+			snap, err := store.Load(ctx)
+			if err != nil {
+				return err
+			}
+			before, ok := snap.Links[code]
+			if !ok {
+				return fmt.Errorf("link %q: %w", code, catalog.ErrNotFound)
+			}
+			if before.Status == status {
+				fmt.Fprintf(stdout, "link %s is already %s\n", code, status)
+				return nil
+			}
+			if _, err := store.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, cliActor()); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "link %s %s (was %s)\n", code, status, before.Status)
 			return nil
-		}
-		if _, err := store.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, cliActor()); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "link %s %s (was %s)\n", code, status, before.Status)
-		return nil
+		})
 	})
 }
 
@@ -201,9 +180,9 @@ type linkView struct {
 	TrackingURL string `json:"tracking_url"`
 }
 
-func linkShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func linkShow() *cobra.Command {
 	var code, base string
-	return listCatalog(ctx, args, stdout, stderr, "link show", "--code CODE", "Shows a link and its tracking URL.",
+	return listCatalog("link show", "--code CODE", "Shows a link and its tracking URL.",
 		func(f *flags) {
 			f.StringVar(&code, "code", "", "link code (required)")
 			publicURLFlag(f, &base)
@@ -228,9 +207,9 @@ func linkShow(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 }
 
-func linkList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func linkList() *cobra.Command {
 	var partnership, partner, status string
-	return listCatalog(ctx, args, stdout, stderr, "link list", "[--partnership ID] [--partner ID] [--status active|paused|archived]", "Lists the links as stored in ClickHouse.",
+	return listCatalog("link list", "[--partnership ID] [--partner ID] [--status active|paused|archived]", "Lists the links as stored in ClickHouse.",
 		func(f *flags) {
 			f.StringVar(&partnership, "partnership", "", "only this partnership's links")
 			f.StringVar(&partner, "partner", "", "only this partner's links")

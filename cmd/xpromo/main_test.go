@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
@@ -32,13 +34,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// runCmd runs the command path ("partner secret") with args as main does
+// and returns its error.
+func runCmd(ctx context.Context, path string, args []string, stdout, stderr io.Writer) error {
+	_, err := execute(ctx, append(strings.Fields(path), args...), stdout, stderr)
+	return err
+}
+
+// parseFlags parses args with f as its command does before it runs.
+func parseFlags(f *flags, args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	return errors.Join(f.envErr...)
+}
+
 const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 type server struct {
 	base string
 	db   *testenv.DB
 	stop func()
-	cfg  *serveConfig
+	cfg  *app.Config
 }
 
 // seed creates the partner acme with partnership acme-de and links demo
@@ -62,7 +79,7 @@ func seed(t *testing.T, db *testenv.DB) {
 }
 
 // startServe runs serve in-process on a free port.
-func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *server {
+func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*app.Config)) *server {
 	t.Helper()
 	return startTestServe(t, testServeConfig(t, redisURL, prefix, db, opts...), db, testenv.Logger(t))
 }
@@ -70,10 +87,13 @@ func startServe(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...f
 // testServeConfig is serve's configuration for tests: a private data dir,
 // short refreshes and a generous commit timeout (the race detector slows
 // everything), then opts.
-func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*serveConfig)) *serveConfig {
+func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts ...func(*app.Config)) *app.Config {
 	t.Helper()
-	c := &serveConfig{
-		common:         common{RedisURL: redisURL, ClickHouseURL: db.URL, KeyPrefix: prefix, LogLevel: "info", LogFormat: "text"},
+	c := &app.Config{
+		RedisURL:       redisURL,
+		ClickHouseURL:  db.URL,
+		KeyPrefix:      prefix,
+		Clock:          clock,
 		HTTPAddr:       "127.0.0.1:0",
 		TrustedProxies: "127.0.0.0/8,::1/128",
 		DataDir:        t.TempDir(),
@@ -81,7 +101,7 @@ func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts
 		CommitTimeout:  50 * time.Millisecond,
 		CatalogRefresh: 100 * time.Millisecond,
 		ShutdownWait:   15 * time.Second,
-		ingestFlags:    ingestFlags{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
+		Batching:       app.Batching{BatchSize: 5000, FlushInterval: 100 * time.Millisecond, ClaimIdle: 2 * time.Second},
 	}
 	if os.Getenv("XPROMO_TEST_NO_INGEST") == "1" {
 		c.Ingest = false
@@ -89,19 +109,20 @@ func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts
 	for _, o := range opts {
 		o(c)
 	}
-	if err := c.validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
 // startTestServe runs serve with c and log until the test ends.
-func startTestServe(t *testing.T, c *serveConfig, db *testenv.DB, log *slog.Logger) *server {
+func startTestServe(t *testing.T, c *app.Config, db *testenv.DB, log *slog.Logger) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, c, log, ready) }()
+	c.Ready = ready
+	go func() { done <- app.Serve(ctx, c, log) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -351,27 +372,27 @@ func TestEnvironmentFallback(t *testing.T) {
 	t.Setenv("XPROMO_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("XPROMO_INGEST", "false")
 	t.Setenv("XPROMO_COMMIT_TIMEOUT", "7ms")
-	f := newFlags("serve", "serve", "", &bytes.Buffer{})
-	var c serveConfig
+	f := newFlags("serve", "serve", "")
+	var c app.Config
 	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
 	f.Bool(&c.Ingest, "ingest", true, "")
 	f.Duration(&c.CommitTimeout, "commit-timeout", 5*time.Millisecond, "")
-	if err := f.parse(nil, false); err != nil {
+	if err := parseFlags(f, nil); err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != "127.0.0.1:9999" || c.Ingest || c.CommitTimeout != 7*time.Millisecond {
 		t.Fatalf("env not used: %+v", c)
 	}
 	// A flag beats the environment.
-	f = newFlags("serve", "serve", "", &bytes.Buffer{})
+	f = newFlags("serve", "serve", "")
 	f.String(&c.HTTPAddr, "http-addr", ":8080", "")
-	if err := f.parse([]string{"--http-addr", ":1"}, false); err != nil || c.HTTPAddr != ":1" {
+	if err := parseFlags(f, []string{"--http-addr", ":1"}); err != nil || c.HTTPAddr != ":1" {
 		t.Fatalf("flag did not win: %v %q", err, c.HTTPAddr)
 	}
 	t.Setenv("XPROMO_INGEST", "maybe")
-	f = newFlags("serve", "serve", "", &bytes.Buffer{})
+	f = newFlags("serve", "serve", "")
 	f.Bool(&c.Ingest, "ingest", true, "")
-	if err := f.parse(nil, false); err == nil {
+	if err := parseFlags(f, nil); err == nil {
 		t.Fatal("XPROMO_INGEST=maybe accepted")
 	}
 }

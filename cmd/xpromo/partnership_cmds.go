@@ -14,90 +14,73 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 )
 
-func runPartnership(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand("partnership", args, stderr, map[string]string{
-		"add":    "add a partnership: --id ID --partner ID --country CC --direction inbound|outbound|both",
-		"update": "change a partnership's direction: --id ID --direction inbound|outbound|both",
-		"show":   "show a partnership and its terms versions: --id ID",
-		"list":   "list partnerships [--partner ID] [--country CC]",
-		"terms":  "set a partnership's terms or list their versions (xpromo partnership terms --help)",
-	})
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "add":
-		return partnershipAdd(ctx, args, stdout, stderr)
-	case "update":
-		return partnershipUpdate(ctx, args, stdout, stderr)
-	case "show":
-		return partnershipShow(ctx, args, stdout, stderr)
-	case "terms":
-		return runTerms(ctx, args, stdout, stderr)
-	default:
-		return partnershipList(ctx, args, stdout, stderr)
-	}
+func partnershipCmd() *cobra.Command {
+	return group("partnership SUBCOMMAND [flags]",
+		sub{"add a partnership: --id ID --partner ID --country CC --direction inbound|outbound|both", partnershipAdd()},
+		sub{"change a partnership's direction: --id ID --direction inbound|outbound|both", partnershipUpdate()},
+		sub{"show a partnership and its terms versions: --id ID", partnershipShow()},
+		sub{"list partnerships [--partner ID] [--country CC]", partnershipList()},
+		sub{"set a partnership's terms or list their versions (xpromo partnership terms --help)", termsCmd()})
 }
 
-func partnershipAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func partnershipAdd() *cobra.Command {
 	var p catalog.Partnership
 	f := newCmdFlags("partnership add", "partnership add --id ID --partner ID --country CC --direction inbound|outbound|both", `
 Adds a partnership: one partner in one country. inbound: the partner sends
 users to us; outbound: we send ours to the partner; both: the two-way deal.
-Set its terms with xpromo partnership terms set.`, stderr)
+Set its terms with xpromo partnership terms set.`)
 	f.StringVar(&p.ID, "id", "", "partnership id: a-z, 0-9, '-', '_' (required)")
 	f.StringVar(&p.Partner, "partner", "", "partner id (required)")
 	f.StringVar(&p.Country, "country", "", "ISO 3166-1 alpha-2 country code (required)")
 	f.StringVar(&p.Direction, "direction", vocab.Both, "inbound, outbound or both")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := f.require("id", "partner", "country", "direction"); err != nil {
-		return err
-	}
-	return f.withStore(ctx, func(store *catalog.Store) error {
-		p, err := store.AddPartnership(ctx, p, cliActor())
-		if err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := f.require("id", "partner", "country", "direction"); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "partnership %s added (partner %s, %s, %s)\n", p.ID, p.Partner, p.Country, p.Direction)
-		return nil
+		return f.withStore(ctx, func(store *catalog.Store) error {
+			p, err := store.AddPartnership(ctx, p, cliActor())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "partnership %s added (partner %s, %s, %s)\n", p.ID, p.Partner, p.Country, p.Direction)
+			return nil
+		})
 	})
 }
 
-func partnershipUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func partnershipUpdate() *cobra.Command {
 	var id, direction string
 	f := newCmdFlags("partnership update", "partnership update --id ID --direction inbound|outbound|both", `
 Changes a partnership's direction (its partner and country are fixed: a
 different pair is a different agreement). Narrowing it is refused while
-active links of the dropped direction exist: pause or archive them first.`, stderr)
+active links of the dropped direction exist: pause or archive them first.`)
 	f.StringVar(&id, "id", "", "partnership id (required)")
 	f.StringVar(&direction, "direction", "", "inbound, outbound or both (required)")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := f.require("id", "direction"); err != nil {
-		return err
-	}
-	return f.withStore(ctx, func(store *catalog.Store) error {
-		snap, err := store.Load(ctx)
-		if err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := f.require("id", "direction"); err != nil {
 			return err
 		}
-		before, ok := snap.Partnerships[id]
-		if !ok {
-			return fmt.Errorf("partnership %q: %w", id, catalog.ErrNotFound)
-		}
-		ps, err := store.UpdatePartnership(ctx, id, catalog.PartnershipChange{Direction: &direction}, cliActor())
-		if err != nil {
-			return err
-		}
-		return printChange(stdout, "partnership "+id, before, ps)
+		return f.withStore(ctx, func(store *catalog.Store) error {
+			snap, err := store.Load(ctx)
+			if err != nil {
+				return err
+			}
+			before, ok := snap.Partnerships[id]
+			if !ok {
+				return fmt.Errorf("partnership %q: %w", id, catalog.ErrNotFound)
+			}
+			ps, err := store.UpdatePartnership(ctx, id, catalog.PartnershipChange{Direction: &direction}, cliActor())
+			if err != nil {
+				return err
+			}
+			return printChange(stdout, "partnership "+id, before, ps)
+		})
 	})
 }
 
@@ -109,9 +92,9 @@ type partnershipView struct {
 	Terms        []catalog.Terms `json:"terms"`
 }
 
-func partnershipShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func partnershipShow() *cobra.Command {
 	var id string
-	return listCatalog(ctx, args, stdout, stderr, "partnership show", "--id ID", "Shows a partnership, its links by status and every version of its terms.",
+	return listCatalog("partnership show", "--id ID", "Shows a partnership, its links by status and every version of its terms.",
 		func(f *flags) { f.StringVar(&id, "id", "", "partnership id (required)") }, []string{"id"},
 		func(w *tabwriter.Writer, s *catalog.Snapshot) (any, error) {
 			ps, ok := s.Partnerships[id]
@@ -162,9 +145,9 @@ func partnershipShow(ctx context.Context, args []string, stdout, stderr io.Write
 		})
 }
 
-func partnershipList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func partnershipList() *cobra.Command {
 	var partner, country string
-	return listCatalog(ctx, args, stdout, stderr, "partnership list", "[--partner ID] [--country CC]", "Lists the partnerships as stored in ClickHouse, with the status of the terms in force today.",
+	return listCatalog("partnership list", "[--partner ID] [--country CC]", "Lists the partnerships as stored in ClickHouse, with the status of the terms in force today.",
 		func(f *flags) {
 			f.StringVar(&partner, "partner", "", "only this partner's partnerships")
 			f.StringVar(&country, "country", "", "only partnerships in this country (ISO alpha-2)")
@@ -191,18 +174,10 @@ func partnershipList(ctx context.Context, args []string, stdout, stderr io.Write
 
 // ---- partnership terms ----
 
-func runTerms(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand("partnership terms", args, stderr, map[string]string{
-		"set":      "store a new version of the terms: --partnership ID [--effective-from DATE] [field flags]",
-		"versions": "list every version of a partnership's terms: --partnership ID",
-	})
-	if err != nil {
-		return err
-	}
-	if sub == "set" {
-		return termsSet(ctx, args, stdout, stderr)
-	}
-	return termsVersions(ctx, args, stdout, stderr)
+func termsCmd() *cobra.Command {
+	return group("terms SUBCOMMAND [flags]",
+		sub{"store a new version of the terms: --partnership ID [--effective-from DATE] [field flags]", termsSet()},
+		sub{"list every version of a partnership's terms: --partnership ID", termsVersions()})
 }
 
 // termsFlag is a flag of terms set: it sets one field of the terms from
@@ -285,7 +260,7 @@ var termsFlags = []termsFlag{
 	{"fallback-url", "where paused, archived or expired links redirect; '' for none", stringField(func(t *catalog.Terms) *string { return &t.FallbackURL })},
 }
 
-func termsSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func termsSet() *cobra.Command {
 	var id, effective string
 	var mayCreate bool
 	f := newCmdFlags("partnership terms set", "partnership terms set --partnership ID [--effective-from YYYY-MM-DD] [--currency EUR] [--inbound-cpa 10] [...]", `
@@ -296,7 +271,7 @@ Fields whose flag is not given are those of the latest version, so
 pauses the partnership from today and changes nothing else. A version may
 not take effect before the latest one; setting what the latest version
 already says stores nothing. Amounts are decimals (at most 4 places) in
---currency; percentages are in percent (12.5 means 12.5%).`, stderr)
+--currency; percentages are in percent (12.5 means 12.5%).`)
 	f.StringVar(&id, "partnership", "", "partnership id (required)")
 	f.StringVar(&effective, "effective-from", "", "UTC day from which this version applies, YYYY-MM-DD (default today)")
 	values := make([]string, len(termsFlags))
@@ -304,68 +279,67 @@ already says stores nothing. Amounts are decimals (at most 4 places) in
 		f.StringVar(&values[i], tf.name, "", tf.usage)
 	}
 	f.BoolVar(&mayCreate, "partner-may-create-links", false, "whether the partner's own API tokens may create links (--partner-may-create-links=false to stop)")
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	if err := f.require("partnership"); err != nil {
-		return err
-	}
-	from := clock().UTC().Truncate(24 * time.Hour)
-	if effective != "" {
-		var err error
-		if from, err = parseDay("effective-from", effective); err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := f.require("partnership"); err != nil {
 			return err
 		}
-	}
-	set := f.given()
-	return f.withStore(ctx, func(store *catalog.Store) error {
-		snap, err := store.Load(ctx)
-		if err != nil {
-			return err
-		}
-		if _, ok := snap.Partnerships[id]; !ok {
-			return fmt.Errorf("partnership %q: %w", id, catalog.ErrNotFound)
-		}
-		var t catalog.Terms
-		var latest uint32
-		if vs := snap.Terms[id]; len(vs) > 0 {
-			t = vs[len(vs)-1]
-			latest = t.Version
-			t.Version, t.CreatedAt, t.CreatedBy = 0, time.Time{}, ""
-		} else if !set["currency"] {
-			return badFlag("currency", "is required for a partnership's first terms version")
-		}
-		t.EffectiveFrom = from
-		for i, tf := range termsFlags {
-			if !set[tf.name] {
-				continue
-			}
-			if err := tf.set(&t, values[i]); err != nil {
-				return badFlag(tf.name, "%s", err.Error())
+		from := clock().UTC().Truncate(24 * time.Hour)
+		if effective != "" {
+			var err error
+			if from, err = parseDay("effective-from", effective); err != nil {
+				return err
 			}
 		}
-		if set["partner-may-create-links"] {
-			t.PartnerMayCreateLinks = mayCreate
-		}
-		if t.StartDate.IsZero() {
-			t.StartDate = t.EffectiveFrom
-		}
-		got, err := store.SetTerms(ctx, id, t, cliActor())
-		if err != nil {
-			return err
-		}
-		if latest > 0 && got.Version <= latest {
-			fmt.Fprintf(stdout, "partnership %s terms unchanged (version %d, effective from %s)\n", id, got.Version, dayOrDash(got.EffectiveFrom))
+		set := f.given()
+		return f.withStore(ctx, func(store *catalog.Store) error {
+			snap, err := store.Load(ctx)
+			if err != nil {
+				return err
+			}
+			if _, ok := snap.Partnerships[id]; !ok {
+				return fmt.Errorf("partnership %q: %w", id, catalog.ErrNotFound)
+			}
+			var t catalog.Terms
+			var latest uint32
+			if vs := snap.Terms[id]; len(vs) > 0 {
+				t = vs[len(vs)-1]
+				latest = t.Version
+				t.Version, t.CreatedAt, t.CreatedBy = 0, time.Time{}, ""
+			} else if !set["currency"] {
+				return badFlag("currency", "is required for a partnership's first terms version")
+			}
+			t.EffectiveFrom = from
+			for i, tf := range termsFlags {
+				if !set[tf.name] {
+					continue
+				}
+				if err := tf.set(&t, values[i]); err != nil {
+					return badFlag(tf.name, "%s", err.Error())
+				}
+			}
+			if set["partner-may-create-links"] {
+				t.PartnerMayCreateLinks = mayCreate
+			}
+			if t.StartDate.IsZero() {
+				t.StartDate = t.EffectiveFrom
+			}
+			got, err := store.SetTerms(ctx, id, t, cliActor())
+			if err != nil {
+				return err
+			}
+			if latest > 0 && got.Version <= latest {
+				fmt.Fprintf(stdout, "partnership %s terms unchanged (version %d, effective from %s)\n", id, got.Version, dayOrDash(got.EffectiveFrom))
+				return nil
+			}
+			fmt.Fprintf(stdout, "partnership %s terms version %d stored, effective from %s (%s)\n", id, got.Version, dayOrDash(got.EffectiveFrom), got.Status)
 			return nil
-		}
-		fmt.Fprintf(stdout, "partnership %s terms version %d stored, effective from %s (%s)\n", id, got.Version, dayOrDash(got.EffectiveFrom), got.Status)
-		return nil
+		})
 	})
 }
 
-func termsVersions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func termsVersions() *cobra.Command {
 	var id string
-	return listCatalog(ctx, args, stdout, stderr, "partnership terms versions", "--partnership ID", `
+	return listCatalog("partnership terms versions", "--partnership ID", `
 Lists every version of a partnership's terms, oldest first. IN FORCE marks
 the version that applies today.`,
 		func(f *flags) { f.StringVar(&id, "partnership", "", "partnership id (required)") }, []string{"partnership"},

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -23,9 +24,9 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	r := testenv.NewRedis(t)
 	seed(t, db)
-	slow := func(c *serveConfig) { c.CatalogRefresh = time.Hour }
+	slow := func(c *app.Config) { c.CatalogRefresh = time.Hour }
 	a := startServe(t, r.URL, r.Prefix, db, slow)
-	b := startServe(t, r.URL, r.Prefix, db, slow, func(c *serveConfig) { c.Ingest = false })
+	b := startServe(t, r.URL, r.Prefix, db, slow, func(c *app.Config) { c.Ingest = false })
 	ctx := context.Background()
 	secret, tok, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "ops"})
 	if err != nil {

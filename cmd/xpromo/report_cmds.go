@@ -7,24 +7,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/reports"
 )
 
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	subs := map[string]string{"visitors": "per partnership and visitor country (by IP), from the raw hits"}
+func reportCmd() *cobra.Command {
+	subs := []sub{{"per partnership and visitor country (by IP), from the raw hits", visitorsReportCmd()}}
 	for _, n := range reports.Names() {
-		subs[n] = reports.Registry[n].Summary
+		subs = append(subs, sub{reports.Registry[n].Summary, namedReportCmd(n)})
 	}
-	name, rest, err := subcommand("report", args, stderr, subs)
-	if err != nil {
-		return err
-	}
-	if name == "visitors" {
-		return runVisitorsReport(ctx, rest, stdout, stderr)
-	}
-	return runNamedReport(ctx, name, rest, stdout, stderr)
+	return group("report REPORT [flags]", subs...)
 }
 
 // reportFlags are the flags every named report takes; the API takes the
@@ -80,117 +75,113 @@ func (rf *reportFlags) params() (reports.Params, error) {
 	return p, nil
 }
 
-func runNamedReport(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+func namedReportCmd(name string) *cobra.Command {
 	var c common
 	var rf reportFlags
 	f := newFlags("report "+name, "report "+name+" [--from DATE] [--to DATE] [--granularity day|week|month] [--country CC,...] [--partner ID] [--partnership ID] [--include-bots] [--compare previous|year] [--format table|csv|json|xlsx]",
 		reports.Registry[name].Summary+`.
 Days are calendar days in each country's own time zone (`+"`xpromo country set-timezone`"+`,
 default UTC). The CLI reads everything (as admin); GET /v1/reports/`+name+` gives the
-same figures limited to the reader's token.`, stderr)
+same figures limited to the reader's token.`)
 	c.register(f, false)
 	rf.register(f)
-	if err := f.parse(args, false); err != nil {
-		return err
-	}
-	p, err := rf.params()
-	if err != nil {
-		return err
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
-	if err != nil {
-		return err
-	}
-	env, err := reports.NewEnv(ctx, conn, snap)
-	if err != nil {
-		return err
-	}
-	t, err := reports.Registry[name].Run(ctx, env, p, rf.by)
-	if err != nil {
-		return err
-	}
-	return t.Write(stdout, rf.format)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		p, err := rf.params()
+		if err != nil {
+			return err
+		}
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
+		if err != nil {
+			return err
+		}
+		env, err := reports.NewEnv(ctx, conn, snap)
+		if err != nil {
+			return err
+		}
+		t, err := reports.Registry[name].Run(ctx, env, p, rf.by)
+		if err != nil {
+			return err
+		}
+		return t.Write(stdout, rf.format)
+	})
 }
 
-func runCountry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, rest, err := subcommand("country", args, stderr, map[string]string{
-		"set-timezone": "set the time zone a country's report days are in: --country CC --timezone Europe/Berlin",
-		"list":         "list the countries with a time zone set (the others use UTC)",
-	})
-	if err != nil {
-		return err
-	}
+func countryCmd() *cobra.Command {
+	return group("country SUBCOMMAND [flags]",
+		sub{"set the time zone a country's report days are in: --country CC --timezone Europe/Berlin", countrySubCmd("set-timezone")},
+		sub{"list the countries with a time zone set (the others use UTC)", countrySubCmd("list")})
+}
+
+// countrySubCmd is country set-timezone or country list.
+func countrySubCmd(sub string) *cobra.Command {
 	var c common
 	var cc, tz string
 	f := newFlags("country "+sub, "country "+sub+" [flags]", `
 Report periods are calendar days in each country's own time zone; a
-country without one uses UTC.`, stderr)
+country without one uses UTC.`)
 	c.register(f, false)
 	if sub == "set-timezone" {
 		f.StringVar(&cc, "country", "", "ISO 3166-1 alpha-2 code (required)")
 		f.StringVar(&tz, "timezone", "", "IANA time zone name, e.g. Europe/Berlin (required)")
 	}
-	if err := f.parse(rest, false); err != nil {
-		return err
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if sub == "set-timezone" {
-		if cc == "" || tz == "" {
-			return fmt.Errorf("%w: --country and --timezone are required", errUsage)
-		}
-		if err := reports.SetZone(ctx, conn, strings.ToUpper(cc), tz, cliActor()); err != nil {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: report days are now in %s\n", strings.ToUpper(cc), tz)
+		defer conn.Close()
+		if sub == "set-timezone" {
+			if cc == "" || tz == "" {
+				return fmt.Errorf("%w: --country and --timezone are required", errUsage)
+			}
+			if err := reports.SetZone(ctx, conn, strings.ToUpper(cc), tz, cliActor()); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: report days are now in %s\n", strings.ToUpper(cc), tz)
+			return nil
+		}
+		zones, err := reports.LoadZones(ctx, conn)
+		if err != nil {
+			return err
+		}
+		for _, k := range sortedKeys(zones) {
+			fmt.Fprintf(stdout, "%s\t%s\n", k, zones[k])
+		}
 		return nil
-	}
-	zones, err := reports.LoadZones(ctx, conn)
-	if err != nil {
-		return err
-	}
-	for _, k := range sortedKeys(zones) {
-		fmt.Fprintf(stdout, "%s\t%s\n", k, zones[k])
-	}
-	return nil
+	})
 }
 
-func runRollup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, rest, err := subcommand("rollup", args, stderr, map[string]string{
-		"rebuild": "refill the hourly hits rollup from the hits table (stop ingesting first)",
-	})
-	if err != nil {
-		return err
-	}
+func rollupCmd() *cobra.Command {
+	return group("rollup SUBCOMMAND [flags]",
+		sub{"refill the hourly hits rollup from the hits table (stop ingesting first)", rollupRebuildCmd()})
+}
+
+func rollupRebuildCmd() *cobra.Command {
 	var c common
-	f := newFlags("rollup "+sub, "rollup rebuild [flags]", `
+	f := newFlags("rollup rebuild", "rollup rebuild [flags]", `
 Empties hits_hourly and fills it again from every stored hit. Reports read
 the rollup; a materialized view keeps it current with every insert, so this
 is needed only for hits stored before the view existed (an upgrade) or after
 restoring hits from a backup. Stop every ingester first: hits inserted while
-it runs would be counted twice.`, stderr)
+it runs would be counted twice.`)
 	c.register(f, false)
-	if err := f.parse(rest, false); err != nil {
-		return err
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	start := time.Now()
-	rows, hits, err := reports.RebuildRollup(ctx, conn)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "hits_hourly rebuilt in %s: %d rows for %d hits\n", time.Since(start).Round(time.Millisecond), rows, hits)
-	return nil
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		start := time.Now()
+		rows, hits, err := reports.RebuildRollup(ctx, conn)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "hits_hourly rebuilt in %s: %d rows for %d hits\n", time.Since(start).Round(time.Millisecond), rows, hits)
+		return nil
+	})
 }

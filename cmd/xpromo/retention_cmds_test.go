@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
@@ -145,14 +146,14 @@ func TestRetention(t *testing.T) {
 	t.Setenv("XPROMO_RETAIN_HITS", "2y")
 	var c common
 	var keep string
-	f := newFlags("x", "x", "x", nil)
+	f := newFlags("x", "x", "x")
 	c.register(f, false)
 	f.String(&keep, "retain-hits", "off", "")
-	if err := f.parse(nil, false); err != nil || keep != "2y" {
+	if err := parseFlags(f, nil); err != nil || keep != "2y" {
 		t.Fatalf("XPROMO_RETAIN_HITS not read: %q %v", keep, err)
 	}
 	r := testenv.NewRedis(t)
-	startServe(t, r.URL, r.Prefix, db, func(c *serveConfig) { c.RetainHits = keep })
+	startServe(t, r.URL, r.Prefix, db, func(c *app.Config) { c.RetainHits = keep })
 	// The audit entry is written last.
 	testenv.WaitFor(t, 30*time.Second, "serve's retention", func() bool {
 		return count(t, db, "SELECT count() FROM audit_log WHERE action = 'drop' AND actor = 'serve'") == 1

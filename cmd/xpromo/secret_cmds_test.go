@@ -24,7 +24,7 @@ func secretCmd(t *testing.T, args ...string) (stdout, stderr string, err error) 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var o, e bytes.Buffer
-	err = runPartnerSecret(ctx, args, &o, &e)
+	err = runCmd(ctx, "partner secret", args, &o, &e)
 	return o.String(), e.String(), err
 }
 

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
@@ -18,15 +19,15 @@ import (
 	"github.com/xpromo/xpromo/reports/statements"
 )
 
-func runStatements(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, rest, err := subcommand("statements", args, stderr, map[string]string{
-		"build":  "compute a month's statement (a draft, or the closed one): --period YYYY-MM",
-		"close":  "close a month: the statement becomes immutable, later events go to the next open month: --period YYYY-MM",
-		"export": "write a month's statement as csv, xlsx or json: --period YYYY-MM --format F [--out DIR|-]",
-	})
-	if err != nil {
-		return err
-	}
+func statementsCmd() *cobra.Command {
+	return group("statements SUBCOMMAND [flags]",
+		sub{"compute a month's statement (a draft, or the closed one): --period YYYY-MM", statementsSubCmd("build")},
+		sub{"close a month: the statement becomes immutable, later events go to the next open month: --period YYYY-MM", statementsSubCmd("close")},
+		sub{"write a month's statement as csv, xlsx or json: --period YYYY-MM --format F [--out DIR|-]", statementsSubCmd("export")})
+}
+
+// statementsSubCmd is statements build, close or export.
+func statementsSubCmd(sub string) *cobra.Command {
 	var c common
 	var period, format, out string
 	f := newFlags("statements "+sub, "statements "+sub+" --period YYYY-MM [flags]", `
@@ -34,7 +35,7 @@ Revenue-split statements per partnership, direction, currency and terms
 version: new users, attributed revenue, the CPA and rev-share amounts, what
 we owe the partner (inbound) and what the partner owes us (outbound), and
 the net. Amounts are rounded half-even to the currency's minor unit per line;
-totals are sums of rounded lines (docs/STATEMENTS.md).`, stderr)
+totals are sums of rounded lines (docs/STATEMENTS.md).`)
 	c.register(f, false)
 	f.StringVar(&period, "period", "", "the month, YYYY-MM (required)")
 	switch sub {
@@ -44,75 +45,74 @@ totals are sums of rounded lines (docs/STATEMENTS.md).`, stderr)
 		f.StringVar(&format, "format", "csv", "csv, xlsx or json")
 		f.StringVar(&out, "out", ".", "directory to write the file into (its name carries the period and the hash), or - for standard output")
 	}
-	if err := f.parse(rest, false); err != nil {
-		return err
-	}
-	if period == "" {
-		return fmt.Errorf("%w: --period is required (YYYY-MM)", errUsage)
-	}
-	conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
-	if err != nil {
-		return err
-	}
-	zones, err := reports.LoadZones(ctx, conn)
-	if err != nil {
-		return err
-	}
-	src := statements.Source{Conn: conn, Catalog: snap, Zones: zones, Rates: fx.NewStore(conn).WithClock(clock), Now: clock}
-	switch sub {
-	case "close":
-		st, err := statements.Close(ctx, src, period, cliActor())
-		if errors.Is(err, statements.ErrClosed) {
-			return fmt.Errorf("%s is already closed", period)
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if period == "" {
+			return fmt.Errorf("%w: --period is required (YYYY-MM)", errUsage)
 		}
+		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "closed %s: statement %s, hash %s, %d lines\n", period, st.ID, st.Hash, len(st.Lines))
-		return catalog.NewStore(conn).WithClock(clock).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: "close", Entity: "statement", EntityID: st.ID,
-			After: fmt.Sprintf(`{"period":%q,"hash":%q}`, st.Period, st.Hash)})
-	}
-	st, err := statements.Build(ctx, src, period)
-	if err != nil {
-		return err
-	}
-	if sub == "build" {
-		switch format {
-		case "csv":
-			return st.WriteCSV(stdout)
-		case "json":
-			return st.WriteJSON(stdout)
-		case "table", "":
-			return writeStatementTable(stdout, st)
+		defer conn.Close()
+		snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("%w: --format %q: want table, csv or json", errUsage, format)
-	}
-	write := map[string]func(io.Writer) error{"csv": st.WriteCSV, "xlsx": st.WriteXLSX, "json": st.WriteJSON}[format]
-	if write == nil {
-		return fmt.Errorf("%w: --format %q: want csv, xlsx or json", errUsage, format)
-	}
-	if out == "-" {
-		return write(stdout)
-	}
-	path := filepath.Join(out, st.FileName(format))
-	fh, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(fh); err != nil {
-		fh.Close()
-		return err
-	}
-	if err := fh.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, path)
-	return nil
+		zones, err := reports.LoadZones(ctx, conn)
+		if err != nil {
+			return err
+		}
+		src := statements.Source{Conn: conn, Catalog: snap, Zones: zones, Rates: fx.NewStore(conn).WithClock(clock), Now: clock}
+		switch sub {
+		case "close":
+			st, err := statements.Close(ctx, src, period, cliActor())
+			if errors.Is(err, statements.ErrClosed) {
+				return fmt.Errorf("%s is already closed", period)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "closed %s: statement %s, hash %s, %d lines\n", period, st.ID, st.Hash, len(st.Lines))
+			return catalog.NewStore(conn).WithClock(clock).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: "close", Entity: "statement", EntityID: st.ID,
+				After: fmt.Sprintf(`{"period":%q,"hash":%q}`, st.Period, st.Hash)})
+		}
+		st, err := statements.Build(ctx, src, period)
+		if err != nil {
+			return err
+		}
+		if sub == "build" {
+			switch format {
+			case "csv":
+				return st.WriteCSV(stdout)
+			case "json":
+				return st.WriteJSON(stdout)
+			case "table", "":
+				return writeStatementTable(stdout, st)
+			}
+			return fmt.Errorf("%w: --format %q: want table, csv or json", errUsage, format)
+		}
+		write := map[string]func(io.Writer) error{"csv": st.WriteCSV, "xlsx": st.WriteXLSX, "json": st.WriteJSON}[format]
+		if write == nil {
+			return fmt.Errorf("%w: --format %q: want csv, xlsx or json", errUsage, format)
+		}
+		if out == "-" {
+			return write(stdout)
+		}
+		path := filepath.Join(out, st.FileName(format))
+		fh, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := write(fh); err != nil {
+			fh.Close()
+			return err
+		}
+		if err := fh.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, path)
+		return nil
+	})
 }
 
 func writeStatementTable(w io.Writer, st *statements.Statement) error {

@@ -20,7 +20,7 @@ func tokenCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var o, e bytes.Buffer
-	err = runToken(ctx, args, &o, &e)
+	err = runCmd(ctx, "token", args, &o, &e)
 	return o.String(), e.String(), err
 }
 

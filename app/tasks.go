@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
-// task is one of serve's background jobs.
+// task is one of Serve's background jobs.
 type task struct {
 	name string
 	// period 0: run is called once and runs until ctx ends. Otherwise run
@@ -78,9 +78,9 @@ func untilDone(run func(context.Context)) func(context.Context) error {
 }
 
 // serveTasks is everything serve runs in the background besides the
-// ingester (see serve for why that one stops on its own), all stopped
+// ingester (see Serve for why that one stops on its own), all stopped
 // together at the end of shutdown.
-func serveTasks(c *serveConfig, ch driver.Conn, cat *catalog.Cache, verifier *auth.Verifier, salts *conversion.Salts, catN, tokN *notify.Notifier, log *slog.Logger) []task {
+func serveTasks(c *Config, ch driver.Conn, cat *catalog.Cache, verifier *auth.Verifier, salts *conversion.Salts, catN, tokN *notify.Notifier, log *slog.Logger) []task {
 	tasks := []task{
 		{name: "catalog reload", run: untilDone(cat.Run)},
 		{name: "tokens reload", run: untilDone(verifier.Run)},
@@ -92,16 +92,34 @@ func serveTasks(c *serveConfig, ch driver.Conn, cat *catalog.Cache, verifier *au
 		{name: "tokens changes watch", run: untilDone(func(ctx context.Context) { tokN.Watch(ctx, verifier.Trigger) })},
 	}
 	if c.AttributeEvery > 0 {
+		clock := c.Clock
 		job := attribution.NewJob(ch, catalog.NewStore(ch).WithClock(clock), fx.NewStore(ch).WithClock(clock), log).WithClock(clock)
 		job.ReportingCurrency = strings.ToUpper(c.ReportingCur)
 		tasks = append(tasks, task{name: "attribution", period: c.AttributeEvery, run: func(ctx context.Context) error {
-			return attributeOpenPeriods(ctx, job, c.AttributeEvery, log)
+			return attributeOpenPeriods(ctx, job, clock(), c.AttributeEvery, log)
 		}})
 	}
 	if keep, _ := privacy.ParsePeriod(c.RetainHits); !keep.Off() {
 		tasks = append(tasks, task{name: "retention", period: retentionEvery, atStart: true, run: func(ctx context.Context) error {
-			return applyRetentionPass(ctx, ch, keep, log)
+			return applyRetentionPass(ctx, ch, keep, c.Clock, log)
 		}})
 	}
 	return tasks
+}
+
+// attributeOpenPeriods recomputes the attribution of the open periods
+// (this month and the previous one); serve runs it every
+// --attribute-every, so late clicks, late conversions and corrected terms
+// are reflected within a minute.
+func attributeOpenPeriods(ctx context.Context, job *attribution.Job, now time.Time, every time.Duration, log *slog.Logger) error {
+	now = now.UTC()
+	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+	ctx, cancel := context.WithTimeout(ctx, every*5)
+	defer cancel()
+	sum, err := job.Run(ctx, from, now.Add(time.Second))
+	if err != nil {
+		return err
+	}
+	log.Debug("attribution run", "conversions", sum.Conversions, "clicks", sum.Clicks, "unconverted", sum.Unconverted)
+	return nil
 }
