@@ -102,7 +102,7 @@ excluded).`, func(f *flags) {
 		for _, e := range entries {
 			change := "created"
 			if e.Before != "" {
-				change = dash(changes(e.Before, e.After))
+				change = dash(catalog.Changes(e.Before, e.After))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.TS.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Entity, dash(e.EntityID), dash(e.Country), change)
 		}

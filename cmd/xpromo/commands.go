@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,9 +19,9 @@ import (
 
 	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/notify"
+	"github.com/xpromo/xpromo/ops/gen"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
 )
@@ -273,30 +272,8 @@ the partner). Running it again changes nothing.`)
 			return err
 		}
 		defer conn.Close()
-		ignoreExists := func(_ any, err error) error {
-			if errors.Is(err, catalog.ErrExists) {
-				return nil
-			}
+		if err := gen.SeedDemo(ctx, store, cliActor()); err != nil {
 			return err
-		}
-		steps := []func() error{
-			func() error {
-				return ignoreExists(store.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME Deals", Domains: []string{"acme.example"}}, cliActor()))
-			},
-			func() error {
-				return ignoreExists(store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, cliActor()))
-			},
-			func() error {
-				return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "launch"}, cliActor()))
-			},
-			func() error {
-				return ignoreExists(store.AddLink(ctx, catalog.Link{Code: "demo-out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://www.acme.example/offer", Campaign: "launch"}, cliActor()))
-			},
-		}
-		for _, step := range steps {
-			if err := step(); err != nil {
-				return err
-			}
 		}
 		base = strings.TrimRight(base, "/")
 		fmt.Fprintf(stdout, "demo partnership acme-de ready: %s/r/demo (inbound), %s/r/demo-out (outbound)\n", base, base)

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -19,12 +16,6 @@ import (
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/privacy"
-)
-
-// Audit vocabulary of erasures.
-const (
-	actionErase  = "erase"
-	entityPerson = "person"
 )
 
 func eraseCmd() *cobra.Command {
@@ -100,28 +91,13 @@ id, not the id itself.`)
 		if err != nil {
 			return err
 		}
-		after, _ := json.Marshal(map[string]any{"rows": res.Rows, "rollup_months": res.Months, "redis_keys": res.RedisKeys, "source": plan.Subject.Source})
-		kind, digest := subjectDigest(plan.Subject)
-		if err := catalog.NewStore(conn).WithClock(clock).Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: actionErase, Entity: entityPerson,
-			EntityID: kind + ":" + digest, After: string(after)}); err != nil {
+		if err := catalog.NewStore(conn).WithClock(clock).Audit(ctx, res.AuditEntry(cliActor(), plan.Subject)); err != nil {
 			return fmt.Errorf("erased, but the audit entry failed: %w", err)
 		}
 		fmt.Fprintf(stdout, "erased %s in %s: %s; rollup months rebuilt %v; %d redis key(s) deleted\n",
 			subjectName(plan.Subject), res.Took.Round(time.Millisecond), rowsLine(res.Rows), res.Months, res.RedisKeys)
 		return nil
 	})
-}
-
-// subjectDigest names an erased person in the audit log without keeping
-// their id: the SHA-256 of it, so a later question "was X erased?" can be
-// answered by hashing X.
-func subjectDigest(s privacy.Subject) (kind, digest string) {
-	kind, id := "visitor", s.Visitor
-	if s.UserID != "" {
-		kind, id = "user", s.Source+":"+s.UserID
-	}
-	sum := sha256.Sum256([]byte(id))
-	return kind, hex.EncodeToString(sum[:])
 }
 
 func subjectName(s privacy.Subject) string {

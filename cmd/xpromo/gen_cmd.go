@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,7 +79,7 @@ the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`)
 		if err != nil {
 			return err
 		}
-		peak, err := peakRSS()
+		peak, err := gen.PeakRSS()
 		if err != nil {
 			return err
 		}
@@ -100,24 +96,4 @@ the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`)
 			float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds(), peak>>20)
 		return nil
 	})
-}
-
-// peakRSS is this process's peak resident set size in bytes (VmHWM in
-// /proc/self/status): the figure docs/GEN.md quotes, printed by the run
-// itself rather than measured from outside.
-func peakRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("peak RSS: %w", err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("peak RSS: VmHWM %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("peak RSS: no VmHWM in /proc/self/status")
 }

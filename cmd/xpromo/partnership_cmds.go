@@ -184,80 +184,25 @@ func termsCmd() *cobra.Command {
 // the flag's text, or says why it cannot.
 type termsFlag struct {
 	name, usage string
-	set         func(t *catalog.Terms, v string) error
-}
-
-func decimalField(field func(*catalog.Terms) *decimal.Decimal) func(*catalog.Terms, string) error {
-	return func(t *catalog.Terms, v string) error {
-		d, err := decimal.NewFromString(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("%q is not a decimal number", v)
-		}
-		*field(t) = d
-		return nil
-	}
-}
-
-func daysField(field func(*catalog.Terms) *uint16) func(*catalog.Terms, string) error {
-	return func(t *catalog.Terms, v string) error {
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
-		if err != nil {
-			return fmt.Errorf("%q: want a whole number of days", v)
-		}
-		*field(t) = uint16(n)
-		return nil
-	}
-}
-
-func usersField(field func(*catalog.Terms) *uint32) func(*catalog.Terms, string) error {
-	return func(t *catalog.Terms, v string) error {
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-		if err != nil {
-			return fmt.Errorf("%q: want a whole number of users (0: no target)", v)
-		}
-		*field(t) = uint32(n)
-		return nil
-	}
-}
-
-func stringField(field func(*catalog.Terms) *string) func(*catalog.Terms, string) error {
-	return func(t *catalog.Terms, v string) error {
-		*field(t) = strings.TrimSpace(v)
-		return nil
-	}
-}
-
-func dateField(field func(*catalog.Terms) *time.Time, empty bool) func(*catalog.Terms, string) error {
-	return func(t *catalog.Terms, v string) error {
-		if empty && strings.TrimSpace(v) == "" {
-			*field(t) = time.Time{}
-			return nil
-		}
-		d, err := time.Parse(time.DateOnly, strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("%q: want YYYY-MM-DD", v)
-		}
-		*field(t) = d
-		return nil
-	}
+	set         catalog.TermsSetter
 }
 
 var termsFlags = []termsFlag{
-	{"currency", "ISO 4217 currency of the amounts, e.g. EUR (required for the first version)", stringField(func(t *catalog.Terms) *string { return &t.Currency })},
-	{"inbound-cpa", "what we pay the partner per user it sends us, e.g. 10 or 12.5 (at most 4 decimals)", decimalField(func(t *catalog.Terms) *decimal.Decimal { return &t.InboundCPA })},
-	{"inbound-revshare-pct", "percent of a user's revenue we pay the partner for users it sends us", decimalField(func(t *catalog.Terms) *decimal.Decimal { return &t.InboundRevSharePct })},
-	{"inbound-revenue-window-days", "days of an inbound user's revenue the rev-share covers (default 365)", daysField(func(t *catalog.Terms) *uint16 { return &t.InboundRevenueWindowDays })},
-	{"outbound-cpa", "what the partner pays us per user we send it", decimalField(func(t *catalog.Terms) *decimal.Decimal { return &t.OutboundCPA })},
-	{"outbound-revshare-pct", "percent of a user's revenue the partner pays us for users we send it", decimalField(func(t *catalog.Terms) *decimal.Decimal { return &t.OutboundRevSharePct })},
-	{"outbound-revenue-window-days", "days of an outbound user's revenue the rev-share covers (default 365)", daysField(func(t *catalog.Terms) *uint16 { return &t.OutboundRevenueWindowDays })},
-	{"attribution-model", "last_click or first_click (default last_click)", stringField(func(t *catalog.Terms) *string { return &t.AttributionModel })},
-	{"attribution-window-days", "days after a click a conversion is attributed to it (default 30)", daysField(func(t *catalog.Terms) *uint16 { return &t.AttributionWindowDays })},
-	{"target-inbound-users-month", "target of inbound users per month (0: none)", usersField(func(t *catalog.Terms) *uint32 { return &t.TargetInboundUsersMonth })},
-	{"target-outbound-users-month", "target of outbound users per month (0: none)", usersField(func(t *catalog.Terms) *uint32 { return &t.TargetOutboundUsersMonth })},
-	{"start-date", "first day of the agreement, YYYY-MM-DD (default: --effective-from of the first version)", dateField(func(t *catalog.Terms) *time.Time { return &t.StartDate }, false)},
-	{"end-date", "last day of the agreement, YYYY-MM-DD; '' for open-ended", dateField(func(t *catalog.Terms) *time.Time { return &t.EndDate }, true)},
-	{"status", "active, paused or archived (default active)", stringField(func(t *catalog.Terms) *string { return &t.Status })},
-	{"fallback-url", "where paused, archived or expired links redirect; '' for none", stringField(func(t *catalog.Terms) *string { return &t.FallbackURL })},
+	{"currency", "ISO 4217 currency of the amounts, e.g. EUR (required for the first version)", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.Currency })},
+	{"inbound-cpa", "what we pay the partner per user it sends us, e.g. 10 or 12.5 (at most 4 decimals)", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.InboundCPA })},
+	{"inbound-revshare-pct", "percent of a user's revenue we pay the partner for users it sends us", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.InboundRevSharePct })},
+	{"inbound-revenue-window-days", "days of an inbound user's revenue the rev-share covers (default 365)", catalog.DaysSetter(func(t *catalog.Terms) *uint16 { return &t.InboundRevenueWindowDays })},
+	{"outbound-cpa", "what the partner pays us per user we send it", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.OutboundCPA })},
+	{"outbound-revshare-pct", "percent of a user's revenue the partner pays us for users we send it", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.OutboundRevSharePct })},
+	{"outbound-revenue-window-days", "days of an outbound user's revenue the rev-share covers (default 365)", catalog.DaysSetter(func(t *catalog.Terms) *uint16 { return &t.OutboundRevenueWindowDays })},
+	{"attribution-model", "last_click or first_click (default last_click)", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.AttributionModel })},
+	{"attribution-window-days", "days after a click a conversion is attributed to it (default 30)", catalog.DaysSetter(func(t *catalog.Terms) *uint16 { return &t.AttributionWindowDays })},
+	{"target-inbound-users-month", "target of inbound users per month (0: none)", catalog.UsersSetter(func(t *catalog.Terms) *uint32 { return &t.TargetInboundUsersMonth })},
+	{"target-outbound-users-month", "target of outbound users per month (0: none)", catalog.UsersSetter(func(t *catalog.Terms) *uint32 { return &t.TargetOutboundUsersMonth })},
+	{"start-date", "first day of the agreement, YYYY-MM-DD (default: --effective-from of the first version)", catalog.DateSetter(func(t *catalog.Terms) *time.Time { return &t.StartDate }, false)},
+	{"end-date", "last day of the agreement, YYYY-MM-DD; '' for open-ended", catalog.DateSetter(func(t *catalog.Terms) *time.Time { return &t.EndDate }, true)},
+	{"status", "active, paused or archived (default active)", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.Status })},
+	{"fallback-url", "where paused, archived or expired links redirect; '' for none", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.FallbackURL })},
 }
 
 func termsSet() *cobra.Command {

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,12 +20,6 @@ import (
 	"github.com/xpromo/xpromo/http/postback"
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/secrets"
-)
-
-// Audit vocabulary of secret rotations.
-const (
-	entityPartnerSecret = "partner_secret"
-	actionRotate        = "rotate"
 )
 
 func partnerSecretCmd() *cobra.Command {
@@ -124,8 +117,7 @@ the servers; a key that cannot open the secrets already stored is refused.`)
 		if p.Status == catalog.StatusArchived {
 			fmt.Fprintf(stderr, "warning: partner %s is archived: its postbacks are refused until it is active again\n", id)
 		}
-		after, _ := json.Marshal(map[string]any{"partner": id, "version": vs[0].Version, "key_id": key.ID()})
-		if err := cat.Audit(ctx, catalog.AuditEntry{Actor: cliActor(), Action: actionRotate, Entity: entityPartnerSecret, EntityID: id, After: string(after)}); err != nil {
+		if err := cat.Audit(ctx, postback.RotationAuditEntry(cliActor(), id, vs[0].Version, key.ID())); err != nil {
 			return fmt.Errorf("secret of partner %s was rotated but its audit entry was not written: %w", id, err)
 		}
 		return nil

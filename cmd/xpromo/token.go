@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,23 +39,12 @@ func openTokenStore(ctx context.Context, c *common) (*auth.Store, *catalog.Store
 	}, nil
 }
 
-// auditToken files a token change under no country (admin and finance
-// read it), with the JSON of the record before (nil: none) and after.
-// auth.Token marshals without its secret or hash.
+// auditToken files a token change in the audit log (auth.AuditEntry).
 func auditToken(ctx context.Context, cat *catalog.Store, action string, before *auth.Token, after auth.Token) error {
-	e := catalog.AuditEntry{Actor: cliActor(), Action: action, Entity: catalog.EntityToken, EntityID: after.ID}
-	if before != nil {
-		b, err := json.Marshal(before)
-		if err != nil {
-			return fmt.Errorf("audit token %s: %w", after.ID, err)
-		}
-		e.Before = string(b)
-	}
-	a, err := json.Marshal(after)
+	e, err := auth.AuditEntry(cliActor(), action, before, after)
 	if err != nil {
-		return fmt.Errorf("audit token %s: %w", after.ID, err)
+		return err
 	}
-	e.After = string(a)
 	if err := cat.Audit(ctx, e); err != nil {
 		return fmt.Errorf("audit token %s: %w", after.ID, err)
 	}

@@ -214,14 +214,11 @@ func (s *Server) revokeToken(c echo.Context) error {
 // under no country, so only admin and finance read it. The change is
 // already made; a failed audit write is logged loudly, not undone.
 func (s *Server) auditToken(c echo.Context, p access.Principal, action string, before *auth.Token, after auth.Token) {
-	e := catalog.AuditEntry{Actor: p.Actor(), Action: action, Entity: catalog.EntityToken, EntityID: after.ID}
-	if before != nil {
-		b, _ := json.Marshal(before)
-		e.Before = string(b)
+	e, err := auth.AuditEntry(p.Actor(), action, before, after)
+	if err == nil {
+		err = s.cat.Audit(c.Request().Context(), e)
 	}
-	a, _ := json.Marshal(after)
-	e.After = string(a)
-	if err := s.cat.Audit(c.Request().Context(), e); err != nil {
+	if err != nil {
 		s.log.Error("api: audit of a token change failed", "err", err, "token", after.ID, "action", action)
 	}
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -152,9 +151,11 @@ func (s *Server) tokensChanged(q *req) {
 // auditToken files a token change as the API does (entity token, the
 // token record without secret as after, no country).
 func (s *Server) auditToken(q *req, action string, t auth.Token) {
-	after, _ := json.Marshal(t)
-	e := catalog.AuditEntry{Actor: q.p.Actor(), Action: action, Entity: catalog.EntityToken, EntityID: t.ID, After: string(after)}
-	if err := s.cfg.Catalog.Audit(q.r.Context(), e); err != nil {
+	e, err := auth.AuditEntry(q.p.Actor(), action, nil, t)
+	if err == nil {
+		err = s.cfg.Catalog.Audit(q.r.Context(), e)
+	}
+	if err != nil {
 		s.log.Error("web: audit of a token change failed", "err", err, "token", t.ID, "action", action)
 	}
 }
