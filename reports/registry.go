@@ -1,3 +1,6 @@
+// Package reports computes the reports from ClickHouse: partnerships,
+// balance, breakdown, overlaps, capture quality and visitors by country,
+// each a Table, served by name from Registry.
 package reports
 
 import (
@@ -33,6 +36,10 @@ var Registry = map[string]Report{
 	"quality": {"capture quality per partner and country: rejected hits by reason, bots, duplicate conversions, ingest lag",
 		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
 			return QualityReport(ctx, env, p)
+		}},
+	"visitors": {"per partnership and visitor country (by IP), from the raw hits: clicks, exact unique visitors, views",
+		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
+			return VisitorsReport(ctx, env, p)
 		}},
 }
 

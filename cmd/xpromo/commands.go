@@ -22,7 +22,6 @@ import (
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/ops/gen"
-	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
 )
 
@@ -206,54 +205,6 @@ func listCatalog(name, synopsis, description string, extra func(*flags), require
 		}
 		_, err = stdout.Write(tbl.Bytes())
 		return err
-	})
-}
-
-func visitorsReportCmd() *cobra.Command {
-	var c common
-	var from, to, country, format string
-	var bots bool
-	today := clock().UTC().Format(time.DateOnly)
-	f := newFlags("report visitors", "report visitors [--from DATE] [--to DATE] [--country CC] [--include-bots] [--format table|csv|json]", `
-Per partnership and VISITOR country (where the clicks came from, by IP),
-from the raw hits: clicks (bots excluded unless --include-bots), exact
-unique visitors among those clicks, and pixel views. Dates are UTC days,
-both included.`)
-	c.register(f, false)
-	f.StringVar(&from, "from", clock().UTC().AddDate(0, 0, -29).Format(time.DateOnly), "first day, YYYY-MM-DD")
-	f.StringVar(&to, "to", today, "last day, YYYY-MM-DD")
-	f.StringVar(&country, "country", "", "only this visitor country (ISO alpha-2)")
-	f.BoolVar(&bots, "include-bots", false, "count clicks and views of bots too")
-	f.StringVar(&format, "format", "table", "table, csv or json")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		var filt reports.Filter
-		var err error
-		if filt.From, err = time.Parse(time.DateOnly, from); err != nil {
-			return fmt.Errorf("--from %q: want YYYY-MM-DD", from)
-		}
-		if filt.To, err = time.Parse(time.DateOnly, to); err != nil {
-			return fmt.Errorf("--to %q: want YYYY-MM-DD", to)
-		}
-		filt.Country = strings.ToUpper(country)
-		filt.IncludeBots = bots
-		if err := filt.Validate(); err != nil {
-			return err
-		}
-		switch format {
-		case reports.FormatTable, reports.FormatCSV, reports.FormatJSON:
-		default:
-			return fmt.Errorf("format %q: want table, csv or json", format)
-		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		rows, err := reports.VisitorCountries(ctx, conn, filt)
-		if err != nil {
-			return err
-		}
-		return reports.WriteVisitorCountries(stdout, format, rows)
 	})
 }
 

@@ -233,12 +233,12 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 		t.Fatalf("%d distinct click ids for 101 clicks", len(seen))
 	}
 
-	filter := reports.Filter{From: testenv.Now().UTC().AddDate(0, 0, -1), To: testenv.Now().UTC()}
-	var rows []reports.VisitorCountryRow
+	filter := reports.Params{From: testenv.Now().UTC().AddDate(0, 0, -1), To: testenv.Now().UTC()}
+	var rows []visitorRow
 	testenv.WaitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
 		return count(t, db, "SELECT count() FROM hits") == 107
 	})
-	rows, err := reports.VisitorCountries(context.Background(), db.Conn, filter)
+	rows, err := visitorRows(db, filter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 		t.Errorf("report countries %v, want US, GB, DE only", got)
 	}
 	filter.IncludeBots = true
-	rows, _ = reports.VisitorCountries(context.Background(), db.Conn, filter)
+	rows, _ = visitorRows(db, filter)
 	var all uint64
 	for _, row := range rows {
 		all += row.Clicks
@@ -462,4 +462,33 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// visitorRow is a row of the visitors report; Country is the visitor's.
+type visitorRow struct {
+	Partnership, Partner, Country string
+	Clicks, UniqueVisitors        uint64
+}
+
+// visitorRows runs the visitors report as the CLI does, on the catalog
+// as stored now.
+func visitorRows(db *testenv.DB, p reports.Params) ([]visitorRow, error) {
+	ctx := context.Background()
+	snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env, err := reports.NewEnv(ctx, db.Conn, snap)
+	if err != nil {
+		return nil, err
+	}
+	tab, err := reports.VisitorsReport(ctx, env, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]visitorRow, len(tab.Rows))
+	for i, r := range tab.Rows {
+		out[i] = visitorRow{Partnership: r[1].(string), Partner: r[2].(string), Country: r[4].(string), Clicks: r[5].(uint64), UniqueVisitors: r[6].(uint64)}
+	}
+	return out, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func reportCmd() *cobra.Command {
-	subs := []sub{{"per partnership and visitor country (by IP), from the raw hits", visitorsReportCmd()}}
+	var subs []sub
 	for _, n := range reports.Names() {
 		subs = append(subs, sub{reports.Registry[n].Summary, namedReportCmd(n)})
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/reports"
 )
 
@@ -225,13 +226,24 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	now := time.Now().UTC()
-	rows, err := reports.VisitorCountries(ctx, e.DB.Conn, reports.Filter{From: now.AddDate(0, 0, -1), To: now})
+	snap, err := catalog.NewStore(e.DB.Conn).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	env, err := reports.NewEnv(ctx, e.DB.Conn, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := reports.VisitorsReport(ctx, env, reports.Params{From: now.AddDate(0, 0, -1), To: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every row: each partnership and visitor country, the whole period as one.
+	clicksCol := slices.IndexFunc(tab.Columns, func(c reports.Column) bool { return c.Name == "clicks" })
+	viewsCol := slices.IndexFunc(tab.Columns, func(c reports.Column) bool { return c.Name == "views" })
 	var rc, rv uint64
-	for _, row := range rows {
-		rc, rv = rc+row.Clicks, rv+row.Views
+	for _, row := range tab.Rows {
+		rc, rv = rc+row[clicksCol].(uint64), rv+row[viewsCol].(uint64)
 	}
 	fmt.Fprintf(&b, "- answered: %d clicks, %d views, %d pixel conversions, %d API conversions; %d retryable 503s; p99 %v; missing %d, duplicated %d\n",
 		clicks, views, st.Stored[PixelConv]+st.Missing[PixelConv], st.Stored[APIConv]+st.Missing[APIConv], row.Retryable, row.P99.Round(100*time.Microsecond), row.Missing, row.Duplicated)
