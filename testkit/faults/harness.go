@@ -204,6 +204,7 @@ type Env struct {
 	Tracker  *Proc
 	Ingester *Proc
 	Base     string // http://host:port of the tracker
+	Port     int    // the tracker's HTTP port
 	Metrics  string // http://host:port of the ingester's /metrics
 	DataDir  string
 	Token    string // service token for POST /v1/conversions
@@ -258,7 +259,7 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		o.ClaimIdle = 3 * time.Second
 	}
 	httpPort, metricsPort := freePort(t), freePort(t)
-	e.Base = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	e.Base, e.Port = fmt.Sprintf("http://127.0.0.1:%d", httpPort), httpPort
 	e.Metrics = fmt.Sprintf("http://127.0.0.1:%d", metricsPort)
 	common := []string{"--redis-url", e.Redis.URL, "--redis-prefix", e.Prefix, "--clickhouse-url", proxied}
 	e.Tracker = &Proc{Name: "tracker", Bin: bin, Log: filepath.Join(e.Dir, "tracker.log"),
@@ -494,18 +495,41 @@ func RSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
-// Sockets counts the open sockets of a process (from /proc/PID/fd): a
-// server holds a goroutine for each connection it keeps open.
-func Sockets(pid int) (int, error) {
+// ServedConns counts the TCP connections a process accepted on port
+// (from /proc/PID/fd and /proc/PID/net/tcp{,6}): a Go HTTP server holds a
+// goroutine for each one it keeps open. Its own client connections (to
+// Redis, ClickHouse) are left out: their pools grow and shrink with
+// timeouts, and they hold no goroutine each.
+func ServedConns(pid, port int) (int, error) {
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	fds, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	inodes := map[string]bool{}
 	for _, fd := range fds {
-		if target, err := os.Readlink(dir + "/" + fd.Name()); err == nil && strings.HasPrefix(target, "socket:") {
-			n++
+		if target, err := os.Readlink(dir + "/" + fd.Name()); err == nil {
+			if ino, ok := strings.CutPrefix(target, "socket:["); ok {
+				inodes[strings.TrimSuffix(ino, "]")] = true
+			}
+		}
+	}
+	local := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || !strings.HasSuffix(f[1], local) || f[3] == "0A" { // 0A: LISTEN
+				continue
+			}
+			if inodes[f[9]] {
+				n++
+			}
 		}
 	}
 	return n, nil

@@ -98,11 +98,11 @@ func TestSoak(t *testing.T) {
 		// The tracker keeps a goroutine per open client connection, and
 		// the generator's pool of kept-alive connections grows to its
 		// peak concurrency: a leak is what grows beyond them.
-		socks, err := Sockets(e.Tracker.Pid())
+		conns, err := ServedConns(e.Tracker.Pid(), e.Port)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.goroutines["tracker (net of connections)"] = tm["go_goroutines"] - float64(socks)
+		s.goroutines["tracker (net of connections)"] = tm["go_goroutines"] - float64(conns)
 		s.journal = tm["xpromo_journal_bytes"]
 		if s.entries, _, err = e.Backlog(ctx); err != nil {
 			t.Fatal(err)
