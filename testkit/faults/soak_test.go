@@ -247,7 +247,7 @@ func TestSoak(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "- answered: %d clicks, %d views, %d pixel conversions, %d API conversions; %d retryable 503s; p99 %v; missing %d, duplicated %d\n",
 		clicks, views, st.Stored[PixelConv]+st.Missing[PixelConv], st.Stored[APIConv]+st.Missing[APIConv], row.Retryable, row.P99.Round(100*time.Microsecond), row.Missing, row.Duplicated)
-	fmt.Fprintf(&b, "- report (partnerships by visitor country): %d clicks, %d views\n", rc, rv)
+	fmt.Fprintf(&b, "- visitors report (each partnership and visitor country): %d clicks, %d views\n", rc, rv)
 	if rc != clicks || rv != views {
 		t.Errorf("report counts %d clicks and %d views; answered %d and %d", rc, rv, clicks, views)
 	}
