@@ -122,7 +122,20 @@ func TestSoak(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	answers := load.Answers()
+	var apiAnswered int64
+	for _, a := range answers {
+		if a.Class == OK && a.Kind == APIConv {
+			apiAnswered++
+		}
+	}
 	seen, apiSeen, perKey := repeatKeys(t, e)
+	// The mark of a conversion answered 503 is removed before the answer
+	// when Redis allows, else in the background (tracker/conversion
+	// ForgetGiveUp): give that background work time once the load stops.
+	for waited := 0; apiSeen > apiAnswered && waited < 30; waited++ {
+		time.Sleep(time.Second)
+		seen, apiSeen, perKey = repeatKeys(t, e)
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Soak: %v at %.0f req/s (%d requests), a sample every %v.\n\n", d, r, len(answers), every)
@@ -184,12 +197,9 @@ func TestSoak(t *testing.T) {
 	if !ok {
 		t.Errorf("the stream backlog grows: median %.0f in the middle third, %.0f in the last", mid, last)
 	}
-	var apiConvs, pixelConvs int64
+	var pixelConvs int64
 	for _, a := range answers {
-		switch {
-		case a.Class == OK && a.Kind == APIConv:
-			apiConvs++
-		case a.Class == OK && a.Kind == PixelConv:
+		if a.Class == OK && a.Kind == PixelConv {
 			pixelConvs++
 		}
 	}
@@ -197,9 +207,9 @@ func TestSoak(t *testing.T) {
 	// leaves none); the pixel marks its orders too, in the background and
 	// best effort, so at most one per pixel conversion answered.
 	fmt.Fprintf(&b, "- redis repeat-check keys: %d at the end, %.0f bytes each: %d for the %d API conversions answered, %d for the %d pixel conversions, each expiring\n",
-		seen, perKey, apiSeen, apiConvs, seen-apiSeen, pixelConvs)
-	if apiSeen != apiConvs {
-		t.Errorf("Redis holds %d repeat-check keys for %d API conversions answered", apiSeen, apiConvs)
+		seen, perKey, apiSeen, apiAnswered, seen-apiSeen, pixelConvs)
+	if apiSeen != apiAnswered {
+		t.Errorf("Redis holds %d repeat-check keys for %d API conversions answered", apiSeen, apiAnswered)
 	}
 	if seen-apiSeen > pixelConvs {
 		t.Errorf("Redis holds %d repeat-check keys for %d pixel conversions answered", seen-apiSeen, pixelConvs)
