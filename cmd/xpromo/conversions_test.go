@@ -116,9 +116,8 @@ func TestConversionsEndToEnd(t *testing.T) {
 	}
 
 	// Rates for today: 1 EUR = 1.10 USD.
-	today := nowT
-	fxLoad(t, db, "Date, USD, GBP, \n"+today.Format("02 January 2006")+", 1.1000, 0.8500, \n", "loaded 2 rates")
-	day := today.Format(time.DateOnly)
+	fxLoad(t, db, "Date, USD, GBP, \n"+nowT.Format("02 January 2006")+", 1.1000, 0.8500, \n", "loaded 2 rates")
+	day := nowT.Format(time.DateOnly)
 	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 || !strings.Contains(out, "attributed 10 conversions") {
 		t.Fatalf("attribute: %d %s %s", code, out, errOut)
 	}
