@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,32 +16,18 @@ import (
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
-// TestConversionsEndToEnd: clicks on a tracking link, then our product
-// reports a signup, purchases, a repeat and a refund through the
-// conversions API; they go through Redis and the ingester into ClickHouse;
-// `xpromo fx load` and `xpromo attribute` then credit them to the
-// partnership, in the reporting currency too.
 // conversionsClient returns a function that POSTs a body to s's
 // /v1/conversions with a new service token, once the token is accepted
 // (after one warm-up signup, user "warmup").
-func conversionsClient(t *testing.T, s *server, db *testenv.DB) func(body string) (int, string) {
+func conversionsClient(t *testing.T, s *server) func(body string) (int, string) {
 	t.Helper()
-	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: access.RoleService, Name: "shop-backend"})
+	secret, _, err := auth.NewStore(s.db.Conn).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: access.RoleService, Name: "shop-backend"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	post := func(body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", s.base+"/v1/conversions", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return call(t, "POST", s.base+"/v1/conversions", secret, "application/json", body)
 	}
 	testenv.WaitFor(t, 10*time.Second, "service token accepted", func() bool {
 		code, _ := post(`{"type":"signup","user_id":"warmup"}`)
@@ -53,13 +36,16 @@ func conversionsClient(t *testing.T, s *server, db *testenv.DB) func(body string
 	return post
 }
 
+// TestConversionsEndToEnd: clicks on a tracking link, then our product
+// reports a signup, purchases, a repeat and a refund through the
+// conversions API; they go through Redis and the ingester into ClickHouse;
+// `xpromo fx load` and `xpromo attribute` then credit them to the
+// partnership, in the reporting currency too.
 func TestConversionsEndToEnd(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
+	db := s.db
 	ctx := context.Background()
-	post := conversionsClient(t, s, db)
+	post := conversionsClient(t, s)
 
 	// A visitor clicks the inbound link; our landing page gets xp_click.
 	click := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
@@ -121,9 +107,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 	}
 
 	// warmup + 7 accepted above + 2 of the batch, repeats included.
-	testenv.WaitFor(t, 30*time.Second, "conversions stored", func() bool {
-		return count(t, db, "SELECT count() FROM conversions") == 10
-	})
+	waitCount(t, db, "conversions stored", 10, "SELECT count() FROM conversions")
 	if n := count(t, db, "SELECT count() FROM conversions WHERE duplicate = 1"); n != 2 {
 		t.Errorf("stored as duplicate: %d, want 2", n)
 	}
@@ -132,15 +116,8 @@ func TestConversionsEndToEnd(t *testing.T) {
 	}
 
 	// Rates for today: 1 EUR = 1.10 USD.
-	csv := filepath.Join(t.TempDir(), "eurofxref.csv")
-	today := nowT
-	if err := os.WriteFile(csv, []byte("Date, USD, GBP, \n"+today.Format("02 January 2006")+", 1.1000, 0.8500, \n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := cliRun(t, db, "fx", "load", csv); code != 0 || !strings.Contains(out, "loaded 2 rates") {
-		t.Fatalf("fx load: %d %s %s", code, out, errOut)
-	}
-	day := today.Format(time.DateOnly)
+	fxLoad(t, db, "Date, USD, GBP, \n"+nowT.Format("02 January 2006")+", 1.1000, 0.8500, \n", "loaded 2 rates")
+	day := nowT.Format(time.DateOnly)
 	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 || !strings.Contains(out, "attributed 10 conversions") {
 		t.Fatalf("attribute: %d %s %s", code, out, errOut)
 	}
@@ -203,15 +180,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 		reader[name] = sec
 	}
 	getConv := func(who, id string) (int, string) {
-		req, _ := http.NewRequest("GET", s.base+"/v1/conversions/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+reader[who])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return call(t, "GET", s.base+"/v1/conversions/"+id, reader[who], "", "")
 	}
 	testenv.WaitFor(t, 10*time.Second, "reader tokens loaded", func() bool { c, _ := getConv("cm-de", ids["purchase"]); return c != 401 })
 	for _, c := range []struct {
@@ -248,12 +217,10 @@ func TestConversionsEndToEnd(t *testing.T) {
 // (docs/CONVERSIONS.md); a refund sent without amount and currency refunds
 // the whole order, in the order's currency.
 func TestPixelOrderThenAPIAndWholeRefund(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
+	db, r := s.db, s.redis
 	ctx := context.Background()
-	post := conversionsClient(t, s, db)
+	post := conversionsClient(t, s)
 	click := clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
 	if resp := get(t, http.DefaultClient, "GET", s.base+"/p.gif?e=purchase&oid=PX-1&v=30.00&cur=EUR&click="+click, "8.8.8.8", browserUA); resp.StatusCode != 200 {
 		t.Fatalf("pixel purchase: %d", resp.StatusCode)
@@ -271,19 +238,10 @@ func TestPixelOrderThenAPIAndWholeRefund(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tt.name, body, tt.want)
 		}
 	}
-	testenv.WaitFor(t, 30*time.Second, "conversions stored", func() bool {
-		return count(t, db, "SELECT count() FROM conversions WHERE order_id = 'PX-1'") == 3
-	})
-	day := testenv.Now().UTC().Format(time.DateOnly)
-	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 {
-		t.Fatalf("attribute: %s %s", out, errOut)
-	}
-	for q, want := range map[string]uint64{
+	waitCount(t, db, "conversions stored", 3, "SELECT count() FROM conversions WHERE order_id = 'PX-1'")
+	attributeToday(t, db)
+	wantCounts(t, db, map[string]uint64{
 		"SELECT count() FROM attributions FINAL WHERE outcome = 'credited' AND partnership = 'acme-de' AND revenue = 30":                       1,
 		"SELECT count() FROM attributions FINAL WHERE outcome = 'credited' AND partnership = 'acme-de' AND revenue = -30 AND currency = 'EUR'": 1,
-	} {
-		if n := count(t, db, q); n != want {
-			t.Errorf("%s: %d, want %d", q, n, want)
-		}
-	}
+	})
 }

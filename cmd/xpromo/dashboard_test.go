@@ -44,31 +44,21 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 	t.Helper()
 	ctx := context.Background()
 	seed(t, db) // acme, acme-de (both), links demo (inbound) and out (outbound)
+	addCatalog(t, db, catalogSeed{
+		partners: []catalog.Partner{
+			{ID: "beta", Name: "Beta GmbH", Domains: []string{"beta.example"}},
+			{ID: "gamma", Name: "Gamma SA", Domains: []string{"gamma.example"}},
+		},
+		partnerships: []catalog.Partnership{
+			{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Inbound},
+			{ID: "gamma-fr", Partner: "gamma", Country: "FR", Direction: vocab.Inbound},
+		},
+		links: []catalog.Link{
+			{Code: "beta-in", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/beta", Campaign: "spring"},
+			{Code: "gamma-in", Partnership: "gamma-fr", Direction: vocab.Inbound, URL: "https://www.example.com/gamma"},
+		},
+	})
 	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
-	for _, p := range []catalog.Partner{
-		{ID: "beta", Name: "Beta GmbH", Domains: []string{"beta.example"}},
-		{ID: "gamma", Name: "Gamma SA", Domains: []string{"gamma.example"}},
-	} {
-		if _, err := cat.AddPartner(ctx, p, "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ps := range []catalog.Partnership{
-		{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Inbound},
-		{ID: "gamma-fr", Partner: "gamma", Country: "FR", Direction: vocab.Inbound},
-	} {
-		if _, err := cat.AddPartnership(ctx, ps, "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, l := range []catalog.Link{
-		{Code: "beta-in", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/beta", Campaign: "spring"},
-		{Code: "gamma-in", Partnership: "gamma-fr", Direction: vocab.Inbound, URL: "https://www.example.com/gamma"},
-	} {
-		if _, err := cat.AddLink(ctx, l, "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	now := testenv.Now().UTC()
 	d := dashData{cur: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)}
 	d.prev = d.cur.AddDate(0, -1, 0)
@@ -93,18 +83,11 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 	// midnight) and on the 10th of the previous month.
 	curAt, prevAt := d.cur.Add(time.Hour), d.prev.AddDate(0, 0, 9).Add(12*time.Hour)
 	d.clicks = map[string]uint64{"acme-de/inbound": 12, "acme-de/outbound": 5, "beta-de/inbound": 7, "gamma-fr/inbound": 9}
-	hits, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
+	var hits [][]any
 	links := map[string]string{"acme-de/inbound": "demo", "acme-de/outbound": "out", "beta-de/inbound": "beta-in", "gamma-fr/inbound": "gamma-in"}
 	addHits := func(at time.Time, ps, partner, dir, cc, kind string, count int) {
 		for i := range count {
-			n++
-			if err := hits.Append(fmt.Sprintf("h%05d", n), at, kind, links[ps+"/"+dir], ps, partner, dir, fmt.Sprintf("%s-v%d", ps, i%4), uint8(0), cc, at); err != nil {
-				t.Fatal(err)
-			}
+			hits = append(hits, []any{fmt.Sprintf("h%05d", len(hits)+1), at, kind, links[ps+"/"+dir], ps, partner, dir, fmt.Sprintf("%s-v%d", ps, i%4), uint8(0), cc, at})
 		}
 	}
 	for _, h := range []struct {
@@ -125,17 +108,11 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 	} {
 		addHits(h.at, h.ps, h.partner, h.dir, h.cc, h.kind, h.n)
 	}
-	if err := hits.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"), hits...)
 
 	// Attributions: signups (new users) and purchases (credited revenue,
 	// EUR, the reporting currency too).
-	attrs, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n = 0
+	var attrs [][]any
 	for _, a := range []struct {
 		at                   time.Time
 		ps, partner, cc, dir string
@@ -152,24 +129,16 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 		{prevAt, "gamma-fr", "gamma", "FR", "inbound", 1, []string{"10.00"}},
 	} {
 		for range a.signups {
-			n++
-			if err := attrs.Append(fmt.Sprintf("c%04d", n), a.at, "signup", "ours", "new_user", a.ps, a.partner, a.cc, a.dir,
-				uint32(1), decimal.Zero, "", decimal.Zero, "", a.at, uint64(1)); err != nil {
-				t.Fatal(err)
-			}
+			attrs = append(attrs, []any{fmt.Sprintf("c%04d", len(attrs)+1), a.at, "signup", "ours", "new_user", a.ps, a.partner, a.cc, a.dir,
+				uint32(1), decimal.Zero, "", decimal.Zero, "", a.at, uint64(1)})
 		}
 		for _, rev := range a.purchases {
-			n++
 			r := decimal.RequireFromString(rev)
-			if err := attrs.Append(fmt.Sprintf("c%04d", n), a.at, "purchase", "ours", "credited", a.ps, a.partner, a.cc, a.dir,
-				uint32(1), r, "EUR", r, "EUR", a.at, uint64(1)); err != nil {
-				t.Fatal(err)
-			}
+			attrs = append(attrs, []any{fmt.Sprintf("c%04d", len(attrs)+1), a.at, "purchase", "ours", "credited", a.ps, a.partner, a.cc, a.dir,
+				uint32(1), r, "EUR", r, "EUR", a.at, uint64(1)})
 		}
 	}
-	if err := attrs.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"), attrs...)
 	return d
 }
 

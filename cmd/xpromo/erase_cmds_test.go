@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -145,16 +143,12 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 	t.Helper()
 	ctx := context.Background()
 	seed(t, db)
+	addCatalog(t, db, catalogSeed{
+		partners:     []catalog.Partner{{ID: "beta", Name: "Beta", Domains: []string{"beta.example"}}},
+		partnerships: []catalog.Partnership{{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Both}},
+		links:        []catalog.Link{{Code: "bdemo", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/b"}},
+	})
 	s := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
-	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "beta", Name: "Beta", Domains: []string{"beta.example"}}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Both}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "bdemo", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/b"}, "test"); err != nil {
-		t.Fatal(err)
-	}
 	start := m1.AddDate(0, -1, 0)
 	for _, ps := range []string{"acme-de", "beta-de"} {
 		if _, err := s.SetTerms(ctx, ps, catalog.Terms{EffectiveFrom: start, StartDate: start, Currency: "EUR",
@@ -163,49 +157,30 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 			t.Fatal(err)
 		}
 	}
-	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "campaign", "country", "visitor", "is_bot", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "click_id", "visitor", "amount", "currency", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hits, convs, rejected [][]any
 	for _, p := range people {
 		if p.name == skip {
 			continue
 		}
 		for _, h := range p.hits {
 			l := eraseLinks[h.link]
-			if err := hb.Append(h.id, h.at, h.kind, h.link, l.partner, l.ps, l.dir, "c1", "DE", h.visitor, uint8(0), h.at.Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			hits = append(hits, []any{h.id, h.at, h.kind, h.link, l.partner, l.ps, l.dir, "c1", "DE", h.visitor, uint8(0), h.at.Add(time.Second)})
 		}
 		for _, c := range p.convs {
 			amount, cur := decimal.Zero, ""
 			if c.amount != "" {
 				amount, cur = decimal.RequireFromString(c.amount), "EUR"
 			}
-			if err := cb.Append(c.id, c.at, c.at, c.typ, vocab.SourceOurs, c.user, c.order, c.click, c.visitor, amount, cur, "DE", c.at.Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			convs = append(convs, []any{c.id, c.at, c.at, c.typ, vocab.SourceOurs, c.user, c.order, c.click, c.visitor, amount, cur, "DE", c.at.Add(time.Second)})
 		}
 		for i, q := range p.rejected {
 			at := m1.AddDate(0, 0, 20+i)
-			if err := rb.Append(ids.New(at), at, "/p.gif", "bad_click_id", q, "DE", at.Add(time.Second)); err != nil {
-				t.Fatal(err)
-			}
+			rejected = append(rejected, []any{ids.New(at), at, "/p.gif", "bad_click_id", q, "DE", at.Add(time.Second)})
 		}
 	}
-	for _, b := range []interface{ Send() error }{hb, cb, rb} {
-		if err := b.Send(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertRows(t, db, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "campaign", "country", "visitor", "is_bot", "ingested_at"), hits...)
+	insertRows(t, db, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "click_id", "visitor", "amount", "currency", "country", "ingested_at"), convs...)
+	insertRows(t, db, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "country", "ingested_at"), rejected...)
 }
 
 // reportsJSON runs every report over [from, to] and returns their JSON by
@@ -397,8 +372,7 @@ func TestEraseUser(t *testing.T) {
 	if err := dbA.Conn.QueryRow(ctx, `SELECT actor, entity_id, after FROM audit_log WHERE action = 'erase' AND entity = 'person'`).Scan(&actor, &entityID, &after); err != nil {
 		t.Fatalf("audit entry: %v", err)
 	}
-	sum := sha256.Sum256([]byte("ours:u-erase"))
-	if actor != cliActor() || entityID != "user:"+hex.EncodeToString(sum[:]) || !strings.Contains(after, `"hits":4`) {
+	if actor != cliActor() || entityID != "user:"+sha256Hex([]byte("ours:u-erase")) || !strings.Contains(after, `"hits":4`) {
 		t.Errorf("audit entry: actor %q entity %q after %s", actor, entityID, after)
 	}
 

@@ -67,3 +67,16 @@ func TestFXLoadZip(t *testing.T) {
 		t.Errorf("stderr holds the file's bytes:\n%q", errOut)
 	}
 }
+
+// fxLoad runs `xpromo fx load` on a file of csv, ECB rates as the ECB
+// writes them, and checks that it printed want.
+func fxLoad(t *testing.T, db *testenv.DB, csv, want string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "eurofxref.csv")
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cliRun(t, db, "fx", "load", file); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("fx load: %d %s %s", code, out, errOut)
+	}
+}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -15,14 +13,12 @@ import (
 
 func TestGenCommand(t *testing.T) {
 	db := testenv.ClickHouse(t)
-	ctx := context.Background()
-	var stdout, stderr bytes.Buffer
 	args := []string{"--clickhouse-url", db.URL, "--hits", "20000", "--partnerships", "20", "--countries", "5",
 		"--days", "10", "--start", "2026-03-25", "--seed", "5", "--batch", "6000"}
-	if err := runCmd(ctx, "gen", args, &stdout, &stderr); err != nil {
-		t.Fatalf("gen: %v\n%s", err, stderr.String())
+	out, stderr, err := cmdOutput(t, "gen", args...)
+	if err != nil {
+		t.Fatalf("gen: %v\n%s", err, stderr)
 	}
-	out := stdout.String()
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "hits 20000 (") || !strings.Contains(out, "partnerships 20,") || !strings.Contains(out, "rows/s") {
 		t.Errorf("summary line: %q", out)
 	}
@@ -30,11 +26,11 @@ func TestGenCommand(t *testing.T) {
 	if m := regexp.MustCompile(`; peak RSS ([0-9]+) MiB\n$`).FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Errorf("summary line lacks the peak RSS: %q", out)
 	}
-	if !strings.Contains(stderr.String(), "gen: traffic: 20000 hits") || !strings.Contains(stderr.String(), "gen: attributed") {
-		t.Errorf("progress: %q", stderr.String())
+	if !strings.Contains(stderr, "gen: traffic: 20000 hits") || !strings.Contains(stderr, "gen: attributed") {
+		t.Errorf("progress: %q", stderr)
 	}
 	var hits, convs, attrs uint64
-	if err := db.Conn.QueryRow(ctx, `SELECT (SELECT count() FROM hits), (SELECT count() FROM conversions), (SELECT count() FROM attributions FINAL)`).Scan(&hits, &convs, &attrs); err != nil {
+	if err := db.Conn.QueryRow(t.Context(), `SELECT (SELECT count() FROM hits), (SELECT count() FROM conversions), (SELECT count() FROM attributions FINAL)`).Scan(&hits, &convs, &attrs); err != nil {
 		t.Fatal(err)
 	}
 	if hits != 20000 || convs == 0 || attrs != convs {
@@ -42,42 +38,38 @@ func TestGenCommand(t *testing.T) {
 	}
 
 	// Another seed, JSON summary, no attribution.
-	stdout.Reset()
-	stderr.Reset()
 	args = append(args[:len(args)-4], "--seed", "6", "--json", "--attribute=false", "--catalog-store")
-	if err := runCmd(ctx, "gen", args, &stdout, &stderr); err != nil {
-		t.Fatalf("gen --seed 6: %v\n%s", err, stderr.String())
+	out, stderr, err = cmdOutput(t, "gen", args...)
+	if err != nil {
+		t.Fatalf("gen --seed 6: %v\n%s", err, stderr)
 	}
 	var sum gen.Summary
-	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
-		t.Fatalf("--json: %v: %s", err, stdout.String())
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("--json: %v: %s", err, out)
 	}
 	var peak struct {
 		PeakRSSBytes int64 `json:"peak_rss_bytes"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &peak); err != nil || peak.PeakRSSBytes < 1<<20 {
-		t.Errorf("--json: peak_rss_bytes %d (%v): %s", peak.PeakRSSBytes, err, stdout.String())
+	if err := json.Unmarshal([]byte(out), &peak); err != nil || peak.PeakRSSBytes < 1<<20 {
+		t.Errorf("--json: peak_rss_bytes %d (%v): %s", peak.PeakRSSBytes, err, out)
 	}
 	if sum.Hits != 20000 || sum.Partnerships != 20 || sum.Attributions != 0 || sum.Conversions == 0 {
 		t.Errorf("summary %+v", sum)
 	}
 
 	// The same seed again is refused.
-	stdout.Reset()
-	stderr.Reset()
-	if err := runCmd(ctx, "gen", args, &stdout, &stderr); !errors.Is(err, gen.ErrSeedUsed) {
+	if _, _, err := cmdOutput(t, "gen", args...); !errors.Is(err, gen.ErrSeedUsed) {
 		t.Errorf("same seed again: %v", err)
 	}
 }
 
 func TestGenUsage(t *testing.T) {
-	ctx := context.Background()
-	var stdout, stderr bytes.Buffer
-	if err := runCmd(ctx, "gen", []string{"--help"}, &stdout, &stderr); !errors.Is(err, errHelp) {
+	_, stderr, err := cmdOutput(t, "gen", "--help")
+	if !errors.Is(err, errHelp) {
 		t.Errorf("--help: %v", err)
 	}
-	if !strings.Contains(stderr.String(), "Usage: xpromo gen") || !strings.Contains(stderr.String(), "-conversion-rate") {
-		t.Errorf("help text: %q", stderr.String())
+	if !strings.Contains(stderr, "Usage: xpromo gen") || !strings.Contains(stderr, "-conversion-rate") {
+		t.Errorf("help text: %q", stderr)
 	}
 	for _, args := range [][]string{
 		{"--countries", "61", "--partnerships", "100"},
@@ -87,10 +79,9 @@ func TestGenUsage(t *testing.T) {
 		{"--hits", "-5"},
 		{"extra"},
 	} {
-		stderr.Reset()
-		if err := runCmd(ctx, "gen", args, &stdout, &stderr); !errors.Is(err, errUsage) {
+		if _, stderr, err := cmdOutput(t, "gen", args...); !errors.Is(err, errUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
-		} else if stderr.Len() == 0 {
+		} else if stderr == "" {
 			t.Errorf("%v: nothing said on stderr", args)
 		}
 	}

@@ -10,12 +10,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -30,42 +28,9 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/http/postback"
-	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
-
-// logSink collects a server's log output from its goroutines.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startServeLogged is startServe with the server's log written to sink
-// through handler (slog.NewTextHandler or slog.NewJSONHandler) at debug
-// level, so a test can read every line it wrote.
-func startServeLogged(t *testing.T, r *testenv.Redis, db *testenv.DB, sink io.Writer, jsonLog bool, opts ...func(*app.Config)) *server {
-	t.Helper()
-	c := testServeConfig(t, r.URL, r.Prefix, db, opts...)
-	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	var h slog.Handler = slog.NewTextHandler(sink, hopts)
-	if jsonLog {
-		h = slog.NewJSONHandler(sink, hopts)
-	}
-	return startTestServe(t, c, db, slog.New(h))
-}
 
 // rawHTTP sends req as written on a new connection and reads one answer.
 func rawHTTP(t *testing.T, base, req string) *http.Response {
@@ -89,52 +54,12 @@ func rawHTTP(t *testing.T, base, req string) *http.Response {
 	return resp
 }
 
-// call sends an API request with token (none when "") and returns the
-// status and body.
-func call(t *testing.T, method, u, token, ctype, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// hostileToken creates a token as spec says and waits until serve accepts it.
-func hostileToken(t *testing.T, s *server, spec auth.Spec) string {
-	t.Helper()
-	tok, _, err := auth.NewStore(s.db.Conn).WithClock(testenv.Clock()).Create(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.WaitFor(t, 10*time.Second, "token accepted", func() bool {
-		code, _ := call(t, "GET", s.base+"/v1/audit?limit=1", tok, "", "")
-		return code != http.StatusUnauthorized
-	})
-	return tok
-}
-
 // TestHostileRedirects: request targets a browser would never send but an
 // attacker can (absolute form, another Host, dot segments, encoded
 // slashes) never make the tracker redirect anywhere but a link's URL; the
 // pixel and the postback endpoint never redirect at all.
 func TestHostileRedirects(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
 	dests := map[string]string{ // link -> its URL before the click id
 		"demo": "https://www.example.com/welcome?utm_source=acme&xp_click=",
 		"out":  "https://shop.acme.example/offer?xp_click=",
@@ -194,12 +119,10 @@ func TestHostileRedirects(t *testing.T) {
 // 1 MiB, postbacks 16 KiB), including a valid small object padded past
 // the limit, are answered 413 with a JSON error and nothing is stored.
 func TestHostileBodyLimits(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
-	admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
-	svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
+	s := startSeeded(t)
+	db := s.db
+	admin := newToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+	svc := newToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
 	big := func(n int) string { return strings.Repeat("a", n) }
 	conv := `{"type":"signup","user_id":"oversized"}`
 	var batch strings.Builder
@@ -233,9 +156,7 @@ func TestHostileBodyLimits(t *testing.T) {
 	if code, body := call(t, "POST", s.base+"/v1/conversions", svc, "application/json", `{"type":"signup","user_id":"marker"}`); code != http.StatusOK {
 		t.Fatalf("marker conversion: %d %s", code, body)
 	}
-	testenv.WaitFor(t, 30*time.Second, "the marker conversion stored", func() bool {
-		return count(t, db, "SELECT count() FROM conversions WHERE user_id = 'marker'") == 1
-	})
+	waitCount(t, db, "the marker conversion stored", 1, "SELECT count() FROM conversions WHERE user_id = 'marker'")
 	if n := count(t, db, "SELECT count() FROM conversions WHERE user_id = 'oversized'"); n != 0 {
 		t.Errorf("%d conversions of oversized requests stored", n)
 	}
@@ -252,14 +173,12 @@ func TestHostileBodyLimits(t *testing.T) {
 // --read-header-timeout and one trickling its body after --read-timeout,
 // while other clients are served all along.
 func TestHostileHeadersAndSlowClients(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
 	const headerTimeout, readTimeout = time.Second, 2 * time.Second
-	s := startServe(t, r.URL, r.Prefix, db, func(c *app.Config) {
+	s := startSeeded(t, func(c *app.Config) {
 		c.ReadHeaderTimeout, c.ReadTimeout, c.MaxHeaderBytes = headerTimeout, readTimeout, 4<<10
 	})
-	svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
+	db := s.db
+	svc := newToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
 
 	// net/http allows MaxHeaderBytes plus 4 KiB of slack.
 	for _, n := range []int{10 << 10, 64 << 10} {
@@ -356,9 +275,7 @@ func TestHostileHeadersAndSlowClients(t *testing.T) {
 	if code, body := call(t, "POST", s.base+"/v1/conversions", svc, "application/json", `{"type":"signup","user_id":"marker"}`); code != http.StatusOK {
 		t.Fatalf("marker: %d %s", code, body)
 	}
-	testenv.WaitFor(t, 30*time.Second, "the marker stored", func() bool {
-		return count(t, db, "SELECT count() FROM conversions WHERE user_id = 'marker'") == 1
-	})
+	waitCount(t, db, "the marker stored", 1, "SELECT count() FROM conversions WHERE user_id = 'marker'")
 	if n := count(t, db, "SELECT count() FROM conversions WHERE user_id = 'slow-body'"); n != 0 {
 		t.Errorf("%d slow-body conversions stored", n)
 	}
@@ -411,13 +328,11 @@ const forged = "\r\ntime=2026-01-01T00:00:00Z level=ERROR msg=forged admin=true\
 func TestHostileLogAndHeaderInjection(t *testing.T) {
 	for _, jsonLog := range []bool{false, true} {
 		t.Run(map[bool]string{false: "text", true: "json"}[jsonLog], func(t *testing.T) {
-			db := testenv.ClickHouse(t)
-			r := testenv.NewRedis(t)
-			seed(t, db)
-			var sink logSink
-			s := startServeLogged(t, r, db, &sink, jsonLog)
-			admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
-			svc := hostileToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
+			var sink testenv.LogBuffer
+			s := startServeLogged(t, &sink, jsonLog)
+			db := s.db
+			admin := newToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+			svc := newToken(t, s, auth.Spec{Role: access.RoleService, Name: "shop"})
 			esc := url.PathEscape(forged)
 			qesc := url.QueryEscape(forged)
 			ts := strconv.FormatInt(time.Now().Unix(), 10)
@@ -554,15 +469,13 @@ var sqlPayloads = []string{
 // strings escaping \ ' and NUL: a bound payload reads back unchanged, and
 // an actor holding quotes and backslashes filters the audit log exactly.
 func TestHostileSQLFilters(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
+	db := s.db
 	ctx := context.Background()
-	admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
-	cm := hostileToken(t, s, auth.Spec{Role: access.RoleCountryManager, Countries: []string{"DE"}, Name: "cm"})
+	admin := newToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+	cm := newToken(t, s, auth.Spec{Role: access.RoleCountryManager, Countries: []string{"DE"}, Name: "cm"})
 	clickID(t, get(t, noRedirect, "GET", s.base+"/r/demo", "8.8.8.8", browserUA))
-	testenv.WaitFor(t, 30*time.Second, "a click stored", func() bool { return count(t, db, "SELECT count() FROM hits") == 1 })
+	waitCount(t, db, "a click stored", 1, "SELECT count() FROM hits")
 
 	for _, p := range sqlPayloads {
 		var back string
@@ -573,7 +486,7 @@ func TestHostileSQLFilters(t *testing.T) {
 	// A writer named with quotes and backslashes: the audit filter finds
 	// exactly its entry.
 	tricky := `O'Brien \' \\' ; DROP TABLE audit_log --`
-	trickyTok := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: tricky})
+	trickyTok := newToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: tricky})
 	if code, body := call(t, "POST", s.base+"/v1/partners", trickyTok, "application/json", `{"id":"obrien","name":"O'Brien"}`); code != http.StatusCreated {
 		t.Fatalf("create as %q: %d %s", tricky, code, body)
 	}
@@ -658,7 +571,7 @@ func TestHostileSQLFilters(t *testing.T) {
 	if statuses[200] == 0 || statuses[400] == 0 {
 		t.Errorf("answers %v: every filter refused or none; the test proves little", statuses)
 	}
-	if after := tableCounts(t, db); !equalCounts(before, after) {
+	if after := tableCounts(t, db); !maps.Equal(before, after) {
 		t.Fatalf("tables changed:\nbefore %v\nafter  %v", before, after)
 	}
 }
@@ -666,39 +579,14 @@ func TestHostileSQLFilters(t *testing.T) {
 // tableCounts maps every table of db to its row count.
 func tableCounts(t *testing.T, db *testenv.DB) map[string]uint64 {
 	t.Helper()
-	rows, err := db.Conn.Query(context.Background(), "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT IN ('MaterializedView', 'View') ORDER BY name")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
 	out := map[string]uint64{}
-	for _, n := range names {
+	for _, n := range column(t, db, "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT IN ('MaterializedView', 'View') ORDER BY name") {
 		out[n] = count(t, db, "SELECT count() FROM `"+n+"`")
 	}
 	if len(out) < 15 {
 		t.Fatalf("only %d tables: %v", len(out), out)
 	}
 	return out
-}
-
-func equalCounts(a, b map[string]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHostileSecretsNeverLogged runs the flows that handle secrets (a
@@ -708,17 +596,11 @@ func equalCounts(a, b map[string]uint64) bool {
 // stderr, or any stored column; tokens are stored as SHA-256 and partner
 // secrets sealed.
 func TestHostileSecretsNeverLogged(t *testing.T) {
-	key, keyText, err := secrets.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(secrets.EnvKey, keyText)
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	var sink logSink
-	s := startServeLogged(t, r, db, &sink, false)
-	admin := hostileToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
+	key, keyText := setServerKey(t)
+	var sink testenv.LogBuffer
+	s := startServeLogged(t, &sink, false)
+	db := s.db
+	admin := newToken(t, s, auth.Spec{Role: access.RoleAdmin, Name: "admin"})
 	secretsSeen := []string{admin, admin[len(auth.Prefix)+auth.IDLen+1:], keyText}
 
 	code, body := call(t, "POST", s.base+"/v1/tokens", admin, "application/json", `{"role":"service","name":"shop"}`)
@@ -796,7 +678,7 @@ func TestHostileSecretsNeverLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum := sha256.Sum256(sb); hash != hex.EncodeToString(sum[:]) {
+	if hash != sha256Hex(sb) {
 		t.Errorf("stored hash %q is not the secret's SHA-256", hash)
 	}
 	if n := count(t, db, "SELECT count() FROM partner_secrets WHERE sealed != ''"); n < 2 {

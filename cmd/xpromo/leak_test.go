@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"io/fs"
@@ -24,7 +22,6 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/http/postback"
-	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -93,13 +90,7 @@ func redisValues(t *testing.T, c *redis.Client, prefix string) []string {
 // one. The day's fingerprint salt is looked for the same way outside
 // Redis. The scanner is first shown to find each form where it is.
 func TestNoRawIPStored(t *testing.T) {
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	t.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(raw))
-	key, _, err := secrets.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, _ := setServerKey(t)
 	const v4, v6, apiIP = "81.2.69.142", "2001:4860:4860::8888", "81.2.69.160"
 	var needles []string
 	for _, ip := range []string{v4, v6, apiIP} {
@@ -114,18 +105,11 @@ func TestNoRawIPStored(t *testing.T) {
 	if err := db.Conn.Exec(ctx, `CREATE TABLE canary (s String, a Array(String)) ENGINE = Memory`); err != nil {
 		t.Fatal(err)
 	}
-	b, err := db.Conn.PrepareBatch(ctx, `INSERT INTO canary (s, a)`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var canary [][]any
 	for _, n := range needles {
-		if err := b.Append("x"+n+"y", []string{}); err != nil {
-			t.Fatal(err)
-		}
+		canary = append(canary, []any{"x" + n + "y", []string{}})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, `INSERT INTO canary (s, a)`, canary...)
 	if found := scanStrings(t, db, needles...); len(found) != len(needles) {
 		t.Fatalf("the scanner found %d of %d planted forms: %v", len(found), len(needles), found)
 	}

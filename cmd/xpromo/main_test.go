@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -20,6 +22,7 @@ import (
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/lib/ids"
+	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
@@ -34,11 +37,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runCmd runs the command path ("partner secret") with args as main does
-// and returns its error.
-func runCmd(ctx context.Context, path string, args []string, stdout, stderr io.Writer) error {
-	_, err := execute(ctx, append(strings.Fields(path), args...), stdout, stderr)
-	return err
+// cmdOutput runs the command path ("partner secret") with args as main
+// does, within 30 s, and returns what it printed and its error.
+func cmdOutput(t *testing.T, path string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var o, e bytes.Buffer
+	_, err = execute(ctx, append(strings.Fields(path), args...), &o, &e)
+	return o.String(), e.String(), err
+}
+
+// setServerKey sets a new server key in the environment (secrets.EnvKey),
+// where serve and the CLI read it, and returns it and its text.
+func setServerKey(t *testing.T) (*secrets.Key, string) {
+	t.Helper()
+	key, text, err := secrets.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(secrets.EnvKey, text)
+	return key, text
 }
 
 // parseFlags parses args with f as its command does before it runs.
@@ -52,30 +71,83 @@ func parseFlags(f *flags, args []string) error {
 const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 type server struct {
-	base string
-	db   *testenv.DB
-	stop func()
-	cfg  *app.Config
+	base  string
+	db    *testenv.DB
+	redis *testenv.Redis // set by startSeeded
+	stop  func()
+	cfg   *app.Config
 }
 
 // seed creates the partner acme with partnership acme-de and links demo
 // (inbound) and out (outbound).
 func seed(t *testing.T, db *testenv.DB) {
 	t.Helper()
+	addCatalog(t, db, catalogSeed{
+		partners:     []catalog.Partner{{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}},
+		partnerships: []catalog.Partnership{{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}},
+		links: []catalog.Link{
+			{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"},
+			{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://shop.acme.example/offer"},
+		},
+	})
+}
+
+// catalogSeed is what a test adds to the catalog, in this order.
+type catalogSeed struct {
+	partners     []catalog.Partner
+	partnerships []catalog.Partnership
+	links        []catalog.Link
+}
+
+// addCatalog adds c to db's catalog as the user "test".
+func addCatalog(t *testing.T, db *testenv.DB, c catalogSeed) {
+	t.Helper()
 	ctx := context.Background()
 	s := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
-	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}, "test"); err != nil {
-		t.Fatal(err)
+	for _, p := range c.partners {
+		if _, err := s.AddPartner(ctx, p, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := s.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, "test"); err != nil {
-		t.Fatal(err)
+	for _, ps := range c.partnerships {
+		if _, err := s.AddPartnership(ctx, ps, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome?utm_source=acme#start", Campaign: "c1"}, "test"); err != nil {
-		t.Fatal(err)
+	for _, l := range c.links {
+		if _, err := s.AddLink(ctx, l, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := s.AddLink(ctx, catalog.Link{Code: "out", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://shop.acme.example/offer"}, "test"); err != nil {
-		t.Fatal(err)
+}
+
+// startSeeded runs serve, as startServe, on a new test database seeded
+// with seed and a new Redis key prefix.
+func startSeeded(t *testing.T, opts ...func(*app.Config)) *server {
+	t.Helper()
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	s := startServe(t, r.URL, r.Prefix, db, opts...)
+	s.redis = r
+	return s
+}
+
+// startServeLogged is startSeeded with the server's log written to sink,
+// as text or JSON (jsonLog), at debug level, so a test can read every line
+// it wrote.
+func startServeLogged(t *testing.T, sink io.Writer, jsonLog bool) *server {
+	t.Helper()
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	seed(t, db)
+	c := testServeConfig(t, r.URL, r.Prefix, db)
+	hopts := &slog.HandlerOptions{Level: slog.LevelDebug}
+	var h slog.Handler = slog.NewTextHandler(sink, hopts)
+	if jsonLog {
+		h = slog.NewJSONHandler(sink, hopts)
 	}
+	return startTestServe(t, c, db, slog.New(h))
 }
 
 // startServe runs serve in-process on a free port.
@@ -183,6 +255,111 @@ func clickID(t *testing.T, resp *http.Response) string {
 	return id
 }
 
+// call sends an API request with token (none when "") and returns the
+// status and body.
+func call(t *testing.T, method, u, token, ctype, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// newToken creates a token as spec says and waits until serve accepts it.
+func newToken(t *testing.T, s *server, spec auth.Spec) string {
+	t.Helper()
+	tok, _, err := auth.NewStore(s.db.Conn).WithClock(testenv.Clock()).Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "token accepted", func() bool {
+		code, _ := call(t, "GET", s.base+"/v1/audit?limit=1", tok, "", "")
+		return code != http.StatusUnauthorized
+	})
+	return tok
+}
+
+// insertRows writes rows into db in one batch; insert is a table's
+// InsertOnly statement naming the rows' columns.
+func insertRows(t *testing.T, db *testenv.DB, insert string, rows ...[]any) {
+	t.Helper()
+	b, err := db.Conn.PrepareBatch(context.Background(), insert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// column is the first column of q's rows, as strings.
+func column(t *testing.T, db *testenv.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Conn.Query(context.Background(), q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// sha256Hex is the hex SHA-256 of b, as stored in place of secrets and ids.
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// attributeToday runs `xpromo attribute` over today.
+func attributeToday(t *testing.T, db *testenv.DB) {
+	t.Helper()
+	day := testenv.Now().UTC().Format(time.DateOnly)
+	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 {
+		t.Fatalf("attribute: %s %s", out, errOut)
+	}
+}
+
+// wantCounts checks each count query of want against its number.
+func wantCounts(t *testing.T, db *testenv.DB, want map[string]uint64) {
+	t.Helper()
+	for q, w := range want {
+		if n := count(t, db, q); n != w {
+			t.Errorf("%s: %d, want %d", q, n, w)
+		}
+	}
+}
+
+// waitCount waits up to 30 s, as for the ingester, until q counts n.
+func waitCount(t *testing.T, db *testenv.DB, what string, n uint64, q string) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, what, func() bool { return count(t, db, q) == n })
+}
+
 func count(t *testing.T, db *testenv.DB, q string, args ...any) uint64 {
 	t.Helper()
 	var n uint64
@@ -195,10 +372,8 @@ func count(t *testing.T, db *testenv.DB, q string, args ...any) uint64 {
 // N redirects from several countries, via X-Forwarded-For from a trusted
 // proxy, give exactly N clicks in the report, per country.
 func TestRedirectsCountedPerCountry(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
+	db := s.db
 
 	sent := map[string]int{"US": 37, "GB": 23, "DE": 41}
 	ips := map[string]string{"US": "8.8.8.8", "GB": "81.2.69.142", "DE": "2a00:1450:4001:80b::200e"}
@@ -235,9 +410,7 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 
 	filter := reports.Params{From: testenv.Now().UTC().AddDate(0, 0, -1), To: testenv.Now().UTC()}
 	var rows []visitorRow
-	testenv.WaitFor(t, 30*time.Second, "107 hits in ClickHouse", func() bool {
-		return count(t, db, "SELECT count() FROM hits") == 107
-	})
+	waitCount(t, db, "107 hits in ClickHouse", 107, "SELECT count() FROM hits")
 	rows, err := visitorRows(db, filter)
 	if err != nil {
 		t.Fatal(err)
@@ -301,10 +474,8 @@ func TestRedirectsCountedPerCountry(t *testing.T) {
 }
 
 func TestVisitorCookie(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
+	db := s.db
 	resp := get(t, noRedirect, "GET", s.base+"/r/demo", "", browserUA)
 	var vid *http.Cookie
 	for _, c := range resp.Cookies() {
@@ -330,7 +501,7 @@ func TestVisitorCookie(t *testing.T) {
 			t.Errorf("second cookie = %+v, want same value and Secure", c)
 		}
 	}
-	testenv.WaitFor(t, 30*time.Second, "2 clicks stored", func() bool { return count(t, db, "SELECT count() FROM hits") == 2 })
+	waitCount(t, db, "2 clicks stored", 2, "SELECT count() FROM hits")
 	if n := count(t, db, "SELECT uniqExact(visitor) FROM hits"); n != 1 {
 		t.Errorf("visitors = %d, want 1", n)
 	}
@@ -410,45 +581,33 @@ func newReq(u string) (*http.Request, error) {
 // The management API is mounted in serve, behind token authentication,
 // with JSON errors.
 func TestServeMountsTheAPI(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	s := startSeeded(t)
+	db := s.db
 	ctx := context.Background()
 	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(path, token string) (int, string) {
-		req, _ := http.NewRequest("GET", s.base+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+	apiGet := func(path, token string) (int, string) {
+		return call(t, "GET", s.base+path, token, "", "")
 	}
-	if code, body := call("/v1/partnerships", ""); code != 401 || !strings.Contains(body, `"error"`) {
+	if code, body := apiGet("/v1/partnerships", ""); code != 401 || !strings.Contains(body, `"error"`) {
 		t.Fatalf("no token: %d %s", code, body)
 	}
 	// A token created after start works once the verifier reloads (1 s).
 	var code int
 	var body string
 	testenv.WaitFor(t, 10*time.Second, "token accepted", func() bool {
-		code, body = call("/v1/partnerships", secret)
+		code, body = apiGet("/v1/partnerships", secret)
 		return code == 200
 	})
 	if !strings.Contains(body, `"acme-de"`) {
 		t.Fatalf("partnerships: %s", body)
 	}
-	if code, body := call("/v1/openapi.json", ""); code != 200 || !strings.Contains(body, `"openapi": "3.0`) {
+	if code, body := apiGet("/v1/openapi.json", ""); code != 200 || !strings.Contains(body, `"openapi": "3.0`) {
 		t.Fatalf("openapi.json without a token: %d %.200s", code, body)
 	}
-	if code, body := call("/v1/no-such-route", secret); code != 404 || !strings.Contains(body, `"error":"not_found"`) {
+	if code, body := apiGet("/v1/no-such-route", secret); code != 404 || !strings.Contains(body, `"error":"not_found"`) {
 		t.Fatalf("unknown route: %d %s", code, body)
 	}
 }

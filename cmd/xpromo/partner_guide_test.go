@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/xpromo/xpromo/http/postback"
-	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -45,17 +42,9 @@ func TestPartnerGuideExamples(t *testing.T) {
 		}
 	}
 
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	t.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(raw))
-	key, _, err := secrets.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := testenv.ClickHouse(t)
-	r := testenv.NewRedis(t)
-	seed(t, db)
-	s := startServe(t, r.URL, r.Prefix, db)
+	key, _ := setServerKey(t)
+	s := startSeeded(t)
+	db := s.db
 	ctx := context.Background()
 	secret, err := postback.NewStore(db.Conn, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
 	if err != nil {
@@ -97,22 +86,13 @@ func TestPartnerGuideExamples(t *testing.T) {
 			t.Fatalf("%s: err %v, output %q; want ok=%v and %q", st.name, err, out, st.ok, st.want)
 		}
 	}
-	testenv.WaitFor(t, 30*time.Second, "postbacks stored", func() bool {
-		return count(t, db, "SELECT count() FROM conversions WHERE source = 'partner:acme'") == 4
-	})
-	day := testenv.Now().UTC().Format(time.DateOnly)
-	if code, out, errOut := cliRun(t, db, "attribute", "--from", day, "--to", day); code != 0 {
-		t.Fatalf("attribute: %s %s", out, errOut)
-	}
-	for q, want := range map[string]uint64{
+	waitCount(t, db, "postbacks stored", 4, "SELECT count() FROM conversions WHERE source = 'partner:acme'")
+	attributeToday(t, db)
+	wantCounts(t, db, map[string]uint64{
 		"SELECT count() FROM attributions FINAL WHERE outcome = 'new_user' AND partnership = 'acme-de' AND direction = 'outbound' AND match = 'click_id'": 1,
 		"SELECT count() FROM attributions FINAL WHERE outcome = 'credited' AND partnership = 'acme-de' AND revenue = 30":                                  1,
 		"SELECT count() FROM attributions FINAL WHERE outcome = 'duplicate'":                                                                              1,
 		// The refund without an amount takes back the whole order.
 		"SELECT count() FROM attributions FINAL WHERE outcome = 'credited' AND partnership = 'acme-de' AND revenue = -30": 1,
-	} {
-		if n := count(t, db, q); n != want {
-			t.Errorf("%s: %d, want %d", q, n, want)
-		}
-	}
+	})
 }

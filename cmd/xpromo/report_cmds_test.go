@@ -16,6 +16,9 @@ import (
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
+// reportHits inserts the hits columns the report tests set.
+var reportHits = schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at")
+
 // TestReportCommands: report NAME prints the same figures in every format;
 // rollup rebuild restores a rollup that lost its rows; country time zones
 // are set and listed.
@@ -24,18 +27,11 @@ func TestReportCommands(t *testing.T) {
 	seed(t, db)
 	ctx := context.Background()
 	at := testenv.Now().UTC().Truncate(time.Hour)
-	b, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rows [][]any
 	for i, kind := range []string{"click", "click", "click", "view"} {
-		if err := b.Append("h"+string(rune('0'+i)), at, kind, "acme-de", "acme", "inbound", "v"+string(rune('0'+i%2)), uint8(0), "DE", at); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, []any{"h" + string(rune('0'+i)), at, kind, "acme-de", "acme", "inbound", "v" + string(rune('0'+i%2)), uint8(0), "DE", at})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, reportHits, rows...)
 	day := at.Format(time.DateOnly)
 	check := func(what string) {
 		t.Helper()
@@ -78,21 +74,13 @@ func TestReportCommands(t *testing.T) {
 func TestReportCompareAndXLSX(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	seed(t, db)
-	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Hour)
-	b, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 2 clicks today, 4 yesterday.
+	var rows [][]any
 	for i, ts := range []time.Time{at, at, at.AddDate(0, 0, -1), at.AddDate(0, 0, -1), at.AddDate(0, 0, -1), at.AddDate(0, 0, -1)} {
-		if err := b.Append(fmt.Sprintf("c%d", i), ts, "click", "acme-de", "acme", "inbound", fmt.Sprintf("v%d", i), uint8(0), "DE", ts); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, []any{fmt.Sprintf("c%d", i), ts, "click", "acme-de", "acme", "inbound", fmt.Sprintf("v%d", i), uint8(0), "DE", ts})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, reportHits, rows...)
 	day := at.Format(time.DateOnly)
 	for _, name := range []string{"partnerships", "balance"} {
 		code, out, errOut := cliRun(t, db, "report", name, "--from", day, "--to", day, "--compare", "previous", "--format", "csv")

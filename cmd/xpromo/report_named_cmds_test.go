@@ -31,47 +31,16 @@ func TestReportNamedCommands(t *testing.T) {
 	// What seedDashboard lacks: a user two partnerships claim (beta-de won,
 	// acme-de also had a click), a repeat of that signup, a bot click and
 	// rejected hits.
-	attrs, err := db.Conn.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "user_id", "outcome", "partnership", "partner", "country", "direction", "terms_version", "overlaps", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range []struct {
-		id, outcome, ps, partner, cc, dir string
-		overlaps                          []string
-	}{
-		{"c-shared", "new_user", "beta-de", "beta", "DE", "inbound", []string{"acme-de", "beta-de"}},
-		{"c-shared-again", "duplicate", "", "", "", "none", nil},
-	} {
-		if err := attrs.Append(a.id, curAt, "signup", "ours", "u-shared", a.outcome, a.ps, a.partner, a.cc, a.dir,
-			uint32(1), append([]string{}, a.overlaps...), decimal.Zero, "", decimal.Zero, "", curAt, uint64(1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := attrs.Send(); err != nil {
-		t.Fatal(err)
-	}
-	hits, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hits.Append("h-bot", curAt, "click", "gamma-in", "gamma-fr", "gamma", "inbound", "bot-v", uint8(1), "FR", curAt); err != nil {
-		t.Fatal(err)
-	}
-	if err := hits.Send(); err != nil {
-		t.Fatal(err)
-	}
-	rej, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.Insert())
-	if err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "user_id", "outcome", "partnership", "partner", "country", "direction", "terms_version", "overlaps", "revenue", "currency", "revenue_rep", "rep_currency", "computed_at", "version"),
+		[]any{"c-shared", curAt, "signup", "ours", "u-shared", "new_user", "beta-de", "beta", "DE", "inbound", uint32(1), []string{"acme-de", "beta-de"}, decimal.Zero, "", decimal.Zero, "", curAt, uint64(1)},
+		[]any{"c-shared-again", curAt, "signup", "ours", "u-shared", "duplicate", "", "", "", "none", uint32(1), []string{}, decimal.Zero, "", decimal.Zero, "", curAt, uint64(1)})
+	insertRows(t, db, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"),
+		[]any{"h-bot", curAt, "click", "gamma-in", "gamma-fr", "gamma", "inbound", "bot-v", uint8(1), "FR", curAt})
+	var rejected [][]any
 	for i, reason := range []string{"bad_amount", "bad_amount", "link_inactive"} {
-		if err := rej.Append(fmt.Sprintf("r%d", i), curAt, "/p.gif", reason, "", "gamma-in", "gamma", "gamma-fr", "FR", uint8(0), curAt); err != nil {
-			t.Fatal(err)
-		}
+		rejected = append(rejected, []any{fmt.Sprintf("r%d", i), curAt, "/p.gif", reason, "", "gamma-in", "gamma", "gamma-fr", "FR", uint8(0), curAt})
 	}
-	if err := rej.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, schema.RejectedHits.Insert(), rejected...)
 
 	// The library's answer to the same question, with what the CLI reads.
 	snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)

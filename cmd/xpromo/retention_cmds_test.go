@@ -18,48 +18,22 @@ import (
 // the 10th of each month.
 func seedMonths(t *testing.T, db *testenv.DB, months []time.Time, n int) {
 	t.Helper()
-	ctx := context.Background()
-	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := db.Conn.PrepareBatch(ctx, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hits, rejected [][]any
 	for _, m := range months {
 		at := m.AddDate(0, 0, 9).Add(10 * time.Hour)
 		for i := range n {
-			if err := hb.Append(fmt.Sprintf("h-%s-%d", m.Format("200601"), i), at, "click", "demo", "acme", "acme-de", "inbound", "DE", fmt.Sprintf("v%d", i%3), uint8(0), at); err != nil {
-				t.Fatal(err)
-			}
+			hits = append(hits, []any{fmt.Sprintf("h-%s-%d", m.Format("200601"), i), at, "click", "demo", "acme", "acme-de", "inbound", "DE", fmt.Sprintf("v%d", i%3), uint8(0), at})
 		}
-		if err := rb.Append("r-"+m.Format("200601"), at, "/r/nope", "unknown_code", "", "DE", at); err != nil {
-			t.Fatal(err)
-		}
+		rejected = append(rejected, []any{"r-" + m.Format("200601"), at, "/r/nope", "unknown_code", "", "DE", at})
 	}
-	if err := hb.Send(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rb.Send(); err != nil {
-		t.Fatal(err)
-	}
+	insertRows(t, db, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"), hits...)
+	insertRows(t, db, schema.RejectedHits.InsertOnly("id", "ts", "endpoint", "reason", "query", "country", "ingested_at"), rejected...)
 }
 
+// monthsOf lists the months (YYYYMM) table has rows of.
 func monthsOf(t *testing.T, db *testenv.DB, table string) string {
 	t.Helper()
-	var ms []string
-	rows, err := db.Conn.Query(context.Background(), "SELECT DISTINCT toString(toYYYYMM(ts)) AS m FROM "+table+" ORDER BY m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var m string
-		_ = rows.Scan(&m)
-		ms = append(ms, m)
-	}
-	return strings.Join(ms, ",")
+	return strings.Join(column(t, db, "SELECT DISTINCT toString(toYYYYMM(ts)) AS m FROM "+table+" ORDER BY m"), ",")
 }
 
 // TestRetention: months of raw hits older than --retain-hits (and than
@@ -155,9 +129,7 @@ func TestRetention(t *testing.T) {
 	r := testenv.NewRedis(t)
 	startServe(t, r.URL, r.Prefix, db, func(c *app.Config) { c.RetainHits = keep })
 	// The audit entry is written last.
-	testenv.WaitFor(t, 30*time.Second, "serve's retention", func() bool {
-		return count(t, db, "SELECT count() FROM audit_log WHERE action = 'drop' AND actor = 'serve'") == 1
-	})
+	waitCount(t, db, "serve's retention", 1, "SELECT count() FROM audit_log WHERE action = 'drop' AND actor = 'serve'")
 	for _, table := range []string{"hits", "rejected_hits"} {
 		if got := monthsOf(t, db, table); got != kept {
 			t.Errorf("%s after serve's retention: %s, want %s", table, got, kept)
