@@ -84,6 +84,15 @@ func periodCell(p Params, bucket time.Time) any {
 	return bucket
 }
 
+// bucketCell is the period cell of the reports that do not name the
+// period when there is no granularity (overlaps, visitors): blank.
+func bucketCell(p Params, bucket time.Time) any {
+	if p.Granularity == Total {
+		return nil
+	}
+	return bucket
+}
+
 // periodColumn is the period column of p: a date with a granularity, text
 // (FROM..TO) without.
 func periodColumn(p Params) Column {
