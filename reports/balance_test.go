@@ -3,7 +3,6 @@ package reports_test
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"math"
 	"math/big"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,13 +104,6 @@ type balAttr struct {
 
 var balHeader = []string{"batch", "conversion", "ts", "type", "source", "user_id", "outcome", "partnership", "partner", "country", "direction", "overlaps", "revenue", "currency", "revenue_rep", "version"}
 
-func balCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // balSetup creates a fresh database with the scenario catalog and returns
 // the report environment on it.
 func balSetup(t *testing.T, ctx context.Context) (*reports.Env, driver.Conn) {
@@ -198,28 +191,11 @@ func balInsert(t *testing.T, ctx context.Context, conn driver.Conn, rows []balAt
 	}
 }
 
-func balReadCSV(t *testing.T, name string, header []string) [][]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if len(recs) == 0 || !reflect.DeepEqual(recs[0], header) {
-		t.Fatalf("%s: header %v, want %v", name, recs[:min(1, len(recs))], header)
-	}
-	return recs[1:]
-}
-
 // balReadAttrs reads an attributions fixture.
 func balReadAttrs(t *testing.T, name string) []balAttr {
 	t.Helper()
 	var out []balAttr
-	for i, r := range balReadCSV(t, name, balHeader) {
+	for i, r := range readCSV(t, name, balHeader) {
 		fail := func(err error) { t.Fatalf("%s line %d: %v", name, i+2, err) }
 		batch, err := strconv.Atoi(r[0])
 		if err != nil {
@@ -251,22 +227,7 @@ func balReadAttrs(t *testing.T, name string) []balAttr {
 	return out
 }
 
-// balLatest keeps each conversion's row with the highest version (the
-// scenarios never write one version twice).
-func balLatest(rows []balAttr) []balAttr {
-	best := map[string]balAttr{}
-	for _, r := range rows {
-		if b, ok := best[r.conv]; !ok || r.version > b.version {
-			best[r.conv] = r
-		}
-	}
-	out := make([]balAttr, 0, len(best))
-	for _, r := range best {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].conv < out[j].conv })
-	return out
-}
+func (r balAttr) convVersion() (string, uint64) { return r.conv, r.version }
 
 // balInScope is the brute-force scope: the catalog partnerships that pass
 // the Countries, Partner and (when partnerships) Partnerships filters.
@@ -275,25 +236,16 @@ func balInScope(p reports.Params, id string, partnerships bool) bool {
 	if !ok {
 		return false
 	}
-	if p.Countries != nil && !balHas(p.Countries, ps.Country) {
+	if p.Countries != nil && !slices.Contains(p.Countries, ps.Country) {
 		return false
 	}
 	if p.Partner != "" && ps.Partner != p.Partner {
 		return false
 	}
-	if partnerships && p.Partnerships != nil && !balHas(p.Partnerships, id) {
+	if partnerships && p.Partnerships != nil && !slices.Contains(p.Partnerships, id) {
 		return false
 	}
 	return true
-}
-
-func balHas(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // balLocalDay is the calendar day of ts in the zone of partnership id's
@@ -379,7 +331,7 @@ type balExpAgg struct {
 // written.
 func balBrute(rows []balAttr, p reports.Params) [][]any {
 	from, to := balCalDay(p.From), balCalDay(p.To)
-	latest := balLatest(rows)
+	latest := latestVersions(rows)
 	type key struct {
 		period time.Time
 		ps     string
@@ -663,7 +615,7 @@ func balColumns(p reports.Params) []reports.Column {
 }
 
 func TestBalanceFixture(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balReadAttrs(t, "balance_attributions.csv")
 	balInsert(t, ctx, conn, rows)
@@ -763,7 +715,7 @@ func balRandom(seed uint64, n int) []balAttr {
 		if a.ps != "" && r.IntN(10) < 4 {
 			for k := 1 + r.IntN(3); len(a.overlaps) < k; {
 				o := pick(ids)
-				if (o != a.ps || r.IntN(30) == 0) && !balHas(a.overlaps, o) {
+				if (o != a.ps || r.IntN(30) == 0) && !slices.Contains(a.overlaps, o) {
 					a.overlaps = append(a.overlaps, o)
 				}
 			}
@@ -798,7 +750,7 @@ func balRandom(seed uint64, n int) []balAttr {
 		if r.IntN(10) < 3 {
 			for k := 1 + r.IntN(2); k > 0; k-- {
 				v := uint64(1 + r.IntN(1000))
-				if !balHasVersion(versions, v) {
+				if !slices.Contains(versions, v) {
 					versions = append(versions, v)
 				}
 			}
@@ -810,15 +762,6 @@ func balRandom(seed uint64, n int) []balAttr {
 		}
 	}
 	return out
-}
-
-func balHasVersion(list []uint64, v uint64) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // balRandomCases are the parameter sets run against the random scenario,
@@ -856,7 +799,7 @@ func balRandomCases() []struct {
 }
 
 func TestBalanceRandom(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balRandom(1, 4000)
 	balInsert(t, ctx, conn, rows)
@@ -881,7 +824,7 @@ func TestBalanceRandom(t *testing.T) {
 // TestBalanceTargets checks the scaling of targets and behind on the
 // catalog alone (no activity): every row is a target row.
 func TestBalanceTargets(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, _ := balSetup(t, ctx)
 	type row struct {
 		period, ps string

@@ -31,7 +31,7 @@ func ovBrute(rows []balAttr, p reports.Params) ([][]any, uint64) {
 		m[k][u] = true
 	}
 	total := set{}
-	for _, r := range balLatest(rows) {
+	for _, r := range latestVersions(rows) {
 		if !balInScope(p, r.ps, true) || (r.outcome != "new_user" && r.outcome != "returning_user") {
 			continue
 		}
@@ -153,7 +153,7 @@ func ovNoLeak(t *testing.T, tab *reports.Table, p reports.Params) {
 }
 
 func TestOverlapsFixture(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balReadAttrs(t, "overlaps_attributions.csv")
 	balInsert(t, ctx, conn, rows)
@@ -196,7 +196,7 @@ func TestOverlapsFixture(t *testing.T) {
 }
 
 func TestOverlapsRandom(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balRandom(2, 4000)
 	balInsert(t, ctx, conn, rows)

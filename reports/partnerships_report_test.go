@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -146,7 +147,7 @@ func expected(env *reports.Env, hits []genHit, attrs []genAttr, p reports.Params
 	out := map[string]*agg{}
 	bucket := func(ps string, ts time.Time) (string, bool) {
 		cc := env.Catalog.Partnerships[ps].Country
-		if p.Countries != nil && !contains(p.Countries, cc) {
+		if p.Countries != nil && !slices.Contains(p.Countries, cc) {
 			return "", false
 		}
 		if p.Partner != "" && env.Catalog.Partnerships[ps].Partner != p.Partner {
@@ -217,15 +218,6 @@ func expected(env *reports.Env, hits []genHit, attrs []genAttr, p reports.Params
 			a.views, a.clicks, len(a.visitors), a.nu, a.ret, a.purch, a.ref, a.rev.StringFixed(2))
 	}
 	return res
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // got reads the report's table into the same form as expected.
