@@ -2,8 +2,10 @@ package reports_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -228,6 +230,14 @@ func balReadAttrs(t *testing.T, name string) []balAttr {
 }
 
 func (r balAttr) convVersion() (string, uint64) { return r.conv, r.version }
+
+// balOrder is the reports' row order: period, then the partnership's
+// country, then the partnership.
+func balOrder(a, b time.Time, psA, psB string) int {
+	pa, _ := balPS(psA)
+	pb, _ := balPS(psB)
+	return cmp.Or(a.Compare(b), strings.Compare(pa.Country, pb.Country), strings.Compare(psA, psB))
+}
 
 // balInScope is the brute-force scope: the catalog partnerships that pass
 // the Countries, Partner and (when partnerships) Partnerships filters.
@@ -457,21 +467,8 @@ func balBrute(rows []balAttr, p reports.Params) [][]any {
 			}
 		}
 	}
-	list := make([]key, 0, len(keys))
-	for k := range keys {
-		list = append(list, k)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		a, b := list[i], list[j]
-		if !a.period.Equal(b.period) {
-			return a.period.Before(b.period)
-		}
-		pa, _ := balPS(a.ps)
-		pb, _ := balPS(b.ps)
-		if pa.Country != pb.Country {
-			return pa.Country < pb.Country
-		}
-		return a.ps < b.ps
+	list := slices.SortedFunc(maps.Keys(keys), func(a, b key) int {
+		return balOrder(a.period, b.period, a.ps, b.ps)
 	})
 	out := [][]any{}
 	for _, k := range list {
@@ -637,13 +634,7 @@ func TestBalanceFixture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := reports.BalanceReport(ctx, env, tt.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, balColumns(tt.p)) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.BalanceReport, tt.p, balColumns(tt.p))
 			balCompare(t, "brute force", tab, balBrute(rows, tt.p))
 			if tt.golden != "" {
 				balGolden(t, tab, tt.golden)
@@ -805,13 +796,7 @@ func TestBalanceRandom(t *testing.T) {
 	balInsert(t, ctx, conn, rows)
 	for _, tc := range balRandomCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			tab, err := reports.BalanceReport(ctx, env, tc.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, balColumns(tc.p)) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.BalanceReport, tc.p, balColumns(tc.p))
 			want := balBrute(rows, tc.p)
 			balCompare(t, "brute force", tab, want)
 			if tc.p.Countries == nil && tc.p.Partner == "" && tc.p.Partnerships == nil && len(want) < 6 {

@@ -3,7 +3,6 @@ package reports_test
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xpromo/xpromo/reports"
+	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // The helpers the report tests share.
@@ -28,15 +28,7 @@ func testCtx(t *testing.T, timeout time.Duration) context.Context {
 // nil) and returns the other rows.
 func readCSV(t *testing.T, name string, header []string) [][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+	recs := testenv.ReadCSV(t, filepath.Join("testdata", name))
 	if header != nil && (len(recs) == 0 || !reflect.DeepEqual(recs[0], header)) {
 		t.Fatalf("%s: header %v, want %v", name, recs[:min(1, len(recs))], header)
 	}
@@ -87,4 +79,19 @@ func checkCSVFile(t *testing.T, tab *reports.Table, file string) {
 	if buf.String() != string(want) {
 		t.Errorf("CSV:\n%s\nwant (%s):\n%s", buf.String(), file, want)
 	}
+}
+
+// runReport runs a report, failing the test on an error or when the
+// table's columns are not cols.
+func runReport(t *testing.T, ctx context.Context, env *reports.Env, run func(context.Context, *reports.Env, reports.Params) (*reports.Table, error),
+	p reports.Params, cols []reports.Column) *reports.Table {
+	t.Helper()
+	tab, err := run(ctx, env, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(tab.Columns, cols) {
+		t.Fatalf("columns %v", tab.Columns)
+	}
+	return tab
 }

@@ -2,9 +2,9 @@ package reports_test
 
 import (
 	"bytes"
-	"reflect"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,22 +63,9 @@ func ovBrute(rows []balAttr, p reports.Params) ([][]any, uint64) {
 			total[user] = true
 		}
 	}
-	keys := make([]key, 0, len(users))
-	for k := range users {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if !a.period.Equal(b.period) {
-			return a.period.Before(b.period)
-		}
-		pa, _ := balPS(a.ps)
-		pb, _ := balPS(b.ps)
-		if pa.Country != pb.Country {
-			return pa.Country < pb.Country
-		}
-		if a.ps != b.ps {
-			return a.ps < b.ps
+	keys := slices.SortedFunc(maps.Keys(users), func(a, b key) int {
+		if c := balOrder(a.period, b.period, a.ps, b.ps); c != 0 {
+			return c
 		}
 		// the out-of-scope row last
 		oa, ob := a.other, b.other
@@ -88,7 +75,7 @@ func ovBrute(rows []balAttr, p reports.Params) ([][]any, uint64) {
 		if ob == reports.OutOfScope {
 			ob = "\xff"
 		}
-		return oa < ob
+		return strings.Compare(oa, ob)
 	})
 	out := [][]any{}
 	for _, k := range keys {
@@ -175,13 +162,7 @@ func TestOverlapsFixture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := reports.OverlapsReport(ctx, env, tt.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, reports.OverlapsColumns) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.OverlapsReport, tt.p, reports.OverlapsColumns)
 			want, total := ovBrute(rows, tt.p)
 			balCompare(t, "brute force", tab, want)
 			if got := ovTotal(t, tab); got != total || got != tt.total {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -355,13 +354,7 @@ func TestQualityReportIsExact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := reports.QualityReport(ctx, env, tt.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, reports.QualityColumns) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.QualityReport, tt.p, reports.QualityColumns)
 			want := qtReference(env, hits, rejected, attrs, tt.p)
 			if tt.name != "no country" && len(want) == 0 {
 				t.Fatal("the scenario gives no rows")
