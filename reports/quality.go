@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -262,19 +263,14 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		return nil, fmt.Errorf("report quality: %w", err)
 	}
 
-	keys := make([]qKey, 0, len(out))
-	for k := range out {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
+	keys := slices.SortedFunc(maps.Keys(out), func(a, b qKey) int {
 		if (a.partner == "") != (b.partner == "") {
-			return b.partner == "" // the unattributed row last
+			if a.partner == "" {
+				return 1 // the unattributed row last
+			}
+			return -1
 		}
-		if a.partner != b.partner {
-			return a.partner < b.partner
-		}
-		return a.country < b.country
+		return cmp.Or(strings.Compare(a.partner, b.partner), strings.Compare(a.country, b.country))
 	})
 	t := &Table{Report: "quality", Columns: append([]Column(nil), QualityColumns...), Rows: make([][]any, 0, len(keys))}
 	for _, k := range keys {
