@@ -239,100 +239,78 @@ func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.
 	if p.IncludeBots {
 		bots = 1
 	}
-	type query struct {
-		op   string // names the query's errors
-		sql  string
-		args []any
-		scan func(driver.Rows) error
-	}
-	var qs []query
-	hitsScan := func(r driver.Rows) error {
+	// scanKey reads a row's partnership, direction and period, then dest.
+	scanKey := func(r driver.Rows, dest ...any) (psKey, error) {
 		var k psKey
+		err := r.Scan(append([]any{&k.ps, &k.dir, &k.bucket}, dest...)...)
+		k.bucket = k.bucket.UTC()
+		return k, err
+	}
+	hitsScan := func(r driver.Rows) error {
 		var views, clicks, uv uint64
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &views, &clicks, &uv); err != nil {
+		k, err := scanKey(r, &views, &clicks, &uv)
+		if err != nil || views+clicks == 0 {
 			return err
 		}
-		if views+clicks == 0 {
-			return nil
-		}
-		k.bucket = k.bucket.UTC()
 		a := entry(out, k)
 		a.views, a.clicks, a.visitors = views, clicks, uv
 		return nil
 	}
-	// build fills a template: the period in SELECT, the local-day filter in
-	// WHERE (each zone's own From..To), in the order of their arguments.
-	build := func(op, tmpl, col string, ids []string, mid ...any) query {
+	// read fills a template and starts the query: the period in SELECT,
+	// the local-day filter in WHERE (each zone's own From..To), in the
+	// order of their arguments.
+	rd := newReads(ctx, env)
+	read := func(op, tmpl, col string, ids []string, scan func(driver.Rows) error, mid ...any) {
 		bucket, bargs := zt.bucket(p.Granularity, col, true)
 		within, wargs := zt.within(col, p.Granularity == Total)
 		args := append(append(bargs, mid...), zt.from, zt.to, ids)
-		return query{op: op, sql: fmt.Sprintf(tmpl, bucket, within), args: append(args, wargs...)}
+		rd.read(op, fmt.Sprintf(tmpl, bucket, within), append(args, wargs...), scan)
 	}
 	if len(zt.hourly) > 0 {
-		q := build("hits", psHitsRollupSQL, "hour", zt.hourly, bots, bots, bots)
-		q.scan = hitsScan
-		qs = append(qs, q)
+		read("hits", psHitsRollupSQL, "hour", zt.hourly, hitsScan, bots, bots, bots)
 	}
 	if len(zt.other) > 0 {
-		q := build("hits", psHitsRawSQL, "ts", zt.other, bots, bots, bots)
-		q.scan = hitsScan
-		qs = append(qs, q)
+		read("hits", psHitsRawSQL, "ts", zt.other, hitsScan, bots, bots, bots)
 	}
 	ids := append(append([]string{}, zt.hourly...), zt.other...)
-	q := build("attributions", psConvSQL, "ts", ids)
-	q.scan = func(r driver.Rows) error {
-		var k psKey
+	read("attributions", psConvSQL, "ts", ids, func(r driver.Rows) error {
 		var nu, ret, purch, ref uint64
 		var rev decimal.Decimal
 		var repCur string
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &nu, &ret, &purch, &ref, &rev, &repCur); err != nil {
+		k, err := scanKey(r, &nu, &ret, &purch, &ref, &rev, &repCur)
+		if err != nil || nu+ret+purch+ref == 0 && rev.IsZero() {
 			return err
 		}
-		if nu+ret+purch+ref == 0 && rev.IsZero() {
-			return nil
-		}
-		k.bucket = k.bucket.UTC()
 		a := entry(out, k)
 		a.newUsers, a.returning, a.purch, a.ref, a.revenue, a.repCurrency = nu, ret, purch, ref, rev, repCur
 		return nil
-	}
-	qs = append(qs, q)
-	q = build("revenue by currency", psCurrencySQL, "ts", ids)
-	q.scan = func(r driver.Rows) error {
-		var k psKey
+	})
+	read("revenue by currency", psCurrencySQL, "ts", ids, func(r driver.Rows) error {
 		var cur string
 		var sum decimal.Decimal
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &cur, &sum); err != nil {
+		k, err := scanKey(r, &cur, &sum)
+		if err != nil {
 			return err
 		}
-		k.bucket = k.bucket.UTC()
 		a := entry(out, k)
 		if a.byCurrency == nil {
 			a.byCurrency = map[string]decimal.Decimal{}
 		}
 		a.byCurrency[cur] = sum
 		return nil
-	}
-	qs = append(qs, q)
-	q = build("missing fx rates", psNoFXSQL, "ts", ids)
-	q.scan = func(r driver.Rows) error {
-		var k psKey
+	})
+	read("missing fx rates", psNoFXSQL, "ts", ids, func(r driver.Rows) error {
 		var g fxGap
 		var d time.Time
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &g.cur, &d, &g.n, &g.amount); err != nil {
+		k, err := scanKey(r, &g.cur, &d, &g.n, &g.amount)
+		if err != nil {
 			return err
 		}
-		k.bucket = k.bucket.UTC()
 		g.ps, g.dir, g.day = k.ps, k.dir, utcDay(d)
 		a := entry(out, k)
 		a.noFX = append(a.noFX, g)
 		return nil
-	}
-	qs = append(qs, q)
-	rd := newReads(ctx, env)
-	for _, q := range qs {
-		rd.read(q.op, q.sql, q.args, q.scan)
-	}
+	})
 	if err := rd.wait(); err != nil {
 		return nil, err
 	}
