@@ -3,9 +3,9 @@ package reports_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
@@ -271,16 +271,9 @@ func TestPartnershipsReportIsExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, have := expected(env, hits, attrs, tt.p), got(t, tab)
-			var keys []string
-			for k := range want {
-				keys = append(keys, k)
-			}
-			for k := range have {
-				if _, ok := want[k]; !ok {
-					keys = append(keys, k)
-				}
-			}
-			sort.Strings(keys)
+			both := maps.Clone(want)
+			maps.Copy(both, have)
+			keys := slices.Sorted(maps.Keys(both))
 			bad := 0
 			for _, k := range keys {
 				if want[k] != have[k] {

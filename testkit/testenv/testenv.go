@@ -203,3 +203,22 @@ func ReadCSV(t testing.TB, path string) [][]string {
 	}
 	return recs
 }
+
+// Insert writes rows in one batch of query (an INSERT), failing the test
+// on an error.
+func Insert(t testing.TB, ctx context.Context, conn driver.Conn, query string, rows ...[]any) {
+	t.Helper()
+	b, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		t.Fatalf("testenv: prepare %s: %v", query, err)
+	}
+	defer b.Close()
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			t.Fatalf("testenv: append to %s: %v", query, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatalf("testenv: send %s: %v", query, err)
+	}
+}
