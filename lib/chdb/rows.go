@@ -2,6 +2,7 @@ package chdb
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -39,4 +40,23 @@ func Collect[T any](ctx context.Context, conn driver.Conn, query string, args []
 		return nil, err
 	}
 	return out, nil
+}
+
+// InsertColumns writes whole columns with one batch of query (an INSERT):
+// cols[i] is the i-th column's values, all of one length.
+func InsertColumns(ctx context.Context, conn driver.Conn, query string, cols []any) error {
+	b, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("prepare batch: %w", err)
+	}
+	defer b.Close()
+	for i, col := range cols {
+		if err := b.Column(i).Append(col); err != nil {
+			return fmt.Errorf("append column %d: %w", i, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	return nil
 }
