@@ -182,12 +182,8 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		}
 	}
 	t.Notes = append(t.Notes, "targets are the monthly user targets of the terms version in force on the period's last day (within from-to), scaled to the period: each calendar month counts target x days covered / days in that month, covering only days within from-to and within the agreement's start and end dates, rounded to 2 decimals; blank when that version is not active, sets no target or has no such days; behind names the side(s) whose new users are below the target shown")
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "NAME_prev is each figure over the earlier period (targets: those of the earlier days), NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank; earlier days line up day by day with the current ones (a year earlier: 29 February counts as 28 February)")
-	}
+	t.notePeriods(p, "periods are days in each country's own time zone",
+		"NAME_prev is each figure over the earlier period (targets: those of the earlier days), NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank; earlier days line up day by day with the current ones (a year earlier: 29 February counts as 28 February)")
 	return t, nil
 }
 

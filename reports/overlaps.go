@@ -164,12 +164,7 @@ func OverlapsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 	t.Notes = append(t.Notes,
 		fmt.Sprintf("contested users in total: %d (attributed signups of the partnerships shown for which another partnership also had a qualifying click; each user once)", total),
 		"contested_share = contested_new_users / new_users of the winning partnership; a user is a (source, user id) pair")
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "compare does not apply to this report")
-	}
+	t.notePeriods(p, "periods are days in each country's own time zone", noCompare)
 	return t, nil
 }
 

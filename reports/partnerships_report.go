@@ -162,12 +162,8 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 	if n := fxGapNote(gaps); n != "" {
 		t.Notes = append([]string{n}, t.Notes...) // first: it qualifies the figures
 	}
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "NAME_prev is each figure over the earlier period, NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank")
-	}
+	t.notePeriods(p, "periods are days in each country's own time zone",
+		"NAME_prev is each figure over the earlier period, NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank")
 	return t, nil
 }
 

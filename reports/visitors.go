@@ -97,11 +97,6 @@ func VisitorsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		t.Rows = append(t.Rows, []any{period, k.ps, ps.Partner, ps.Country, k.country, c.clicks, c.visitors, c.views})
 	}
 	t.Notes = append(t.Notes, "visitor_country is where the hits came from (by IP); country is the partnership's")
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each partnership's country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "compare does not apply to this report")
-	}
+	t.notePeriods(p, "periods are days in each partnership's country's own time zone", noCompare)
 	return t, nil
 }
