@@ -3,14 +3,15 @@ package reports
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
@@ -138,21 +139,8 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 			}
 		}
 	}
-	cat := env.Catalog
-	sorted := make([]balKey, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Slice(sorted, func(i, j int) bool {
-		a, b := sorted[i], sorted[j]
-		if !a.bucket.Equal(b.bucket) {
-			return a.bucket.Before(b.bucket)
-		}
-		ca, cb := cat.Partnerships[a.ps].Country, cat.Partnerships[b.ps].Country
-		if ca != cb {
-			return ca < cb
-		}
-		return a.ps < b.ps
+	sorted := slices.SortedFunc(maps.Keys(keys), func(a, b balKey) int {
+		return env.comparePeriodCountry(a.bucket, b.bucket, a.ps, b.ps)
 	})
 
 	t := &Table{Report: "balance", Columns: append([]Column(nil), BalanceColumns...), Rows: [][]any{}}
@@ -165,9 +153,9 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		if a == nil {
 			a = &balAgg{}
 		}
-		ps := cat.Partnerships[k.ps]
+		ps := env.Catalog.Partnerships[k.ps]
 		lo, hi := balClip(p.Granularity, k.bucket, fromDay, toDay)
-		row := balRow(periodCell(p, k.bucket), k.ps, ps, a, cat.Terms[k.ps], lo, hi)
+		row := balRow(periodCell(p, k.bucket), k.ps, ps, a, env.Catalog.Terms[k.ps], lo, hi)
 		if p.Compare != "" {
 			b := prev[k]
 			if b == nil {
@@ -175,7 +163,7 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 			}
 			// The earlier row's targets are those of the earlier days.
 			elo, ehi := balEarlier(p.Compare, lo, hi, int(toDay.Sub(fromDay).Hours()/24)+1)
-			row = compareRow(BalanceColumns, row, balRow(nil, k.ps, ps, b, cat.Terms[k.ps], elo, ehi))
+			row = compareRow(BalanceColumns, row, balRow(nil, k.ps, ps, b, env.Catalog.Terms[k.ps], elo, ehi))
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -194,12 +182,8 @@ func BalanceReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		}
 	}
 	t.Notes = append(t.Notes, "targets are the monthly user targets of the terms version in force on the period's last day (within from-to), scaled to the period: each calendar month counts target x days covered / days in that month, covering only days within from-to and within the agreement's start and end dates, rounded to 2 decimals; blank when that version is not active, sets no target or has no such days; behind names the side(s) whose new users are below the target shown")
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "NAME_prev is each figure over the earlier period (targets: those of the earlier days), NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank; earlier days line up day by day with the current ones (a year earlier: 29 February counts as 28 February)")
-	}
+	t.notePeriods(p, "periods are days in each country's own time zone",
+		"NAME_prev is each figure over the earlier period (targets: those of the earlier days), NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank; earlier days line up day by day with the current ones (a year earlier: 29 February counts as 28 February)")
 	return t, nil
 }
 
@@ -210,10 +194,7 @@ func collectBalance(ctx context.Context, env *Env, p Params, from, to time.Time,
 	groups := env.scopedPartnerships(p)
 	out := map[balKey]*balAgg{}
 	currencies := map[string]bool{}
-	var (
-		mu      sync.Mutex
-		queries errgroup.Group
-	)
+	rd := newReads(ctx, env)
 	for tz, list := range groups {
 		ids := make([]string, len(list))
 		for i, ps := range list {
@@ -222,62 +203,33 @@ func collectBalance(ctx context.Context, env *Env, p Params, from, to time.Time,
 		loc := env.zone(list[0].Country)
 		a, b := bounds(from, to, loc)
 		q := fmt.Sprintf(balSQL, balPeriodSQL(p.Granularity, tz, addDays, addYears))
-		queries.Go(func() error {
-			part, curs, err := balQuery(ctx, env, q, ids, a, b)
-			if err != nil {
+		rd.read("attributions", q, []any{ids, a, b}, func(r driver.Rows) error {
+			var (
+				k    balKey
+				agg  balAgg
+				curs []string
+			)
+			if err := r.Scan(&k.ps, &k.bucket, &agg.inUsers, &agg.outUsers, &agg.inRev, &agg.outRev, &curs); err != nil {
 				return err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			for k, v := range part {
-				if o := out[k]; o != nil {
-					o.add(v)
-				} else {
-					out[k] = v
-				}
+			k.bucket = balCalendarDay(k.bucket)
+			if o := out[k]; o != nil {
+				o.add(&agg)
+			} else {
+				out[k] = &agg
 			}
 			for _, c := range curs {
-				currencies[c] = true
+				if c != "" {
+					currencies[c] = true
+				}
 			}
 			return nil
 		})
 	}
-	if err := queries.Wait(); err != nil {
+	if err := rd.wait(); err != nil {
 		return nil, nil, err
 	}
 	return out, currencies, nil
-}
-
-func balQuery(ctx context.Context, env *Env, q string, ids []string, from, to time.Time) (map[balKey]*balAgg, []string, error) {
-	rows, err := env.Conn.Query(ctx, q, ids, from, to)
-	if err != nil {
-		return nil, nil, fmt.Errorf("attributions: %w", err)
-	}
-	defer rows.Close()
-	out := map[balKey]*balAgg{}
-	var currencies []string
-	for rows.Next() {
-		var (
-			k    balKey
-			a    balAgg
-			curs []string
-		)
-		if err := rows.Scan(&k.ps, &k.bucket, &a.inUsers, &a.outUsers, &a.inRev, &a.outRev, &curs); err != nil {
-			return nil, nil, fmt.Errorf("attributions: %w", err)
-		}
-		k.bucket = balCalendarDay(k.bucket)
-		if o := out[k]; o != nil {
-			o.add(&a)
-		} else {
-			out[k] = &a
-		}
-		for _, c := range curs {
-			if c != "" {
-				currencies = append(currencies, c)
-			}
-		}
-	}
-	return out, currencies, rows.Err()
 }
 
 // balPeriodSQL is the period of a row's local date in zone tz (a valid zone

@@ -2,15 +2,17 @@ package reports_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"encoding/csv"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,13 +106,6 @@ type balAttr struct {
 
 var balHeader = []string{"batch", "conversion", "ts", "type", "source", "user_id", "outcome", "partnership", "partner", "country", "direction", "overlaps", "revenue", "currency", "revenue_rep", "version"}
 
-func balCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // balSetup creates a fresh database with the scenario catalog and returns
 // the report environment on it.
 func balSetup(t *testing.T, ctx context.Context) (*reports.Env, driver.Conn) {
@@ -198,28 +193,11 @@ func balInsert(t *testing.T, ctx context.Context, conn driver.Conn, rows []balAt
 	}
 }
 
-func balReadCSV(t *testing.T, name string, header []string) [][]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if len(recs) == 0 || !reflect.DeepEqual(recs[0], header) {
-		t.Fatalf("%s: header %v, want %v", name, recs[:min(1, len(recs))], header)
-	}
-	return recs[1:]
-}
-
 // balReadAttrs reads an attributions fixture.
 func balReadAttrs(t *testing.T, name string) []balAttr {
 	t.Helper()
 	var out []balAttr
-	for i, r := range balReadCSV(t, name, balHeader) {
+	for i, r := range readCSV(t, name, balHeader) {
 		fail := func(err error) { t.Fatalf("%s line %d: %v", name, i+2, err) }
 		batch, err := strconv.Atoi(r[0])
 		if err != nil {
@@ -251,21 +229,14 @@ func balReadAttrs(t *testing.T, name string) []balAttr {
 	return out
 }
 
-// balLatest keeps each conversion's row with the highest version (the
-// scenarios never write one version twice).
-func balLatest(rows []balAttr) []balAttr {
-	best := map[string]balAttr{}
-	for _, r := range rows {
-		if b, ok := best[r.conv]; !ok || r.version > b.version {
-			best[r.conv] = r
-		}
-	}
-	out := make([]balAttr, 0, len(best))
-	for _, r := range best {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].conv < out[j].conv })
-	return out
+func (r balAttr) convVersion() (string, uint64) { return r.conv, r.version }
+
+// balOrder is the reports' row order: period, then the partnership's
+// country, then the partnership.
+func balOrder(a, b time.Time, psA, psB string) int {
+	pa, _ := balPS(psA)
+	pb, _ := balPS(psB)
+	return cmp.Or(a.Compare(b), strings.Compare(pa.Country, pb.Country), strings.Compare(psA, psB))
 }
 
 // balInScope is the brute-force scope: the catalog partnerships that pass
@@ -275,25 +246,16 @@ func balInScope(p reports.Params, id string, partnerships bool) bool {
 	if !ok {
 		return false
 	}
-	if p.Countries != nil && !balHas(p.Countries, ps.Country) {
+	if p.Countries != nil && !slices.Contains(p.Countries, ps.Country) {
 		return false
 	}
 	if p.Partner != "" && ps.Partner != p.Partner {
 		return false
 	}
-	if partnerships && p.Partnerships != nil && !balHas(p.Partnerships, id) {
+	if partnerships && p.Partnerships != nil && !slices.Contains(p.Partnerships, id) {
 		return false
 	}
 	return true
-}
-
-func balHas(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // balLocalDay is the calendar day of ts in the zone of partnership id's
@@ -379,7 +341,7 @@ type balExpAgg struct {
 // written.
 func balBrute(rows []balAttr, p reports.Params) [][]any {
 	from, to := balCalDay(p.From), balCalDay(p.To)
-	latest := balLatest(rows)
+	latest := latestVersions(rows)
 	type key struct {
 		period time.Time
 		ps     string
@@ -505,21 +467,8 @@ func balBrute(rows []balAttr, p reports.Params) [][]any {
 			}
 		}
 	}
-	list := make([]key, 0, len(keys))
-	for k := range keys {
-		list = append(list, k)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		a, b := list[i], list[j]
-		if !a.period.Equal(b.period) {
-			return a.period.Before(b.period)
-		}
-		pa, _ := balPS(a.ps)
-		pb, _ := balPS(b.ps)
-		if pa.Country != pb.Country {
-			return pa.Country < pb.Country
-		}
-		return a.ps < b.ps
+	list := slices.SortedFunc(maps.Keys(keys), func(a, b key) int {
+		return balOrder(a.period, b.period, a.ps, b.ps)
 	})
 	out := [][]any{}
 	for _, k := range list {
@@ -663,7 +612,7 @@ func balColumns(p reports.Params) []reports.Column {
 }
 
 func TestBalanceFixture(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balReadAttrs(t, "balance_attributions.csv")
 	balInsert(t, ctx, conn, rows)
@@ -685,13 +634,7 @@ func TestBalanceFixture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := reports.BalanceReport(ctx, env, tt.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, balColumns(tt.p)) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.BalanceReport, tt.p, balColumns(tt.p))
 			balCompare(t, "brute force", tab, balBrute(rows, tt.p))
 			if tt.golden != "" {
 				balGolden(t, tab, tt.golden)
@@ -763,7 +706,7 @@ func balRandom(seed uint64, n int) []balAttr {
 		if a.ps != "" && r.IntN(10) < 4 {
 			for k := 1 + r.IntN(3); len(a.overlaps) < k; {
 				o := pick(ids)
-				if (o != a.ps || r.IntN(30) == 0) && !balHas(a.overlaps, o) {
+				if (o != a.ps || r.IntN(30) == 0) && !slices.Contains(a.overlaps, o) {
 					a.overlaps = append(a.overlaps, o)
 				}
 			}
@@ -798,7 +741,7 @@ func balRandom(seed uint64, n int) []balAttr {
 		if r.IntN(10) < 3 {
 			for k := 1 + r.IntN(2); k > 0; k-- {
 				v := uint64(1 + r.IntN(1000))
-				if !balHasVersion(versions, v) {
+				if !slices.Contains(versions, v) {
 					versions = append(versions, v)
 				}
 			}
@@ -810,15 +753,6 @@ func balRandom(seed uint64, n int) []balAttr {
 		}
 	}
 	return out
-}
-
-func balHasVersion(list []uint64, v uint64) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // balRandomCases are the parameter sets run against the random scenario,
@@ -856,19 +790,13 @@ func balRandomCases() []struct {
 }
 
 func TestBalanceRandom(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balRandom(1, 4000)
 	balInsert(t, ctx, conn, rows)
 	for _, tc := range balRandomCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			tab, err := reports.BalanceReport(ctx, env, tc.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, balColumns(tc.p)) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.BalanceReport, tc.p, balColumns(tc.p))
 			want := balBrute(rows, tc.p)
 			balCompare(t, "brute force", tab, want)
 			if tc.p.Countries == nil && tc.p.Partner == "" && tc.p.Partnerships == nil && len(want) < 6 {
@@ -881,7 +809,7 @@ func TestBalanceRandom(t *testing.T) {
 // TestBalanceTargets checks the scaling of targets and behind on the
 // catalog alone (no activity): every row is a target row.
 func TestBalanceTargets(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, _ := balSetup(t, ctx)
 	type row struct {
 		period, ps string

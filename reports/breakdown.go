@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -156,19 +155,7 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 	}
 
 	out := map[any]*bdAgg{}
-	get := func(v any) *bdAgg {
-		a := out[v]
-		if a == nil {
-			a = &bdAgg{}
-			out[v] = a
-		}
-		return a
-	}
-	var (
-		mu          sync.Mutex
-		queries     errgroup.Group
-		repCurrency string
-	)
+	repCurrency := ""
 	// scanValue reads the dimension's value: a Date for day (kept as the
 	// UTC midnight of that date), a string otherwise.
 	scanValue := func() any {
@@ -186,62 +173,39 @@ func BreakdownReport(ctx context.Context, env *Env, p Params, by string) (*Table
 		}
 		return nil
 	}
-	queries.Go(func() error {
-		rows, err := env.Conn.Query(ctx, fmt.Sprintf(bdHitsSQL, dim), bots, bots, bots, ps.ID, from, to)
-		if err != nil {
-			return fmt.Errorf("hits: %w", err)
+	rd := newReads(ctx, env)
+	rd.read("hits", fmt.Sprintf(bdHitsSQL, dim), []any{bots, bots, bots, ps.ID, from, to}, func(r driver.Rows) error {
+		ptr := scanValue()
+		var views, clicks, uv uint64
+		if err := r.Scan(ptr, &views, &clicks, &uv); err != nil {
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			ptr := scanValue()
-			var views, clicks, uv uint64
-			if err := rows.Scan(ptr, &views, &clicks, &uv); err != nil {
-				return fmt.Errorf("hits: %w", err)
-			}
-			if views+clicks == 0 {
-				continue
-			}
-			mu.Lock()
-			a := get(valueOf(ptr))
-			a.views, a.clicks, a.visitors = views, clicks, uv
-			mu.Unlock()
+		if views+clicks == 0 {
+			return nil
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("hits: %w", err)
+		a := entry(out, valueOf(ptr))
+		a.views, a.clicks, a.visitors = views, clicks, uv
+		return nil
+	})
+	rd.read("attributions", fmt.Sprintf(bdConvSQL, dim), []any{ps.ID, from, to, ps.ID, from}, func(r driver.Rows) error {
+		ptr := scanValue()
+		var nu uint64
+		var rev decimal.Decimal
+		var cur string
+		if err := r.Scan(ptr, &nu, &rev, &cur); err != nil {
+			return err
+		}
+		if nu == 0 && rev.IsZero() {
+			return nil
+		}
+		a := entry(out, valueOf(ptr))
+		a.newUsers, a.revenue = nu, rev
+		if cur != "" {
+			repCurrency = cur
 		}
 		return nil
 	})
-	queries.Go(func() error {
-		rows, err := env.Conn.Query(ctx, fmt.Sprintf(bdConvSQL, dim), ps.ID, from, to, ps.ID, from)
-		if err != nil {
-			return fmt.Errorf("attributions: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			ptr := scanValue()
-			var nu uint64
-			var rev decimal.Decimal
-			var cur string
-			if err := rows.Scan(ptr, &nu, &rev, &cur); err != nil {
-				return fmt.Errorf("attributions: %w", err)
-			}
-			if nu == 0 && rev.IsZero() {
-				continue
-			}
-			mu.Lock()
-			a := get(valueOf(ptr))
-			a.newUsers, a.revenue = nu, rev
-			if cur != "" {
-				repCurrency = cur
-			}
-			mu.Unlock()
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("attributions: %w", err)
-		}
-		return nil
-	})
-	if err := queries.Wait(); err != nil {
+	if err := rd.wait(); err != nil {
 		return nil, fmt.Errorf("report breakdown: %w", err)
 	}
 

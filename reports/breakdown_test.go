@@ -1,14 +1,10 @@
 package reports_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -163,28 +159,7 @@ func bdInsertAttrs(t *testing.T, ctx context.Context, env *reports.Env, attrs []
 	}
 }
 
-// bdLatest keeps the highest version of each conversion, as FINAL does.
-func bdLatest(attrs []bdAttr) []bdAttr {
-	best := map[string]bdAttr{}
-	for _, a := range attrs {
-		if b, ok := best[a.conv]; !ok || a.version > b.version {
-			best[a.conv] = a
-		}
-	}
-	out := make([]bdAttr, 0, len(best))
-	for _, a := range best {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].conv < out[j].conv })
-	return out
-}
-
-func bdCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func (a bdAttr) convVersion() (string, uint64) { return a.conv, a.version }
 
 func bdDay(s string) time.Time {
 	d, err := time.Parse(time.DateOnly, s)
@@ -218,7 +193,7 @@ func bdIn(ts, from, to time.Time) bool { return !ts.Before(from) && ts.Before(to
 // after their click, stale computations that a later version overrides).
 func bdScenario(t *testing.T) (*reports.Env, []bdHit, []bdAttr) {
 	t.Helper()
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	db := testenv.ClickHouse(t)
 	env := bdEnv(t, ctx, db.Conn)
 	r := rand.New(rand.NewPCG(20260329, 1))
@@ -355,7 +330,7 @@ func bdReference(env *reports.Env, hits []bdHit, attrs []bdAttr, p reports.Param
 			a.visitors[h.visitor] = true
 		}
 	}
-	for _, at := range bdLatest(attrs) {
+	for _, at := range latestVersions(attrs) {
 		v, ok := clickValue[at.click]
 		if !ok || at.ps != ps.ID || at.ts.Before(from) {
 			continue
@@ -453,7 +428,7 @@ func bdCompare(t *testing.T, got, want [][]any) {
 // UTC, as admin, partner and country manager.
 func TestBreakdownReportIsExact(t *testing.T) {
 	env, hits, attrs := bdScenario(t)
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	from, to := bdDay("2026-03-27"), bdDay("2026-03-30")
 	type scope struct {
 		name      string
@@ -505,7 +480,7 @@ func TestBreakdownReportIsExact(t *testing.T) {
 // named is a ParamError too; an unknown dimension is a ParamError.
 func TestBreakdownReportScope(t *testing.T) {
 	db := testenv.ClickHouse(t)
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	env := bdEnv(t, ctx, db.Conn)
 	from, to := bdDay("2026-03-27"), bdDay("2026-03-30")
 	tests := []struct {
@@ -559,23 +534,6 @@ var (
 	bdFixtureAttrsHeader = []string{"conversion", "ts", "type", "outcome", "partnership", "click", "revenue_rep", "version"}
 )
 
-func bdReadCSV(t *testing.T, name string, header []string) [][]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if header != nil && (len(recs) == 0 || !reflect.DeepEqual(recs[0], header)) {
-		t.Fatalf("%s: header %v, want %v", name, recs[:min(1, len(recs))], header)
-	}
-	return recs[1:]
-}
-
 func bdTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	ts, err := time.ParseInLocation(time.DateTime, s, time.UTC)
@@ -587,17 +545,17 @@ func bdTime(t *testing.T, s string) time.Time {
 
 func bdFixture(t *testing.T) (*reports.Env, []bdHit, []bdAttr) {
 	t.Helper()
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	db := testenv.ClickHouse(t)
 	env := bdEnv(t, ctx, db.Conn)
 	var hits []bdHit
-	for _, r := range bdReadCSV(t, "breakdown_hits.csv", bdFixtureHitsHeader) {
+	for _, r := range readCSV(t, "breakdown_hits.csv", bdFixtureHitsHeader) {
 		ts := bdTime(t, r[1])
 		hits = append(hits, bdHit{id: r[0], ts: ts, ingested: ts, kind: r[2], ps: r[3], link: r[4], campaign: r[5], device: r[6],
 			referrer: r[7], visitor: r[8], bot: r[9] == "1"})
 	}
 	var attrs []bdAttr
-	for _, r := range bdReadCSV(t, "breakdown_attributions.csv", bdFixtureAttrsHeader) {
+	for _, r := range readCSV(t, "breakdown_attributions.csv", bdFixtureAttrsHeader) {
 		v, err := strconv.ParseUint(r[7], 10, 64)
 		if err != nil {
 			t.Fatal(err)
@@ -612,7 +570,7 @@ func bdFixture(t *testing.T) (*reports.Env, []bdHit, []bdAttr) {
 
 func TestBreakdownFixture(t *testing.T) {
 	env, hits, attrs := bdFixture(t)
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	for _, tt := range []struct {
 		by   string
 		bots bool
@@ -633,17 +591,7 @@ func TestBreakdownFixture(t *testing.T) {
 				t.Fatal(err)
 			}
 			bdCompare(t, tab.Rows, bdReference(env, hits, attrs, p, tt.by))
-			var buf bytes.Buffer
-			if err := tab.Write(&buf, reports.FormatCSV); err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if buf.String() != string(want) {
-				t.Errorf("CSV:\n%s\nwant (%s):\n%s", buf.String(), tt.file, want)
-			}
+			checkCSVFile(t, tab, tt.file)
 		})
 	}
 }

@@ -84,6 +84,29 @@ func periodCell(p Params, bucket time.Time) any {
 	return bucket
 }
 
+// notePeriods ends t's notes with zones, how the periods are cut (when
+// there are periods), and compare, what compare means here (when asked).
+func (t *Table) notePeriods(p Params, zones, compare string) {
+	if p.Granularity != Total {
+		t.Notes = append(t.Notes, zones)
+	}
+	if p.Compare != "" {
+		t.Notes = append(t.Notes, compare)
+	}
+}
+
+// noCompare is the compare note of the reports that do not compare.
+const noCompare = "compare does not apply to this report"
+
+// bucketCell is the period cell of the reports that do not name the
+// period when there is no granularity (overlaps, visitors): blank.
+func bucketCell(p Params, bucket time.Time) any {
+	if p.Granularity == Total {
+		return nil
+	}
+	return bucket
+}
+
 // periodColumn is the period column of p: a date with a granularity, text
 // (FROM..TO) without.
 func periodColumn(p Params) Column {

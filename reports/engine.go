@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/schema"
 )
 
@@ -103,6 +105,14 @@ func (p Params) Validate() error {
 }
 
 func day(t time.Time) string { return t.Format(time.DateOnly) }
+
+// comparePeriodCountry orders report rows by period, then the
+// partnership's country, then the partnership.
+func (env *Env) comparePeriodCountry(a, b time.Time, psA, psB string) int {
+	return cmp.Or(a.Compare(b),
+		strings.Compare(env.Catalog.Partnerships[psA].Country, env.Catalog.Partnerships[psB].Country),
+		strings.Compare(psA, psB))
+}
 
 // Env is what reports read: ClickHouse, the catalog, and the countries'
 // time zones.
@@ -317,24 +327,23 @@ func ratio(a, b float64) any {
 
 // LoadZones reads the countries' time zones (country_settings).
 func LoadZones(ctx context.Context, conn driver.Conn) (map[string]*time.Location, error) {
-	rows, err := conn.Query(ctx, `SELECT country, timezone FROM country_settings FINAL`)
-	if err != nil {
-		return nil, fmt.Errorf("load time zones: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]*time.Location{}
-	for rows.Next() {
+	err := chdb.Each(ctx, conn, `SELECT country, timezone FROM country_settings FINAL`, nil, func(r driver.Rows) error {
 		var cc, tz string
-		if err := rows.Scan(&cc, &tz); err != nil {
-			return nil, fmt.Errorf("load time zones: %w", err)
+		if err := r.Scan(&cc, &tz); err != nil {
+			return err
 		}
 		loc, err := time.LoadLocation(tz)
 		if err != nil || tz == "" || tz == "Local" {
-			continue // refused when set; a zone a newer tzdata renamed falls back to UTC
+			return nil // refused when set; a zone a newer tzdata renamed falls back to UTC
 		}
 		out[cc] = loc
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load time zones: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SetZone stores country's time zone.

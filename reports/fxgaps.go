@@ -1,8 +1,10 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,22 +59,8 @@ func fxGapNote(gaps []fxGap) string {
 	if len(merged) == 0 {
 		return ""
 	}
-	list := make([]*fxGap, 0, len(merged))
-	for _, m := range merged {
-		list = append(list, m)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		a, b := list[i], list[j]
-		if !a.day.Equal(b.day) {
-			return a.day.Before(b.day)
-		}
-		if a.cur != b.cur {
-			return a.cur < b.cur
-		}
-		if a.ps != b.ps {
-			return a.ps < b.ps
-		}
-		return a.dir < b.dir
+	list := slices.SortedFunc(maps.Values(merged), func(a, b *fxGap) int {
+		return cmp.Or(a.day.Compare(b.day), strings.Compare(a.cur, b.cur), strings.Compare(a.ps, b.ps), strings.Compare(a.dir, b.dir))
 	})
 	var parts []string
 	var n uint64
@@ -110,15 +98,8 @@ func qualityFXGaps(gaps []fxGap) string {
 	for _, g := range gaps {
 		by[key{g.cur, g.day}] += g.n
 	}
-	keys := make([]key, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if !keys[i].day.Equal(keys[j].day) {
-			return keys[i].day.Before(keys[j].day)
-		}
-		return keys[i].cur < keys[j].cur
+	keys := slices.SortedFunc(maps.Keys(by), func(a, b key) int {
+		return cmp.Or(a.day.Compare(b.day), strings.Compare(a.cur, b.cur))
 	})
 	parts := make([]string, len(keys))
 	for i, k := range keys {

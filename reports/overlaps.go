@@ -3,12 +3,17 @@ package reports
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 // OutOfScope replaces, in the overlaps report, the id of every overlapping
@@ -131,36 +136,23 @@ func OverlapsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		}
 	}
 
-	keys := make([]ovKey, 0, len(pairs))
-	for k := range pairs {
-		keys = append(keys, k)
-	}
-	cat := env.Catalog
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if !a.bucket.Equal(b.bucket) {
-			return a.bucket.Before(b.bucket)
-		}
-		ca, cb := cat.Partnerships[a.ps].Country, cat.Partnerships[b.ps].Country
-		if ca != cb {
-			return ca < cb
-		}
-		if a.ps != b.ps {
-			return a.ps < b.ps
+	keys := slices.SortedFunc(maps.Keys(pairs), func(a, b ovKey) int {
+		if c := env.comparePeriodCountry(a.bucket, b.bucket, a.ps, b.ps); c != 0 {
+			return c
 		}
 		if (a.other == "") != (b.other == "") {
-			return b.other == "" // out of scope last
+			if a.other == "" {
+				return 1 // out of scope last
+			}
+			return -1
 		}
-		return a.other < b.other
+		return strings.Compare(a.other, b.other)
 	})
 	t := &Table{Report: "overlaps", Columns: append([]Column(nil), OverlapsColumns...), Rows: [][]any{}}
 	for _, k := range keys {
 		pr := pairs[k]
-		ps := cat.Partnerships[k.ps]
-		var period any = k.bucket
-		if p.Granularity == Total {
-			period = nil
-		}
+		ps := env.Catalog.Partnerships[k.ps]
+		period := bucketCell(p, k.bucket)
 		other := k.other
 		if other == "" {
 			other = OutOfScope
@@ -172,53 +164,42 @@ func OverlapsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 	t.Notes = append(t.Notes,
 		fmt.Sprintf("contested users in total: %d (attributed signups of the partnerships shown for which another partnership also had a qualifying click; each user once)", total),
 		"contested_share = contested_new_users / new_users of the winning partnership; a user is a (source, user id) pair")
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "compare does not apply to this report")
-	}
+	t.notePeriods(p, "periods are days in each country's own time zone", noCompare)
 	return t, nil
 }
 
 func ovQuery(ctx context.Context, env *Env, bucket string, visible, ids []string, from, to time.Time) (map[ovKey]ovPair, map[ovKey]uint64, error) {
 	pairs := map[ovKey]ovPair{}
-	rows, err := env.Conn.Query(ctx, fmt.Sprintf(ovPairSQL, bucket), visible, ids, from, to)
-	if err != nil {
-		return nil, nil, fmt.Errorf("overlaps: %w", err)
-	}
-	for rows.Next() {
+	err := chdb.Each(ctx, env.Conn, fmt.Sprintf(ovPairSQL, bucket), []any{visible, ids, from, to}, func(r driver.Rows) error {
 		var (
 			k  ovKey
 			pr ovPair
 		)
-		if err := rows.Scan(&k.ps, &k.bucket, &k.other, &pr.users, &pr.newUsers); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("overlaps: %w", err)
+		if err := r.Scan(&k.ps, &k.bucket, &k.other, &pr.users, &pr.newUsers); err != nil {
+			return err
 		}
 		k.bucket = balCalendarDay(k.bucket)
 		pairs[k] = pr
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, nil, fmt.Errorf("overlaps: %w", err)
 	}
 	winners := map[ovKey]uint64{}
-	rows, err = env.Conn.Query(ctx, fmt.Sprintf(ovWinnerSQL, bucket), ids, from, to)
-	if err != nil {
-		return nil, nil, fmt.Errorf("overlaps: new users: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err = chdb.Each(ctx, env.Conn, fmt.Sprintf(ovWinnerSQL, bucket), []any{ids, from, to}, func(r driver.Rows) error {
 		var (
 			k  ovKey
 			nu uint64
 		)
-		if err := rows.Scan(&k.ps, &k.bucket, &nu); err != nil {
-			return nil, nil, fmt.Errorf("overlaps: new users: %w", err)
+		if err := r.Scan(&k.ps, &k.bucket, &nu); err != nil {
+			return err
 		}
 		k.bucket = balCalendarDay(k.bucket)
 		winners[k] = nu
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("overlaps: new users: %w", err)
 	}
-	return pairs, winners, rows.Err()
+	return pairs, winners, nil
 }

@@ -2,9 +2,9 @@ package reports_test
 
 import (
 	"bytes"
-	"reflect"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,7 +31,7 @@ func ovBrute(rows []balAttr, p reports.Params) ([][]any, uint64) {
 		m[k][u] = true
 	}
 	total := set{}
-	for _, r := range balLatest(rows) {
+	for _, r := range latestVersions(rows) {
 		if !balInScope(p, r.ps, true) || (r.outcome != "new_user" && r.outcome != "returning_user") {
 			continue
 		}
@@ -63,22 +63,9 @@ func ovBrute(rows []balAttr, p reports.Params) ([][]any, uint64) {
 			total[user] = true
 		}
 	}
-	keys := make([]key, 0, len(users))
-	for k := range users {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if !a.period.Equal(b.period) {
-			return a.period.Before(b.period)
-		}
-		pa, _ := balPS(a.ps)
-		pb, _ := balPS(b.ps)
-		if pa.Country != pb.Country {
-			return pa.Country < pb.Country
-		}
-		if a.ps != b.ps {
-			return a.ps < b.ps
+	keys := slices.SortedFunc(maps.Keys(users), func(a, b key) int {
+		if c := balOrder(a.period, b.period, a.ps, b.ps); c != 0 {
+			return c
 		}
 		// the out-of-scope row last
 		oa, ob := a.other, b.other
@@ -88,7 +75,7 @@ func ovBrute(rows []balAttr, p reports.Params) ([][]any, uint64) {
 		if ob == reports.OutOfScope {
 			ob = "\xff"
 		}
-		return oa < ob
+		return strings.Compare(oa, ob)
 	})
 	out := [][]any{}
 	for _, k := range keys {
@@ -153,7 +140,7 @@ func ovNoLeak(t *testing.T, tab *reports.Table, p reports.Params) {
 }
 
 func TestOverlapsFixture(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balReadAttrs(t, "overlaps_attributions.csv")
 	balInsert(t, ctx, conn, rows)
@@ -175,13 +162,7 @@ func TestOverlapsFixture(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := reports.OverlapsReport(ctx, env, tt.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, reports.OverlapsColumns) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.OverlapsReport, tt.p, reports.OverlapsColumns)
 			want, total := ovBrute(rows, tt.p)
 			balCompare(t, "brute force", tab, want)
 			if got := ovTotal(t, tab); got != total || got != tt.total {
@@ -196,7 +177,7 @@ func TestOverlapsFixture(t *testing.T) {
 }
 
 func TestOverlapsRandom(t *testing.T) {
-	ctx := balCtx(t)
+	ctx := testCtx(t, 120*time.Second)
 	env, conn := balSetup(t, ctx)
 	rows := balRandom(2, 4000)
 	balInsert(t, ctx, conn, rows)

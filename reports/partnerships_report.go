@@ -1,16 +1,17 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -122,20 +123,8 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 			keys = append(keys, k) // activity only in the earlier period
 		}
 	}
-	cat := env.Catalog
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if !a.bucket.Equal(b.bucket) {
-			return a.bucket.Before(b.bucket)
-		}
-		ca, cb := cat.Partnerships[a.ps].Country, cat.Partnerships[b.ps].Country
-		if ca != cb {
-			return ca < cb
-		}
-		if a.ps != b.ps {
-			return a.ps < b.ps
-		}
-		return a.dir < b.dir
+	slices.SortFunc(keys, func(a, b psKey) int {
+		return cmp.Or(env.comparePeriodCountry(a.bucket, b.bucket, a.ps, b.ps), strings.Compare(a.dir, b.dir))
 	})
 	repCurrency := ""
 	for _, k := range keys {
@@ -146,7 +135,7 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 		if a.repCurrency != "" {
 			repCurrency = a.repCurrency
 		}
-		ps := cat.Partnerships[k.ps]
+		ps := env.Catalog.Partnerships[k.ps]
 		row := psRow(p, k, ps, a)
 		if p.Compare != "" {
 			b := prev[k]
@@ -173,12 +162,8 @@ func PartnershipsReport(ctx context.Context, env *Env, p Params) (*Table, error)
 	if n := fxGapNote(gaps); n != "" {
 		t.Notes = append([]string{n}, t.Notes...) // first: it qualifies the figures
 	}
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "NAME_prev is each figure over the earlier period, NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank")
-	}
+	t.notePeriods(p, "periods are days in each country's own time zone",
+		"NAME_prev is each figure over the earlier period, NAME_change (current - earlier) / |earlier|, blank when earlier is 0 or blank")
 	return t, nil
 }
 
@@ -199,11 +184,7 @@ func currencies(m map[string]decimal.Decimal) string {
 	if len(m) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + " " + m[k].StringFixed(2)
@@ -254,127 +235,79 @@ func collectPartnerships(ctx context.Context, env *Env, p Params, from, to time.
 	if p.IncludeBots {
 		bots = 1
 	}
-	get := func(k psKey) *psAgg {
-		a := out[k]
-		if a == nil {
-			a = &psAgg{}
-			out[k] = a
-		}
-		return a
-	}
-	type query struct {
-		sql  string
-		args []any
-		scan func(driver.Rows) error
-	}
-	var qs []query
-	hitsScan := func(r driver.Rows) error {
+	// scanKey reads a row's partnership, direction and period, then dest.
+	scanKey := func(r driver.Rows, dest ...any) (psKey, error) {
 		var k psKey
+		err := r.Scan(append([]any{&k.ps, &k.dir, &k.bucket}, dest...)...)
+		k.bucket = k.bucket.UTC()
+		return k, err
+	}
+	hitsScan := func(r driver.Rows) error {
 		var views, clicks, uv uint64
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &views, &clicks, &uv); err != nil {
+		k, err := scanKey(r, &views, &clicks, &uv)
+		if err != nil || views+clicks == 0 {
 			return err
 		}
-		if views+clicks == 0 {
-			return nil
-		}
-		k.bucket = k.bucket.UTC()
-		a := get(k)
+		a := entry(out, k)
 		a.views, a.clicks, a.visitors = views, clicks, uv
 		return nil
 	}
-	// build fills a template: the period in SELECT, the local-day filter in
-	// WHERE (each zone's own From..To), in the order of their arguments.
-	build := func(tmpl, col string, ids []string, mid ...any) query {
+	// read fills a template and starts the query: the period in SELECT,
+	// the local-day filter in WHERE (each zone's own From..To), in the
+	// order of their arguments.
+	rd := newReads(ctx, env)
+	read := func(op, tmpl, col string, ids []string, scan func(driver.Rows) error, mid ...any) {
 		bucket, bargs := zt.bucket(p.Granularity, col, true)
 		within, wargs := zt.within(col, p.Granularity == Total)
 		args := append(append(bargs, mid...), zt.from, zt.to, ids)
-		return query{sql: fmt.Sprintf(tmpl, bucket, within), args: append(args, wargs...)}
+		rd.read(op, fmt.Sprintf(tmpl, bucket, within), append(args, wargs...), scan)
 	}
 	if len(zt.hourly) > 0 {
-		q := build(psHitsRollupSQL, "hour", zt.hourly, bots, bots, bots)
-		q.scan = hitsScan
-		qs = append(qs, q)
+		read("hits", psHitsRollupSQL, "hour", zt.hourly, hitsScan, bots, bots, bots)
 	}
 	if len(zt.other) > 0 {
-		q := build(psHitsRawSQL, "ts", zt.other, bots, bots, bots)
-		q.scan = hitsScan
-		qs = append(qs, q)
+		read("hits", psHitsRawSQL, "ts", zt.other, hitsScan, bots, bots, bots)
 	}
 	ids := append(append([]string{}, zt.hourly...), zt.other...)
-	q := build(psConvSQL, "ts", ids)
-	q.scan = func(r driver.Rows) error {
-		var k psKey
+	read("attributions", psConvSQL, "ts", ids, func(r driver.Rows) error {
 		var nu, ret, purch, ref uint64
 		var rev decimal.Decimal
 		var repCur string
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &nu, &ret, &purch, &ref, &rev, &repCur); err != nil {
+		k, err := scanKey(r, &nu, &ret, &purch, &ref, &rev, &repCur)
+		if err != nil || nu+ret+purch+ref == 0 && rev.IsZero() {
 			return err
 		}
-		if nu+ret+purch+ref == 0 && rev.IsZero() {
-			return nil
-		}
-		k.bucket = k.bucket.UTC()
-		a := get(k)
+		a := entry(out, k)
 		a.newUsers, a.returning, a.purch, a.ref, a.revenue, a.repCurrency = nu, ret, purch, ref, rev, repCur
 		return nil
-	}
-	qs = append(qs, q)
-	q = build(psCurrencySQL, "ts", ids)
-	q.scan = func(r driver.Rows) error {
-		var k psKey
+	})
+	read("revenue by currency", psCurrencySQL, "ts", ids, func(r driver.Rows) error {
 		var cur string
 		var sum decimal.Decimal
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &cur, &sum); err != nil {
+		k, err := scanKey(r, &cur, &sum)
+		if err != nil {
 			return err
 		}
-		k.bucket = k.bucket.UTC()
-		a := get(k)
+		a := entry(out, k)
 		if a.byCurrency == nil {
 			a.byCurrency = map[string]decimal.Decimal{}
 		}
 		a.byCurrency[cur] = sum
 		return nil
-	}
-	qs = append(qs, q)
-	q = build(psNoFXSQL, "ts", ids)
-	q.scan = func(r driver.Rows) error {
-		var k psKey
+	})
+	read("missing fx rates", psNoFXSQL, "ts", ids, func(r driver.Rows) error {
 		var g fxGap
 		var d time.Time
-		if err := r.Scan(&k.ps, &k.dir, &k.bucket, &g.cur, &d, &g.n, &g.amount); err != nil {
+		k, err := scanKey(r, &g.cur, &d, &g.n, &g.amount)
+		if err != nil {
 			return err
 		}
-		k.bucket = k.bucket.UTC()
 		g.ps, g.dir, g.day = k.ps, k.dir, utcDay(d)
-		a := get(k)
+		a := entry(out, k)
 		a.noFX = append(a.noFX, g)
 		return nil
-	}
-	qs = append(qs, q)
-	// The queries run concurrently; their rows are merged one at a time.
-	var (
-		mu      sync.Mutex
-		queries errgroup.Group
-	)
-	for _, q := range qs {
-		queries.Go(func() error {
-			rows, err := env.Conn.Query(ctx, q.sql, q.args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			mu.Lock()
-			for err == nil && rows.Next() {
-				err = q.scan(rows)
-			}
-			mu.Unlock()
-			if err != nil {
-				return err
-			}
-			return rows.Err()
-		})
-	}
-	if err := queries.Wait(); err != nil {
+	})
+	if err := rd.wait(); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -3,8 +3,9 @@ package reports_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"testing"
 	"time"
 
@@ -146,7 +147,7 @@ func expected(env *reports.Env, hits []genHit, attrs []genAttr, p reports.Params
 	out := map[string]*agg{}
 	bucket := func(ps string, ts time.Time) (string, bool) {
 		cc := env.Catalog.Partnerships[ps].Country
-		if p.Countries != nil && !contains(p.Countries, cc) {
+		if p.Countries != nil && !slices.Contains(p.Countries, cc) {
 			return "", false
 		}
 		if p.Partner != "" && env.Catalog.Partnerships[ps].Partner != p.Partner {
@@ -219,15 +220,6 @@ func expected(env *reports.Env, hits []genHit, attrs []genAttr, p reports.Params
 	return res
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // got reads the report's table into the same form as expected.
 func got(t *testing.T, tab *reports.Table) map[string]string {
 	t.Helper()
@@ -279,16 +271,9 @@ func TestPartnershipsReportIsExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, have := expected(env, hits, attrs, tt.p), got(t, tab)
-			var keys []string
-			for k := range want {
-				keys = append(keys, k)
-			}
-			for k := range have {
-				if _, ok := want[k]; !ok {
-					keys = append(keys, k)
-				}
-			}
-			sort.Strings(keys)
+			both := maps.Clone(want)
+			maps.Copy(both, have)
+			keys := slices.Sorted(maps.Keys(both))
 			bad := 0
 			for _, k := range keys {
 				if want[k] != have[k] {

@@ -1,16 +1,18 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/shopspring/decimal"
-	"golang.org/x/sync/errgroup"
 )
 
 // QualityColumns are the columns of the quality report.
@@ -202,137 +204,73 @@ func QualityReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 	}
 
 	out := map[qKey]*qAgg{}
-	var (
-		mu      sync.Mutex
-		queries errgroup.Group
-	)
-	get := func(k qKey) *qAgg {
-		a := out[k]
-		if a == nil {
-			a = &qAgg{}
-			out[k] = a
-		}
-		return a
-	}
+	rd := newReads(ctx, env)
 	for _, j := range jobs {
-		queries.Go(func() error {
-			rows, err := env.Conn.Query(ctx, j.scope.sql(qHitsSQL), j.scope.args(j.from, j.to)...)
-			if err != nil {
-				return fmt.Errorf("hits: %w", err)
+		rd.read("hits", j.scope.sql(qHitsSQL), j.scope.args(j.from, j.to), func(r driver.Rows) error {
+			var k qKey
+			var hits, bots, n uint64
+			var lag []float64
+			if err := r.Scan(&k.partner, &k.country, &hits, &bots, &n, &lag); err != nil {
+				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var k qKey
-				var hits, bots, n uint64
-				var lag []float64
-				if err := rows.Scan(&k.partner, &k.country, &hits, &bots, &n, &lag); err != nil {
-					return fmt.Errorf("hits: %w", err)
-				}
-				mu.Lock()
-				a := get(k)
-				a.hits, a.bots, a.rows, a.lag = hits, bots, n, lag
-				mu.Unlock()
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("hits: %w", err)
-			}
+			a := entry(out, k)
+			a.hits, a.bots, a.rows, a.lag = hits, bots, n, lag
 			return nil
 		})
-		queries.Go(func() error {
-			rows, err := env.Conn.Query(ctx, j.scope.sql(qRejectedSQL), j.scope.args(j.from, j.to)...)
-			if err != nil {
-				return fmt.Errorf("rejected hits: %w", err)
+		rd.read("rejected hits", j.scope.sql(qRejectedSQL), j.scope.args(j.from, j.to), func(r driver.Rows) error {
+			var k qKey
+			var reason string
+			var n uint64
+			if err := r.Scan(&k.partner, &k.country, &reason, &n); err != nil {
+				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var k qKey
-				var reason string
-				var n uint64
-				if err := rows.Scan(&k.partner, &k.country, &reason, &n); err != nil {
-					return fmt.Errorf("rejected hits: %w", err)
-				}
-				mu.Lock()
-				a := get(k)
-				if a.byReason == nil {
-					a.byReason = map[string]uint64{}
-				}
-				a.byReason[reason] += n
-				a.rejected += n
-				mu.Unlock()
+			a := entry(out, k)
+			if a.byReason == nil {
+				a.byReason = map[string]uint64{}
 			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("rejected hits: %w", err)
-			}
+			a.byReason[reason] += n
+			a.rejected += n
 			return nil
 		})
-		queries.Go(func() error {
-			// The selection and the period's arguments sit in the
-			// subqueries, before the outer condition.
-			args := append([]any(nil), j.scope.keyArgs...)
-			args = append(args, j.from, j.to, j.to)
-			args = append(args, j.scope.whereArgs...)
-			rows, err := env.Conn.Query(ctx, j.scope.sql(qDuplicatesSQL), args...)
-			if err != nil {
-				return fmt.Errorf("duplicates: %w", err)
+		// The selection and the period's arguments sit in the subqueries,
+		// before the outer condition.
+		args := append([]any(nil), j.scope.keyArgs...)
+		args = append(args, j.from, j.to, j.to)
+		args = append(args, j.scope.whereArgs...)
+		rd.read("duplicates", j.scope.sql(qDuplicatesSQL), args, func(r driver.Rows) error {
+			var k qKey
+			var n uint64
+			if err := r.Scan(&k.partner, &k.country, &n); err != nil {
+				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var k qKey
-				var n uint64
-				if err := rows.Scan(&k.partner, &k.country, &n); err != nil {
-					return fmt.Errorf("duplicates: %w", err)
-				}
-				mu.Lock()
-				get(k).duplicates += n
-				mu.Unlock()
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("duplicates: %w", err)
-			}
+			entry(out, k).duplicates += n
 			return nil
 		})
-		queries.Go(func() error {
-			rows, err := env.Conn.Query(ctx, j.scope.sql(qNoFXSQL), j.scope.args(j.from, j.to)...)
-			if err != nil {
-				return fmt.Errorf("missing fx rates: %w", err)
+		rd.read("missing fx rates", j.scope.sql(qNoFXSQL), j.scope.args(j.from, j.to), func(r driver.Rows) error {
+			var k qKey
+			var g fxGap
+			var d time.Time
+			if err := r.Scan(&k.partner, &k.country, &g.cur, &d, &g.n); err != nil {
+				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var k qKey
-				var g fxGap
-				var d time.Time
-				if err := rows.Scan(&k.partner, &k.country, &g.cur, &d, &g.n); err != nil {
-					return fmt.Errorf("missing fx rates: %w", err)
-				}
-				g.day = utcDay(d)
-				mu.Lock()
-				a := get(k)
-				a.noFX = append(a.noFX, g)
-				mu.Unlock()
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("missing fx rates: %w", err)
-			}
+			g.day = utcDay(d)
+			a := entry(out, k)
+			a.noFX = append(a.noFX, g)
 			return nil
 		})
 	}
-	if err := queries.Wait(); err != nil {
+	if err := rd.wait(); err != nil {
 		return nil, fmt.Errorf("report quality: %w", err)
 	}
 
-	keys := make([]qKey, 0, len(out))
-	for k := range out {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
+	keys := slices.SortedFunc(maps.Keys(out), func(a, b qKey) int {
 		if (a.partner == "") != (b.partner == "") {
-			return b.partner == "" // the unattributed row last
+			if a.partner == "" {
+				return 1 // the unattributed row last
+			}
+			return -1
 		}
-		if a.partner != b.partner {
-			return a.partner < b.partner
-		}
-		return a.country < b.country
+		return cmp.Or(strings.Compare(a.partner, b.partner), strings.Compare(a.country, b.country))
 	})
 	t := &Table{Report: "quality", Columns: append([]Column(nil), QualityColumns...), Rows: make([][]any, 0, len(keys))}
 	for _, k := range keys {
@@ -362,11 +300,7 @@ func qualitySeconds(v float64) decimal.Decimal {
 
 // qualityReasons is "reason n; reason n", reasons sorted.
 func qualityReasons(m map[string]uint64) string {
-	reasons := make([]string, 0, len(m))
-	for r := range m {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
+	reasons := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(reasons))
 	for i, r := range reasons {
 		parts[i] = r + " " + strconv.FormatUint(m[r], 10)

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -55,7 +52,7 @@ func qtInsertRejected(t *testing.T, ctx context.Context, env *reports.Env, rs []
 func qtScenario(t *testing.T) (*reports.Env, []bdHit, []qtRejected, []bdAttr) {
 	t.Helper()
 	env, hits, attrs := bdScenario(t)
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	r := rand.New(rand.NewPCG(20260328, 2))
 	start := time.Date(2026, 3, 24, 0, 0, 0, 0, time.UTC)
 	span := int64(10 * 24 * time.Hour)
@@ -84,7 +81,7 @@ func qtScenario(t *testing.T) (*reports.Env, []bdHit, []qtRejected, []bdAttr) {
 	dup := func(of bdAttr, ts time.Time) bdAttr {
 		return bdAttr{conv: next(), typ: of.typ, source: of.source, user: of.user, order: of.order, outcome: "duplicate", ts: ts, version: 2}
 	}
-	latest := bdLatest(attrs)
+	latest := latestVersions(attrs)
 	for range 250 {
 		o := latest[r.IntN(len(latest))]
 		d := dup(o, o.ts.Add(time.Duration(r.Int64N(int64(3*24*time.Hour)))).Truncate(time.Second))
@@ -209,7 +206,7 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 			a.reasons[r.reason]++
 		}
 	}
-	latestAll := bdLatest(attrs)
+	latestAll := latestVersions(attrs)
 	for _, a := range latestAll {
 		if a.outcome != "credited" || !a.noFX || a.revRep.IsZero() {
 			continue
@@ -221,7 +218,7 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 	// Duplicates: the original is the earliest (ts, conversion) attributed
 	// conversion of the same source, type and user or order, before the
 	// period's end in the zone the duplicate is looked at in.
-	latest := bdLatest(attrs)
+	latest := latestVersions(attrs)
 	keyOf := func(a bdAttr) string {
 		if a.typ == "signup" {
 			return a.user
@@ -337,7 +334,7 @@ func qtReference(env *reports.Env, hits []bdHit, rejected []qtRejected, attrs []
 // one partnership, no country at all.
 func TestQualityReportIsExact(t *testing.T) {
 	env, hits, rejected, attrs := qtScenario(t)
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	from, to := bdDay("2026-03-27"), bdDay("2026-03-30")
 	tests := []struct {
 		name string
@@ -357,13 +354,7 @@ func TestQualityReportIsExact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab, err := reports.QualityReport(ctx, env, tt.p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tab.Columns, reports.QualityColumns) {
-				t.Fatalf("columns %v", tab.Columns)
-			}
+			tab := runReport(t, ctx, env, reports.QualityReport, tt.p, reports.QualityColumns)
 			want := qtReference(env, hits, rejected, attrs, tt.p)
 			if tt.name != "no country" && len(want) == 0 {
 				t.Fatal("the scenario gives no rows")
@@ -416,19 +407,19 @@ var (
 )
 
 func TestQualityFixture(t *testing.T) {
-	ctx := bdCtx(t)
+	ctx := testCtx(t, 60*time.Second)
 	db := testenv.ClickHouse(t)
 	env := bdEnv(t, ctx, db.Conn)
 	var hits []bdHit
-	for _, r := range bdReadCSV(t, "quality_hits.csv", qtFixtureHitsHeader) {
+	for _, r := range readCSV(t, "quality_hits.csv", qtFixtureHitsHeader) {
 		hits = append(hits, bdHit{id: r[0], ts: bdTime(t, r[1]), ingested: bdTime(t, r[2]), kind: r[3], ps: r[4], bot: r[5] == "1", device: "desktop"})
 	}
 	var rejected []qtRejected
-	for _, r := range bdReadCSV(t, "quality_rejected.csv", qtFixtureRejectedHeader) {
+	for _, r := range readCSV(t, "quality_rejected.csv", qtFixtureRejectedHeader) {
 		rejected = append(rejected, qtRejected{id: r[0], ts: bdTime(t, r[1]), reason: r[2], ps: r[3]})
 	}
 	var attrs []bdAttr
-	for _, r := range bdReadCSV(t, "quality_attributions.csv", qtFixtureAttrsHeader) {
+	for _, r := range readCSV(t, "quality_attributions.csv", qtFixtureAttrsHeader) {
 		v, err := strconv.ParseUint(r[8], 10, 64)
 		if err != nil {
 			t.Fatal(err)
@@ -452,17 +443,7 @@ func TestQualityFixture(t *testing.T) {
 				t.Fatal(err)
 			}
 			bdCompare(t, tab.Rows, qtReference(env, hits, rejected, attrs, tt.p))
-			var buf bytes.Buffer
-			if err := tab.Write(&buf, reports.FormatCSV); err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if buf.String() != string(want) {
-				t.Errorf("CSV:\n%s\nwant (%s):\n%s", buf.String(), tt.file, want)
-			}
+			checkCSVFile(t, tab, tt.file)
 		})
 	}
 }

@@ -5,7 +5,8 @@ package reports
 
 import (
 	"context"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Runner computes one report. by is the breakdown dimension (only the
@@ -18,39 +19,26 @@ type Report struct {
 	Run     Runner
 }
 
+// ignoringBy makes a Runner of a report that splits by no dimension.
+func ignoringBy(run func(context.Context, *Env, Params) (*Table, error)) Runner {
+	return func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
+		return run(ctx, env, p)
+	}
+}
+
 // Registry holds every report by name.
 var Registry = map[string]Report{
-	"partnerships": {"per partnership, country, direction and period: views, clicks, unique visitors, new and returning users, conversions, revenue, rates",
-		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
-			return PartnershipsReport(ctx, env, p)
-		}},
-	"balance": {"per partnership and country: users and revenue received (inbound) against given (outbound), net, ratio, targets and who falls behind",
-		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
-			return BalanceReport(ctx, env, p)
-		}},
-	"overlaps": {"users claimed by more than one partnership in a country, and who won",
-		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
-			return OverlapsReport(ctx, env, p)
-		}},
-	"breakdown": {"one partnership (--partnership) by link, campaign, sub, device, referrer or day (--by)", BreakdownReport},
-	"quality": {"capture quality per partner and country: rejected hits by reason, bots, duplicate conversions, ingest lag",
-		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
-			return QualityReport(ctx, env, p)
-		}},
-	"visitors": {"per partnership and visitor country (by IP), from the raw hits: clicks, exact unique visitors, views",
-		func(ctx context.Context, env *Env, p Params, _ string) (*Table, error) {
-			return VisitorsReport(ctx, env, p)
-		}},
+	"partnerships": {"per partnership, country, direction and period: views, clicks, unique visitors, new and returning users, conversions, revenue, rates", ignoringBy(PartnershipsReport)},
+	"balance":      {"per partnership and country: users and revenue received (inbound) against given (outbound), net, ratio, targets and who falls behind", ignoringBy(BalanceReport)},
+	"overlaps":     {"users claimed by more than one partnership in a country, and who won", ignoringBy(OverlapsReport)},
+	"breakdown":    {"one partnership (--partnership) by link, campaign, sub, device, referrer or day (--by)", BreakdownReport},
+	"quality":      {"capture quality per partner and country: rejected hits by reason, bots, duplicate conversions, ingest lag", ignoringBy(QualityReport)},
+	"visitors":     {"per partnership and visitor country (by IP), from the raw hits: clicks, exact unique visitors, views", ignoringBy(VisitorsReport)},
 }
 
 // Names lists the reports, sorted.
 func Names() []string {
-	out := make([]string, 0, len(Registry))
-	for n := range Registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(Registry))
 }
 
 // ParamError is a request's mistake (an unknown dimension, say): the API

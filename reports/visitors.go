@@ -1,13 +1,15 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
-	"sync"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // VisitorsColumns are the columns of the visitors report. country is the
@@ -59,10 +61,7 @@ func VisitorsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		bots = 1
 	}
 	counts := map[visitorsKey]visitorsCounts{}
-	var (
-		mu      sync.Mutex
-		queries errgroup.Group
-	)
+	rd := newReads(ctx, env)
 	for tz, list := range env.scopedPartnerships(p) {
 		ids := make([]string, len(list))
 		for i, ps := range list {
@@ -70,62 +69,34 @@ func VisitorsReport(ctx context.Context, env *Env, p Params) (*Table, error) {
 		}
 		a, b := bounds(p.From, p.To, env.zone(list[0].Country))
 		q := fmt.Sprintf(visitorsSQL, bucketSQL(p.Granularity, "ts", tz))
-		queries.Go(func() error {
-			rows, err := env.Conn.Query(ctx, q, bots, bots, bots, ids, a, b)
-			if err != nil {
+		rd.read("hits", q, []any{bots, bots, bots, ids, a, b}, func(r driver.Rows) error {
+			var (
+				k visitorsKey
+				c visitorsCounts
+			)
+			if err := r.Scan(&k.ps, &k.bucket, &k.country, &c.clicks, &c.visitors, &c.views); err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var (
-					k visitorsKey
-					c visitorsCounts
-				)
-				if err := rows.Scan(&k.ps, &k.bucket, &k.country, &c.clicks, &c.visitors, &c.views); err != nil {
-					return err
-				}
-				k.bucket = balCalendarDay(k.bucket)
-				mu.Lock()
-				counts[k] = c
-				mu.Unlock()
-			}
-			return rows.Err()
+			k.bucket = balCalendarDay(k.bucket)
+			counts[k] = c
+			return nil
 		})
 	}
-	if err := queries.Wait(); err != nil {
+	if err := rd.wait(); err != nil {
 		return nil, fmt.Errorf("report visitors: %w", err)
 	}
 
-	keys := make([]visitorsKey, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if !a.bucket.Equal(b.bucket) {
-			return a.bucket.Before(b.bucket)
-		}
-		if a.ps != b.ps {
-			return a.ps < b.ps
-		}
-		return a.country < b.country
+	keys := slices.SortedFunc(maps.Keys(counts), func(a, b visitorsKey) int {
+		return cmp.Or(a.bucket.Compare(b.bucket), strings.Compare(a.ps, b.ps), strings.Compare(a.country, b.country))
 	})
 	t := &Table{Report: "visitors", Columns: append([]Column(nil), VisitorsColumns...), Rows: [][]any{}}
 	for _, k := range keys {
 		c := counts[k]
 		ps := env.Catalog.Partnerships[k.ps]
-		var period any = k.bucket
-		if p.Granularity == Total {
-			period = nil
-		}
+		period := bucketCell(p, k.bucket)
 		t.Rows = append(t.Rows, []any{period, k.ps, ps.Partner, ps.Country, k.country, c.clicks, c.visitors, c.views})
 	}
 	t.Notes = append(t.Notes, "visitor_country is where the hits came from (by IP); country is the partnership's")
-	if p.Granularity != Total {
-		t.Notes = append(t.Notes, "periods are days in each partnership's country's own time zone")
-	}
-	if p.Compare != "" {
-		t.Notes = append(t.Notes, "compare does not apply to this report")
-	}
+	t.notePeriods(p, "periods are days in each partnership's country's own time zone", noCompare)
 	return t, nil
 }

@@ -2,12 +2,8 @@ package reports_test
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"reflect"
 	"sort"
 	"strconv"
 	"testing"
@@ -38,23 +34,6 @@ type fixtureHit struct {
 }
 
 var hitsHeader = []string{"id", "ts", "kind", "partnership", "partner", "country", "visitor", "is_bot"}
-
-func readCSV(t *testing.T, name string, header []string) [][]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if len(recs) == 0 || !reflect.DeepEqual(recs[0], header) {
-		t.Fatalf("%s: header %v, want %v", name, recs[:min(1, len(recs))], header)
-	}
-	return recs[1:]
-}
 
 func readHits(t *testing.T, name string) []fixtureHit {
 	t.Helper()
@@ -253,17 +232,10 @@ func day(s string) time.Time {
 	return d
 }
 
-func reportCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestPartnershipsFixture(t *testing.T) {
 	hits := readHits(t, "partnerships_hits.csv")
 	db := testenv.ClickHouse(t)
-	ctx := reportCtx(t)
+	ctx := testCtx(t, 20*time.Second)
 	loadHits(t, ctx, db.Conn, hits)
 
 	period := visitorFilter{From: day("2024-03-10"), To: day("2024-03-12")}
@@ -381,7 +353,7 @@ func TestPartnershipsRandom(t *testing.T) {
 		}
 	}
 	db := testenv.ClickHouse(t)
-	ctx := reportCtx(t)
+	ctx := testCtx(t, 20*time.Second)
 	loadHits(t, ctx, db.Conn, hits)
 
 	filters := []visitorFilter{

@@ -2,10 +2,7 @@ package schema_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -221,50 +218,17 @@ func TestMigrateIsIdempotent(t *testing.T) {
 }
 
 func TestMigrateFreshDatabase(t *testing.T) {
+	db := testenv.EmptyClickHouse(t)
+	conn, name := db.Conn, db.Name
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts, err := chdb.Options(testenv.ClickHouseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "xpt_mig_" + hex.EncodeToString(b)
-	u, err := url.Parse(testenv.ClickHouseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	conn, err := chdb.Open(ctx, u.String(), true)
-	if err != nil {
-		t.Fatalf("open %s: %v; start the servers with `scripts/services.sh up`", u, err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := chdb.DropDatabase(ctx, opts, name); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
 
 	tables := func() []string {
 		t.Helper()
-		rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", name)
+		out, err := chdb.Collect(ctx, conn, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", []any{name},
+			func(r driver.Rows) (n string, err error) { return n, r.Scan(&n) })
 		if err != nil {
 			t.Fatalf("list tables: %v", err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, n)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
 		}
 		return out
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/schema"
 )
 
@@ -210,48 +211,38 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Summary, error) {
 }
 
 func (j *Job) conversions(ctx context.Context, from, to time.Time) ([]storedConv, error) {
-	rows, err := j.conn.Query(ctx, selectConversions, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("read conversions: %w", err)
-	}
-	defer rows.Close()
-	var out []storedConv
-	for rows.Next() {
+	out, err := chdb.Collect(ctx, j.conn, selectConversions, []any{from, to}, func(r driver.Rows) (storedConv, error) {
 		var (
 			c        storedConv
 			existing uint8
 		)
-		if err := rows.Scan(&c.ID, &c.Time, &c.Type, &c.Source, &c.UserID, &c.OrderID, &c.ClickID, &c.Visitor, &c.Fingerprint,
-			&existing, &c.Amount, &c.Currency, &c.country); err != nil {
-			return nil, fmt.Errorf("read conversions: %w", err)
-		}
+		err := r.Scan(&c.ID, &c.Time, &c.Type, &c.Source, &c.UserID, &c.OrderID, &c.ClickID, &c.Visitor, &c.Fingerprint,
+			&existing, &c.Amount, &c.Currency, &c.country)
 		c.Time = c.Time.UTC()
 		c.Existing = existing != 0
-		out = append(out, c)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read conversions: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (j *Job) clicks(ctx context.Context, from, to, convFrom time.Time) ([]Click, error) {
-	rows, err := j.conn.Query(ctx, selectClicks, from, to, convFrom, to, convFrom, to, convFrom, to)
-	if err != nil {
-		return nil, fmt.Errorf("read clicks: %w", err)
-	}
-	defer rows.Close()
-	var out []Click
-	for rows.Next() {
+	out, err := chdb.Collect(ctx, j.conn, selectClicks, []any{from, to, convFrom, to, convFrom, to, convFrom, to}, func(r driver.Rows) (Click, error) {
 		var (
 			c   Click
 			bot uint8
 		)
-		if err := rows.Scan(&c.ID, &c.Time, &c.Partnership, &c.Partner, &c.Country, &c.Direction, &c.Visitor, &c.Fingerprint, &bot); err != nil {
-			return nil, fmt.Errorf("read clicks: %w", err)
-		}
+		err := r.Scan(&c.ID, &c.Time, &c.Partnership, &c.Partner, &c.Country, &c.Direction, &c.Visitor, &c.Fingerprint, &bot)
 		c.Time = c.Time.UTC()
 		c.Bot = bot != 0
-		out = append(out, c)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read clicks: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // WithClock makes j read the time of its business rules from now

@@ -34,23 +34,11 @@ func TestJobRecomputes(t *testing.T) {
 	day := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	insertClick := func(id, ps, visitor string, at time.Time) {
 		t.Helper()
-		b, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
-		if err := b.Append(id, at, "click", "l", "acme", ps, "inbound", "DE", visitor, uint8(0), at); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Send(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
+		testenv.Insert(t, ctx, db.Conn, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"),
+			[]any{id, at, "click", "l", "acme", ps, "inbound", "DE", visitor, uint8(0), at})
 	}
 	signupAt := day.Add(12 * time.Hour)
+	var convs [][]any
 	for _, c := range []struct {
 		id, typ, order string
 		at             time.Time
@@ -59,13 +47,9 @@ func TestJobRecomputes(t *testing.T) {
 		{"c1", "signup", "", signupAt, "0"},
 		{"c2", "purchase", "o1", signupAt.Add(time.Hour), "30"},
 	} {
-		if err := b.Append(c.id, c.at, c.at, c.typ, "ours", "u1", c.order, "v1", decimal.RequireFromString(c.amount), "EUR", "DE", c.at); err != nil {
-			t.Fatal(err)
-		}
+		convs = append(convs, []any{c.id, c.at, c.at, c.typ, "ours", "u1", c.order, "v1", decimal.RequireFromString(c.amount), "EUR", "DE", c.at})
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Insert(t, ctx, db.Conn, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"), convs...)
 	job := NewJob(db.Conn, cat, fx.NewStore(db.Conn), testenv.Logger(t))
 	outcome := func() map[string]string {
 		t.Helper()

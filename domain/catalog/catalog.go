@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 // ClickIDPlaceholder in a link's URL is replaced by the click id; a URL
@@ -262,17 +263,7 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 }
 
 func (s *Store) scan(ctx context.Context, q string, fn func(driver.Rows) error) error {
-	rows, err := s.conn.Query(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return chdb.Each(ctx, s.conn, q, nil, fn)
 }
 
 // resolve pre-parses every link so the redirect path does no parsing. A

@@ -11,6 +11,22 @@ import (
 )
 
 // wantFieldErr checks that err is a *FieldError naming field.
+// wantVerdict checks fn's error for in: none when ok, else a field error
+// on field.
+func wantVerdict(t *testing.T, fn, in string, ok bool, err error, field string) {
+	t.Helper()
+	if ok {
+		if err != nil {
+			t.Fatalf("%s(%q) = %v, want ok", fn, in, err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("%s(%q) = nil, want an error", fn, in)
+	}
+	wantFieldErr(t, err, field)
+}
+
 func wantFieldErr(t *testing.T, err error, field string) {
 	t.Helper()
 	var fe *FieldError
@@ -53,17 +69,7 @@ func TestValidID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			err := ValidID("partner", tt.id)
-			if tt.ok {
-				if err != nil {
-					t.Fatalf("ValidID(%q) = %v, want ok", tt.id, err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("ValidID(%q) = nil, want an error", tt.id)
-			}
-			wantFieldErr(t, err, "partner")
+			wantVerdict(t, "ValidID", tt.id, tt.ok, ValidID("partner", tt.id), "partner")
 		})
 	}
 }
@@ -159,17 +165,7 @@ func TestValidCountry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.cc, func(t *testing.T) {
-			err := ValidCountry("country", tt.cc)
-			if tt.ok {
-				if err != nil {
-					t.Fatalf("ValidCountry(%q) = %v, want ok", tt.cc, err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("ValidCountry(%q) = nil, want an error", tt.cc)
-			}
-			wantFieldErr(t, err, "country")
+			wantVerdict(t, "ValidCountry", tt.cc, tt.ok, ValidCountry("country", tt.cc), "country")
 		})
 	}
 }

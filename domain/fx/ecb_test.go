@@ -67,13 +67,21 @@ func checkWellFormed(t *testing.T, rates []Rate) {
 	}
 }
 
-func TestParseECBHistorical(t *testing.T) {
-	rates := parseFile(t, "eurofxref-hist.csv")
+// parseChecked parses testdata/name, checks its rates are well formed and
+// wants n of them.
+func parseChecked(t *testing.T, name string, n int) []Rate {
+	t.Helper()
+	rates := parseFile(t, name)
 	checkWellFormed(t, rates)
-	// 10 dates x 6 currencies with values; BGN, CYP and HRK are all N/A.
-	if len(rates) != 60 {
-		t.Fatalf("%d rates, want 60", len(rates))
+	if len(rates) != n {
+		t.Fatalf("%d rates, want %d", len(rates), n)
 	}
+	return rates
+}
+
+func TestParseECBHistorical(t *testing.T) {
+	// 10 dates x 6 currencies with values; BGN, CYP and HRK are all N/A.
+	rates := parseChecked(t, "eurofxref-hist.csv", 60)
 	for _, r := range rates {
 		if r.Currency == "BGN" || r.Currency == "CYP" || r.Currency == "HRK" {
 			t.Errorf("N/A parsed as a rate: %+v", r)
@@ -97,11 +105,7 @@ func TestParseECBHistorical(t *testing.T) {
 }
 
 func TestParseECBDaily(t *testing.T) {
-	rates := parseFile(t, "eurofxref.csv")
-	checkWellFormed(t, rates)
-	if len(rates) != 29 {
-		t.Fatalf("%d rates, want 29", len(rates))
-	}
+	rates := parseChecked(t, "eurofxref.csv", 29)
 	for _, r := range rates {
 		if !r.Date.Equal(day("2026-11-25")) {
 			t.Fatalf("date %v, want 2026-11-25", r.Date)

@@ -32,25 +32,26 @@ func TestLoopReloadsAndLogsTransitions(t *testing.T) {
 		wake := make(chan struct{}, 1)
 		done := make(chan struct{})
 		go func() { Loop(ctx, time.Second, wake, log, "snap", reload); close(done) }()
+		// expect wants n reloads so far, then makes the next ones fail or
+		// work.
+		expect := func(n int, after string, failNext bool) {
+			t.Helper()
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != n {
+				t.Fatalf("after %s: %d reloads", after, calls)
+			}
+			fail = failNext
+		}
 
 		time.Sleep(3*time.Second + time.Millisecond)
 		synctest.Wait()
-		mu.Lock()
-		if calls != 3 {
-			t.Fatalf("after 3 intervals: %d reloads", calls)
-		}
-		fail = true
-		mu.Unlock()
+		expect(3, "3 intervals", true)
 		wake <- struct{}{} // on demand, before the next tick
 		synctest.Wait()
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		mu.Lock()
-		if calls != 6 {
-			t.Fatalf("after a wake and 2 more intervals: %d reloads", calls)
-		}
-		fail = false
-		mu.Unlock()
+		expect(6, "a wake and 2 more intervals", false)
 		time.Sleep(time.Second)
 		synctest.Wait()
 		cancel()

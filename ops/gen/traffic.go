@@ -301,6 +301,16 @@ func (j *journey) purchases(none float64) int {
 	return n
 }
 
+// purchaseAt is when a user's purchase k (from 0) comes, after t: the
+// first one first seconds plus an exponential wait of mean firstMean
+// later, each other one later seconds plus one of mean laterMean.
+func (j *journey) purchaseAt(t int64, k int, first int64, firstMean float64, later int64, laterMean float64) int64 {
+	if k == 0 {
+		return t + first + j.exp(firstMean)
+	}
+	return t + later + j.exp(laterMean)
+}
+
 // emit stores c (received after delay seconds at most) and, with
 // probability dup, a repeat of it marked duplicate.
 func (j *journey) emit(c convRow, delay int64, dup float64) {
@@ -351,11 +361,7 @@ func (j *journey) ours(c click) {
 	j.emit(s, 5, ourDupRate)
 	j.out.stats.signups++
 	for k := range j.purchases(0.4) {
-		if k == 0 {
-			t += 60 + j.exp(2*day)
-		} else {
-			t += 600 + j.exp(30*day)
-		}
+		t = j.purchaseAt(t, k, 60, 2*day, 600, 30*day)
 		if t >= j.end {
 			break
 		}
@@ -400,11 +406,7 @@ func (j *journey) partner(c click) {
 	j.out.stats.signups++
 	j.out.stats.postbacks++
 	for k := range j.purchases(0.5) {
-		if k == 0 {
-			t += 300 + j.exp(3*day)
-		} else {
-			t += 3600 + j.exp(40*day)
-		}
+		t = j.purchaseAt(t, k, 300, 3*day, 3600, 40*day)
 		if t >= j.end {
 			break
 		}

@@ -2,7 +2,6 @@ package gen
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/schema"
 )
 
@@ -66,24 +66,6 @@ func convColumns(cs []convRow) []any {
 		partner[i], country[i], ingested[i] = c.partner, c.country, c.ingested
 	}
 	return []any{id, ts, received, typ, source, user, order, click, visitor, fp, existing, duplicate, amount, cur, link, partner, partnership, country, ingested}
-}
-
-// insertColumns writes whole columns with one batch, as the ingester does.
-func insertColumns(ctx context.Context, conn driver.Conn, query string, cols []any) error {
-	b, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return fmt.Errorf("prepare batch: %w", err)
-	}
-	defer b.Close()
-	for i, col := range cols {
-		if err := b.Column(i).Append(col); err != nil {
-			return fmt.Errorf("append column %d: %w", i, err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("send batch: %w", err)
-	}
-	return nil
 }
 
 // writeTraffic generates the units on cfg.Workers goroutines, assembles
@@ -150,12 +132,12 @@ func (p *plan) writeTraffic(ctx context.Context, conn driver.Conn, pr *progress)
 				if ctx.Err() == nil {
 					var err error
 					if b.hits != nil {
-						err = insertColumns(ctx, conn, schema.Hits.Insert(), consts.hitColumns(b.hits))
+						err = chdb.InsertColumns(ctx, conn, schema.Hits.Insert(), consts.hitColumns(b.hits))
 						if err == nil {
 							pr.hits.Add(int64(b.hits.len()))
 						}
 					} else {
-						err = insertColumns(ctx, conn, schema.Conversions.Insert(), convColumns(b.convs))
+						err = chdb.InsertColumns(ctx, conn, schema.Conversions.Insert(), convColumns(b.convs))
 						if err == nil {
 							pr.convs.Add(int64(len(b.convs)))
 						}

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
@@ -145,37 +146,15 @@ func where(cs ...clause) (string, []any, bool) {
 type convRow struct{ id, source, typ, user, order, click, visitor string }
 
 func (e *Eraser) conversions(ctx context.Context, cond string, args ...any) ([]convRow, error) {
-	rows, err := e.Conn.Query(ctx, fmt.Sprintf(selectConversions, cond), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []convRow
-	for rows.Next() {
-		var r convRow
-		if err := rows.Scan(&r.id, &r.source, &r.typ, &r.user, &r.order, &r.click, &r.visitor); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return chdb.Collect(ctx, e.Conn, fmt.Sprintf(selectConversions, cond), args, func(rows driver.Rows) (r convRow, err error) {
+		return r, rows.Scan(&r.id, &r.source, &r.typ, &r.user, &r.order, &r.click, &r.visitor)
+	})
 }
 
 func (e *Eraser) strings(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := e.Conn.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return chdb.Collect(ctx, e.Conn, q, args, func(rows driver.Rows) (s string, err error) {
+		return s, rows.Scan(&s)
+	})
 }
 
 func addAll(set map[string]bool, vs ...string) {

@@ -124,29 +124,24 @@ func (r *Retention) Expired(ctx context.Context, now, floor time.Time) ([]Partit
 	}
 	var out []Partition
 	for _, table := range tables {
-		rows, err := r.Conn.Query(ctx, selectPartitions, table)
-		if err != nil {
-			return nil, fmt.Errorf("%s: list partitions of %s: %w", op, table, err)
-		}
-		for rows.Next() {
+		err := chdb.Each(ctx, r.Conn, selectPartitions, []any{table}, func(rows driver.Rows) error {
 			var part string
 			var n uint64
 			if err := rows.Scan(&part, &n); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("%s: %w", op, err)
+				return err
 			}
 			m, err := strconv.ParseUint(part, 10, 32)
 			if err != nil || m < 197001 || m > 999912 || m%100 < 1 || m%100 > 12 {
-				continue // not a toYYYYMM partition: not ours to judge
+				return nil // not a toYYYYMM partition: not ours to judge
 			}
 			end := time.Date(int(m/100), time.Month(m%100), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
 			if !end.After(limit) {
 				out = append(out, Partition{Table: table, Month: uint32(m), Rows: n})
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: list partitions of %s: %w", op, table, err)
 		}
 	}
 	return out, nil

@@ -47,21 +47,10 @@ func TestMissingRates(t *testing.T) {
 		}
 		return v
 	}
-	hb, err := db.Conn.PrepareBatch(ctx, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	click := at("2026-10-02 09:00:00")
-	if err := hb.Append("k1", click, "click", "l", "acme", "acme-de", "inbound", "DE", "v1", uint8(0), click); err != nil {
-		t.Fatal(err)
-	}
-	if err := hb.Send(); err != nil {
-		t.Fatal(err)
-	}
-	cb, err := db.Conn.PrepareBatch(ctx, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.Insert(t, ctx, db.Conn, schema.Hits.InsertOnly("id", "ts", "kind", "link", "partner", "partnership", "direction", "country", "visitor", "is_bot", "ingested_at"),
+		[]any{"k1", click, "click", "l", "acme", "acme-de", "inbound", "DE", "v1", uint8(0), click})
+	var convs [][]any
 	for _, c := range []struct{ id, ts, typ, order, amount, cur string }{
 		{"c1", "2026-10-02 10:00:00", "signup", "", "0", ""},
 		{"c2", "2026-10-05 10:00:00", "purchase", "o1", "870.81", "USD"}, // no USD rate loaded
@@ -69,13 +58,9 @@ func TestMissingRates(t *testing.T) {
 		{"c4", "2026-10-06 11:00:00", "purchase", "o3", "50", "EUR"},
 	} {
 		ts := at(c.ts)
-		if err := cb.Append(c.id, ts, ts, c.typ, "ours", "u1", c.order, "v1", decimal.RequireFromString(c.amount), c.cur, "DE", ts); err != nil {
-			t.Fatal(err)
-		}
+		convs = append(convs, []any{c.id, ts, ts, c.typ, "ours", "u1", c.order, "v1", decimal.RequireFromString(c.amount), c.cur, "DE", ts})
 	}
-	if err := cb.Send(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Insert(t, ctx, db.Conn, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"), convs...)
 	rates := fx.NewStore(db.Conn)
 	if _, err := rates.Load(ctx, []fx.Rate{{Date: at("2026-10-06 00:00:00"), Currency: "GBP", PerEUR: decimal.RequireFromString("0.8")}}); err != nil {
 		t.Fatal(err)

@@ -38,24 +38,10 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func readCSV(t *testing.T, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return recs
-}
-
 // rowsOf maps a fixture's data rows by its header.
 func rowsOf(t *testing.T, path string) []map[string]string {
 	t.Helper()
-	recs := readCSV(t, path)
+	recs := testenv.ReadCSV(t, path)
 	var out []map[string]string
 	for _, r := range recs[1:] {
 		m := map[string]string{}
@@ -219,7 +205,7 @@ func records(s *Statement) [][]string {
 func expectedFor(t *testing.T, dir, period string) [][]string {
 	t.Helper()
 	var out [][]string
-	for _, r := range readCSV(t, filepath.Join(dir, "expected.csv"))[1:] {
+	for _, r := range testenv.ReadCSV(t, filepath.Join(dir, "expected.csv"))[1:] {
 		if r[0] == period {
 			out = append(out, r)
 		}
@@ -231,7 +217,7 @@ func periodsIn(t *testing.T, dir string) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range readCSV(t, filepath.Join(dir, "expected.csv"))[1:] {
+	for _, r := range testenv.ReadCSV(t, filepath.Join(dir, "expected.csv"))[1:] {
 		if !seen[r[0]] {
 			seen[r[0]] = true
 			out = append(out, r[0])

@@ -10,6 +10,7 @@
 package browser
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,21 +48,10 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.ExecPath == "" {
-		c.ExecPath = os.Getenv("XPROMO_CHROMIUM")
-	}
-	if c.ExecPath == "" {
-		c.ExecPath = DefaultExecPath
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.Width == 0 {
-		c.Width = DesktopWidth
-	}
-	if c.Height == 0 {
-		c.Height = DesktopHeight
-	}
+	c.ExecPath = cmp.Or(c.ExecPath, os.Getenv("XPROMO_CHROMIUM"), DefaultExecPath)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.Width = cmp.Or(c.Width, DesktopWidth)
+	c.Height = cmp.Or(c.Height, DesktopHeight)
 }
 
 func (c Config) validate() error {

@@ -62,6 +62,19 @@ func (p *Page) step() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(p.ctx, p.b.cfg.Timeout)
 }
 
+// do runs action a as one step; when it fails, so does the test, saying
+// what failed (a format of args).
+func do[T any](p *Page, a chromedp.Action[T], what string, args ...any) T {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		p.fail("%s: %v", fmt.Sprintf(what, args...), err)
+	}
+	return v
+}
+
 // fail ends the test with what failed and where the page was.
 func (p *Page) fail(format string, args ...any) {
 	p.t.Helper()
@@ -77,12 +90,7 @@ func (p *Page) fail(format string, args ...any) {
 // Open navigates to url, waits for the load and returns the response.
 func (p *Page) Open(url string) Response {
 	p.t.Helper()
-	ctx, cancel := p.step()
-	defer cancel()
-	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
-	if err != nil {
-		p.fail("open %s: %v", url, err)
-	}
+	resp := do(p, chromedp.NavigateResponse(url), "open %s", url)
 	return response(resp.Status, resp.URL, resp.MimeType)
 }
 
@@ -93,13 +101,7 @@ func response(status int64, url, mime string) Response {
 // Location is the page's URL now.
 func (p *Page) Location() string {
 	p.t.Helper()
-	ctx, cancel := p.step()
-	defer cancel()
-	loc, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		p.fail("location: %v", err)
-	}
-	return loc
+	return do(p, chromedp.Location(), "location")
 }
 
 // Fill sets the fields of the form matched by form (a CSS selector) by
@@ -136,13 +138,7 @@ func (p *Page) Fill(form string, fields map[string]string) {
 // be submitted, not the value attribute); it waits for the field.
 func (p *Page) Value(sel string) string {
 	p.t.Helper()
-	ctx, cancel := p.step()
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
-	if err != nil {
-		p.fail("value of %s: %v", sel, err)
-	}
-	return v
+	return do(p, chromedp.Value(chromedp.CSS(sel)), "value of %s", sel)
 }
 
 // Submit submits the form matched by form with its submit button (the way
@@ -196,25 +192,14 @@ func (p *Page) Count(sel string) int {
 // it waits for the element.
 func (p *Page) Text(sel string) string {
 	p.t.Helper()
-	ctx, cancel := p.step()
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		p.fail("text of %s: %v", sel, err)
-	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(do(p, chromedp.Text(chromedp.CSS(sel)), "text of %s", sel))
 }
 
 // Attr is the attribute name of the first element matched by sel, and
 // whether it is there; it waits for the element.
 func (p *Page) Attr(sel, name string) (string, bool) {
 	p.t.Helper()
-	ctx, cancel := p.step()
-	defer cancel()
-	r, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
-	if err != nil {
-		p.fail("attribute %s of %s: %v", name, sel, err)
-	}
+	r := do(p, chromedp.AttributeValue(chromedp.CSS(sel), name), "attribute %s of %s", name, sel)
 	return r.Value, r.Exists
 }
 
@@ -229,13 +214,8 @@ func (p *Page) Attrs(sel, name string) []string {
 // into T.
 func Eval[T any](p *Page, expr string) T {
 	p.t.Helper()
-	ctx, cancel := p.step()
-	defer cancel()
 	var v T
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr))
-	if err != nil {
-		p.fail("evaluate %.80s: %v", expr, err)
-	}
+	raw := do(p, chromedp.Evaluate[[]byte](expr), "evaluate %.80s", expr)
 	if err := json.Unmarshal(raw, &v); err != nil {
 		p.fail("evaluate %.80s: decode %.200s: %v", expr, raw, err)
 	}
@@ -311,12 +291,7 @@ func (p *Page) Overflow() Overflow {
 func (p *Page) Screenshot(name string) string {
 	p.t.Helper()
 	dir := p.b.ScreenshotDir()
-	ctx, cancel := p.step()
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		p.fail("screenshot %s: %v", name, err)
-	}
+	png := do(p, chromedp.FullScreenshot(100), "screenshot %s", name) // 100: PNG
 	path := filepath.Join(dir, fileName(p.t.Name(), p.name+"-"+name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		p.t.Fatalf("browser: screenshot %s: %v", name, err)

@@ -2,6 +2,7 @@ package browser
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -35,12 +36,7 @@ type Cell struct {
 
 // Row returns the row with key, if any.
 func (t Table) Row(key string) (Row, bool) {
-	for _, r := range t.Rows {
-		if r.Key == key {
-			return r, true
-		}
-	}
-	return Row{}, false
+	return first(t.Rows, func(r Row) bool { return r.Key == key })
 }
 
 // Keys lists the row keys, sorted.
@@ -55,12 +51,16 @@ func (t Table) Keys() []string {
 
 // Cell returns the row's cell of column col, if any.
 func (r Row) Cell(col string) (Cell, bool) {
-	for _, c := range r.Cells {
-		if c.Col == col {
-			return c, true
-		}
+	return first(r.Cells, func(c Cell) bool { return c.Col == col })
+}
+
+// first is the first element of list that matches, if any.
+func first[T any](list []T, match func(T) bool) (T, bool) {
+	if i := slices.IndexFunc(list, match); i >= 0 {
+		return list[i], true
 	}
-	return Cell{}, false
+	var zero T
+	return zero, false
 }
 
 // Cols lists the row's columns in page order.

@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,19 @@ type DB struct {
 // the database when the test ends.
 func ClickHouse(t testing.TB) *DB {
 	t.Helper()
+	db := EmptyClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := schema.Migrate(ctx, db.Conn, schema.Options{}); err != nil {
+		t.Fatalf("testenv: migrate %s: %v", db.Name, err)
+	}
+	return db
+}
+
+// EmptyClickHouse creates a fresh database without any table (the
+// migrations' own tests start there) and drops it when the test ends.
+func EmptyClickHouse(t testing.TB) *DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	name := "xpt_" + randHex(6)
@@ -89,9 +103,6 @@ func ClickHouse(t testing.TB) *DB {
 			t.Logf("testenv: %v", err)
 		}
 	})
-	if _, err := schema.Migrate(ctx, conn, schema.Options{}); err != nil {
-		t.Fatalf("testenv: migrate %s: %v", name, err)
-	}
 	return &DB{Conn: conn, Name: name, URL: dbURL}
 }
 
@@ -175,5 +186,39 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// ReadCSV reads the CSV file at path whole: the fixtures of the tests.
+func ReadCSV(t testing.TB, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return recs
+}
+
+// Insert writes rows in one batch of query (an INSERT), failing the test
+// on an error.
+func Insert(t testing.TB, ctx context.Context, conn driver.Conn, query string, rows ...[]any) {
+	t.Helper()
+	b, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		t.Fatalf("testenv: prepare %s: %v", query, err)
+	}
+	defer b.Close()
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			t.Fatalf("testenv: append to %s: %v", query, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatalf("testenv: send %s: %v", query, err)
 	}
 }

@@ -36,8 +36,7 @@ func hostileRequest(t *testing.T, e *echo.Echo, rec *recorder, req *http.Request
 	rec.mu.Lock()
 	before := len(rec.hits)
 	rec.mu.Unlock()
-	w := httptest.NewRecorder()
-	e.ServeHTTP(w, req)
+	w := serve(e, req, nil)
 	loc, target := w.Header().Get("Location"), req.URL.String()
 	for k, vs := range w.Header() {
 		for _, v := range vs {

@@ -78,6 +78,11 @@ func do(e *echo.Echo, method, target string, hdr map[string]string) *httptest.Re
 	req := httptest.NewRequest(method, "http://t.example"+target, nil)
 	req.RemoteAddr = "10.0.0.1:5555"
 	req.Header.Set("User-Agent", browser)
+	return serve(e, req, hdr)
+}
+
+// serve sends req to e with the headers hdr set and records the answer.
+func serve(e *echo.Echo, req *http.Request, hdr map[string]string) *httptest.ResponseRecorder {
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -339,8 +344,7 @@ func FuzzPixel(f *testing.F) {
 		req := httptest.NewRequest("GET", "/p.gif", nil)
 		req.URL.RawQuery = q
 		req.RemoteAddr = "10.0.0.1:1"
-		w := httptest.NewRecorder()
-		e.ServeHTTP(w, req)
+		w := serve(e, req, nil)
 		if w.Code != 200 || !bytes.Equal(w.Body.Bytes(), gif) {
 			t.Fatalf("query %q: status %d", q, w.Code)
 		}
@@ -371,8 +375,7 @@ func FuzzRedirect(f *testing.F) {
 			return // not a request a client could send
 		}
 		req.RemoteAddr = "10.0.0.1:1"
-		w := httptest.NewRecorder()
-		e.ServeHTTP(w, req)
+		w := serve(e, req, nil)
 		loc := w.Header().Get("Location")
 		if w.Code == http.StatusFound &&
 			!strings.HasPrefix(loc, "https://www.example.com/welcome?a=1&b=two%20words&xp_click=") &&

@@ -37,13 +37,7 @@ func scriptServer(t *testing.T) *echo.Echo {
 }
 
 func getScript(e *echo.Echo, method string, hdr map[string]string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, "https://t.example/xp.js", nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	w := httptest.NewRecorder()
-	e.ServeHTTP(w, req)
-	return w
+	return serve(e, httptest.NewRequest(method, "https://t.example/xp.js", nil), hdr)
 }
 
 func TestScriptServed(t *testing.T) {

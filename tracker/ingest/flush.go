@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/hit"
@@ -48,7 +49,7 @@ func (in *Ingester) flush(ctx context.Context, entries []entry, redelivered bool
 		prepared := cols()
 		attempts := 0
 		for {
-			err := insertColumns(ctx, in.ch, query, prepared)
+			err := chdb.InsertColumns(ctx, in.ch, query, prepared)
 			if err == nil {
 				in.m.Ingested.WithLabelValues(table).Add(float64(n()))
 				return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/ids"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/schema"
@@ -160,7 +161,7 @@ func TestRedeliveredEntriesAreNotStoredTwice(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	amounts := make([]decimal.Decimal, 2000)
-	if err := insertColumns(ctx, e.db.Conn, schema.Hits.Insert(), hitColumns(hs[:2000], amounts, now)); err != nil {
+	if err := chdb.InsertColumns(ctx, e.db.Conn, schema.Hits.Insert(), hitColumns(hs[:2000], amounts, now)); err != nil {
 		t.Fatal(err)
 	}
 	m := metrics.Discard()
@@ -322,7 +323,7 @@ func TestResentEntriesAreCheckedFirst(t *testing.T) {
 	ctx := context.Background()
 	hs := clicks(700)
 	amounts := make([]decimal.Decimal, 500)
-	if err := insertColumns(ctx, e.db.Conn, schema.Hits.Insert(), hitColumns(hs[:500], amounts, time.Now().UTC())); err != nil {
+	if err := chdb.InsertColumns(ctx, e.db.Conn, schema.Hits.Insert(), hitColumns(hs[:500], amounts, time.Now().UTC())); err != nil {
 		t.Fatal(err)
 	}
 	var parts [][]byte

@@ -114,24 +114,6 @@ func conversionColumns(hs []*hit.Hit, amounts []decimal.Decimal, now time.Time) 
 	return []any{id, ts, received, typ, source, user, order, click, visitor, fp, existing, duplicate, amounts, cur, link, partner, partnership, cc, ingested}
 }
 
-// insertColumns writes whole columns with one batch.
-func insertColumns(ctx context.Context, conn driver.Conn, query string, cols []any) error {
-	batch, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return fmt.Errorf("prepare batch: %w", err)
-	}
-	defer batch.Close()
-	for i, col := range cols {
-		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("append column %d: %w", i, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("send batch: %w", err)
-	}
-	return nil
-}
-
 // stored returns which of ids (all with times in [from, to]) are in the
 // table that query reads.
 func stored(ctx context.Context, conn driver.Conn, query string, from, to time.Time, ids []string) (map[string]bool, error) {

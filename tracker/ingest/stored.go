@@ -48,24 +48,22 @@ func (in *Ingester) dropStored(ctx context.Context, rs *rowSet) error {
 }
 
 func (rs *rowSet) dropStoredHits(in *Ingester) func(context.Context) error {
-	return func(ctx context.Context) error {
-		have, err := storedHits(ctx, in.ch, selectStoredHits, rs.hits)
-		if err != nil {
-			return err
-		}
-		rs.hits, rs.amounts = unstored(rs.hits, rs.amounts, have)
-		in.m.Duplicates.Add(float64(len(have)))
-		return nil
-	}
+	return in.dropStoredWithAmounts(selectStoredHits, &rs.hits, &rs.amounts)
 }
 
 func (rs *rowSet) dropStoredConversions(in *Ingester) func(context.Context) error {
+	return in.dropStoredWithAmounts(selectStoredConversions, &rs.conversions, &rs.convAmounts)
+}
+
+// dropStoredWithAmounts drops the rows of *hs that query finds stored,
+// with their amounts.
+func (in *Ingester) dropStoredWithAmounts(query string, hs *[]*hit.Hit, amounts *[]decimal.Decimal) func(context.Context) error {
 	return func(ctx context.Context) error {
-		have, err := storedHits(ctx, in.ch, selectStoredConversions, rs.conversions)
+		have, err := storedHits(ctx, in.ch, query, *hs)
 		if err != nil {
 			return err
 		}
-		rs.conversions, rs.convAmounts = unstored(rs.conversions, rs.convAmounts, have)
+		*hs, *amounts = unstored(*hs, *amounts, have)
 		in.m.Duplicates.Add(float64(len(have)))
 		return nil
 	}
