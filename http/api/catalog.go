@@ -195,7 +195,7 @@ func (s *Server) defaultTermDates(t *catalog.Terms) {
 }
 
 func (s *Server) putTerms(c echo.Context) error {
-	p, ps, ok, err := s.partnership(c, writesPartnerships)
+	p, ps, ok, err := s.partnership(c, access.Principal.WritesPartnerships)
 	if !ok {
 		return err
 	}

@@ -179,7 +179,7 @@ func (s *Server) createLink(c echo.Context) error {
 
 func (s *Server) updateLink(c echo.Context) error {
 	// Partners, finance and services never change links.
-	p, snap, l, ok, err := s.link(c, writesPartnerships)
+	p, snap, l, ok, err := s.link(c, access.Principal.WritesPartnerships)
 	if !ok {
 		return err
 	}

@@ -149,7 +149,7 @@ type CreatedPartnership struct {
 }
 
 func (s *Server) createPartnership(c echo.Context) error {
-	p, ok, err := caller(c, writesPartnerships)
+	p, ok, err := caller(c, access.Principal.WritesPartnerships)
 	if !ok {
 		return err
 	}
@@ -221,14 +221,8 @@ func quote(s string) string {
 	return string(b)
 }
 
-// writesPartnerships: the roles that may change partnerships and links at
-// all; the country is checked per object.
-func writesPartnerships(p access.Principal) bool {
-	return p.Role == access.RoleAdmin || p.Role == access.RoleCountryManager
-}
-
 func (s *Server) updatePartnership(c echo.Context) error {
-	p, ps, ok, err := s.partnership(c, writesPartnerships)
+	p, ps, ok, err := s.partnership(c, access.Principal.WritesPartnerships)
 	if !ok {
 		return err
 	}
@@ -251,7 +245,7 @@ func (s *Server) updatePartnership(c echo.Context) error {
 // given fields changed, effective from effective_from (default today):
 // {"status": "paused"} pauses the partnership from today.
 func (s *Server) patchTerms(c echo.Context) error {
-	p, ps, ok, err := s.partnership(c, writesPartnerships)
+	p, ps, ok, err := s.partnership(c, access.Principal.WritesPartnerships)
 	if !ok {
 		return err
 	}

@@ -140,7 +140,7 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	d.Trend = trend(par, series, "trend", "Inbound new users per day", func(m map[string]any) bool { return m["direction"] == vocab.Inbound }, "new_users")
 	d.LinkQuery = template.URL(form.Query().Encode())
 	pg := &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, bt}, Data: d}
-	if writesPartnerships(q.p) && q.p.CanWritePartnership(cc) {
+	if q.p.WritesPartnerships() && q.p.CanWritePartnership(cc) {
 		full, err := s.cfg.Catalog.Load(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("country page: %w", err)
@@ -407,7 +407,7 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 	if ts := full.Terms[id]; len(ts) > 0 {
 		d.Latest = &ts[len(ts)-1]
 	}
-	if writesPartnerships(q.p) && q.p.CanWritePartnership(ps.Country) {
+	if q.p.WritesPartnerships() && q.p.CanWritePartnership(ps.Country) {
 		d.CanTerms = true
 		d.TermsForm = termsFormValues(d.Latest, s.cfg.Now())
 		if d.Latest != nil {
@@ -458,7 +458,7 @@ func (s *Server) linksTable(q *req, snap *catalog.Snapshot, keep func(catalog.Li
 	for i := range t.Rows {
 		t.Rows[i].CopyURL = views[i].TrackingURL
 		t.Rows[i].QR = "/app/links/" + views[i].Code + "/qr.png"
-		if writesPartnerships(q.p) && q.p.CanChangeLink(views[i].Country) {
+		if q.p.WritesPartnerships() && q.p.CanChangeLink(views[i].Country) {
 			t.Rows[i].Status = linkButtons(views[i].Link)
 		}
 	}
