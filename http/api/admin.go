@@ -143,12 +143,8 @@ func (s *Server) refresh(c echo.Context) {
 }
 
 func (s *Server) createToken(c echo.Context) error {
-	p, ok, err := caller(c, access.Principal.CanManageTokens)
+	p, req, ok, err := createRequest[TokenRequest](c, access.Principal.CanManageTokens, nil)
 	if !ok {
-		return err
-	}
-	var req TokenRequest
-	if ok, err := decodeBody(c, &req, nil); !ok {
 		return err
 	}
 	ctx := c.Request().Context()

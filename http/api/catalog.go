@@ -14,7 +14,7 @@ import (
 )
 
 func (s *Server) listPartners(c echo.Context) error {
-	p, limit, offset, ok, err := listRequest(c)
+	l, ok, err := listRequest(c, false)
 	if !ok {
 		return err
 	}
@@ -28,7 +28,7 @@ func (s *Server) listPartners(c echo.Context) error {
 	if status != "" && status != catalog.StatusActive && status != catalog.StatusArchived {
 		return badRequest(c, "status must be active or archived")
 	}
-	snap, err := s.visible(c.Request().Context(), p)
+	snap, err := s.visible(c.Request().Context(), l.p)
 	if err != nil {
 		return s.internal(c, "list partners", err)
 	}
@@ -40,7 +40,7 @@ func (s *Server) listPartners(c echo.Context) error {
 		out = append(out, pt)
 	}
 	slices.SortFunc(out, func(a, b catalog.Partner) int { return strings.Compare(a.ID, b.ID) })
-	return c.JSON(http.StatusOK, paginate(out, limit, offset))
+	return c.JSON(http.StatusOK, paginate(out, l))
 }
 
 // partnerIn: pt is filed under cc or has a partnership there.
@@ -76,27 +76,22 @@ func (s *Server) getPartner(c echo.Context) error {
 }
 
 func (s *Server) listPartnerships(c echo.Context) error {
-	p, limit, offset, ok, err := listRequest(c)
+	l, ok, err := listRequest(c, true)
 	if !ok {
 		return err
 	}
-	// Filters narrow the principal's scope, never widen it.
-	scope, err := filterScope(c, p)
-	if err != nil {
-		return badRequest(c, err.Error())
-	}
-	snap, err := s.visible(c.Request().Context(), p)
+	snap, err := s.visible(c.Request().Context(), l.p)
 	if err != nil {
 		return s.internal(c, "list partnerships", err)
 	}
 	all := []catalog.Partnership{}
 	for _, ps := range snap.Partnerships {
-		if scope.Allows(ps.Country, ps.Partner) {
+		if l.scope.Allows(ps.Country, ps.Partner) {
 			all = append(all, ps)
 		}
 	}
 	slices.SortFunc(all, func(a, b catalog.Partnership) int { return strings.Compare(a.ID, b.ID) })
-	return c.JSON(http.StatusOK, paginate(all, limit, offset))
+	return c.JSON(http.StatusOK, paginate(all, l))
 }
 
 // partnership finds the partnership named by :id for a caller whose role
@@ -121,6 +116,16 @@ func (s *Server) partnership(c echo.Context, may func(access.Principal) bool) (a
 		return p, catalog.Partnership{}, false, notFound(c, "partnership")
 	}
 	return p, ps, true, nil
+}
+
+// writablePartnership is partnership for a change: the caller's role must
+// change partnerships and its countries include this one's (else 403).
+func (s *Server) writablePartnership(c echo.Context) (access.Principal, catalog.Partnership, bool, error) {
+	p, ps, ok, err := s.partnership(c, access.Principal.WritesPartnerships)
+	if ok && !p.CanWritePartnership(ps.Country) {
+		return p, ps, false, forbidden(c, p)
+	}
+	return p, ps, ok, err
 }
 
 func (s *Server) getPartnership(c echo.Context) error {

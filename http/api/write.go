@@ -43,12 +43,8 @@ func (s *Server) logChange(c echo.Context, p access.Principal, what, id string) 
 }
 
 func (s *Server) createPartner(c echo.Context) error {
-	p, ok, err := caller(c, access.Principal.CanWritePartner)
+	p, req, ok, err := createRequest[catalog.Partner](c, access.Principal.CanWritePartner, dropFields("status"))
 	if !ok {
-		return err
-	}
-	var req catalog.Partner
-	if ok, err := decodeBody(c, &req, dropFields("status")); !ok {
 		return err
 	}
 	if p.Role == access.RoleCountryManager {
@@ -149,12 +145,8 @@ type CreatedPartnership struct {
 }
 
 func (s *Server) createPartnership(c echo.Context) error {
-	p, ok, err := caller(c, access.Principal.WritesPartnerships)
+	p, req, ok, err := createRequest[PartnershipRequest](c, access.Principal.WritesPartnerships, nil)
 	if !ok {
-		return err
-	}
-	var req PartnershipRequest
-	if ok, err := decodeBody(c, &req, nil); !ok {
 		return err
 	}
 	req.Country = strings.ToUpper(strings.TrimSpace(req.Country))
@@ -222,12 +214,9 @@ func quote(s string) string {
 }
 
 func (s *Server) updatePartnership(c echo.Context) error {
-	p, ps, ok, err := s.partnership(c, access.Principal.WritesPartnerships)
+	p, ps, ok, err := s.writablePartnership(c)
 	if !ok {
 		return err
-	}
-	if !p.CanWritePartnership(ps.Country) {
-		return forbidden(c, p)
 	}
 	var ch catalog.PartnershipChange
 	if ok, err := decodeBody(c, &ch, nil); !ok {
@@ -245,12 +234,9 @@ func (s *Server) updatePartnership(c echo.Context) error {
 // given fields changed, effective from effective_from (default today):
 // {"status": "paused"} pauses the partnership from today.
 func (s *Server) patchTerms(c echo.Context) error {
-	p, ps, ok, err := s.partnership(c, access.Principal.WritesPartnerships)
+	p, ps, ok, err := s.writablePartnership(c)
 	if !ok {
 		return err
-	}
-	if !p.CanWritePartnership(ps.Country) {
-		return forbidden(c, p)
 	}
 	r := c.Request()
 	var patch map[string]json.RawMessage
