@@ -36,10 +36,7 @@ func TestReportCompareAndExports(t *testing.T) {
 	today := now.Format(time.DateOnly)
 	get := func(path string) *httptest.ResponseRecorder {
 		t.Helper()
-		r := httptest.NewRequest("GET", path, nil)
-		r.Header.Set("Authorization", "Bearer "+en.tokens["admin"])
-		w := httptest.NewRecorder()
-		en.e.ServeHTTP(w, r)
+		w := en.serve("GET", path, "admin", "")
 		if w.Code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
 		}
@@ -99,10 +96,7 @@ func TestReportCompareAndExports(t *testing.T) {
 		}
 		xlsxEqualsCSV(t, xw.Body.Bytes(), name, recs)
 	}
-	r := httptest.NewRequest("GET", "/v1/reports/balance?format=pdf", nil)
-	r.Header.Set("Authorization", "Bearer "+en.tokens["admin"])
-	w := httptest.NewRecorder()
-	en.e.ServeHTTP(w, r)
+	w := en.serve("GET", "/v1/reports/balance?format=pdf", "admin", "")
 	if w.Code != 400 || !strings.Contains(w.Body.String(), "xlsx") {
 		t.Errorf("format=pdf: %d %s", w.Code, w.Body)
 	}
