@@ -344,24 +344,24 @@ func (s *Server) buildPage(q *req, seg []string) (*page, error) {
 	return nil, notFound("Page")
 }
 
+// postActions are the forms posted to a fixed path.
+var postActions = map[string]func(*Server, *req) error{
+	"/statements/close": (*Server).closePeriod,
+	"/links":            (*Server).createLink,
+	"/tokens/revoke":    (*Server).revokeToken,
+	"/tokens":           (*Server).createToken,
+	"/partners":         (*Server).createPartner,
+	"/partnerships":     (*Server).createPartnership,
+}
+
 func (s *Server) post(q *req, p string) error {
-	switch p {
-	case "/signout":
+	if p == "/signout" {
 		s.deleteSession(q.r.Context(), q.sess.key)
 		http.SetCookie(q.c.Response(), s.cookie(q.r, SessionCookie, "", -1))
 		return q.c.Redirect(http.StatusSeeOther, "/app/signin")
-	case "/statements/close":
-		return s.closePeriod(q)
-	case "/links":
-		return s.createLink(q)
-	case "/tokens/revoke":
-		return s.revokeToken(q)
-	case "/tokens":
-		return s.createToken(q)
-	case "/partners":
-		return s.createPartner(q)
-	case "/partnerships":
-		return s.createPartnership(q)
+	}
+	if act, ok := postActions[p]; ok {
+		return act(s, q)
 	}
 	switch seg := parts(p); {
 	case len(seg) == 3 && seg[0] == "partnerships" && seg[2] == "terms":
