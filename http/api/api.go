@@ -214,6 +214,34 @@ func (s *Server) blob(c echo.Context, status int, contentType, file, op string, 
 	return c.Blob(status, contentType, b.Bytes())
 }
 
+// conflict answers 409 for an id or code that is taken.
+func conflict(c echo.Context, field, reason string) error {
+	return c.JSON(http.StatusConflict, ErrorBody{Error: "exists", Field: field, Reason: reason})
+}
+
+// writeError answers a catalog write's error: 422 for a field, 409 for a
+// taken id or a partner's second partnership in a country, 404 for a
+// missing row, 500 for the rest.
+func (s *Server) writeError(c echo.Context, op, idField string, err error) error {
+	if fe, ok := fieldError(err); ok {
+		return invalid(c, fe.Field, fe.Reason)
+	}
+	var dup *catalog.DuplicatePartnershipError
+	switch {
+	case errors.As(err, &dup):
+		return conflict(c, "country", dup.Error()) // the reason names the existing partnership
+	case errors.Is(err, catalog.ErrExists):
+		return conflict(c, idField, err.Error())
+	case errors.Is(err, catalog.ErrNotFound):
+		return notFound(c, strings.SplitN(op, " ", 2)[1])
+	}
+	return s.internal(c, op, err)
+}
+
+func (s *Server) logChange(c echo.Context, p access.Principal, what, id string) {
+	s.log.Info("api: "+what, "id", id, "actor", p.Actor(), "token", p.TokenID, "ip", c.RealIP())
+}
+
 // principal returns the caller; without one (Middleware not run) it
 // answers 401 itself and ok is false.
 func principal(c echo.Context) (access.Principal, bool, error) {
