@@ -338,21 +338,15 @@ func TestScopeWhereOnClickHouse(t *testing.T) {
 		t.Helper()
 		where, args := s.Where("country", "partner")
 		q := "SELECT id FROM scoped WHERE " + where + extra + " ORDER BY id"
-		rs, err := db.Conn.Query(ctx, q, append(args, extraArgs...)...)
-		if err != nil {
+		var rows []struct {
+			ID string `ch:"id"`
+		}
+		if err := db.Conn.Select(ctx, &rows, q, append(args, extraArgs...)...); err != nil {
 			t.Fatalf("%s %v: %v", q, args, err)
 		}
-		defer rs.Close()
 		out := []string{}
-		for rs.Next() {
-			var id string
-			if err := rs.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, id)
-		}
-		if err := rs.Err(); err != nil {
-			t.Fatal(err)
+		for _, r := range rows {
+			out = append(out, r.ID)
 		}
 		return out
 	}
