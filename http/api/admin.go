@@ -30,11 +30,9 @@ func (s *Server) auditLog(c echo.Context) error {
 		if v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := dateOrTime(v)
 		if err != nil {
-			if t, err = time.Parse(time.DateOnly, v); err != nil {
-				return badRequest(c, b.name+" must be a date (YYYY-MM-DD) or an RFC 3339 time")
-			}
+			return badRequest(c, b.name+" must be a date (YYYY-MM-DD) or an RFC 3339 time")
 		}
 		*b.dst = t
 	}

@@ -424,6 +424,15 @@ func decodeBody(c echo.Context, dst any, transform func(map[string]json.RawMessa
 	return true, nil
 }
 
+// dateOrTime reads a date, YYYY-MM-DD (midnight UTC), or an RFC 3339
+// time: what every date the API takes may be.
+func dateOrTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
 // decodeMap applies transform to raw and decodes it into dst, refusing
 // unknown fields. reason is "" on success; field names the bad field.
 func decodeMap(raw map[string]json.RawMessage, dst any, transform func(map[string]json.RawMessage) (string, string)) (field, reason string) {

@@ -362,11 +362,9 @@ func termsDates(raw map[string]json.RawMessage) (field, reason string) {
 			delete(raw, f)
 			continue
 		}
-		t, err := time.Parse(time.DateOnly, str)
+		t, err := dateOrTime(str)
 		if err != nil {
-			if t, err = time.Parse(time.RFC3339, str); err != nil {
-				return f, "must be a date (YYYY-MM-DD or RFC 3339)"
-			}
+			return f, "must be a date (YYYY-MM-DD or RFC 3339)"
 		}
 		b, _ := json.Marshal(t.UTC())
 		raw[f] = b

@@ -119,10 +119,8 @@ func linkDates(raw map[string]json.RawMessage) (string, string) {
 	var t time.Time
 	if str != "" {
 		var err error
-		if t, err = time.Parse(time.DateOnly, str); err != nil {
-			if t, err = time.Parse(time.RFC3339, str); err != nil {
-				return "expires_at", "must be a date (YYYY-MM-DD) or an RFC 3339 time"
-			}
+		if t, err = dateOrTime(str); err != nil {
+			return "expires_at", "must be a date (YYYY-MM-DD) or an RFC 3339 time"
 		}
 	}
 	raw["expires_at"], _ = json.Marshal(t.UTC())
