@@ -117,6 +117,13 @@ func (p Principal) CanReadPartnership(country, partner string) bool {
 	return false
 }
 
+// WritesPartnerships: the roles that change partnerships and links at
+// all; the country is checked per object (CanWritePartnership,
+// CanChangeLink).
+func (p Principal) WritesPartnerships() bool {
+	return p.Role == RoleAdmin || p.Role == RoleCountryManager
+}
+
 // CanWritePartnership: create or change a partnership in country.
 func (p Principal) CanWritePartnership(country string) bool {
 	return p.CanWriteCountry(country)

@@ -12,7 +12,8 @@ import (
 // TermsSetter sets one field of a terms version from its text (xpromo
 // partnership terms set's flags), or says why the text does not fit the
 // field; the error quotes the text and names no field, which the caller
-// adds. The dashboard's form reads blanks as zero and keeps its own.
+// adds. The dashboard's terms form uses them too, reading a blank number
+// as zero and wording its own reasons.
 type TermsSetter func(t *Terms, v string) error
 
 // DecimalSetter sets an amount or a percentage: a decimal number.

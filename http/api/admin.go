@@ -30,11 +30,9 @@ func (s *Server) auditLog(c echo.Context) error {
 		if v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := dateOrTime(v)
 		if err != nil {
-			if t, err = time.Parse(time.DateOnly, v); err != nil {
-				return badRequest(c, b.name+" must be a date (YYYY-MM-DD) or an RFC 3339 time")
-			}
+			return badRequest(c, b.name+" must be a date (YYYY-MM-DD) or an RFC 3339 time")
 		}
 		*b.dst = t
 	}
@@ -70,22 +68,16 @@ func (s *Server) auditLog(c echo.Context) error {
 
 // AuditView is an audit entry as the API serves it: before and after are
 // the JSON objects themselves (null when there is none, e.g. before a
-// creation), not strings holding JSON, so clients decode once.
+// creation), not strings holding JSON, so clients decode once. They
+// shadow the entry's strings (encoding/json prefers the shallower field).
 type AuditView struct {
-	TS       time.Time       `json:"ts"`
-	ID       string          `json:"id"`
-	Actor    string          `json:"actor"`
-	Action   string          `json:"action"`
-	Entity   string          `json:"entity"`
-	EntityID string          `json:"entity_id"`
-	Country  string          `json:"country"`
-	Before   json.RawMessage `json:"before"`
-	After    json.RawMessage `json:"after"`
+	catalog.AuditEntry
+	Before json.RawMessage `json:"before"`
+	After  json.RawMessage `json:"after"`
 }
 
 func auditView(e catalog.AuditEntry) AuditView {
-	return AuditView{TS: e.TS, ID: e.ID, Actor: e.Actor, Action: e.Action, Entity: e.Entity, EntityID: e.EntityID,
-		Country: e.Country, Before: auditJSON(e.Before), After: auditJSON(e.After)}
+	return AuditView{AuditEntry: e, Before: auditJSON(e.Before), After: auditJSON(e.After)}
 }
 
 // auditJSON is a stored before/after as raw JSON: null when empty; a
@@ -149,12 +141,8 @@ func (s *Server) refresh(c echo.Context) {
 }
 
 func (s *Server) createToken(c echo.Context) error {
-	p, ok, err := caller(c, access.Principal.CanManageTokens)
+	p, req, ok, err := createRequest[TokenRequest](c, access.Principal.CanManageTokens, nil)
 	if !ok {
-		return err
-	}
-	var req TokenRequest
-	if ok, err := decodeBody(c, &req, nil); !ok {
 		return err
 	}
 	ctx := c.Request().Context()

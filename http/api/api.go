@@ -9,6 +9,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -199,6 +200,48 @@ func (s *Server) internal(c echo.Context, op string, err error) error {
 	return fail(c, http.StatusInternalServerError, "internal", "internal error")
 }
 
+// blob answers what write writes, built whole before the status line so
+// that a failure is still a 500 (for op); a file name makes it an
+// attachment.
+func (s *Server) blob(c echo.Context, status int, contentType, file, op string, write func(io.Writer) error) error {
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		return s.internal(c, op, err)
+	}
+	if file != "" {
+		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+file+`"`)
+	}
+	return c.Blob(status, contentType, b.Bytes())
+}
+
+// conflict answers 409 for an id or code that is taken.
+func conflict(c echo.Context, field, reason string) error {
+	return c.JSON(http.StatusConflict, ErrorBody{Error: "exists", Field: field, Reason: reason})
+}
+
+// writeError answers a catalog write's error: 422 for a field, 409 for a
+// taken id or a partner's second partnership in a country, 404 for a
+// missing row, 500 for the rest.
+func (s *Server) writeError(c echo.Context, op, idField string, err error) error {
+	if fe, ok := fieldError(err); ok {
+		return invalid(c, fe.Field, fe.Reason)
+	}
+	var dup *catalog.DuplicatePartnershipError
+	switch {
+	case errors.As(err, &dup):
+		return conflict(c, "country", dup.Error()) // the reason names the existing partnership
+	case errors.Is(err, catalog.ErrExists):
+		return conflict(c, idField, err.Error())
+	case errors.Is(err, catalog.ErrNotFound):
+		return notFound(c, strings.SplitN(op, " ", 2)[1])
+	}
+	return s.internal(c, op, err)
+}
+
+func (s *Server) logChange(c echo.Context, p access.Principal, what, id string) {
+	s.log.Info("api: "+what, "id", id, "actor", p.Actor(), "token", p.TokenID, "ip", c.RealIP())
+}
+
 // principal returns the caller; without one (Middleware not run) it
 // answers 401 itself and ok is false.
 func principal(c echo.Context) (access.Principal, bool, error) {
@@ -279,18 +322,33 @@ func (s *Server) visible(ctx context.Context, p access.Principal) (*catalog.Snap
 	return access.Visible(p, full), nil
 }
 
+// listing is a catalog list request: the caller, the rows it asks for
+// and the page.
+type listing struct {
+	p             access.Principal
+	scope         access.Scope // p's, narrowed by the list's filters
+	limit, offset int
+}
+
 // listRequest starts a catalog list: the caller, whose role must read the
-// catalog, and the page it asks for. It answers the error itself when ok
-// is false.
-func listRequest(c echo.Context) (p access.Principal, limit, offset int, ok bool, err error) {
-	p, ok, err = caller(c, readsCatalog)
+// catalog, and the page it asks for; with filters, ?country= and
+// ?partner= narrow the caller's scope, never widen it. It answers the
+// error itself when ok is false.
+func listRequest(c echo.Context, filters bool) (l listing, ok bool, err error) {
+	l.p, ok, err = caller(c, readsCatalog)
 	if !ok {
-		return p, 0, 0, false, err
+		return l, false, err
 	}
-	if limit, offset, err = page(c); err != nil {
-		return p, 0, 0, false, badRequest(c, err.Error())
+	if l.limit, l.offset, err = page(c); err != nil {
+		return l, false, badRequest(c, err.Error())
 	}
-	return p, limit, offset, true, nil
+	l.scope = l.p.Scope()
+	if filters {
+		if l.scope, err = filterScope(c, l.p); err != nil {
+			return l, false, badRequest(c, err.Error())
+		}
+	}
+	return l, true, nil
 }
 
 // page reads ?limit= and ?offset=.
@@ -313,12 +371,22 @@ func page(c echo.Context) (limit, offset int, err error) {
 	return limit, offset, nil
 }
 
-func paginate[T any](all []T, limit, offset int) List[T] {
+// paginate is l's page of all.
+func paginate[T any](all []T, l listing) List[T] {
 	out := List[T]{Items: []T{}, Total: len(all)}
-	if offset < len(all) {
-		out.Items = all[offset:min(len(all), offset+limit)]
+	if l.offset < len(all) {
+		out.Items = all[l.offset:min(len(all), l.offset+l.limit)]
 	}
 	return out
+}
+
+// createRequest starts a create: the caller, whose role may, and the body
+// it posts (decodeBody). It answers the error itself when ok is false.
+func createRequest[T any](c echo.Context, may func(access.Principal) bool, transform func(map[string]json.RawMessage) (string, string)) (p access.Principal, req T, ok bool, err error) {
+	if p, ok, err = caller(c, may); ok {
+		ok, err = decodeBody(c, &req, transform)
+	}
+	return p, req, ok, err
 }
 
 // decodeBody reads a JSON body of at most MaxBody bytes into dst,
@@ -354,6 +422,15 @@ func decodeBody(c echo.Context, dst any, transform func(map[string]json.RawMessa
 		return false, invalid(c, field, reason)
 	}
 	return true, nil
+}
+
+// dateOrTime reads a date, YYYY-MM-DD (midnight UTC), or an RFC 3339
+// time: what every date the API takes may be.
+func dateOrTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
 }
 
 // decodeMap applies transform to raw and decodes it into dst, refusing

@@ -94,6 +94,13 @@ func setup(t *testing.T) *env {
 
 func (en *env) do(method, path, who, body string) (int, string) {
 	en.t.Helper()
+	w := en.serve(method, path, who, body)
+	return w.Code, w.Body.String()
+}
+
+// serve is do with the whole answer, for its headers and bytes.
+func (en *env) serve(method, path, who, body string) *httptest.ResponseRecorder {
+	en.t.Helper()
 	var r *http.Request
 	if body != "" {
 		r = httptest.NewRequest(method, path, strings.NewReader(body))
@@ -108,7 +115,7 @@ func (en *env) do(method, path, who, body string) (int, string) {
 	}
 	w := httptest.NewRecorder()
 	en.e.ServeHTTP(w, r)
-	return w.Code, w.Body.String()
+	return w
 }
 
 // testHit is a row of hits for insertHits: an inbound, human hit in DE,
@@ -128,6 +135,33 @@ func (en *env) insertHits(t *testing.T, hits ...testHit) {
 	}
 	for _, h := range hits {
 		if err := b.Append(h.id, h.at, h.kind, h.partnership, h.partner, "inbound", h.visitor, uint8(0), "DE", h.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testAttribution is a row of attributions for insertAttributions: an
+// inbound conversion from our side under terms version 1, computed when
+// it happened.
+type testAttribution struct {
+	id, typ, outcome, partnership, partner, country, revenue, currency string
+	at                                                                 time.Time
+}
+
+// insertAttributions writes attributions straight into ClickHouse, for
+// the statements to read.
+func (en *env) insertAttributions(t *testing.T, rows ...testAttribution) {
+	t.Helper()
+	b, err := en.cat.Conn().PrepareBatch(context.Background(), schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := b.Append(r.id, r.at, r.typ, "ours", r.outcome, r.partnership, r.partner, r.country, "inbound", uint32(1),
+			decimal.RequireFromString(r.revenue), r.currency, r.at, uint64(1)); err != nil {
 			t.Fatal(err)
 		}
 	}

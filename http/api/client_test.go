@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -14,21 +13,6 @@ import (
 // depend on when the test runs.
 func (en *env) fixedNow(at time.Time) {
 	en.srv.Now = func() time.Time { return at }
-}
-
-// raw is en.do with the whole answer, for its headers.
-func (en *env) raw(method, path, who, body string) (*httptest.ResponseRecorder, string) {
-	en.t.Helper()
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	if tok, ok := en.tokens[who]; ok {
-		r.Header.Set("Authorization", "Bearer "+tok)
-	}
-	w := httptest.NewRecorder()
-	en.e.ServeHTTP(w, r)
-	return w, w.Body.String()
 }
 
 // TestUnsupportedMethods: every method a path lacks answers 405 with the
@@ -53,7 +37,8 @@ func TestUnsupportedMethods(t *testing.T) {
 			if slices.Contains(methods, m) {
 				continue
 			}
-			r, body := en.raw(m, url, "admin", "")
+			r := en.serve(m, url, "admin", "")
+			body := r.Body.String()
 			requests++
 			if r.Code != http.StatusMethodNotAllowed {
 				t.Errorf("%s %s = %d, want 405: %s", m, url, r.Code, body)
@@ -73,7 +58,8 @@ func TestUnsupportedMethods(t *testing.T) {
 	t.Logf("%d paths, %d refused requests", len(allowed), requests)
 
 	// The issue's example, exactly as a client sends it; nothing changes.
-	r, body := en.raw("DELETE", "/v1/partners/alpha", "admin", "")
+	r := en.serve("DELETE", "/v1/partners/alpha", "admin", "")
+	body := r.Body.String()
 	if r.Code != 405 || r.Header().Get("Allow") != "GET, PATCH" || !strings.Contains(body, `"reason":"DELETE is not allowed here; allowed: GET, PATCH"`) {
 		t.Errorf("DELETE /v1/partners/alpha = %d Allow %q: %s", r.Code, r.Header().Get("Allow"), body)
 	}

@@ -22,14 +22,9 @@ func (s *Server) view(c echo.Context, snap *catalog.Snapshot, l catalog.Link) vi
 }
 
 func (s *Server) listLinks(c echo.Context) error {
-	p, limit, offset, ok, err := listRequest(c)
+	req, ok, err := listRequest(c, true)
 	if !ok {
 		return err
-	}
-	// Filters narrow the principal's scope, never widen it.
-	scope, err := filterScope(c, p)
-	if err != nil {
-		return badRequest(c, err.Error())
 	}
 	psID := strings.TrimSpace(c.QueryParam("partnership"))
 	status := strings.TrimSpace(c.QueryParam("status"))
@@ -45,14 +40,14 @@ func (s *Server) listLinks(c echo.Context) error {
 		return badRequest(c, "direction must be inbound or outbound")
 	}
 	campaign := c.QueryParam("campaign")
-	snap, err := s.visible(c.Request().Context(), p)
+	snap, err := s.visible(c.Request().Context(), req.p)
 	if err != nil {
 		return s.internal(c, "list links", err)
 	}
 	all := []view.LinkView{}
 	for _, l := range snap.Links {
 		ps := snap.Partnerships[l.Partnership]
-		if !scope.Allows(ps.Country, ps.Partner) {
+		if !req.scope.Allows(ps.Country, ps.Partner) {
 			continue
 		}
 		if (psID != "" && l.Partnership != psID) || (status != "" && l.Status != status) ||
@@ -62,7 +57,7 @@ func (s *Server) listLinks(c echo.Context) error {
 		all = append(all, s.view(c, snap, l))
 	}
 	slices.SortFunc(all, func(a, b view.LinkView) int { return strings.Compare(a.Code, b.Code) })
-	return c.JSON(http.StatusOK, paginate(all, limit, offset))
+	return c.JSON(http.StatusOK, paginate(all, req))
 }
 
 // link finds the link named by :code for a caller whose role may
@@ -124,10 +119,8 @@ func linkDates(raw map[string]json.RawMessage) (string, string) {
 	var t time.Time
 	if str != "" {
 		var err error
-		if t, err = time.Parse(time.DateOnly, str); err != nil {
-			if t, err = time.Parse(time.RFC3339, str); err != nil {
-				return "expires_at", "must be a date (YYYY-MM-DD) or an RFC 3339 time"
-			}
+		if t, err = dateOrTime(str); err != nil {
+			return "expires_at", "must be a date (YYYY-MM-DD) or an RFC 3339 time"
 		}
 	}
 	raw["expires_at"], _ = json.Marshal(t.UTC())
@@ -135,12 +128,8 @@ func linkDates(raw map[string]json.RawMessage) (string, string) {
 }
 
 func (s *Server) createLink(c echo.Context) error {
-	p, ok, err := caller(c, readsCatalog)
+	p, req, ok, err := createRequest[LinkRequest](c, readsCatalog, linkDates)
 	if !ok {
-		return err
-	}
-	var req LinkRequest
-	if ok, err := decodeBody(c, &req, linkDates); !ok {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -179,7 +168,7 @@ func (s *Server) createLink(c echo.Context) error {
 
 func (s *Server) updateLink(c echo.Context) error {
 	// Partners, finance and services never change links.
-	p, snap, l, ok, err := s.link(c, writesPartnerships)
+	p, snap, l, ok, err := s.link(c, access.Principal.WritesPartnerships)
 	if !ok {
 		return err
 	}

@@ -1,8 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -57,13 +57,8 @@ func (s *Server) getReport(c echo.Context) error {
 		c.Response().WriteHeader(http.StatusOK)
 		return t.Write(c.Response(), reports.FormatCSV)
 	case reports.FormatXLSX:
-		// Built whole before the status line, so a failure is still a 500.
-		var b bytes.Buffer
-		if err := t.Write(&b, reports.FormatXLSX); err != nil {
-			return s.internal(c, "report "+name, err)
-		}
-		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+file+`"`)
-		return c.Blob(http.StatusOK, reports.ContentTypeXLSX, b.Bytes())
+		return s.blob(c, http.StatusOK, reports.ContentTypeXLSX, file, "report "+name,
+			func(w io.Writer) error { return t.Write(w, reports.FormatXLSX) })
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
 	c.Response().WriteHeader(http.StatusOK)

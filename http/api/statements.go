@@ -1,8 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -84,11 +84,7 @@ func (s *Server) getStatement(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	var b bytes.Buffer
-	if err := st.WriteJSON(&b); err != nil {
-		return s.internal(c, "statement", err)
-	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, b.Bytes())
+	return s.blob(c, http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, "", "statement", st.WriteJSON)
 }
 
 // closeStatement closes a month (finance and admin): the statement becomes
@@ -121,11 +117,7 @@ func (s *Server) closeStatement(c echo.Context) error {
 		After: `{"period":` + quote(st.Period) + `,"hash":` + quote(st.Hash) + `}`}); err != nil {
 		s.log.Error("api: audit of a statement close failed", "err", err, "statement", st.ID)
 	}
-	var b bytes.Buffer
-	if err := st.WriteJSON(&b); err != nil {
-		return s.internal(c, "close statement", err)
-	}
-	return c.Blob(http.StatusCreated, echo.MIMEApplicationJSONCharsetUTF8, b.Bytes())
+	return s.blob(c, http.StatusCreated, echo.MIMEApplicationJSONCharsetUTF8, "", "close statement", st.WriteJSON)
 }
 
 // exportStatement answers the statement as a file: csv, xlsx or json,
@@ -151,15 +143,6 @@ func (s *Server) exportStatement(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	var b bytes.Buffer
-	write := map[string]func(*bytes.Buffer) error{
-		"csv":  func(w *bytes.Buffer) error { return st.WriteCSV(w) },
-		"xlsx": func(w *bytes.Buffer) error { return st.WriteXLSX(w) },
-		"json": func(w *bytes.Buffer) error { return st.WriteJSON(w) },
-	}[format]
-	if err := write(&b); err != nil {
-		return s.internal(c, "export statement", err)
-	}
-	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+st.FileName(format)+`"`)
-	return c.Blob(http.StatusOK, types[format], b.Bytes())
+	write := map[string]func(io.Writer) error{"csv": st.WriteCSV, "xlsx": st.WriteXLSX, "json": st.WriteJSON}[format]
+	return s.blob(c, http.StatusOK, types[format], st.FileName(format), "export statement", write)
 }

@@ -8,13 +8,34 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
+
+// TestSpecRefusesHostileText: a token's name (it reaches the audit log,
+// API answers and log lines as the actor) is refused when it holds a
+// line break, another control character or bytes that are not UTF-8.
+func TestSpecRefusesHostileText(t *testing.T) {
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"a\nb", "a\r\nlevel=ERROR msg=forged", "tab\there", "nul\x00", "bad \xff utf8", "\xc3", "del\x7f"} {
+		_, err := Spec{Role: access.RoleAdmin, Name: name}.Validate(now)
+		var fe *catalog.FieldError
+		if !errors.As(err, &fe) || fe.Field != "name" {
+			t.Errorf("name %q: %v, want a name field error", name, err)
+		}
+	}
+	for _, name := range []string{"", "shop-backend", "O'Brien \\ `x`; DROP TABLE tokens --", "Zürich 東京 ‮rtl"} {
+		if _, err := (Spec{Role: access.RoleAdmin, Name: name}).Validate(now); err != nil {
+			t.Errorf("name %q refused: %v", name, err)
+		}
+	}
+}
 
 func TestSpecValidate(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -244,6 +265,49 @@ func TestVerifierStartFailsClosed(t *testing.T) {
 	}
 }
 
+// With a one-hour interval, a token created elsewhere works here within a
+// second of a notification: notify.Watch calls Trigger, Run reloads.
+func TestVerifierTriggerByNotification(t *testing.T) {
+	db := testenv.ClickHouse(t)
+	r := testenv.NewRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	store := NewStore(db.Conn)
+	v := NewVerifier(store, time.Hour, testenv.Logger(t))
+	if err := v.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Go(func() { v.Run(runCtx) })
+
+	n := notify.New(r.Client, r.Prefix+"tokens:changed", testenv.Logger(t))
+	base := v.Loads()
+	wg.Go(func() { n.Watch(runCtx, v.Trigger) })
+	testenv.WaitFor(t, time.Second, "a reload when the watcher subscribes", func() bool { return v.Loads() > base })
+
+	tok, _, err := store.Create(ctx, Spec{Role: access.RoleAdmin, Name: "wake", CreatedBy: "test"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := v.Verify(tok, time.Now()); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Verify before the notification = %v, want ErrUnknown", err)
+	}
+	before := v.Loads()
+	if err := n.Publish(ctx); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	testenv.WaitFor(t, time.Second, "a reload after Publish", func() bool { return v.Loads() > before })
+	if _, err := v.Verify(tok, time.Now()); err != nil {
+		t.Fatalf("Verify after the notification: %v", err)
+	}
+
+	before = v.Loads()
+	v.Trigger()
+	testenv.WaitFor(t, time.Second, "a reload after Trigger", func() bool { return v.Loads() > before })
+}
+
 // TestScopeWhereOnClickHouse runs access.Scope.Where in real queries on 18.16.
 func TestScopeWhereOnClickHouse(t *testing.T) {
 	db := testenv.ClickHouse(t)
@@ -274,21 +338,15 @@ func TestScopeWhereOnClickHouse(t *testing.T) {
 		t.Helper()
 		where, args := s.Where("country", "partner")
 		q := "SELECT id FROM scoped WHERE " + where + extra + " ORDER BY id"
-		rs, err := db.Conn.Query(ctx, q, append(args, extraArgs...)...)
-		if err != nil {
+		var rows []struct {
+			ID string `ch:"id"`
+		}
+		if err := db.Conn.Select(ctx, &rows, q, append(args, extraArgs...)...); err != nil {
 			t.Fatalf("%s %v: %v", q, args, err)
 		}
-		defer rs.Close()
 		out := []string{}
-		for rs.Next() {
-			var id string
-			if err := rs.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, id)
-		}
-		if err := rs.Err(); err != nil {
-			t.Fatal(err)
+		for _, r := range rows {
+			out = append(out, r.ID)
 		}
 		return out
 	}

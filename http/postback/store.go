@@ -109,36 +109,28 @@ func newSecret() (string, error) {
 // Active set. Rows of one version are merged: a revocation row wins (so
 // does a merge: revoked is the table's replacing version).
 func (s *Store) versions(ctx context.Context, partner string) ([]Version, error) {
-	rows, err := s.conn.Query(ctx, selectSecrets, partner)
-	if err != nil {
+	var rows []struct {
+		Version   uint32    `ch:"version"`
+		Sealed    string    `ch:"sealed"`
+		CreatedAt time.Time `ch:"created_at"`
+		CreatedBy string    `ch:"created_by"`
+		Revoked   uint8     `ch:"revoked"`
+	}
+	if err := s.conn.Select(ctx, &rows, selectSecrets, partner); err != nil {
 		return nil, fmt.Errorf("read secrets of %s: %w", partner, err)
 	}
-	defer rows.Close()
 	var out []Version
-	for rows.Next() {
-		var (
-			v         uint32
-			sealed    string
-			createdAt time.Time
-			createdBy string
-			revoked   uint8
-		)
-		if err := rows.Scan(&v, &sealed, &createdAt, &createdBy, &revoked); err != nil {
-			return nil, fmt.Errorf("read secrets of %s: %w", partner, err)
-		}
-		if len(out) == 0 || out[len(out)-1].Version != v {
-			out = append(out, Version{Partner: partner, Version: v, CreatedAt: createdAt.UTC(), CreatedBy: createdBy})
+	for _, r := range rows {
+		if len(out) == 0 || out[len(out)-1].Version != r.Version {
+			out = append(out, Version{Partner: partner, Version: r.Version, CreatedAt: r.CreatedAt.UTC(), CreatedBy: r.CreatedBy})
 		}
 		cur := &out[len(out)-1]
-		if revoked != 0 {
+		if r.Revoked != 0 {
 			cur.Revoked = true
-		} else if sealed != "" && !slices.ContainsFunc(cur.sealed, func(b []byte) bool { return string(b) == sealed }) {
-			cur.sealed = append(cur.sealed, []byte(sealed))
-			cur.CreatedAt, cur.CreatedBy = createdAt.UTC(), createdBy
+		} else if r.Sealed != "" && !slices.ContainsFunc(cur.sealed, func(b []byte) bool { return string(b) == r.Sealed }) {
+			cur.sealed = append(cur.sealed, []byte(r.Sealed))
+			cur.CreatedAt, cur.CreatedBy = r.CreatedAt.UTC(), r.CreatedBy
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read secrets of %s: %w", partner, err)
 	}
 	active := 0
 	for i := len(out) - 1; i >= 0 && active < ActiveVersions; i-- {

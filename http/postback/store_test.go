@@ -101,27 +101,22 @@ func TestStoreRotation(t *testing.T) {
 
 	// Stored sealed only; the revoked version's secret is gone from its
 	// winning row.
-	rows, err := db.Conn.Query(ctx, "SELECT version, sealed, revoked FROM partner_secrets FINAL WHERE partner = 'acme' ORDER BY version")
-	if err != nil {
+	var rows []struct {
+		Version uint32 `ch:"version"`
+		Sealed  string `ch:"sealed"`
+		Revoked uint8  `ch:"revoked"`
+	}
+	if err := db.Conn.Select(ctx, &rows, "SELECT version, sealed, revoked FROM partner_secrets FINAL WHERE partner = 'acme' ORDER BY version"); err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			v       uint32
-			sealed  string
-			revoked uint8
-		)
-		if err := rows.Scan(&v, &sealed, &revoked); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range rows {
 		for _, sec := range []string{s1, s2, s3, strings.TrimPrefix(s1, SecretPrefix)} {
-			if strings.Contains(sealed, sec) {
-				t.Fatalf("version %d stored in the clear", v)
+			if strings.Contains(r.Sealed, sec) {
+				t.Fatalf("version %d stored in the clear", r.Version)
 			}
 		}
-		if (v == 1) != (revoked == 1) || (v == 1) != (sealed == "") {
-			t.Fatalf("FINAL row of version %d: revoked %d, sealed %d bytes", v, revoked, len(sealed))
+		if (r.Version == 1) != (r.Revoked == 1) || (r.Version == 1) != (r.Sealed == "") {
+			t.Fatalf("FINAL row of version %d: revoked %d, sealed %d bytes", r.Version, r.Revoked, len(r.Sealed))
 		}
 	}
 

@@ -66,6 +66,33 @@ func (q *req) scoped(par *reports.Params, countries ...string) {
 	}
 }
 
+// countryPeriod is the period the page's form asks for, its days those of
+// country cc's time zone (UTC when it has none).
+func (s *Server) countryPeriod(q *req, env *reports.Env, cc string) (reports.Params, *periodForm, error) {
+	loc := time.UTC
+	if z := env.Zones[cc]; z != nil {
+		loc = z
+	}
+	return period(q.r.URL.Query(), s.cfg.Now(), loc)
+}
+
+// runPageReports runs what the country and partnership pages show of
+// par: the partnerships report, its daily series and the balance.
+func runPageReports(ctx context.Context, env *reports.Env, par reports.Params) (act, daily, bal *reports.Table, err error) {
+	if act, err = runReport(ctx, env, "partnerships", par, ""); err != nil {
+		return nil, nil, nil, err
+	}
+	byDay := par
+	byDay.Granularity = reports.Day
+	if daily, err = runReport(ctx, env, "partnerships", byDay, ""); err != nil {
+		return nil, nil, nil, err
+	}
+	if bal, err = runReport(ctx, env, "balance", par, ""); err != nil {
+		return nil, nil, nil, err
+	}
+	return act, daily, bal, nil
+}
+
 func rowKey(cols ...string) func(map[string]any) string {
 	return func(m map[string]any) string {
 		parts := make([]string, len(cols))
@@ -90,27 +117,13 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	loc := time.UTC
-	if z := env.Zones[cc]; z != nil {
-		loc = z
-	}
-	par, form, err := period(q.r.URL.Query(), s.cfg.Now(), loc)
+	par, form, err := s.countryPeriod(q, env, cc)
 	if err != nil {
 		return nil, err
 	}
 	q.scoped(&par, cc)
 	path := "/app/country/" + cc
-	bal, err := runReport(ctx, env, "balance", par, "")
-	if err != nil {
-		return nil, err
-	}
-	act, err := runReport(ctx, env, "partnerships", par, "")
-	if err != nil {
-		return nil, err
-	}
-	daily := par
-	daily.Granularity = reports.Day
-	series, err := runReport(ctx, env, "partnerships", daily, "")
+	act, series, bal, err := runPageReports(ctx, env, par)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +153,7 @@ func (s *Server) countryPage(q *req, cc string) (*page, error) {
 	d.Trend = trend(par, series, "trend", "Inbound new users per day", func(m map[string]any) bool { return m["direction"] == vocab.Inbound }, "new_users")
 	d.LinkQuery = template.URL(form.Query().Encode())
 	pg := &page{Title: "Country " + cc, Template: "country", Period: form, Tables: []*Table{pt, bt}, Data: d}
-	if writesPartnerships(q.p) && q.p.CanWritePartnership(cc) {
+	if q.p.WritesPartnerships() && q.p.CanWritePartnership(cc) {
 		full, err := s.cfg.Catalog.Load(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("country page: %w", err)
@@ -343,28 +356,14 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 	if !ok || !access.PartnershipVisible(q.p, ps) {
 		return nil, notFound("Partnership")
 	}
-	loc := time.UTC
-	if z := env.Zones[ps.Country]; z != nil {
-		loc = z
-	}
-	par, form, err := period(q.r.URL.Query(), s.cfg.Now(), loc)
+	par, form, err := s.countryPeriod(q, env, ps.Country)
 	if err != nil {
 		return nil, err
 	}
 	q.scoped(&par)
 	par.Partnerships = []string{id}
 	path := "/app/partnerships/" + id
-	tot, err := runReport(ctx, env, "partnerships", par, "")
-	if err != nil {
-		return nil, err
-	}
-	daily := par
-	daily.Granularity = reports.Day
-	series, err := runReport(ctx, env, "partnerships", daily, "")
-	if err != nil {
-		return nil, err
-	}
-	bal, err := runReport(ctx, env, "balance", par, "")
+	tot, series, bal, err := runPageReports(ctx, env, par)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +406,7 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 	if ts := full.Terms[id]; len(ts) > 0 {
 		d.Latest = &ts[len(ts)-1]
 	}
-	if writesPartnerships(q.p) && q.p.CanWritePartnership(ps.Country) {
+	if q.p.WritesPartnerships() && q.p.CanWritePartnership(ps.Country) {
 		d.CanTerms = true
 		d.TermsForm = termsFormValues(d.Latest, s.cfg.Now())
 		if d.Latest != nil {
@@ -458,7 +457,7 @@ func (s *Server) linksTable(q *req, snap *catalog.Snapshot, keep func(catalog.Li
 	for i := range t.Rows {
 		t.Rows[i].CopyURL = views[i].TrackingURL
 		t.Rows[i].QR = "/app/links/" + views[i].Code + "/qr.png"
-		if writesPartnerships(q.p) && q.p.CanChangeLink(views[i].Country) {
+		if q.p.WritesPartnerships() && q.p.CanChangeLink(views[i].Country) {
 			t.Rows[i].Status = linkButtons(views[i].Link)
 		}
 	}

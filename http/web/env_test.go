@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -256,23 +257,18 @@ func (en *env) signedIn(who string) *browser {
 // written.
 func (en *env) apiJSON(who, path string, out any) int {
 	en.t.Helper()
-	r, _ := http.NewRequest("GET", en.http.URL+path, nil)
-	r.Header.Set("Authorization", "Bearer "+en.tokens[who])
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		en.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil && resp.StatusCode == 200 {
-		d := json.NewDecoder(resp.Body)
+	code, b := en.apiBytes(who, path)
+	if out != nil && code == 200 {
+		d := json.NewDecoder(bytes.NewReader(b))
 		d.UseNumber()
 		if err := d.Decode(out); err != nil {
 			en.t.Fatal(err)
 		}
 	}
-	return resp.StatusCode
+	return code
 }
 
+// apiBytes calls the API as who and answers its status and body.
 func (en *env) apiBytes(who, path string) (int, []byte) {
 	en.t.Helper()
 	r, _ := http.NewRequest("GET", en.http.URL+path, nil)

@@ -194,7 +194,7 @@ func (s *Server) createPartner(q *req) error {
 // managers in their countries, naming a partner they can see.
 func (s *Server) createPartnership(q *req) error {
 	const what = "The partnership was not created"
-	if !writesPartnerships(q.p) {
+	if !q.p.WritesPartnerships() {
 		return s.errorPage(q.c, q, http.StatusForbidden, "Your role may not create partnerships.")
 	}
 	back := backURL(q, home(q.p))
@@ -224,22 +224,49 @@ func (s *Server) createPartnership(q *req) error {
 	return q.done(&url.URL{Path: "/app/partnerships/" + got.ID}, "Partnership "+got.ID+" created; set its terms below.")
 }
 
-// writesPartnerships: the roles that change partnerships and links at
-// all (the API's check); the country is checked per object.
-func writesPartnerships(p access.Principal) bool {
-	return p.Role == access.RoleAdmin || p.Role == access.RoleCountryManager
+// termsField is a field of the terms form, named as the API's JSON names
+// it, set by the domain's setter (xpromo partnership terms set's too).
+// The form keeps its own reasons (want): the page's words for a refused
+// field. A blank number is 0 (an empty window then takes the catalog's
+// default), a blank text is empty.
+type termsField struct {
+	name string
+	set  catalog.TermsSetter
+	want string // "" for text, which every setter takes
 }
 
-// termsFields are the terms form's fields, as the API's JSON names them.
-var termsFields = []string{"effective_from", "currency", "inbound_cpa", "inbound_revshare_pct", "outbound_cpa",
-	"outbound_revshare_pct", "inbound_revenue_window_days", "outbound_revenue_window_days", "attribution_model",
-	"attribution_window_days", "target_inbound_users_month", "target_outbound_users_month", "fallback_url",
-	"partner_may_create_links", "status"}
+var termsFields = []termsField{
+	{"currency", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.Currency }), ""},
+	{"attribution_model", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.AttributionModel }), ""},
+	{"fallback_url", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.FallbackURL }), ""},
+	{"status", catalog.StringSetter(func(t *catalog.Terms) *string { return &t.Status }), ""},
+	{"inbound_cpa", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.InboundCPA }), decimalWant},
+	{"inbound_revshare_pct", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.InboundRevSharePct }), decimalWant},
+	{"outbound_cpa", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.OutboundCPA }), decimalWant},
+	{"outbound_revshare_pct", catalog.DecimalSetter(func(t *catalog.Terms) *decimal.Decimal { return &t.OutboundRevSharePct }), decimalWant},
+	{"inbound_revenue_window_days", catalog.DaysSetter(func(t *catalog.Terms) *uint16 { return &t.InboundRevenueWindowDays }), daysWant},
+	{"outbound_revenue_window_days", catalog.DaysSetter(func(t *catalog.Terms) *uint16 { return &t.OutboundRevenueWindowDays }), daysWant},
+	{"attribution_window_days", catalog.DaysSetter(func(t *catalog.Terms) *uint16 { return &t.AttributionWindowDays }), daysWant},
+	{"target_inbound_users_month", catalog.UsersSetter(func(t *catalog.Terms) *uint32 { return &t.TargetInboundUsersMonth }), usersWant},
+	{"target_outbound_users_month", catalog.UsersSetter(func(t *catalog.Terms) *uint32 { return &t.TargetOutboundUsersMonth }), usersWant},
+}
+
+const (
+	decimalWant = " must be a decimal number (e.g. 2.50)"
+	daysWant    = " must be a whole number of days"
+	usersWant   = " must be a whole number of users"
+)
+
+// The terms form's fields that termsFields does not set: patchTerms
+// reads them itself.
+const (
+	termsEffectiveFrom = "effective_from"
+	termsMayLink       = "partner_may_create_links"
+)
 
 // patchTerms is PATCH /v1/partnerships/ID/terms's merge: the latest
 // version with the posted fields (those in f) replaced, effective from
-// the posted date or today (UTC). Empty amounts are 0, empty windows the
-// catalog's default.
+// the posted date or today (UTC).
 func patchTerms(versions []catalog.Terms, f url.Values, now time.Time) (catalog.Terms, error) {
 	var t catalog.Terms
 	if n := len(versions); n > 0 {
@@ -253,79 +280,40 @@ func patchTerms(versions []catalog.Terms, f url.Values, now time.Time) (catalog.
 		return strings.TrimSpace(f.Get(k)), true
 	}
 	t.EffectiveFrom = now.UTC().Truncate(24 * time.Hour)
-	if v, ok := get("effective_from"); ok && v != "" {
+	if v, ok := get(termsEffectiveFrom); ok && v != "" {
 		d, err := time.Parse(time.DateOnly, v)
 		if err != nil {
-			return t, fieldErr("effective_from", "must be a date (YYYY-MM-DD)")
+			return t, fieldErr(termsEffectiveFrom, "must be a date (YYYY-MM-DD)")
 		}
 		t.EffectiveFrom = d
 	}
-	for k, dst := range map[string]*string{"currency": &t.Currency, "attribution_model": &t.AttributionModel,
-		"fallback_url": &t.FallbackURL, "status": &t.Status} {
-		if v, ok := get(k); ok {
-			*dst = v
-		}
-	}
-	for k, dst := range map[string]*decimal.Decimal{"inbound_cpa": &t.InboundCPA, "inbound_revshare_pct": &t.InboundRevSharePct,
-		"outbound_cpa": &t.OutboundCPA, "outbound_revshare_pct": &t.OutboundRevSharePct} {
-		v, ok := get(k)
+	for _, tf := range termsFields {
+		v, ok := get(tf.name)
 		if !ok {
 			continue
 		}
-		*dst = decimal.Zero
-		if v != "" {
-			d, err := decimal.NewFromString(v)
-			if err != nil {
-				return t, fieldErr(k, strconv.Quote(v)+" must be a decimal number (e.g. 2.50)")
-			}
-			*dst = d
+		text := v
+		if text == "" && tf.want != "" {
+			text = "0"
+		}
+		if err := tf.set(&t, text); err != nil {
+			return t, fieldErr(tf.name, strconv.Quote(v)+tf.want)
 		}
 	}
-	for k, dst := range map[string]*uint16{"inbound_revenue_window_days": &t.InboundRevenueWindowDays,
-		"outbound_revenue_window_days": &t.OutboundRevenueWindowDays, "attribution_window_days": &t.AttributionWindowDays} {
-		v, ok := get(k)
-		if !ok {
-			continue
-		}
-		n, err := parseUint(v, 16)
-		if err != nil {
-			return t, fieldErr(k, strconv.Quote(v)+" must be a whole number of days")
-		}
-		*dst = uint16(n)
-	}
-	for k, dst := range map[string]*uint32{"target_inbound_users_month": &t.TargetInboundUsersMonth,
-		"target_outbound_users_month": &t.TargetOutboundUsersMonth} {
-		v, ok := get(k)
-		if !ok {
-			continue
-		}
-		n, err := parseUint(v, 32)
-		if err != nil {
-			return t, fieldErr(k, strconv.Quote(v)+" must be a whole number of users")
-		}
-		*dst = uint32(n)
-	}
-	if v, ok := get("partner_may_create_links"); ok {
+	if v, ok := get(termsMayLink); ok {
 		switch v {
 		case "true":
 			t.PartnerMayCreateLinks = true
 		case "false", "":
 			t.PartnerMayCreateLinks = false
 		default:
-			return t, fieldErr("partner_may_create_links", "must be true or false")
+			return t, fieldErr(termsMayLink, "must be true or false")
 		}
 	}
 	if t.StartDate.IsZero() {
 		t.StartDate = t.EffectiveFrom
 	}
 	return t, nil
-}
-
-func parseUint(v string, bits int) (uint64, error) {
-	if v == "" {
-		return 0, nil
-	}
-	return strconv.ParseUint(v, 10, bits)
 }
 
 // newTerms is PATCH /v1/partnerships/ID/terms from a form: the terms form
@@ -335,7 +323,7 @@ func parseUint(v string, bits int) (uint64, error) {
 func (s *Server) newTerms(q *req, id string) error {
 	form := formID(q, formNewTerms, formPSStatus)
 	what := "The terms were not changed"
-	if !writesPartnerships(q.p) {
+	if !q.p.WritesPartnerships() {
 		return s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change partnerships.")
 	}
 	ctx := q.r.Context()
@@ -351,17 +339,11 @@ func (s *Server) newTerms(q *req, id string) error {
 		return s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change this partnership.")
 	}
 	back := backURL(q, "/app/partnerships/"+id)
-	fields := url.Values{}
-	for _, k := range termsFields {
-		if q.r.PostForm.Has(k) {
-			fields[k] = q.r.PostForm[k]
-		}
-	}
 	versions, err := s.cfg.Catalog.TermsVersions(ctx, ps.ID)
 	if err != nil {
 		return s.fail(q, fmt.Errorf("new terms: %w", err))
 	}
-	t, err := patchTerms(versions, fields, s.cfg.Now())
+	t, err := patchTerms(versions, q.r.PostForm, s.cfg.Now())
 	if err != nil {
 		return s.refuseErr(q, back, form, what, "partnership", err)
 	}
@@ -380,7 +362,7 @@ func (s *Server) newTerms(q *req, id string) error {
 // linkStatus is PATCH /v1/links/CODE {"status": ...} from a button:
 // admins and the managers of the link's country.
 func (s *Server) linkStatus(q *req, code string) error {
-	if !writesPartnerships(q.p) {
+	if !q.p.WritesPartnerships() {
 		return s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change links.")
 	}
 	if !catalog.ValidCode(code) {

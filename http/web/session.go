@@ -72,11 +72,10 @@ func (s *Server) createSession(ctx context.Context, token string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
-	h := sha256.Sum256(secret)
 	exp := s.cfg.Now().Add(s.cfg.SessionTTL)
 	key := s.sessionKey(sid)
 	pipe := s.cfg.Redis.TxPipeline()
-	pipe.HSet(ctx, key, "token_id", id, "token_hash", hex.EncodeToString(h[:]), "csrf", csrf, "expires", strconv.FormatInt(exp.Unix(), 10))
+	pipe.HSet(ctx, key, "token_id", id, "token_hash", auth.HashSecret(secret), "csrf", csrf, "expires", strconv.FormatInt(exp.Unix(), 10))
 	pipe.Expire(ctx, key, s.cfg.SessionTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", fmt.Errorf("create session: %w", err)

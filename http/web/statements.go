@@ -1,10 +1,10 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -213,20 +213,8 @@ func (s *Server) statementExport(q *req) error {
 	if err != nil {
 		return s.fail(q, err)
 	}
-	var b bytes.Buffer
-	switch format {
-	case "csv":
-		err = st.WriteCSV(&b)
-	case "xlsx":
-		err = st.WriteXLSX(&b)
-	default:
-		err = st.WriteJSON(&b)
-	}
-	if err != nil {
-		return s.fail(q, fmt.Errorf("export statement: %w", err))
-	}
-	q.c.Response().Header().Set("Content-Disposition", `attachment; filename="`+st.FileName(format)+`"`)
-	return q.c.Blob(http.StatusOK, exportTypes[format], b.Bytes())
+	write := map[string]func(io.Writer) error{"csv": st.WriteCSV, "xlsx": st.WriteXLSX, "json": st.WriteJSON}[format]
+	return s.attachment(q, "export statement", exportTypes[format], st.FileName(format), write)
 }
 
 // closePeriod is POST /v1/statements/close from the dashboard (finance and

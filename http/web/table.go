@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,7 +231,7 @@ func (f formatter) fromReport(name, title string, t *reports.Table, key func(map
 	out := &Table{Name: name, Title: title, Notes: t.Notes, Empty: "No activity in this period."}
 	var keep []int
 	for i, c := range t.Columns {
-		if len(only) > 0 && !containsStr(only, c.Name) {
+		if len(only) > 0 && !slices.Contains(only, c.Name) {
 			continue
 		}
 		keep = append(keep, i)
@@ -250,15 +251,6 @@ func (f formatter) fromReport(name, title string, t *reports.Table, key func(map
 		out.Rows = append(out.Rows, row)
 	}
 	return out
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // jsonFields returns v's JSON object (as the API writes v) with every

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -310,16 +311,11 @@ func (s *Server) get(q *req, p string) error {
 		if t == nil {
 			return s.errorPage(q.c, q, http.StatusNotFound, "No such table.")
 		}
-		var b bytes.Buffer
 		write, ct := t.WriteCSV, "text/csv; charset=utf-8"
 		if ext == "xlsx" {
 			write, ct = t.WriteXLSX, reports.ContentTypeXLSX
 		}
-		if err := write(&b); err != nil {
-			return s.fail(q, err)
-		}
-		q.c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="xpromo-`+csvTable+`.`+ext+`"`)
-		return q.c.Blob(http.StatusOK, ct, b.Bytes())
+		return s.attachment(q, "export table", ct, "xpromo-"+csvTable+"."+ext, write)
 	}
 	return s.render(q, http.StatusOK, pg)
 }
@@ -344,24 +340,24 @@ func (s *Server) buildPage(q *req, seg []string) (*page, error) {
 	return nil, notFound("Page")
 }
 
+// postActions are the forms posted to a fixed path.
+var postActions = map[string]func(*Server, *req) error{
+	"/statements/close": (*Server).closePeriod,
+	"/links":            (*Server).createLink,
+	"/tokens/revoke":    (*Server).revokeToken,
+	"/tokens":           (*Server).createToken,
+	"/partners":         (*Server).createPartner,
+	"/partnerships":     (*Server).createPartnership,
+}
+
 func (s *Server) post(q *req, p string) error {
-	switch p {
-	case "/signout":
+	if p == "/signout" {
 		s.deleteSession(q.r.Context(), q.sess.key)
 		http.SetCookie(q.c.Response(), s.cookie(q.r, SessionCookie, "", -1))
 		return q.c.Redirect(http.StatusSeeOther, "/app/signin")
-	case "/statements/close":
-		return s.closePeriod(q)
-	case "/links":
-		return s.createLink(q)
-	case "/tokens/revoke":
-		return s.revokeToken(q)
-	case "/tokens":
-		return s.createToken(q)
-	case "/partners":
-		return s.createPartner(q)
-	case "/partnerships":
-		return s.createPartnership(q)
+	}
+	if act, ok := postActions[p]; ok {
+		return act(s, q)
 	}
 	switch seg := parts(p); {
 	case len(seg) == 3 && seg[0] == "partnerships" && seg[2] == "terms":
@@ -384,6 +380,17 @@ func (e *httpError) Error() string { return e.msg }
 func notFound(what string) error { return &httpError{http.StatusNotFound, what + " not found."} }
 
 func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg} }
+
+// attachment answers what write writes as a file, built whole before the
+// status line so that a failure (of op) is still an error page.
+func (s *Server) attachment(q *req, op, contentType, file string, write func(io.Writer) error) error {
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		return s.fail(q, fmt.Errorf("%s: %w", op, err))
+	}
+	q.c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+file+`"`)
+	return q.c.Blob(http.StatusOK, contentType, b.Bytes())
+}
 
 func (s *Server) fail(q *req, err error) error {
 	var he *httpError
