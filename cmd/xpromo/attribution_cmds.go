@@ -10,9 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/domain/attribution"
-	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/domain/fx"
-	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 func attributeCmd() *cobra.Command {
@@ -50,36 +47,11 @@ previous month.`)
 		if len(currency) != 3 {
 			return fmt.Errorf("%w: --reporting-currency %q: want an ISO 4217 code", errUsage, currency)
 		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+		log, err := c.Logger(stderr)
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		log, err := c.logger(stderr)
-		if err != nil {
-			return err
-		}
-		job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
-		job.ReportingCurrency = currency
-		sum, err := job.Run(ctx, start, end.AddDate(0, 0, 1))
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, sum)
-		}
-		fmt.Fprintf(stdout, "attributed %d conversions from %s to %s (%d earlier ones read as history, %d candidate clicks)\n",
-			sum.Conversions, from, to, sum.Context, sum.Clicks)
-		for _, o := range []string{attribution.OutcomeNewUser, attribution.OutcomeReturningUser, attribution.OutcomeCredited,
-			attribution.OutcomeDuplicate, attribution.OutcomeUnattributed, attribution.OutcomeOutsideWindow, attribution.OutcomeNotCredited} {
-			if n := sum.Outcomes[o]; n > 0 {
-				fmt.Fprintf(stdout, "  %-15s %d\n", o, n)
-			}
-		}
-		if sum.Unconverted > 0 {
-			fmt.Fprintf(stdout, "warning: %d conversions have revenue without an FX rate to %s; load rates with `xpromo fx load` and run again\n", sum.Unconverted, currency)
-		}
-		return nil
+		return c.env(stdout, stderr).Attribute(ctx, start, end, currency, asJSON, log)
 	})
 }
 
@@ -104,17 +76,6 @@ their day (at most 7 days old).`)
 		if f.NArg() != 1 || f.Arg(0) == "" {
 			return fmt.Errorf("%w: want exactly one FILE.csv, got %d arguments", errUsage, f.NArg())
 		}
-		file := f.Arg(0)
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn).WithClock(clock), file)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "loaded %d rates from %s to %s\n", n, dates[0].Format(time.DateOnly), dates[1].Format(time.DateOnly))
-		return nil
+		return c.env(stdout, stderr).LoadRates(ctx, f.Arg(0))
 	})
 }

@@ -1,23 +1,25 @@
 package main
 
 // The catalog commands: partner, partnership (with its terms), link and
-// audit. They make the same changes as the management API, through the
-// same catalog.Store, and every change is filed in the audit log under
-// cliActor(). Each command has its file (partner_cmds.go,
-// partnership_cmds.go, link_cmds.go, audit_cmds.go); this one holds what
-// they share: flag handling, parsing and printing helpers.
+// audit. They parse their flags and call package admin, which makes the
+// same changes as the management API, through the same catalog.Store,
+// filing every change in the audit log under cliActor(). Each command has
+// its file (partner_cmds.go, partnership_cmds.go, link_cmds.go,
+// audit_cmds.go); this one holds what they share: flag handling and
+// parsing.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/catalog"
 )
 
@@ -46,10 +48,8 @@ func (f *cmdFlags) given() map[string]bool {
 // named flags empty.
 func (f *cmdFlags) require(names ...string) error {
 	for _, n := range names {
-		if fl := f.Lookup(n); fl != nil && strings.TrimSpace(fl.Value.String()) == "" {
-			fmt.Fprintf(f.Output(), "--%s is required\n\n", n)
-			f.Usage()
-			return errUsage
+		if err := requireFlag(f.flags, n); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -69,15 +69,18 @@ func (f *cmdFlags) requireOne(names ...string) error {
 	return errUsage
 }
 
-// withStore runs fn with a catalog store and names a validation error
-// after the flag it came from.
-func (f *cmdFlags) withStore(ctx context.Context, fn func(*catalog.Store) error) error {
-	store, conn, err := openStore(ctx, &f.c)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return flagError(f.FlagSet, fn(store))
+// runStore sets what the command does once its flags are parsed: parse
+// (nil: nothing) checks and reads them, then fn runs with the catalog and
+// a validation error is named after the flag it came from.
+func (f *cmdFlags) runStore(parse func() error, fn func(context.Context, *admin.Catalog) error) *cobra.Command {
+	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if parse != nil {
+			if err := parse(); err != nil {
+				return err
+			}
+		}
+		return flagError(f.FlagSet, f.c.env(stdout, stderr).WithCatalog(ctx, func(c *admin.Catalog) error { return fn(ctx, c) }))
+	})
 }
 
 // fieldFlags maps the catalog's field names to flags named otherwise.
@@ -137,44 +140,4 @@ func parseTime(name, v string) (t time.Time, day bool, err error) {
 		return t.UTC(), false, nil
 	}
 	return time.Time{}, false, badFlag(name, "%q: want YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-01-31T18:00:00Z", v)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func dayOrDash(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.DateOnly)
-}
-
-func timeOrNever(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// printChange reports the outcome of an update: the fields that changed,
-// or that nothing did.
-func printChange(w io.Writer, what string, before, after any) error {
-	b, err := json.Marshal(before)
-	if err != nil {
-		return err
-	}
-	a, err := json.Marshal(after)
-	if err != nil {
-		return err
-	}
-	if diff := catalog.Changes(string(b), string(a)); diff != "" {
-		fmt.Fprintf(w, "%s updated: %s\n", what, diff)
-	} else {
-		fmt.Fprintf(w, "%s unchanged\n", what)
-	}
-	return nil
 }

@@ -7,14 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/domain/attribution"
-	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/privacy"
 )
 
@@ -54,63 +50,12 @@ id, not the id itself.`)
 			f.Usage()
 			return errUsage
 		}
-		log, err := c.logger(stderr)
+		log, err := c.Logger(stderr)
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		ropts, err := redis.ParseURL(c.RedisURL)
-		if err != nil {
-			return fmt.Errorf("redis-url: %w", err)
-		}
-		rdb := redis.NewClient(ropts)
-		defer rdb.Close()
-		job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
-		job.ReportingCurrency = strings.ToUpper(reportingCur)
-		er := &privacy.Eraser{Conn: conn, Redis: rdb, KeyPrefix: c.KeyPrefix, Log: log,
-			Reattribute: func(ctx context.Context, from, to time.Time) error { _, err := job.Run(ctx, from, to); return err }}
-		plan, err := er.Plan(ctx, s)
-		if err != nil {
-			return err
-		}
-		if dryRun {
-			fmt.Fprintf(stdout, "would erase %s: %s\n", subjectName(plan.Subject), plan.Summary())
-			return nil
-		}
-		if plan.Empty() {
-			fmt.Fprintf(stdout, "nothing to erase for %s\n", subjectName(plan.Subject))
-			return nil
-		}
-		res, err := er.Erase(ctx, plan)
-		if err != nil {
-			return err
-		}
-		if err := catalog.NewStore(conn).WithClock(clock).Audit(ctx, res.AuditEntry(cliActor(), plan.Subject)); err != nil {
-			return fmt.Errorf("erased, but the audit entry failed: %w", err)
-		}
-		fmt.Fprintf(stdout, "erased %s in %s: %s; rollup months rebuilt %v; %d redis key(s) deleted\n",
-			subjectName(plan.Subject), res.Took.Round(time.Millisecond), rowsLine(res.Rows), res.Months, res.RedisKeys)
-		return nil
+		return c.env(stdout, stderr).Erase(ctx, s, dryRun, c.RedisURL, c.KeyPrefix, reportingCur, log)
 	})
-}
-
-func subjectName(s privacy.Subject) string {
-	if s.UserID != "" {
-		return "user " + s.UserID + " (" + s.Source + ")"
-	}
-	return "visitor " + s.Visitor
-}
-
-func rowsLine(rows map[string]uint64) string {
-	parts := make([]string, 0, len(rows))
-	for _, t := range privacy.Keys() {
-		parts = append(parts, fmt.Sprintf("%s %d", t, rows[t]))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/gen"
 )
 
@@ -70,30 +69,6 @@ the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`)
 			fmt.Fprintf(stderr, "xpromo gen: %v\n", err)
 			return errUsage
 		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		sum, err := gen.Run(ctx, conn, cfg)
-		if err != nil {
-			return err
-		}
-		peak, err := gen.PeakRSS()
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, struct {
-				gen.Summary
-				PeakRSSBytes int64 `json:"peak_rss_bytes"`
-			}{sum, peak})
-		}
-		secs := sum.Total.Seconds()
-		fmt.Fprintf(stdout, "gen seed %d: partners %d, partnerships %d, links %d, terms %d, hits %d (clicks %d, views %d), conversions %d, attributions %d; %d rows in %.1fs (%.0f rows/s; catalog %.1fs, hits+conversions %.1fs at %.0f rows/s, attribution %.1fs); peak RSS %d MiB\n",
-			seed, sum.Partners, sum.Partnerships, sum.Links, sum.Terms, sum.Hits, sum.Clicks, sum.Views, sum.Conversions, sum.Attributions,
-			sum.Rows(), secs, float64(sum.Rows())/secs, sum.CatalogTime.Seconds(), sum.TrafficTime.Seconds(),
-			float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds(), peak>>20)
-		return nil
+		return c.env(stdout, stderr).Gen(ctx, cfg, asJSON)
 	})
 }

@@ -3,7 +3,7 @@
 // (partner, partnership with its terms, link), its audit log (audit), API
 // tokens (token) and the reports (report). The commands are a cobra tree
 // (cli.go); each command's file binds its flags and calls the packages
-// that do the work.
+// that do the work: app for serve and ingest, app/admin for the others.
 package main
 
 import (
@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/xpromo/xpromo/app"
+	"github.com/xpromo/xpromo/app/admin"
 )
 
 func main() {
@@ -60,13 +62,7 @@ var errUsage = errors.New("usage")
 var errHelp = errors.New("help")
 
 // common are the connection and logging settings most commands share.
-type common struct {
-	RedisURL      string
-	ClickHouseURL string
-	KeyPrefix     string
-	LogLevel      string
-	LogFormat     string
-}
+type common struct{ app.Settings }
 
 func (c *common) register(f *flags, redis bool) {
 	if redis {
@@ -78,17 +74,9 @@ func (c *common) register(f *flags, redis bool) {
 	f.String(&c.LogFormat, "log-format", "text", "log format: text or json")
 }
 
-func (c *common) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch c.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+// env is what the workflows of package admin run with: these settings,
+// the clock, the CLI's actor and the command's output.
+func (c *common) env(stdout, stderr io.Writer) *admin.Env {
+	return &admin.Env{ClickHouseURL: c.ClickHouseURL, Clock: clock, Actor: cliActor(), Out: stdout, Err: stderr,
+		CatalogChanged: c.CatalogChanged, TokensChanged: c.TokensChanged}
 }

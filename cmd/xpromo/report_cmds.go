@@ -9,8 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/reports"
 )
 
@@ -90,24 +88,7 @@ same figures limited to the reader's token.`)
 		if err != nil {
 			return err
 		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
-		if err != nil {
-			return err
-		}
-		env, err := reports.NewEnv(ctx, conn, snap)
-		if err != nil {
-			return err
-		}
-		t, err := reports.Registry[name].Run(ctx, env, p, rf.by)
-		if err != nil {
-			return err
-		}
-		return t.Write(stdout, rf.format)
+		return c.env(stdout, stderr).Report(ctx, name, p, rf.by, rf.format)
 	})
 }
 
@@ -130,29 +111,13 @@ country without one uses UTC.`)
 		f.StringVar(&tz, "timezone", "", "IANA time zone name, e.g. Europe/Berlin (required)")
 	}
 	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
+		if sub == "list" {
+			return c.env(stdout, stderr).ListZones(ctx)
 		}
-		defer conn.Close()
-		if sub == "set-timezone" {
-			if cc == "" || tz == "" {
-				return fmt.Errorf("%w: --country and --timezone are required", errUsage)
-			}
-			if err := reports.SetZone(ctx, conn, strings.ToUpper(cc), tz, cliActor()); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s: report days are now in %s\n", strings.ToUpper(cc), tz)
-			return nil
+		if cc == "" || tz == "" {
+			return fmt.Errorf("%w: --country and --timezone are required", errUsage)
 		}
-		zones, err := reports.LoadZones(ctx, conn)
-		if err != nil {
-			return err
-		}
-		for _, k := range sortedKeys(zones) {
-			fmt.Fprintf(stdout, "%s\t%s\n", k, zones[k])
-		}
-		return nil
+		return c.env(stdout, stderr).SetZone(ctx, cc, tz)
 	})
 }
 
@@ -171,17 +136,6 @@ restoring hits from a backup. Stop every ingester first: hits inserted while
 it runs would be counted twice.`)
 	c.register(f, false)
 	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		start := time.Now()
-		rows, hits, err := reports.RebuildRollup(ctx, conn)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "hits_hourly rebuilt in %s: %d rows for %d hits\n", time.Since(start).Round(time.Millisecond), rows, hits)
-		return nil
+		return c.env(stdout, stderr).RebuildRollup(ctx)
 	})
 }

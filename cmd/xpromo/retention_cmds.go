@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/app"
-	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/privacy"
 )
 
@@ -32,35 +29,6 @@ there. serve does the same every hour when given --retain-hits.`)
 		if err != nil {
 			return err
 		}
-		if period.Off() {
-			fmt.Fprintln(stdout, "retention is off (--retain-hits): nothing dropped")
-			return nil
-		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		now := clock()
-		parts, limit, err := app.ApplyRetention(ctx, conn, period, now, dryRun, cliActor(), clock)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "raw hits of months ended before %s go (--retain-hits %s", limit.Format(time.DateOnly), period)
-		if cut := period.Cutoff(now); limit.Before(cut) {
-			fmt.Fprintf(stdout, " would allow %s, but the attribution of the open months reads clicks back to %s", cut.Format(time.DateOnly), limit.Format(time.DateOnly))
-		}
-		fmt.Fprintln(stdout, ")")
-		verb := "dropped"
-		if dryRun {
-			verb = "would drop"
-		}
-		if len(parts) == 0 {
-			fmt.Fprintf(stdout, "no month of raw hits is older than %s\n", period)
-		}
-		for _, p := range parts {
-			fmt.Fprintf(stdout, "%s %s %d (%d rows)\n", verb, p.Table, p.Month, p.Rows)
-		}
-		return nil
+		return c.env(stdout, stderr).Retention(ctx, period, dryRun)
 	})
 }

@@ -1,0 +1,73 @@
+package admin
+
+// The read side: reports, report time zones, the hourly rollup
+// (statements are in statements.go).
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/xpromo/xpromo/reports"
+)
+
+// Report prints report name over p, broken down by by, in format.
+func (e *Env) Report(ctx context.Context, name string, p reports.Params, by, format string) error {
+	return e.WithConn(ctx, func(conn driver.Conn) error {
+		snap, err := e.snapshot(ctx, conn)
+		if err != nil {
+			return err
+		}
+		env, err := reports.NewEnv(ctx, conn, snap)
+		if err != nil {
+			return err
+		}
+		t, err := reports.Registry[name].Run(ctx, env, p, by)
+		if err != nil {
+			return err
+		}
+		return t.Write(e.Out, format)
+	})
+}
+
+// SetZone sets the time zone country's report days are in.
+func (e *Env) SetZone(ctx context.Context, country, tz string) error {
+	country = strings.ToUpper(country)
+	return e.WithConn(ctx, func(conn driver.Conn) error {
+		if err := reports.SetZone(ctx, conn, country, tz, e.Actor); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Out, "%s: report days are now in %s\n", country, tz)
+		return nil
+	})
+}
+
+// ListZones prints the countries with a time zone set.
+func (e *Env) ListZones(ctx context.Context) error {
+	return e.WithConn(ctx, func(conn driver.Conn) error {
+		zones, err := reports.LoadZones(ctx, conn)
+		if err != nil {
+			return err
+		}
+		for _, k := range SortedKeys(zones) {
+			fmt.Fprintf(e.Out, "%s\t%s\n", k, zones[k])
+		}
+		return nil
+	})
+}
+
+// RebuildRollup refills the hourly hits rollup from the hits.
+func (e *Env) RebuildRollup(ctx context.Context) error {
+	return e.WithConn(ctx, func(conn driver.Conn) error {
+		start := time.Now()
+		rows, hits, err := reports.RebuildRollup(ctx, conn)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Out, "hits_hourly rebuilt in %s: %d rows for %d hits\n", time.Since(start).Round(time.Millisecond), rows, hits)
+		return nil
+	})
+}
