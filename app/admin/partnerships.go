@@ -171,9 +171,10 @@ var TermsFields = []TermsField{
 
 // SetTerms stores a new version of partnership id's terms, in force from
 // the UTC day from: the latest version with the fields of TermsFields
-// named in values set from their text, and PartnerMayCreateLinks set
-// when mayCreate is not nil.
-func (c *Catalog) SetTerms(ctx context.Context, id string, from time.Time, values map[string]string, mayCreate *bool) error {
+// that given names set from their text in values (values[i] is that of
+// TermsFields[i]), and PartnerMayCreateLinks set to mayCreate if given
+// names "partner-may-create-links".
+func (c *Catalog) SetTerms(ctx context.Context, id string, from time.Time, given map[string]bool, values []string, mayCreate bool) error {
 	snap, err := c.Store.Load(ctx)
 	if err != nil {
 		return err
@@ -187,19 +188,19 @@ func (c *Catalog) SetTerms(ctx context.Context, id string, from time.Time, value
 		t = vs[len(vs)-1]
 		latest = t.Version
 		t.Version, t.CreatedAt, t.CreatedBy = 0, time.Time{}, ""
-	} else if _, ok := values["currency"]; !ok {
+	} else if !given["currency"] {
 		return &catalog.FieldError{Field: "currency", Reason: "is required for a partnership's first terms version"}
 	}
 	t.EffectiveFrom = from
-	for _, tf := range TermsFields {
-		if v, ok := values[tf.Name]; ok {
-			if err := tf.Set(&t, v); err != nil {
+	for i, tf := range TermsFields {
+		if given[tf.Name] {
+			if err := tf.Set(&t, values[i]); err != nil {
 				return &catalog.FieldError{Field: tf.Name, Reason: err.Error()}
 			}
 		}
 	}
-	if mayCreate != nil {
-		t.PartnerMayCreateLinks = *mayCreate
+	if given["partner-may-create-links"] {
+		t.PartnerMayCreateLinks = mayCreate
 	}
 	if t.StartDate.IsZero() {
 		t.StartDate = t.EffectiveFrom

@@ -71,3 +71,50 @@ func (e *Env) RebuildRollup(ctx context.Context) error {
 		return nil
 	})
 }
+
+// ReportQuery is a report's period, filters and format as text, the
+// flags of xpromo report NAME.
+type ReportQuery struct {
+	From, To, Granularity, Compare string // dates YYYY-MM-DD
+	Countries                      string // comma-separated ISO alpha-2
+	Partner, Partnership, By       string
+	Format                         string // table, csv, json or xlsx
+	IncludeBots                    bool
+}
+
+// Params reads q into reports.Params, or says which flag is wrong.
+func (q *ReportQuery) Params() (reports.Params, error) {
+	var p reports.Params
+	var err error
+	if p.From, p.To, err = ParseDays(q.From, q.To); err != nil {
+		return p, err
+	}
+	p.Granularity, p.Compare, p.IncludeBots = q.Granularity, q.Compare, q.IncludeBots
+	if q.Countries != "" {
+		for _, cc := range strings.Split(q.Countries, ",") {
+			p.Countries = append(p.Countries, strings.ToUpper(strings.TrimSpace(cc)))
+		}
+	}
+	p.Partner = strings.TrimSpace(q.Partner)
+	if q.Partnership != "" {
+		p.Partnerships = []string{strings.TrimSpace(q.Partnership)}
+	}
+	switch q.Format {
+	case reports.FormatTable, reports.FormatCSV, reports.FormatJSON, reports.FormatXLSX:
+	default:
+		return p, fmt.Errorf("--format %q: want table, csv, json or xlsx", q.Format)
+	}
+	return p, p.Validate()
+}
+
+// ParseDays reads the days --from and --to (YYYY-MM-DD), or says which
+// is wrong.
+func ParseDays(from, to string) (first, last time.Time, err error) {
+	if first, err = time.Parse(time.DateOnly, from); err != nil {
+		return first, last, fmt.Errorf("--from %q: want YYYY-MM-DD", from)
+	}
+	if last, err = time.Parse(time.DateOnly, to); err != nil {
+		return first, last, fmt.Errorf("--to %q: want YYYY-MM-DD", to)
+	}
+	return first, last, nil
+}

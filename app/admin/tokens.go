@@ -12,6 +12,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
 )
@@ -40,9 +41,30 @@ func (e *Env) auditToken(ctx context.Context, cat *catalog.Store, action string,
 	return nil
 }
 
-// CreateToken creates the token spec describes and prints it once.
-func (e *Env) CreateToken(ctx context.Context, spec auth.Spec) error {
-	spec.CreatedBy = e.Actor
+// TokenRequest is a token to create as token create's flags give it.
+type TokenRequest struct {
+	Role      string // access.Role
+	Countries string // comma-separated, country_manager only
+	Partner   string // partner only
+	Name      string
+	Expires   string // UTC day, YYYY-MM-DD; "": never
+}
+
+// CreateToken creates the token r describes and prints it once.
+func (e *Env) CreateToken(ctx context.Context, r TokenRequest) error {
+	spec := auth.Spec{Partner: r.Partner, Name: r.Name, CreatedBy: e.Actor}
+	var err error
+	if spec.Role, err = access.ParseRole(r.Role); err != nil {
+		return err
+	}
+	if r.Countries != "" {
+		spec.Countries = strings.Split(r.Countries, ",")
+	}
+	if r.Expires != "" {
+		if spec.ExpiresAt, err = time.Parse(time.DateOnly, r.Expires); err != nil {
+			return fmt.Errorf("--expires %q: want YYYY-MM-DD", r.Expires)
+		}
+	}
 	return e.withTokens(ctx, func(store *auth.Store, cat *catalog.Store) error {
 		tok, t, err := store.Create(ctx, spec)
 		if err != nil {

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/attribution"
 )
 
@@ -31,14 +31,10 @@ previous month.`)
 	f.StringVar(&to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD (default: today)")
 	f.String(&currency, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		start, err := time.Parse(time.DateOnly, from)
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		start, end, err := admin.ParseDays(from, to)
 		if err != nil {
-			return fmt.Errorf("%w: --from %q: want YYYY-MM-DD", errUsage, from)
-		}
-		end, err := time.Parse(time.DateOnly, to)
-		if err != nil {
-			return fmt.Errorf("%w: --to %q: want YYYY-MM-DD", errUsage, to)
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if end.Before(start) {
 			return fmt.Errorf("%w: --to %s is before --from %s", errUsage, to, from)
@@ -47,11 +43,11 @@ previous month.`)
 		if len(currency) != 3 {
 			return fmt.Errorf("%w: --reporting-currency %q: want an ISO 4217 code", errUsage, currency)
 		}
-		log, err := c.Logger(stderr)
+		log, err := c.Logger(e.Err)
 		if err != nil {
 			return err
 		}
-		return c.env(stdout, stderr).Attribute(ctx, start, end, currency, asJSON, log)
+		return e.Attribute(ctx, start, end, currency, asJSON, log)
 	})
 }
 
@@ -72,10 +68,10 @@ replaces the rates it holds. Conversions use the latest rate on or before
 their day (at most 7 days old).`)
 	c.register(f, false)
 	f.cmd.Args = cobra.ArbitraryArgs
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		if f.NArg() != 1 || f.Arg(0) == "" {
 			return fmt.Errorf("%w: want exactly one FILE.csv, got %d arguments", errUsage, f.NArg())
 		}
-		return c.env(stdout, stderr).LoadRates(ctx, f.Arg(0))
+		return e.LoadRates(ctx, f.Arg(0))
 	})
 }

@@ -36,26 +36,8 @@ excluded).`, func(f *flags) {
 		f.IntVar(&filt.Limit, "limit", catalog.DefaultAuditLimit, fmt.Sprintf("at most this many entries (1-%d)", catalog.MaxAuditLimit))
 	})
 	return l.run(func(ctx context.Context, e *admin.Env, format string) error {
-		var err error
-		if filt.Limit < 1 || filt.Limit > catalog.MaxAuditLimit {
-			return badFlag("limit", "%d must be 1-%d", filt.Limit, catalog.MaxAuditLimit)
-		}
-		if from != "" {
-			if filt.From, _, err = parseTime("from", from); err != nil {
-				return err
-			}
-		}
-		if to != "" {
-			var day bool
-			if filt.To, day, err = parseTime("to", to); err != nil {
-				return err
-			}
-			if day {
-				filt.To = filt.To.AddDate(0, 0, 1) // the whole day
-			}
-		}
-		if !filt.From.IsZero() && !filt.To.IsZero() && !filt.From.Before(filt.To) {
-			return badFlag("to", "%s is not after --from %s", to, from)
+		if err := admin.AuditPeriod(&filt, from, to); err != nil {
+			return err
 		}
 		return e.AuditLog(ctx, filt, format)
 	})

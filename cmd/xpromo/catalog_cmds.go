@@ -12,9 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -73,13 +71,13 @@ func (f *cmdFlags) requireOne(names ...string) error {
 // (nil: nothing) checks and reads them, then fn runs with the catalog and
 // a validation error is named after the flag it came from.
 func (f *cmdFlags) runStore(parse func() error, fn func(context.Context, *admin.Catalog) error) *cobra.Command {
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return f.c.run(f.flags, func(ctx context.Context, e *admin.Env) error {
 		if parse != nil {
 			if err := parse(); err != nil {
-				return err
+				return flagError(f.FlagSet, err)
 			}
 		}
-		return flagError(f.FlagSet, f.c.env(stdout, stderr).WithCatalog(ctx, func(c *admin.Catalog) error { return fn(ctx, c) }))
+		return flagError(f.FlagSet, e.WithCatalog(ctx, func(c *admin.Catalog) error { return fn(ctx, c) }))
 	})
 }
 
@@ -102,42 +100,4 @@ func flagError(fs *pflag.FlagSet, err error) error {
 		return err
 	}
 	return &catalog.FieldError{Field: "--" + name, Reason: fe.Reason}
-}
-
-// badFlag is the error of a flag value that does not parse.
-func badFlag(name, format string, args ...any) error {
-	return &catalog.FieldError{Field: "--" + name, Reason: fmt.Sprintf(format, args...)}
-}
-
-// splitList splits a comma-separated flag value; "" is the empty list.
-func splitList(v string) []string {
-	out := []string{}
-	for s := range strings.SplitSeq(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// parseDay parses a YYYY-MM-DD flag value as that day's UTC midnight.
-func parseDay(name, v string) (time.Time, error) {
-	d, err := time.Parse(time.DateOnly, strings.TrimSpace(v))
-	if err != nil {
-		return time.Time{}, badFlag(name, "%q: want YYYY-MM-DD", v)
-	}
-	return d, nil
-}
-
-// parseTime parses a flag value that is a UTC day (YYYY-MM-DD, its
-// midnight) or an RFC 3339 time; day reports the former.
-func parseTime(name, v string) (t time.Time, day bool, err error) {
-	v = strings.TrimSpace(v)
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, true, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), false, nil
-	}
-	return time.Time{}, false, badFlag(name, "%q: want YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-01-31T18:00:00Z", v)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,14 +23,14 @@ recorded in the xpromo_migrations table. Safe to run again at any time.`)
 	c.register(f, false)
 	f.String(&cluster, "cluster", "", "run DDL ON CLUSTER this cluster (empty for a single server)")
 	f.Bool(&status, "status", false, "only list migrations and whether each is applied")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		log, err := c.Logger(stderr)
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		log, err := c.Logger(e.Err)
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		return c.env(stdout, stderr).Migrate(ctx, cluster, status, log)
+		return e.Migrate(ctx, cluster, status, log)
 	})
 }
 
@@ -66,7 +65,7 @@ type listOpts struct {
 // run sets what the command does once its flags are parsed and the
 // format checked: fn with the admin.Env and the format.
 func (o *listOpts) run(fn func(context.Context, *admin.Env, string) error) *cobra.Command {
-	return o.f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return o.c.run(o.f, func(ctx context.Context, e *admin.Env) error {
 		for _, n := range o.required {
 			if err := requireFlag(o.f, n); err != nil {
 				return err
@@ -79,7 +78,7 @@ func (o *listOpts) run(fn func(context.Context, *admin.Env, string) error) *cobr
 		if format != admin.Table && format != admin.JSON {
 			return fmt.Errorf("format %q: want table or json", format)
 		}
-		return flagError(o.f.FlagSet, fn(ctx, o.c.env(stdout, stderr), format))
+		return flagError(o.f.FlagSet, fn(ctx, e, format))
 	})
 }
 

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/ops/privacy"
@@ -43,19 +43,19 @@ id, not the id itself.`)
 	f.BoolVar(&dryRun, "dry-run", false, "only show what would be erased")
 	f.String(&reportingCur, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in, for conversions attributed again (as serve's)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long (mutations on large tables take a while)")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		s.UserID, s.Visitor = strings.TrimSpace(s.UserID), strings.TrimSpace(s.Visitor)
 		if (s.UserID == "") == (s.Visitor == "") {
 			fmt.Fprintln(f.Output(), "name exactly one of --user and --visitor")
 			f.Usage()
 			return errUsage
 		}
-		log, err := c.Logger(stderr)
+		log, err := c.Logger(e.Err)
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		return c.env(stdout, stderr).Erase(ctx, s, dryRun, c.RedisURL, c.KeyPrefix, reportingCur, log)
+		return e.Erase(ctx, s, dryRun, c.RedisURL, c.KeyPrefix, reportingCur, log)
 	})
 }

@@ -37,7 +37,7 @@ func publicURLFlag(f *flags, base *string) {
 func parseExpires(v string, at *time.Time) (err error) {
 	*at = time.Time{}
 	if strings.TrimSpace(v) != "" {
-		*at, _, err = parseTime("expires", v)
+		*at, _, err = admin.ParseTime("expires", v)
 	}
 	return err
 }

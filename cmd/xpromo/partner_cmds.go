@@ -36,7 +36,7 @@ countries whose managers see the partner before it has a partnership there.`)
 	f.StringVar(&domains, "domains", "", "comma-separated domains the partner owns")
 	f.StringVar(&countries, "countries", "", "comma-separated ISO 3166-1 alpha-2 codes")
 	return f.runStore(func() error {
-		p.Domains, p.Countries = splitList(domains), splitList(countries)
+		p.Domains, p.Countries = admin.SplitList(domains), admin.SplitList(countries)
 		return f.require("id", "name")
 	}, func(ctx context.Context, c *admin.Catalog) error { return c.AddPartner(ctx, p) })
 }
@@ -60,7 +60,7 @@ domain). Removing a domain makes outbound links to it answer 404.`)
 			return err
 		}
 		set := f.given()
-		d, c := splitList(domains), splitList(countries)
+		d, c := admin.SplitList(domains), admin.SplitList(countries)
 		ch = catalog.PartnerChange{Name: ifSet(set["name"], &name), Domains: ifSet(set["domains"], &d),
 			Countries: ifSet(set["countries"], &c), Status: ifSet(set["status"], &status)}
 		return nil

@@ -103,29 +103,18 @@ already says stores nothing. Amounts are decimals (at most 4 places) in
 	}
 	f.BoolVar(&mayCreate, "partner-may-create-links", false, "whether the partner's own API tokens may create links (--partner-may-create-links=false to stop)")
 	var from time.Time
-	var set map[string]string // the terms fields given, by name
-	var may *bool
-	return f.runStore(func() error {
-		if err := f.require("partnership"); err != nil {
+	return f.runStore(func() (err error) {
+		if err = f.require("partnership"); err != nil {
 			return err
 		}
-		set = map[string]string{}
 		from = clock().UTC().Truncate(24 * time.Hour)
 		if effective != "" {
-			var err error
-			if from, err = parseDay("effective-from", effective); err != nil {
-				return err
-			}
+			from, err = admin.ParseDay("effective-from", effective)
 		}
-		given := f.given()
-		for i, tf := range admin.TermsFields {
-			if given[tf.Name] {
-				set[tf.Name] = values[i]
-			}
-		}
-		may = ifSet(given["partner-may-create-links"], &mayCreate)
-		return nil
-	}, func(ctx context.Context, c *admin.Catalog) error { return c.SetTerms(ctx, id, from, set, may) })
+		return err
+	}, func(ctx context.Context, c *admin.Catalog) error {
+		return c.SetTerms(ctx, id, from, f.given(), values, mayCreate)
+	})
 }
 
 func termsVersions() *cobra.Command {

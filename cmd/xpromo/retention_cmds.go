@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/app"
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/ops/privacy"
 )
 
@@ -24,11 +24,11 @@ there. serve does the same every hour when given --retain-hits.`)
 	c.register(f, false)
 	f.String(&keep, "retain-hits", "off", app.RetainHitsUsage)
 	f.BoolVar(&dryRun, "dry-run", false, "only list the months that would be dropped")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		period, err := privacy.ParsePeriod(keep)
 		if err != nil {
 			return err
 		}
-		return c.env(stdout, stderr).Retention(ctx, period, dryRun)
+		return e.Retention(ctx, period, dryRun)
 	})
 }

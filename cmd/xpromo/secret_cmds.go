@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -37,11 +36,11 @@ the servers; a key that cannot open the secrets already stored is refused.`)
 	c.register(f, false)
 	f.StringVar(&id, "id", "", "partner id (required)")
 	f.String(&keyFile, "secret-key-file", secrets.DefaultFile(), "server key file, used when "+secrets.EnvKey+" is not set; created (mode 0600) when missing")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		if err := requireFlag(f, "id"); err != nil {
 			return err
 		}
-		return c.env(stdout, stderr).RotateSecret(ctx, id, keyFile)
+		return e.RotateSecret(ctx, id, keyFile)
 	})
 }
 

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xpromo/xpromo/app/admin"
 )
 
 func statementsCmd() *cobra.Command {
@@ -35,7 +36,7 @@ totals are sums of rounded lines (docs/STATEMENTS.md).`)
 		f.StringVar(&format, "format", "csv", "csv, xlsx or json")
 		f.StringVar(&out, "out", ".", "directory to write the file into (its name carries the period and the hash), or - for standard output")
 	}
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		if period == "" {
 			return fmt.Errorf("%w: --period is required (YYYY-MM)", errUsage)
 		}
@@ -45,6 +46,6 @@ totals are sums of rounded lines (docs/STATEMENTS.md).`)
 		case sub == "export" && !slices.Contains([]string{"csv", "xlsx", "json"}, format):
 			return fmt.Errorf("%w: --format %q: want csv, xlsx or json", errUsage, format)
 		}
-		return c.env(stdout, stderr).Statement(ctx, sub, period, format, out)
+		return e.Statement(ctx, sub, period, format, out)
 	})
 }

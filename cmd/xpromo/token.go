@@ -3,15 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/app/admin"
-	"github.com/xpromo/xpromo/domain/access"
-	"github.com/xpromo/xpromo/http/auth"
 )
 
 func apiTokenCmd() *cobra.Command {
@@ -23,7 +18,7 @@ func apiTokenCmd() *cobra.Command {
 
 func tokenCreate() *cobra.Command {
 	var c common
-	var role, countries, partner, name, expires string
+	var r admin.TokenRequest
 	f := newFlags("token create", "token create --role ROLE [--country CC[,CC]] [--partner ID] [--name N] [--expires YYYY-MM-DD]", `
 Creates an API token and prints it once on stdout; only its hash is stored,
 so it cannot be shown again. Roles:
@@ -34,27 +29,12 @@ so it cannot be shown again. Roles:
   service          sends conversions only
 Requests carry it as "Authorization: Bearer TOKEN".`)
 	c.register(f, true)
-	f.StringVar(&role, "role", "", "admin, country_manager, partner, finance or service (required)")
-	f.StringVar(&countries, "country", "", "country_manager only: comma-separated ISO 3166-1 alpha-2 codes")
-	f.StringVar(&partner, "partner", "", "partner only: the partner id")
-	f.StringVar(&name, "name", "", "what the token is for, shown in lists")
-	f.StringVar(&expires, "expires", "", "UTC day, YYYY-MM-DD, at whose start (00:00 UTC) the token stops working; empty: never")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		spec := auth.Spec{Partner: partner, Name: name}
-		var err error
-		if spec.Role, err = access.ParseRole(role); err != nil {
-			return err
-		}
-		if countries != "" {
-			spec.Countries = strings.Split(countries, ",")
-		}
-		if expires != "" {
-			if spec.ExpiresAt, err = time.Parse(time.DateOnly, expires); err != nil {
-				return fmt.Errorf("--expires %q: want YYYY-MM-DD", expires)
-			}
-		}
-		return c.env(stdout, stderr).CreateToken(ctx, spec)
-	})
+	f.StringVar(&r.Role, "role", "", "admin, country_manager, partner, finance or service (required)")
+	f.StringVar(&r.Countries, "country", "", "country_manager only: comma-separated ISO 3166-1 alpha-2 codes")
+	f.StringVar(&r.Partner, "partner", "", "partner only: the partner id")
+	f.StringVar(&r.Name, "name", "", "what the token is for, shown in lists")
+	f.StringVar(&r.Expires, "expires", "", "UTC day, YYYY-MM-DD, at whose start (00:00 UTC) the token stops working; empty: never")
+	return c.run(f, func(ctx context.Context, e *admin.Env) error { return e.CreateToken(ctx, r) })
 }
 
 func tokenList() *cobra.Command {
@@ -70,12 +50,12 @@ Revokes an API token. Running servers (same Redis) are told at once and
 refuse it within a second.`)
 	c.register(f, true)
 	f.StringVar(&id, "id", "", "token id, as xpromo token list shows it (required)")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		if id == "" {
-			fmt.Fprintln(stderr, "--id is required")
+			fmt.Fprintln(e.Err, "--id is required")
 			f.Usage()
 			return errUsage
 		}
-		return c.env(stdout, stderr).RevokeToken(ctx, id)
+		return e.RevokeToken(ctx, id)
 	})
 }
