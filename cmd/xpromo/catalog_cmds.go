@@ -6,13 +6,14 @@ package main
 // filing every change in the audit log under cliActor(). Each command has
 // its file (partner_cmds.go, partnership_cmds.go, link_cmds.go,
 // audit_cmds.go); this one holds what they share: flag handling and
-// parsing.
+// parsing, and the demo catalog.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -53,16 +54,19 @@ func (f *cmdFlags) require(names ...string) error {
 	return nil
 }
 
-// requireOne refuses, as a usage error, a command line that sets none of
-// the named flags: an update with nothing to change.
-func (f *cmdFlags) requireOne(names ...string) error {
+// requireChange refuses, as a usage error, an update whose command line
+// leaves key empty or sets none of the flags of what it may change.
+func (f *cmdFlags) requireChange(key string, changes ...string) error {
+	if err := f.require(key); err != nil {
+		return err
+	}
 	set := f.given()
-	for _, n := range names {
+	for _, n := range changes {
 		if set[n] {
 			return nil
 		}
 	}
-	fmt.Fprintf(f.Output(), "nothing to change: give at least one of --%s\n\n", strings.Join(names, ", --"))
+	fmt.Fprintf(f.Output(), "nothing to change: give at least one of --%s\n\n", strings.Join(changes, ", --"))
 	f.Usage()
 	return errUsage
 }
@@ -100,4 +104,81 @@ func flagError(fs *pflag.FlagSet, err error) error {
 		return err
 	}
 	return &catalog.FieldError{Field: "--" + name, Reason: fe.Reason}
+}
+
+// listFlags starts a list or show subcommand with the flags they all
+// take: the connection, --format table|json and its shorthand --json, and
+// those extra registers (nil: none), of which required must not be left
+// empty. synopsis is what follows the name in the usage line. The
+// command's run calls the listOpts' parsed first.
+func listFlags(name, synopsis, description string, extra func(*flags), required ...string) (*flags, *listOpts) {
+	if synopsis != "" {
+		synopsis = " " + synopsis
+	}
+	f := newFlags(name, name+synopsis+" [--format table|json] [--json]", description)
+	o := &listOpts{f: f, required: required}
+	o.c.register(f, false)
+	f.StringVar(&o.format, "format", admin.Table, "table or json")
+	f.BoolVar(&o.asJSON, "json", false, "same as --format json")
+	if extra != nil {
+		extra(f)
+	}
+	return f, o
+}
+
+type listOpts struct {
+	f        *flags
+	c        common
+	format   string
+	asJSON   bool
+	required []string
+}
+
+// run sets what the command does once its flags are parsed and the
+// format checked: fn with the admin.Env and the format.
+func (o *listOpts) run(fn func(context.Context, *admin.Env, string) error) *cobra.Command {
+	return o.c.run(o.f, func(ctx context.Context, e *admin.Env) error {
+		for _, n := range o.required {
+			if err := requireFlag(o.f, n); err != nil {
+				return err
+			}
+		}
+		format := o.format
+		if o.asJSON {
+			format = admin.JSON
+		}
+		if format != admin.Table && format != admin.JSON {
+			return fmt.Errorf("format %q: want table or json", format)
+		}
+		return flagError(o.f.FlagSet, fn(ctx, e, format))
+	})
+}
+
+// requireFlag refuses, as a usage error, a command line leaving flag name
+// empty.
+func requireFlag(f *flags, name string) error {
+	if fl := f.Lookup(name); fl != nil && strings.TrimSpace(fl.Value.String()) == "" {
+		fmt.Fprintf(f.Output(), "--%s is required\n\n", name)
+		f.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// listCatalog is a list or show subcommand on the catalog snapshot: table
+// writes the table and returns what --format json prints.
+func listCatalog(name, synopsis, description string, extra func(*flags), required []string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) *cobra.Command {
+	_, l := listFlags(name, synopsis, description, extra, required...)
+	return l.run(func(ctx context.Context, e *admin.Env, format string) error { return e.List(ctx, format, table) })
+}
+
+func demoCmd() *cobra.Command {
+	var base string
+	f := &cmdFlags{flags: newFlags("demo", "demo [flags]", `
+Seeds a demo partner (acme), partnership (acme-de, Germany, both ways) and two
+links: "demo" (inbound, to our landing page) and "demo-out" (outbound, to
+the partner). Running it again changes nothing.`)}
+	f.c.register(f.flags, false)
+	f.String(&base, "public-url", "http://localhost:8080", "the tracker's public base URL, to print the tracking URLs")
+	return f.runStore(nil, func(ctx context.Context, c *admin.Catalog) error { return c.Demo(ctx, base) })
 }

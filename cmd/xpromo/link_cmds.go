@@ -79,10 +79,7 @@ status.`)
 	f.StringVar(&campaign, "campaign", "", "campaign name ('' for none)")
 	f.StringVar(&expires, "expires", "", "YYYY-MM-DD (its 00:00 UTC) or RFC 3339; '' for never")
 	return f.runStore(func() error {
-		if err := f.require("code"); err != nil {
-			return err
-		}
-		if err := f.requireOne("url", "campaign", "expires"); err != nil {
+		if err := f.requireChange("code", "url", "campaign", "expires"); err != nil {
 			return err
 		}
 		set := f.given()

@@ -1,7 +1,8 @@
 package main
 
 // xpromo serve and xpromo ingest: their flags, bound to app.Config and
-// app.IngestConfig; package app builds and runs what they describe.
+// app.IngestConfig; package app builds and runs what they describe. And
+// xpromo migrate, the schema they need.
 
 import (
 	"context"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/app"
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/lib/secrets"
 )
@@ -101,5 +103,26 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`)
 			return err
 		}
 		return app.Ingest(ctx, &cfg, log)
+	})
+}
+
+func migrateCmd() *cobra.Command {
+	var c common
+	var cluster string
+	var status bool
+	f := newFlags("migrate", "migrate [flags]", `
+Creates the database if needed and applies every embedded migration not yet
+recorded in the xpromo_migrations table. Safe to run again at any time.`)
+	c.register(f, false)
+	f.String(&cluster, "cluster", "", "run DDL ON CLUSTER this cluster (empty for a single server)")
+	f.Bool(&status, "status", false, "only list migrations and whether each is applied")
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		log, err := c.Logger(e.Err)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		return e.Migrate(ctx, cluster, status, log)
 	})
 }
