@@ -37,8 +37,8 @@ type Env struct {
 	CatalogChanged, TokensChanged func(context.Context)
 }
 
-// WithConn runs fn with a ClickHouse connection, closed afterwards.
-func (e *Env) WithConn(ctx context.Context, fn func(driver.Conn) error) error {
+// withConn runs fn with a ClickHouse connection, closed afterwards.
+func (e *Env) withConn(ctx context.Context, fn func(driver.Conn) error) error {
 	conn, err := chdb.Open(ctx, e.ClickHouseURL, false)
 	if err != nil {
 		return err

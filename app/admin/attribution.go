@@ -19,13 +19,13 @@ import (
 // days from to (included), stating revenue in currency as well, and
 // prints the summary (as JSON with asJSON).
 func (e *Env) Attribute(ctx context.Context, from, to time.Time, currency string, asJSON bool, log *slog.Logger) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		sum, err := e.attributionJob(conn, currency, log).Run(ctx, from, to.AddDate(0, 0, 1))
 		if err != nil {
 			return err
 		}
 		if asJSON {
-			return PrintJSON(e.Out, sum)
+			return printJSON(e.Out, sum)
 		}
 		fmt.Fprintf(e.Out, "attributed %d conversions from %s to %s (%d earlier ones read as history, %d candidate clicks)\n",
 			sum.Conversions, from.Format(time.DateOnly), to.Format(time.DateOnly), sum.Context, sum.Clicks)
@@ -44,7 +44,7 @@ func (e *Env) Attribute(ctx context.Context, from, to time.Time, currency string
 
 // LoadRates loads ECB reference rates from file.
 func (e *Env) LoadRates(ctx context.Context, file string) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn).WithClock(e.Clock), file)
 		if err != nil {
 			return err

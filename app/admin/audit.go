@@ -23,7 +23,7 @@ type AuditView struct {
 // AuditLog prints in format (Table or JSON) the audit entries filt
 // selects, newest first.
 func (e *Env) AuditLog(ctx context.Context, filt catalog.AuditFilter, format string) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		entries, err := e.catalog(conn).AuditLog(ctx, filt)
 		if err != nil {
 			return err

@@ -19,18 +19,18 @@ import (
 // Catalog is a catalog store with the Env of the command using it.
 type Catalog struct {
 	*Env
-	Store *catalog.Store
+	store *catalog.Store
 }
 
 // WithCatalog runs fn with the catalog store, whose changes are announced.
 func (e *Env) WithCatalog(ctx context.Context, fn func(*Catalog) error) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error { return fn(&Catalog{Env: e, Store: e.catalog(conn)}) })
+	return e.withConn(ctx, func(conn driver.Conn) error { return fn(&Catalog{Env: e, store: e.catalog(conn)}) })
 }
 
 // List prints in format (Table or JSON) what table makes of the catalog:
 // the table it writes, or the rows it returns.
 func (e *Env) List(ctx context.Context, format string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		snap, err := e.snapshot(ctx, conn)
 		if err != nil {
 			return err
@@ -44,7 +44,7 @@ func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, 
 
 // lookup returns the thing of the catalog id names, or notFound.
 func lookup[V any](ctx context.Context, c *Catalog, what, id string, of func(*catalog.Snapshot) map[string]V) (V, error) {
-	snap, err := c.Store.Load(ctx)
+	snap, err := c.store.Load(ctx)
 	if err != nil {
 		var zero V
 		return zero, err
@@ -77,7 +77,7 @@ func statusError(status string, valid ...string) error {
 // Demo seeds the demo partner, partnership and links and prints their
 // tracking URLs under base.
 func (c *Catalog) Demo(ctx context.Context, base string) error {
-	if err := gen.SeedDemo(ctx, c.Store, c.Actor); err != nil {
+	if err := gen.SeedDemo(ctx, c.store, c.Actor); err != nil {
 		return err
 	}
 	base = strings.TrimRight(base, "/")
@@ -87,7 +87,7 @@ func (c *Catalog) Demo(ctx context.Context, base string) error {
 
 // AddPartner adds p.
 func (c *Catalog) AddPartner(ctx context.Context, p catalog.Partner) error {
-	p, err := c.Store.AddPartner(ctx, p, c.Actor)
+	p, err := c.store.AddPartner(ctx, p, c.Actor)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func update[V any](ctx context.Context, c *Catalog, what, id string, of func(*ca
 
 // UpdatePartner applies ch to partner id and reports what changed.
 func (c *Catalog) UpdatePartner(ctx context.Context, id string, ch catalog.PartnerChange) error {
-	return update(ctx, c, "partner", id, partners, func() (catalog.Partner, error) { return c.Store.UpdatePartner(ctx, id, ch, c.Actor) })
+	return update(ctx, c, "partner", id, partners, func() (catalog.Partner, error) { return c.store.UpdatePartner(ctx, id, ch, c.Actor) })
 }
 
 // ArchivePartner archives partner id.
@@ -121,7 +121,7 @@ func (c *Catalog) ArchivePartner(ctx context.Context, id string) error {
 		return err
 	}
 	status := catalog.StatusArchived
-	if _, err := c.Store.UpdatePartner(ctx, id, catalog.PartnerChange{Status: &status}, c.Actor); err != nil {
+	if _, err := c.store.UpdatePartner(ctx, id, catalog.PartnerChange{Status: &status}, c.Actor); err != nil {
 		return err
 	}
 	if before.Status == catalog.StatusArchived {
@@ -139,7 +139,7 @@ func ShowPartner(w io.Writer, s *catalog.Snapshot, id string) (any, error) {
 		return nil, notFound("partner", id)
 	}
 	var pss []string
-	for _, k := range SortedKeys(s.Partnerships) {
+	for _, k := range sortedKeys(s.Partnerships) {
 		if ps := s.Partnerships[k]; ps.Partner == id {
 			pss = append(pss, fmt.Sprintf("%s (%s, %s)", ps.ID, ps.Country, ps.Direction))
 		}
@@ -160,7 +160,7 @@ func ListPartners(w io.Writer, s *catalog.Snapshot, status string) (any, error) 
 	}
 	fmt.Fprintln(w, "ID\tNAME\tSTATUS\tDOMAINS\tCOUNTRIES")
 	out := []catalog.Partner{}
-	for _, k := range SortedKeys(s.Partners) {
+	for _, k := range sortedKeys(s.Partners) {
 		if v := s.Partners[k]; match(status, v.Status) {
 			out = append(out, v)
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.Status, joined(v.Domains), joined(v.Countries))
@@ -171,17 +171,17 @@ func ListPartners(w io.Writer, s *catalog.Snapshot, status string) (any, error) 
 
 // AddLink adds l and prints its tracking URL under base.
 func (c *Catalog) AddLink(ctx context.Context, l catalog.Link, base string) error {
-	l, err := c.Store.AddLink(ctx, l, c.Actor)
+	l, err := c.store.AddLink(ctx, l, c.Actor)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Out, "link %s added: %s -> %s\n", l.Code, TrackingURL(base, l.Code), l.URL)
+	fmt.Fprintf(c.Out, "link %s added: %s -> %s\n", l.Code, trackingURL(base, l.Code), l.URL)
 	return nil
 }
 
 // UpdateLink applies ch to link code and reports what changed.
 func (c *Catalog) UpdateLink(ctx context.Context, code string, ch catalog.LinkChange) error {
-	return update(ctx, c, "link", code, links, func() (catalog.Link, error) { return c.Store.UpdateLink(ctx, code, ch, c.Actor) })
+	return update(ctx, c, "link", code, links, func() (catalog.Link, error) { return c.store.UpdateLink(ctx, code, ch, c.Actor) })
 }
 
 // SetLinkStatus pauses, resumes (status active) or archives link code.
@@ -194,16 +194,16 @@ func (c *Catalog) SetLinkStatus(ctx context.Context, code, status string) error 
 		fmt.Fprintf(c.Out, "link %s is already %s\n", code, status)
 		return nil
 	}
-	if _, err := c.Store.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, c.Actor); err != nil {
+	if _, err := c.store.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, c.Actor); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.Out, "link %s %s (was %s)\n", code, status, before.Status)
 	return nil
 }
 
-// TrackingURL is the tracking URL of link code under the tracker's
+// trackingURL is the tracking URL of link code under the tracker's
 // public base URL.
-func TrackingURL(base, code string) string {
+func trackingURL(base, code string) string {
 	return strings.TrimRight(base, "/") + "/r/" + code
 }
 
@@ -219,7 +219,7 @@ func ShowLink(w io.Writer, s *catalog.Snapshot, code, base string) (any, error) 
 	if !ok {
 		return nil, notFound("link", code)
 	}
-	v := LinkView{Link: l, TrackingURL: TrackingURL(base, l.Code)}
+	v := LinkView{Link: l, TrackingURL: trackingURL(base, l.Code)}
 	fmt.Fprintf(w, "code:\t%s\n", l.Code)
 	fmt.Fprintf(w, "tracking url:\t%s\n", v.TrackingURL)
 	fmt.Fprintf(w, "url:\t%s\n", l.URL)
@@ -241,7 +241,7 @@ func ListLinks(w io.Writer, s *catalog.Snapshot, partnership, partner, status st
 	}
 	fmt.Fprintln(w, "CODE\tPARTNERSHIP\tDIRECTION\tSTATUS\tEXPIRES\tCAMPAIGN\tURL")
 	out := []catalog.Link{}
-	for _, k := range SortedKeys(s.Links) {
+	for _, k := range sortedKeys(s.Links) {
 		v := s.Links[k]
 		if match(partnership, v.Partnership) && match(partner, v.Partner) && match(status, v.Status) {
 			out = append(out, v)

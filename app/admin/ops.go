@@ -62,7 +62,7 @@ func (e *Env) Migrate(ctx context.Context, cluster string, status bool, log *slo
 // under prefix) and attributes again, stating revenue in currency as
 // well, the conversions that were credited to the person's clicks.
 func (e *Env) Erase(ctx context.Context, s privacy.Subject, dryRun bool, redisURL, prefix, currency string, log *slog.Logger) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		ropts, err := redis.ParseURL(redisURL)
 		if err != nil {
 			return fmt.Errorf("redis-url: %w", err)
@@ -119,7 +119,7 @@ func (e *Env) Retention(ctx context.Context, keep privacy.Period, dryRun bool) e
 		fmt.Fprintln(e.Out, "retention is off (--retain-hits): nothing dropped")
 		return nil
 	}
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		now := e.Clock()
 		parts, limit, err := privacy.ApplyRetention(ctx, conn, keep, now, dryRun, e.Actor, e.Clock)
 		if err != nil {
@@ -147,7 +147,7 @@ func (e *Env) Retention(ctx context.Context, keep privacy.Period, dryRun bool) e
 // Gen writes the synthetic traffic cfg describes and prints its summary
 // with the peak RSS (as JSON with asJSON).
 func (e *Env) Gen(ctx context.Context, cfg gen.Config, asJSON bool) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		sum, err := gen.Run(ctx, conn, cfg)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (e *Env) Gen(ctx context.Context, cfg gen.Config, asJSON bool) error {
 			return err
 		}
 		if asJSON {
-			return PrintJSON(e.Out, struct {
+			return printJSON(e.Out, struct {
 				gen.Summary
 				PeakRSSBytes int64 `json:"peak_rss_bytes"`
 			}{sum, peak})

@@ -21,8 +21,8 @@ const (
 	JSON  = "json"
 )
 
-// PrintJSON writes v as indented JSON.
-func PrintJSON(w io.Writer, v any) error {
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
@@ -45,7 +45,7 @@ func printRows(w io.Writer, format string, table func(*tabwriter.Writer) (any, e
 		if rows == nil {
 			rows = []any{}
 		}
-		return PrintJSON(w, rows)
+		return printJSON(w, rows)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -54,8 +54,8 @@ func printRows(w io.Writer, format string, table func(*tabwriter.Writer) (any, e
 	return err
 }
 
-// SortedKeys are m's keys in order.
-func SortedKeys[V any](m map[string]V) []string {
+// sortedKeys are m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -18,7 +18,7 @@ import (
 
 // AddPartnership adds p.
 func (c *Catalog) AddPartnership(ctx context.Context, p catalog.Partnership) error {
-	p, err := c.Store.AddPartnership(ctx, p, c.Actor)
+	p, err := c.store.AddPartnership(ctx, p, c.Actor)
 	if err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func (c *Catalog) AddPartnership(ctx context.Context, p catalog.Partnership) err
 // SetDirection changes partnership id's direction and reports the change.
 func (c *Catalog) SetDirection(ctx context.Context, id, direction string) error {
 	return update(ctx, c, "partnership", id, partnerships, func() (catalog.Partnership, error) {
-		return c.Store.UpdatePartnership(ctx, id, catalog.PartnershipChange{Direction: &direction}, c.Actor)
+		return c.store.UpdatePartnership(ctx, id, catalog.PartnershipChange{Direction: &direction}, c.Actor)
 	})
 }
 
@@ -97,7 +97,7 @@ func ListPartnerships(w io.Writer, s *catalog.Snapshot, partner, country string,
 	country = strings.ToUpper(strings.TrimSpace(country))
 	fmt.Fprintln(w, "ID\tPARTNER\tCOUNTRY\tDIRECTION\tTERMS")
 	out := []catalog.Partnership{}
-	for _, k := range SortedKeys(s.Partnerships) {
+	for _, k := range sortedKeys(s.Partnerships) {
 		v := s.Partnerships[k]
 		if !match(partner, v.Partner) || !match(country, v.Country) {
 			continue
@@ -175,7 +175,7 @@ var TermsFields = []TermsField{
 // TermsFields[i]), and PartnerMayCreateLinks set to mayCreate if given
 // names "partner-may-create-links".
 func (c *Catalog) SetTerms(ctx context.Context, id string, from time.Time, given map[string]bool, values []string, mayCreate bool) error {
-	snap, err := c.Store.Load(ctx)
+	snap, err := c.store.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (c *Catalog) SetTerms(ctx context.Context, id string, from time.Time, given
 	if t.StartDate.IsZero() {
 		t.StartDate = t.EffectiveFrom
 	}
-	got, err := c.Store.SetTerms(ctx, id, t, c.Actor)
+	got, err := c.store.SetTerms(ctx, id, t, c.Actor)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 
 // Report prints report name over p, broken down by by, in format.
 func (e *Env) Report(ctx context.Context, name string, p reports.Params, by, format string) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		snap, err := e.snapshot(ctx, conn)
 		if err != nil {
 			return err
@@ -36,7 +36,7 @@ func (e *Env) Report(ctx context.Context, name string, p reports.Params, by, for
 // SetZone sets the time zone country's report days are in.
 func (e *Env) SetZone(ctx context.Context, country, tz string) error {
 	country = strings.ToUpper(country)
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		if err := reports.SetZone(ctx, conn, country, tz, e.Actor); err != nil {
 			return err
 		}
@@ -47,12 +47,12 @@ func (e *Env) SetZone(ctx context.Context, country, tz string) error {
 
 // ListZones prints the countries with a time zone set.
 func (e *Env) ListZones(ctx context.Context) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		zones, err := reports.LoadZones(ctx, conn)
 		if err != nil {
 			return err
 		}
-		for _, k := range SortedKeys(zones) {
+		for _, k := range sortedKeys(zones) {
 			fmt.Fprintf(e.Out, "%s\t%s\n", k, zones[k])
 		}
 		return nil
@@ -61,7 +61,7 @@ func (e *Env) ListZones(ctx context.Context) error {
 
 // RebuildRollup refills the hourly hits rollup from the hits.
 func (e *Env) RebuildRollup(ctx context.Context) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		start := time.Now()
 		rows, hits, err := reports.RebuildRollup(ctx, conn)
 		if err != nil {

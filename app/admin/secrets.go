@@ -37,7 +37,7 @@ func (e *Env) RotateSecret(ctx context.Context, id, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		p, err := e.partner(ctx, conn, id)
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (e *Env) RotateSecret(ctx context.Context, id, keyFile string) error {
 // ListSecrets prints in format (Table or JSON) the versions of partner
 // id's postback secret, never the secrets.
 func (e *Env) ListSecrets(ctx context.Context, id, format string) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		if _, err := e.partner(ctx, conn, id); err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ import (
 // ("close") or written in format into the directory out ("export"; "-"
 // for Out).
 func (e *Env) Statement(ctx context.Context, sub, period, format, out string) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		snap, err := e.snapshot(ctx, conn)
 		if err != nil {
 			return err

@@ -21,7 +21,7 @@ import (
 // audit log files token changes; running trackers are told to reload
 // afterwards, whatever fn changed.
 func (e *Env) withTokens(ctx context.Context, fn func(*auth.Store, *catalog.Store) error) error {
-	return e.WithConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(conn driver.Conn) error {
 		if e.TokensChanged != nil {
 			defer e.TokensChanged(context.Background())
 		}
