@@ -23,7 +23,7 @@ type auditView = admin.AuditView
 func auditList() *cobra.Command {
 	var filt catalog.AuditFilter
 	var from, to string
-	_, l := listFlags("audit list", "[--entity E] [--entity-id ID] [--actor A] [--from DATE] [--to DATE] [--limit N]", `
+	l := listFlags("audit list", "[--entity E] [--entity-id ID] [--actor A] [--from DATE] [--to DATE] [--limit N]", `
 Lists the audit log, newest first: every change to partners, partnerships
 (and their terms), links and API tokens, who made it and what changed.
 --from and --to are UTC days (both included) or RFC 3339 times (--to

@@ -109,9 +109,9 @@ func flagError(fs *pflag.FlagSet, err error) error {
 // listFlags starts a list or show subcommand with the flags they all
 // take: the connection, --format table|json and its shorthand --json, and
 // those extra registers (nil: none), of which required must not be left
-// empty. synopsis is what follows the name in the usage line. The
-// command's run calls the listOpts' parsed first.
-func listFlags(name, synopsis, description string, extra func(*flags), required ...string) (*flags, *listOpts) {
+// empty. synopsis is what follows the name in the usage line; the
+// listOpts' run sets what the command does.
+func listFlags(name, synopsis, description string, extra func(*flags), required ...string) *listOpts {
 	if synopsis != "" {
 		synopsis = " " + synopsis
 	}
@@ -123,7 +123,7 @@ func listFlags(name, synopsis, description string, extra func(*flags), required 
 	if extra != nil {
 		extra(f)
 	}
-	return f, o
+	return o
 }
 
 type listOpts struct {
@@ -168,7 +168,7 @@ func requireFlag(f *flags, name string) error {
 // listCatalog is a list or show subcommand on the catalog snapshot: table
 // writes the table and returns what --format json prints.
 func listCatalog(name, synopsis, description string, extra func(*flags), required []string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) *cobra.Command {
-	_, l := listFlags(name, synopsis, description, extra, required...)
+	l := listFlags(name, synopsis, description, extra, required...)
 	return l.run(func(ctx context.Context, e *admin.Env, format string) error { return e.List(ctx, format, table) })
 }
 

@@ -129,7 +129,7 @@ the servers; a key that cannot open the secrets already stored is refused.`)
 
 func partnerSecretList() *cobra.Command {
 	var id string
-	_, l := listFlags("partner secret list", "--id ID", `
+	l := listFlags("partner secret list", "--id ID", `
 Lists the versions of a partner's postback secret: when and by whom each
 was made and whether it is active (the newest two not revoked) or revoked.
 Secrets are never shown.`, func(f *flags) {

@@ -38,7 +38,7 @@ Requests carry it as "Authorization: Bearer TOKEN".`)
 }
 
 func tokenList() *cobra.Command {
-	_, l := listFlags("token list", "", "Lists API tokens: ids and what they may do, never secrets.", nil)
+	l := listFlags("token list", "", "Lists API tokens: ids and what they may do, never secrets.", nil)
 	return l.run(func(ctx context.Context, e *admin.Env, format string) error { return e.ListTokens(ctx, format) })
 }
 
