@@ -4,7 +4,9 @@
 // that makes hits durable; the ingester) and the standalone ingester of
 // `xpromo ingest`, runs their background tasks (tasks.go, one table) and
 // shuts them down in order. cmd/xpromo only binds flags to Config and
-// IngestConfig and calls Serve or Ingest.
+// IngestConfig and calls Serve or Ingest; its other commands share the
+// connection and logging Settings (settings.go) and call package
+// app/admin.
 package app
 
 import (

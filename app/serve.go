@@ -113,7 +113,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 		}
 		waitIngest = startTasks(ingestCtx, log, []task{{name: "ingest", run: ing.Run}})
 	}
-	catN, tokN := CatalogNotifier(rdb, c.KeyPrefix, log), TokensNotifier(rdb, c.KeyPrefix, log)
+	catN, tokN := catalogNotifier(rdb, c.KeyPrefix, log), tokensNotifier(rdb, c.KeyPrefix, log)
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	waitBG := startTasks(bg, log, serveTasks(c, ch, cat, verifier, salts, catN, tokN, log))
@@ -135,13 +135,13 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 	apiStore := catalog.NewStore(ch).WithClock(clock)
 	apiStore.OnChange(func(ctx context.Context) {
 		cat.Trigger() // this tracker at once, even if Redis is down
-		Publish(ctx, catN, log)
+		publish(ctx, catN, log)
 	})
 	apiSrv := api.New(apiStore, tokens, verifier, log)
 	apiSrv.TrackingBase = c.PublicURL
 	apiSrv.Now = clock
 	apiSrv.Snapshot = cat.Get
-	apiSrv.TokensChanged = func(ctx context.Context) { Publish(ctx, tokN, log) }
+	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
 	apiSrv.Conversions = recorder
 	apiSrv.Register(v1)
 	if err := registerWeb(e, c, apiStore, cat, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {
@@ -324,19 +324,19 @@ func servePprof(addr string) (func(), error) {
 	return func() { _ = srv.Close() }, nil
 }
 
-// CatalogNotifier is the Redis channel announcing catalog changes.
-func CatalogNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *notify.Notifier {
+// catalogNotifier is the Redis channel announcing catalog changes.
+func catalogNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *notify.Notifier {
 	return notify.New(rdb, prefix+"catalog:changed", log)
 }
 
-// TokensNotifier is the Redis channel announcing token changes.
-func TokensNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *notify.Notifier {
+// tokensNotifier is the Redis channel announcing token changes.
+func tokensNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *notify.Notifier {
 	return notify.New(rdb, prefix+"tokens:changed", log)
 }
 
-// Publish announces a change; a failure only delays other trackers until
+// publish announces a change; a failure only delays other trackers until
 // their periodic refresh, so it is logged, not returned.
-func Publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
+func publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	if err := n.Publish(ctx); err != nil {

@@ -1,23 +1,24 @@
 package main
 
 // The catalog commands: partner, partnership (with its terms), link and
-// audit. They make the same changes as the management API, through the
-// same catalog.Store, and every change is filed in the audit log under
-// cliActor(). Each command has its file (partner_cmds.go,
-// partnership_cmds.go, link_cmds.go, audit_cmds.go); this one holds what
-// they share: flag handling, parsing and printing helpers.
+// audit. They parse their flags and call package admin, which makes the
+// same changes as the management API, through the same catalog.Store,
+// filing every change in the audit log under cliActor(). Each command has
+// its file (partner_cmds.go, partnership_cmds.go, link_cmds.go,
+// audit_cmds.go); this one holds what they share: flag handling and
+// parsing, and the demo catalog.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"time"
+	"text/tabwriter"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/catalog"
 )
 
@@ -46,38 +47,42 @@ func (f *cmdFlags) given() map[string]bool {
 // named flags empty.
 func (f *cmdFlags) require(names ...string) error {
 	for _, n := range names {
-		if fl := f.Lookup(n); fl != nil && strings.TrimSpace(fl.Value.String()) == "" {
-			fmt.Fprintf(f.Output(), "--%s is required\n\n", n)
-			f.Usage()
-			return errUsage
+		if err := requireFlag(f.flags, n); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// requireOne refuses, as a usage error, a command line that sets none of
-// the named flags: an update with nothing to change.
-func (f *cmdFlags) requireOne(names ...string) error {
+// requireChange refuses, as a usage error, an update whose command line
+// leaves key empty or sets none of the flags of what it may change.
+func (f *cmdFlags) requireChange(key string, changes ...string) error {
+	if err := f.require(key); err != nil {
+		return err
+	}
 	set := f.given()
-	for _, n := range names {
+	for _, n := range changes {
 		if set[n] {
 			return nil
 		}
 	}
-	fmt.Fprintf(f.Output(), "nothing to change: give at least one of --%s\n\n", strings.Join(names, ", --"))
+	fmt.Fprintf(f.Output(), "nothing to change: give at least one of --%s\n\n", strings.Join(changes, ", --"))
 	f.Usage()
 	return errUsage
 }
 
-// withStore runs fn with a catalog store and names a validation error
-// after the flag it came from.
-func (f *cmdFlags) withStore(ctx context.Context, fn func(*catalog.Store) error) error {
-	store, conn, err := openStore(ctx, &f.c)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return flagError(f.FlagSet, fn(store))
+// runStore sets what the command does once its flags are parsed: parse
+// (nil: nothing) checks and reads them, then fn runs with the catalog and
+// a validation error is named after the flag it came from.
+func (f *cmdFlags) runStore(parse func() error, fn func(context.Context, *admin.Catalog) error) *cobra.Command {
+	return f.c.run(f.flags, func(ctx context.Context, e *admin.Env) error {
+		if parse != nil {
+			if err := parse(); err != nil {
+				return flagError(f.FlagSet, err)
+			}
+		}
+		return flagError(f.FlagSet, e.WithCatalog(ctx, func(c *admin.Catalog) error { return fn(ctx, c) }))
+	})
 }
 
 // fieldFlags maps the catalog's field names to flags named otherwise.
@@ -101,80 +106,79 @@ func flagError(fs *pflag.FlagSet, err error) error {
 	return &catalog.FieldError{Field: "--" + name, Reason: fe.Reason}
 }
 
-// badFlag is the error of a flag value that does not parse.
-func badFlag(name, format string, args ...any) error {
-	return &catalog.FieldError{Field: "--" + name, Reason: fmt.Sprintf(format, args...)}
+// listFlags starts a list or show subcommand with the flags they all
+// take: the connection, --format table|json and its shorthand --json, and
+// those extra registers (nil: none), of which required must not be left
+// empty. synopsis is what follows the name in the usage line; the
+// listOpts' run sets what the command does.
+func listFlags(name, synopsis, description string, extra func(*flags), required ...string) *listOpts {
+	if synopsis != "" {
+		synopsis = " " + synopsis
+	}
+	f := newFlags(name, name+synopsis+" [--format table|json] [--json]", description)
+	o := &listOpts{f: f, required: required}
+	o.c.register(f, false)
+	f.StringVar(&o.format, "format", admin.Table, "table or json")
+	f.BoolVar(&o.asJSON, "json", false, "same as --format json")
+	if extra != nil {
+		extra(f)
+	}
+	return o
 }
 
-// splitList splits a comma-separated flag value; "" is the empty list.
-func splitList(v string) []string {
-	out := []string{}
-	for s := range strings.SplitSeq(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
+type listOpts struct {
+	f        *flags
+	c        common
+	format   string
+	asJSON   bool
+	required []string
+}
+
+// run sets what the command does once its flags are parsed and the
+// format checked: fn with the admin.Env and the format.
+func (o *listOpts) run(fn func(context.Context, *admin.Env, string) error) *cobra.Command {
+	return o.c.run(o.f, func(ctx context.Context, e *admin.Env) error {
+		for _, n := range o.required {
+			if err := requireFlag(o.f, n); err != nil {
+				return err
+			}
 		}
-	}
-	return out
+		format := o.format
+		if o.asJSON {
+			format = admin.JSON
+		}
+		if format != admin.Table && format != admin.JSON {
+			return fmt.Errorf("format %q: want table or json", format)
+		}
+		return flagError(o.f.FlagSet, fn(ctx, e, format))
+	})
 }
 
-// parseDay parses a YYYY-MM-DD flag value as that day's UTC midnight.
-func parseDay(name, v string) (time.Time, error) {
-	d, err := time.Parse(time.DateOnly, strings.TrimSpace(v))
-	if err != nil {
-		return time.Time{}, badFlag(name, "%q: want YYYY-MM-DD", v)
-	}
-	return d, nil
-}
-
-// parseTime parses a flag value that is a UTC day (YYYY-MM-DD, its
-// midnight) or an RFC 3339 time; day reports the former.
-func parseTime(name, v string) (t time.Time, day bool, err error) {
-	v = strings.TrimSpace(v)
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, true, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), false, nil
-	}
-	return time.Time{}, false, badFlag(name, "%q: want YYYY-MM-DD (UTC) or an RFC 3339 time such as 2026-01-31T18:00:00Z", v)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func dayOrDash(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.DateOnly)
-}
-
-func timeOrNever(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// printChange reports the outcome of an update: the fields that changed,
-// or that nothing did.
-func printChange(w io.Writer, what string, before, after any) error {
-	b, err := json.Marshal(before)
-	if err != nil {
-		return err
-	}
-	a, err := json.Marshal(after)
-	if err != nil {
-		return err
-	}
-	if diff := catalog.Changes(string(b), string(a)); diff != "" {
-		fmt.Fprintf(w, "%s updated: %s\n", what, diff)
-	} else {
-		fmt.Fprintf(w, "%s unchanged\n", what)
+// requireFlag refuses, as a usage error, a command line leaving flag name
+// empty.
+func requireFlag(f *flags, name string) error {
+	if fl := f.Lookup(name); fl != nil && strings.TrimSpace(fl.Value.String()) == "" {
+		fmt.Fprintf(f.Output(), "--%s is required\n\n", name)
+		f.Usage()
+		return errUsage
 	}
 	return nil
+}
+
+// listCatalog is a list or show subcommand on the catalog snapshot: table
+// writes the table and returns what --format json prints.
+func listCatalog(name, synopsis, description string, extra func(*flags), required []string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) *cobra.Command {
+	l := listFlags(name, synopsis, description, extra, required...)
+	return l.run(func(ctx context.Context, e *admin.Env, format string) error { return e.List(ctx, format, table) })
+}
+
+func demoCmd() *cobra.Command {
+	var base string
+	f := &cmdFlags{flags: newFlags("demo", "demo [flags]", `
+Seeds a demo partner (acme), partnership (acme-de, Germany, both ways) and two
+links: "demo" (inbound, to our landing page) and "demo-out" (outbound, to
+the partner). Running it again changes nothing.`)}
+	f.c.register(f.flags, false)
+	f.String(&base, "public-url", "http://localhost:8080", "the tracker's public base URL, to print the tracking URLs")
+	return f.runStore(nil, func(ctx context.Context, c *admin.Catalog) error { return c.Demo(ctx, base) })
 }

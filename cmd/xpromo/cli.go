@@ -1,9 +1,8 @@
 package main
 
-// The command tree (spf13/cobra, flags by spf13/pflag): the root, the
-// command groups, how help and usage errors are printed, the flag helpers
-// with their XPROMO_* environment fallbacks, and the one rewrite of the
-// command line before cobra parses it (gnuArgs).
+// The command tree (spf13/cobra, flags by spf13/pflag, the conventions in
+// lib/cli): the root, the command groups, and the flag helpers with their
+// XPROMO_* environment fallbacks.
 
 import (
 	"context"
@@ -16,22 +15,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/xpromo/xpromo/lib/cli"
 )
 
 // newRoot builds the whole command tree.
 func newRoot() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "xpromo COMMAND [flags]",
-		Long:          "xpromo measures two-way cross-promotion partnerships.",
-		Args:          cobra.ArbitraryArgs,
-		RunE:          runGroup,
-		SilenceErrors: true,
-		SilenceUsage:  true,
-	}
-	for _, c := range []struct {
-		short string
-		cmd   *cobra.Command
-	}{
+	root := cli.NewRoot("xpromo COMMAND [flags]", "xpromo measures two-way cross-promotion partnerships.",
+		"Run `xpromo COMMAND --help` for a command's flags. Service and connection flags fall back to XPROMO_* environment variables (shown in --help).")
+	for _, c := range []sub{
 		{"run the tracker (links, pixel), the ingester and the operations endpoints", serveCmd()},
 		{"move hits from the Redis streams into ClickHouse (standalone ingester)", ingestCmd()},
 		{"create or update the ClickHouse schema", migrateCmd()},
@@ -54,127 +46,22 @@ func newRoot() *cobra.Command {
 		c.cmd.Short = c.short
 		root.AddCommand(c.cmd)
 	}
-	// cobra's own help command shows the root's help for any word it
-	// does not know; xpromo's, like `xpromo nope`, refuses it.
-	root.SetHelpCommand(&cobra.Command{
-		Use:   "help [COMMAND]...",
-		Short: "show a command's help",
-		RunE: func(_ *cobra.Command, args []string) error {
-			target, rest, err := root.Find(args)
-			if err != nil {
-				return err
-			}
-			if len(rest) > 0 {
-				return runGroup(target, rest)
-			}
-			return target.Help()
-		},
-	})
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		msg := err.Error()
-		// Go's flag package's wording, which scripts and tests match.
-		if ne := (*pflag.NotExistError)(nil); errors.As(err, &ne) {
-			name := ne.GetSpecifiedShortnames()
-			if name == "" {
-				name = ne.GetSpecifiedName()
-			}
-			msg = "flag provided but not defined: -" + name
-		}
-		fmt.Fprintln(c.ErrOrStderr(), msg)
-		printUsage(c, c.ErrOrStderr())
-		return errUsage
-	})
 	return root
 }
 
 // execute runs args on a new command tree and returns the path of the
-// command that ran ("xpromo partner add", for error messages) and its
-// error: errHelp when it printed help.
+// command that ran and its error (cli.Execute).
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (string, error) {
-	root := newRoot()
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	helped := false
-	root.SetHelpFunc(func(c *cobra.Command, _ []string) {
-		// A command's help goes to stderr, as its usage errors do; only
-		// `xpromo --help` is the program's output.
-		w := c.ErrOrStderr()
-		if !c.HasParent() {
-			w = c.OutOrStdout()
-		}
-		printUsage(c, w)
-		helped = true
-	})
-	root.SetArgs(gnuArgs(root, args))
-	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil && helped {
-		err = errHelp
-	}
-	path := "xpromo"
-	if cmd != nil {
-		path = cmd.CommandPath()
-	}
-	return path, err
+	return cli.Execute(ctx, newRoot(), args, stdout, stderr)
 }
 
-// printUsage writes c's usage line, description, subcommands and flags.
-func printUsage(c *cobra.Command, w io.Writer) {
-	use := c.Use
-	if c.HasParent() {
-		use = c.Parent().CommandPath() + " " + use
-	}
-	fmt.Fprintf(w, "Usage: %s\n", use)
-	if text := strings.TrimSpace(c.Long); text != "" {
-		fmt.Fprintf(w, "\n%s\n", text)
-	}
-	if c.HasAvailableSubCommands() {
-		fmt.Fprintf(w, "\nCommands:\n")
-		width := 0
-		for _, s := range c.Commands() {
-			width = max(width, len(s.Name()))
-		}
-		for _, s := range c.Commands() {
-			if s.IsAvailableCommand() {
-				fmt.Fprintf(w, "  %-*s  %s\n", width, s.Name(), s.Short)
-			}
-		}
-	}
-	if c.HasAvailableLocalFlags() {
-		fmt.Fprintf(w, "\nFlags:\n%s", c.LocalFlags().FlagUsages())
-	}
-	if !c.HasParent() {
-		fmt.Fprintf(w, "\nRun `xpromo COMMAND --help` for a command's flags. Service and connection flags fall back to XPROMO_* environment variables (shown in --help).\n")
-	}
-}
-
-// runGroup is what a command made of subcommands does when none of them
-// is named: it prints its usage (a usage error, or the help asked for
-// with `xpromo token help`) or refuses an unknown one.
-func runGroup(c *cobra.Command, args []string) error {
-	w := c.ErrOrStderr()
-	switch {
-	case len(args) == 0:
-		printUsage(c, w)
-		return errUsage
-	case args[0] == "help":
-		printUsage(c, w)
-		return errHelp
-	case !c.HasParent():
-		fmt.Fprintf(w, "xpromo: unknown command %q\n\n", args[0])
-		printUsage(c, w)
-		return errUsage
-	}
-	var names []string
-	for _, s := range c.Commands() {
-		names = append(names, s.Name())
-	}
-	fmt.Fprintf(w, "%s: unknown subcommand %q (want one of: %s)\n", c.CommandPath(), args[0], strings.Join(names, ", "))
-	return errUsage
-}
+// gnuArgs rewrites Go-flag-style single-dash long flags; the tests of
+// the rewrite on xpromo's own command lines call it by this name.
+var gnuArgs = cli.GNUArgs
 
 // group is a command made of the subcommands subs, each with its summary.
 func group(use string, subs ...sub) *cobra.Command {
-	c := &cobra.Command{Use: use, Args: cobra.ArbitraryArgs, RunE: runGroup}
+	c := &cobra.Command{Use: use, Args: cobra.ArbitraryArgs, RunE: cli.RunGroup}
 	for _, s := range subs {
 		s.cmd.Short = s.short
 		c.AddCommand(s.cmd)
@@ -185,51 +72,6 @@ func group(use string, subs ...sub) *cobra.Command {
 type sub struct {
 	short string
 	cmd   *cobra.Command
-}
-
-// gnuArgs rewrites single-dash long flags (-clickhouse-url URL,
-// -id=acme), which Go's flag package accepted and xpromo's users and
-// scripts may still give, to the double-dash form pflag reads as long
-// flags (it would read -id as the shorthands -i -d). Only a word naming a
-// flag of the command the leading words select changes; the value after a
-// flag that takes one, "-h", and everything after a bare "--" stay as
-// they are.
-func gnuArgs(root *cobra.Command, args []string) []string {
-	cmd := root
-	for _, a := range args {
-		next, _, err := cmd.Find([]string{a})
-		if strings.HasPrefix(a, "-") || err != nil || next == cmd {
-			break
-		}
-		cmd = next
-	}
-	out := make([]string, 0, len(args))
-	skipValue := false
-	for i, a := range args {
-		if a == "--" {
-			return append(out, args[i:]...)
-		}
-		if skipValue {
-			skipValue = false
-			out = append(out, a)
-			continue
-		}
-		if name, long := strings.CutPrefix(a, "--"); long || strings.HasPrefix(a, "-") {
-			if !long {
-				name = a[1:]
-			}
-			name, _, eq := strings.Cut(name, "=")
-			f := cmd.Flags().Lookup(name)
-			if name == "help" || (f != nil && len(name) > 1) {
-				if !long {
-					a = "-" + a
-				}
-				skipValue = !eq && f != nil && f.NoOptDefVal == ""
-			}
-		}
-		out = append(out, a)
-	}
-	return out
 }
 
 // flags is a command's flag set while the tree is built. String, Bool,
@@ -249,7 +91,7 @@ func newFlags(name, synopsis, description string) *flags {
 	cmd := &cobra.Command{
 		Use:  words[len(words)-1] + strings.TrimPrefix(synopsis, name),
 		Long: description,
-		Args: noArgs,
+		Args: cli.NoArgs,
 	}
 	return &flags{FlagSet: cmd.Flags(), cmd: cmd}
 }
@@ -270,17 +112,7 @@ func (f *flags) run(fn func(ctx context.Context, args []string, stdout, stderr i
 func (f *flags) Output() io.Writer { return f.cmd.ErrOrStderr() }
 
 // Usage prints the command's usage after a usage error.
-func (f *flags) Usage() { printUsage(f.cmd, f.cmd.ErrOrStderr()) }
-
-// noArgs refuses positional arguments, as a usage error.
-func noArgs(c *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return nil
-	}
-	fmt.Fprintf(c.ErrOrStderr(), "unexpected argument %q\n", args[0])
-	printUsage(c, c.ErrOrStderr())
-	return errUsage
-}
+func (f *flags) Usage() { cli.PrintUsage(f.cmd, f.cmd.ErrOrStderr()) }
 
 func envName(flagName string) string {
 	return "XPROMO_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -308,24 +140,11 @@ func (f *flags) String(p *string, name, def, usage string) {
 }
 
 func (f *flags) Bool(p *bool, name string, def bool, usage string) {
-	f.BoolVar(p, name, env(f, name, def, func(v string) (bool, error) {
-		switch strings.ToLower(v) {
-		case "1", "true", "yes", "on":
-			return true, nil
-		case "0", "false", "no", "off", "":
-			return false, nil
-		}
-		return false, errors.New("want true or false")
-	}), envUsage(name, usage))
+	f.BoolVar(p, name, env(f, name, def, cli.ParseBool), envUsage(name, usage))
 }
 
 func (f *flags) Int(p *int, name string, def int, usage string) {
-	f.IntVar(p, name, env(f, name, def, func(v string) (n int, err error) {
-		if _, err = fmt.Sscan(v, &n); err != nil {
-			err = errors.New("want a whole number")
-		}
-		return n, err
-	}), envUsage(name, usage))
+	f.IntVar(p, name, env(f, name, def, cli.Scan[int]("want a whole number")), envUsage(name, usage))
 }
 
 func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
@@ -333,10 +152,5 @@ func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage
 }
 
 func (f *flags) Float(p *float64, name string, def float64, usage string) {
-	f.Float64Var(p, name, env(f, name, def, func(v string) (x float64, err error) {
-		if _, err = fmt.Sscan(v, &x); err != nil {
-			err = errors.New("want a number")
-		}
-		return x, err
-	}), envUsage(name, usage))
+	f.Float64Var(p, name, env(f, name, def, cli.Scan[float64]("want a number")), envUsage(name, usage))
 }

@@ -3,29 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/ops/gen"
 )
 
 func genCmd() *cobra.Command {
 	var c common
-	var (
-		hits                    int64
-		partnerships, countries int
-		days, batch, workers    int
-		inserts                 int
-		seed                    int
-		start                   string
-		rate                    float64
-		attribute, asJSON       bool
-		viaStore                bool
-		attributeDays           int
-	)
+	var cfg gen.Config
+	var seed int
+	var start string
+	var asJSON bool
 	f := newFlags("gen", "gen --hits N --partnerships P --countries C --days D [--start DATE] [--seed S] [flags]", `
 Writes synthetic traffic into ClickHouse for report benchmarks: a catalog
 (partners, partnerships in the C largest markets, links, terms; made
@@ -37,63 +28,34 @@ signups, purchases and refunds, partners' postbacks) and, unless
 run it again with another seed to add more. The database must exist with
 the schema (`+"`xpromo migrate`"+`). See docs/GEN.md.`)
 	c.register(f, false)
-	f.Int64Var(&hits, "hits", 1_000_000, "hits (clicks and views) to write")
-	f.IntVar(&partnerships, "partnerships", 100, "partnerships to create (at least --countries)")
-	f.IntVar(&countries, "countries", 10, fmt.Sprintf("countries, the largest markets first (1-%d)", gen.MaxCountries))
-	f.IntVar(&days, "days", 30, "days of traffic")
+	f.Int64Var(&cfg.Hits, "hits", 1_000_000, "hits (clicks and views) to write")
+	f.IntVar(&cfg.Partnerships, "partnerships", 100, "partnerships to create (at least --countries)")
+	f.IntVar(&cfg.Countries, "countries", 10, fmt.Sprintf("countries, the largest markets first (1-%d)", gen.MaxCountries))
+	f.IntVar(&cfg.Days, "days", 30, "days of traffic")
 	f.StringVar(&start, "start", "", "first day, YYYY-MM-DD (default: --days days before today, UTC)")
 	f.IntVar(&seed, "seed", 1, "random seed; also prefixes every generated id (g<seed>-)")
-	f.IntVar(&batch, "batch", gen.DefaultBatch, "rows per insert")
-	f.Float64Var(&rate, "conversion-rate", gen.DefaultConversionRate, "signups per human click, inbound (ours) and outbound (partners' postbacks)")
-	f.IntVar(&workers, "workers", 0, "goroutines generating rows (0: number of CPUs, at most 4)")
-	f.IntVar(&inserts, "inserts", 0, "inserts running at once (0: 2)")
-	f.BoolVar(&attribute, "attribute", true, "run the attribution job over the generated period afterwards")
-	f.IntVar(&attributeDays, "attribute-days", 0, "days per attribution run (0: 365, the shortest history a run reads anyway)")
-	f.BoolVar(&viaStore, "catalog-store", false, "write the catalog with the catalog store one change at a time (quadratic: minutes for thousands of partnerships) instead of in bulk")
+	f.IntVar(&cfg.Batch, "batch", gen.DefaultBatch, "rows per insert")
+	f.Float64Var(&cfg.ConversionRate, "conversion-rate", gen.DefaultConversionRate, "signups per human click, inbound (ours) and outbound (partners' postbacks)")
+	f.IntVar(&cfg.Workers, "workers", 0, "goroutines generating rows (0: number of CPUs, at most 4)")
+	f.IntVar(&cfg.Inserts, "inserts", 0, "inserts running at once (0: 2)")
+	f.BoolVar(&cfg.Attribute, "attribute", true, "run the attribution job over the generated period afterwards")
+	f.IntVar(&cfg.AttributeChunk, "attribute-days", 0, "days per attribution run (0: 365, the shortest history a run reads anyway)")
+	f.BoolVar(&cfg.CatalogViaStore, "catalog-store", false, "write the catalog with the catalog store one change at a time (quadratic: minutes for thousands of partnerships) instead of in bulk")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		first := clock().UTC().AddDate(0, 0, -days)
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		cfg.Start, cfg.Seed, cfg.Progress = clock().UTC().AddDate(0, 0, -cfg.Days), int64(seed), e.Err
 		if start != "" {
 			t, err := time.Parse(time.DateOnly, start)
 			if err != nil {
-				fmt.Fprintf(stderr, "xpromo gen: --start %q: want YYYY-MM-DD\n", start)
+				fmt.Fprintf(e.Err, "xpromo gen: --start %q: want YYYY-MM-DD\n", start)
 				return errUsage
 			}
-			first = t
-		}
-		cfg := gen.Config{
-			Hits: hits, Partnerships: partnerships, Countries: countries, Days: days, Start: first,
-			Seed: int64(seed), Batch: batch, ConversionRate: rate, Workers: workers, Inserts: inserts,
-			Attribute: attribute, AttributeChunk: attributeDays, CatalogViaStore: viaStore, Progress: stderr,
+			cfg.Start = t
 		}
 		if err := cfg.Validate(); err != nil {
-			fmt.Fprintf(stderr, "xpromo gen: %v\n", err)
+			fmt.Fprintf(e.Err, "xpromo gen: %v\n", err)
 			return errUsage
 		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		sum, err := gen.Run(ctx, conn, cfg)
-		if err != nil {
-			return err
-		}
-		peak, err := gen.PeakRSS()
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, struct {
-				gen.Summary
-				PeakRSSBytes int64 `json:"peak_rss_bytes"`
-			}{sum, peak})
-		}
-		secs := sum.Total.Seconds()
-		fmt.Fprintf(stdout, "gen seed %d: partners %d, partnerships %d, links %d, terms %d, hits %d (clicks %d, views %d), conversions %d, attributions %d; %d rows in %.1fs (%.0f rows/s; catalog %.1fs, hits+conversions %.1fs at %.0f rows/s, attribution %.1fs); peak RSS %d MiB\n",
-			seed, sum.Partners, sum.Partnerships, sum.Links, sum.Terms, sum.Hits, sum.Clicks, sum.Views, sum.Conversions, sum.Attributions,
-			sum.Rows(), secs, float64(sum.Rows())/secs, sum.CatalogTime.Seconds(), sum.TrafficTime.Seconds(),
-			float64(sum.Hits+sum.Conversions)/sum.TrafficTime.Seconds(), sum.AttributionTime.Seconds(), peak>>20)
-		return nil
+		return e.Gen(ctx, cfg, asJSON)
 	})
 }

@@ -5,16 +5,18 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/catalog"
 )
+
+// linkView is link show --json.
+type linkView = admin.LinkView
 
 func linkCmd() *cobra.Command {
 	return group("link SUBCOMMAND [flags]",
@@ -31,8 +33,13 @@ func publicURLFlag(f *flags, base *string) {
 	f.String(base, "public-url", "http://localhost:8080", "the tracker's public base URL, to print the tracking URL")
 }
 
-func trackingURL(base, code string) string {
-	return strings.TrimRight(base, "/") + "/r/" + code
+// parseExpires parses --expires into at: ” is never (the zero time).
+func parseExpires(v string, at *time.Time) (err error) {
+	*at = time.Time{}
+	if strings.TrimSpace(v) != "" {
+		*at, _, err = admin.ParseTime("expires", v)
+	}
+	return err
 }
 
 func linkAdd() *cobra.Command {
@@ -51,29 +58,17 @@ pick up new links within seconds.`)
 	f.StringVar(&l.Campaign, "campaign", "", "campaign name")
 	f.StringVar(&expires, "expires", "", "when the link stops redirecting to URL: YYYY-MM-DD (its 00:00 UTC) or RFC 3339; default never")
 	publicURLFlag(f.flags, &base)
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return f.runStore(func() error {
 		if err := f.require("partnership", "direction", "url"); err != nil {
 			return err
 		}
-		if strings.TrimSpace(expires) != "" {
-			var err error
-			if l.ExpiresAt, _, err = parseTime("expires", expires); err != nil {
-				return err
-			}
-		}
-		return f.withStore(ctx, func(store *catalog.Store) error {
-			l, err := store.AddLink(ctx, l, cliActor())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "link %s added: %s -> %s\n", l.Code, trackingURL(base, l.Code), l.URL)
-			return nil
-		})
-	})
+		return parseExpires(expires, &l.ExpiresAt)
+	}, func(ctx context.Context, c *admin.Catalog) error { return c.AddLink(ctx, l, base) })
 }
 
 func linkUpdate() *cobra.Command {
 	var code, u, campaign, expires string
+	var ch catalog.LinkChange
 	f := newCmdFlags("link update", "link update --code CODE [--url URL] [--campaign C] [--expires DATE|'']", `
 Changes a link; only the flags given change. The code, partnership and
 direction are fixed: printed links must keep meaning what they meant.
@@ -83,52 +78,26 @@ status.`)
 	f.StringVar(&u, "url", "", "destination URL")
 	f.StringVar(&campaign, "campaign", "", "campaign name ('' for none)")
 	f.StringVar(&expires, "expires", "", "YYYY-MM-DD (its 00:00 UTC) or RFC 3339; '' for never")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		if err := f.require("code"); err != nil {
-			return err
-		}
-		if err := f.requireOne("url", "campaign", "expires"); err != nil {
+	return f.runStore(func() error {
+		if err := f.requireChange("code", "url", "campaign", "expires"); err != nil {
 			return err
 		}
 		set := f.given()
-		var ch catalog.LinkChange
-		if set["url"] {
-			ch.URL = &u
-		}
-		if set["campaign"] {
-			ch.Campaign = &campaign
-		}
+		ch = catalog.LinkChange{URL: ifSet(set["url"], &u), Campaign: ifSet(set["campaign"], &campaign)}
 		if set["expires"] {
-			var at time.Time
-			if strings.TrimSpace(expires) != "" {
-				var err error
-				if at, _, err = parseTime("expires", expires); err != nil {
-					return err
-				}
-			}
-			ch.ExpiresAt = &at
+			ch.ExpiresAt = new(time.Time)
+			return parseExpires(expires, ch.ExpiresAt)
 		}
-		return f.withStore(ctx, func(store *catalog.Store) error {
-			return updateLink(ctx, store, stdout, code, ch)
-		})
-	})
+		return nil
+	}, func(ctx context.Context, c *admin.Catalog) error { return c.UpdateLink(ctx, code, ch) })
 }
 
-// updateLink applies ch to the link and reports what changed.
-func updateLink(ctx context.Context, store *catalog.Store, stdout io.Writer, code string, ch catalog.LinkChange) error {
-	snap, err := store.Load(ctx)
-	if err != nil {
-		return err
+// ifSet is p when its flag was given, else nil: an update's "no change".
+func ifSet[T any](given bool, p *T) *T {
+	if given {
+		return p
 	}
-	before, ok := snap.Links[code]
-	if !ok {
-		return fmt.Errorf("link %q: %w", code, catalog.ErrNotFound)
-	}
-	l, err := store.UpdateLink(ctx, code, ch, cliActor())
-	if err != nil {
-		return err
-	}
-	return printChange(stdout, "link "+code, before, l)
+	return nil
 }
 
 // linkSetStatus is link pause, resume (status active) and archive.
@@ -148,36 +117,8 @@ the partnership's fallback URL, and lists can leave it out
 	}[verb]
 	f := newCmdFlags("link "+verb, "link "+verb+" --code CODE", desc)
 	f.StringVar(&code, "code", "", "link code (required)")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		if err := f.require("code"); err != nil {
-			return err
-		}
-		return f.withStore(ctx, func(store *catalog.Store) error {
-			snap, err := store.Load(ctx)
-			if err != nil {
-				return err
-			}
-			before, ok := snap.Links[code]
-			if !ok {
-				return fmt.Errorf("link %q: %w", code, catalog.ErrNotFound)
-			}
-			if before.Status == status {
-				fmt.Fprintf(stdout, "link %s is already %s\n", code, status)
-				return nil
-			}
-			if _, err := store.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, cliActor()); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "link %s %s (was %s)\n", code, status, before.Status)
-			return nil
-		})
-	})
-}
-
-// linkView is link show --json: the link and its tracking URL.
-type linkView struct {
-	catalog.Link
-	TrackingURL string `json:"tracking_url"`
+	return f.runStore(func() error { return f.require("code") },
+		func(ctx context.Context, c *admin.Catalog) error { return c.SetLinkStatus(ctx, code, status) })
 }
 
 func linkShow() *cobra.Command {
@@ -187,24 +128,7 @@ func linkShow() *cobra.Command {
 			f.StringVar(&code, "code", "", "link code (required)")
 			publicURLFlag(f, &base)
 		}, []string{"code"},
-		func(w *tabwriter.Writer, s *catalog.Snapshot) (any, error) {
-			l, ok := s.Links[code]
-			if !ok {
-				return nil, fmt.Errorf("link %q: %w", code, catalog.ErrNotFound)
-			}
-			v := linkView{Link: l, TrackingURL: trackingURL(base, l.Code)}
-			fmt.Fprintf(w, "code:\t%s\n", l.Code)
-			fmt.Fprintf(w, "tracking url:\t%s\n", v.TrackingURL)
-			fmt.Fprintf(w, "url:\t%s\n", l.URL)
-			fmt.Fprintf(w, "partnership:\t%s\n", l.Partnership)
-			fmt.Fprintf(w, "partner:\t%s\n", l.Partner)
-			fmt.Fprintf(w, "direction:\t%s\n", l.Direction)
-			fmt.Fprintf(w, "status:\t%s\n", l.Status)
-			fmt.Fprintf(w, "campaign:\t%s\n", dash(l.Campaign))
-			fmt.Fprintf(w, "expires:\t%s\n", timeOrNever(l.ExpiresAt))
-			fmt.Fprintf(w, "created by:\t%s\n", dash(l.CreatedBy))
-			return v, nil
-		})
+		func(w *tabwriter.Writer, s *catalog.Snapshot) (any, error) { return admin.ShowLink(w, s, code, base) })
 }
 
 func linkList() *cobra.Command {
@@ -216,21 +140,6 @@ func linkList() *cobra.Command {
 			f.StringVar(&status, "status", "", "only links with this status: active, paused or archived")
 		}, nil,
 		func(w *tabwriter.Writer, s *catalog.Snapshot) (any, error) {
-			switch status {
-			case "", catalog.StatusActive, catalog.StatusPaused, catalog.StatusArchived:
-			default:
-				return nil, badFlag("status", "%q: want active, paused or archived", status)
-			}
-			fmt.Fprintln(w, "CODE\tPARTNERSHIP\tDIRECTION\tSTATUS\tEXPIRES\tCAMPAIGN\tURL")
-			out := []catalog.Link{}
-			for _, k := range sortedKeys(s.Links) {
-				v := s.Links[k]
-				if (partnership != "" && v.Partnership != partnership) || (partner != "" && v.Partner != partner) || (status != "" && v.Status != status) {
-					continue
-				}
-				out = append(out, v)
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Code, v.Partnership, v.Direction, v.Status, timeOrNever(v.ExpiresAt), dash(v.Campaign), v.URL)
-			}
-			return out, nil
+			return admin.ListLinks(w, s, partnership, partner, status)
 		})
 }

@@ -3,20 +3,29 @@
 // (partner, partnership with its terms, link), its audit log (audit), API
 // tokens (token) and the reports (report). The commands are a cobra tree
 // (cli.go); each command's file binds its flags and calls the packages
-// that do the work.
+// that do the work: app for serve and ingest, app/admin for the others.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xpromo/xpromo/app"
+	"github.com/xpromo/xpromo/app/admin"
+	"github.com/xpromo/xpromo/lib/cli"
 )
+
+// clock is the time every business rule of this binary reads: whether a
+// month has ended, a link or token has expired, the salt's day, retention
+// cut-offs, default report ranges. It is the wall clock; TestMain sets the
+// tests' clock (testenv.Clock) so no test depends on today's date.
+var clock = time.Now
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -28,19 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	path, err := execute(ctx, args, stdout, stderr)
-	switch {
-	case err == nil, errors.Is(err, errHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		// A bare errUsage was explained where it was returned; a wrapped
-		// one carries its own message.
-		if err != errUsage {
-			fmt.Fprintf(stderr, "%s: %s\n", path, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
-		}
-		return 2
-	}
-	fmt.Fprintf(stderr, "%s: %v\n", path, err)
-	return 1
+	return cli.ExitCode(stderr, path, err)
 }
 
 // cliActor is who the audit log and created_by/revoked_by record for a
@@ -52,21 +49,12 @@ func cliActor() string {
 	return "cli"
 }
 
-// errUsage marks an error already reported with the usage text.
-var errUsage = errors.New("usage")
-
-// errHelp is what a command line that asked for help (--help, -h, help)
-// returns once the help is printed.
-var errHelp = errors.New("help")
+// errUsage marks an error already reported with the usage text, errHelp
+// a command line that asked for help (--help, -h, help) once it is printed.
+var errUsage, errHelp = cli.ErrUsage, cli.ErrHelp
 
 // common are the connection and logging settings most commands share.
-type common struct {
-	RedisURL      string
-	ClickHouseURL string
-	KeyPrefix     string
-	LogLevel      string
-	LogFormat     string
-}
+type common struct{ app.Settings }
 
 func (c *common) register(f *flags, redis bool) {
 	if redis {
@@ -78,17 +66,17 @@ func (c *common) register(f *flags, redis bool) {
 	f.String(&c.LogFormat, "log-format", "text", "log format: text or json")
 }
 
-func (c *common) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch c.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("log-format %q: want text or json", c.LogFormat)
+// env is what the workflows of package admin run with: these settings,
+// the clock, the CLI's actor and the command's output.
+func (c *common) env(stdout, stderr io.Writer) *admin.Env {
+	return &admin.Env{ClickHouseURL: c.ClickHouseURL, Clock: clock, Actor: cliActor(), Out: stdout, Err: stderr,
+		CatalogChanged: c.CatalogChanged, TokensChanged: c.TokensChanged}
+}
+
+// run sets what the command f does once its flags are parsed: fn with
+// the admin.Env of these settings.
+func (c *common) run(f *flags, fn func(context.Context, *admin.Env) error) *cobra.Command {
+	return f.run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		return fn(ctx, c.env(stdout, stderr))
+	})
 }

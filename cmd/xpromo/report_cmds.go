@@ -1,16 +1,19 @@
 package main
 
+// The read side: xpromo report, country (the report days' time zones),
+// rollup, statements, and what they read: attribute and fx.
+
 import (
 	"context"
 	"fmt"
-	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/app/admin"
+	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/reports"
 )
 
@@ -22,92 +25,39 @@ func reportCmd() *cobra.Command {
 	return group("report REPORT [flags]", subs...)
 }
 
-// reportFlags are the flags every named report takes; the API takes the
-// same as query parameters (GET /v1/reports/NAME).
-type reportFlags struct {
-	from, to, granularity, countries, partner, partnership, compare, by, format string
-	bots                                                                        bool
-}
-
-func (rf *reportFlags) register(f *flags) {
+// registerReport binds the flags every named report takes to q; the API
+// takes the same as query parameters (GET /v1/reports/NAME).
+func registerReport(f *flags, q *admin.ReportQuery) {
 	now := clock().UTC()
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	f.StringVar(&rf.from, "from", monthStart.Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of this month)")
-	f.StringVar(&rf.to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD, included (default: today)")
-	f.StringVar(&rf.granularity, "granularity", "", "day, week or month (default: the whole period as one row, its period FROM..TO)")
-	f.StringVar(&rf.countries, "country", "", "only these countries, comma-separated ISO alpha-2")
-	f.StringVar(&rf.partner, "partner", "", "only this partner")
-	f.StringVar(&rf.partnership, "partnership", "", "only this partnership (required for breakdown)")
-	f.StringVar(&rf.compare, "compare", "", "previous or year: add the earlier period's figures and the change")
-	f.StringVar(&rf.by, "by", "", "breakdown dimension: "+strings.Join(reports.BreakdownDimensions, ", ")+" (sub: the partner's sub= label on the tracking link)")
-	f.BoolVar(&rf.bots, "include-bots", false, "count bots' clicks and views too")
-	f.StringVar(&rf.format, "format", "table", "table, csv, json or xlsx (binary: redirect it to a file)")
-}
-
-// params turns the flags into reports.Params.
-func (rf *reportFlags) params() (reports.Params, error) {
-	var p reports.Params
-	var err error
-	if p.From, err = time.Parse(time.DateOnly, rf.from); err != nil {
-		return p, fmt.Errorf("%w: --from %q: want YYYY-MM-DD", errUsage, rf.from)
-	}
-	if p.To, err = time.Parse(time.DateOnly, rf.to); err != nil {
-		return p, fmt.Errorf("%w: --to %q: want YYYY-MM-DD", errUsage, rf.to)
-	}
-	p.Granularity, p.Compare, p.IncludeBots = rf.granularity, rf.compare, rf.bots
-	if rf.countries != "" {
-		for _, cc := range strings.Split(rf.countries, ",") {
-			p.Countries = append(p.Countries, strings.ToUpper(strings.TrimSpace(cc)))
-		}
-	}
-	p.Partner = strings.TrimSpace(rf.partner)
-	if rf.partnership != "" {
-		p.Partnerships = []string{strings.TrimSpace(rf.partnership)}
-	}
-	switch rf.format {
-	case reports.FormatTable, reports.FormatCSV, reports.FormatJSON, reports.FormatXLSX:
-	default:
-		return p, fmt.Errorf("%w: --format %q: want table, csv, json or xlsx", errUsage, rf.format)
-	}
-	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return p, nil
+	f.StringVar(&q.From, "from", monthStart.Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of this month)")
+	f.StringVar(&q.To, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD, included (default: today)")
+	f.StringVar(&q.Granularity, "granularity", "", "day, week or month (default: the whole period as one row, its period FROM..TO)")
+	f.StringVar(&q.Countries, "country", "", "only these countries, comma-separated ISO alpha-2")
+	f.StringVar(&q.Partner, "partner", "", "only this partner")
+	f.StringVar(&q.Partnership, "partnership", "", "only this partnership (required for breakdown)")
+	f.StringVar(&q.Compare, "compare", "", "previous or year: add the earlier period's figures and the change")
+	f.StringVar(&q.By, "by", "", "breakdown dimension: "+strings.Join(reports.BreakdownDimensions, ", ")+" (sub: the partner's sub= label on the tracking link)")
+	f.BoolVar(&q.IncludeBots, "include-bots", false, "count bots' clicks and views too")
+	f.StringVar(&q.Format, "format", "table", "table, csv, json or xlsx (binary: redirect it to a file)")
 }
 
 func namedReportCmd(name string) *cobra.Command {
 	var c common
-	var rf reportFlags
+	var q admin.ReportQuery
 	f := newFlags("report "+name, "report "+name+" [--from DATE] [--to DATE] [--granularity day|week|month] [--country CC,...] [--partner ID] [--partnership ID] [--include-bots] [--compare previous|year] [--format table|csv|json|xlsx]",
 		reports.Registry[name].Summary+`.
 Days are calendar days in each country's own time zone (`+"`xpromo country set-timezone`"+`,
 default UTC). The CLI reads everything (as admin); GET /v1/reports/`+name+` gives the
 same figures limited to the reader's token.`)
 	c.register(f, false)
-	rf.register(f)
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		p, err := rf.params()
+	registerReport(f, &q)
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		p, err := q.Params()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		snap, err := catalog.NewStore(conn).WithClock(clock).Load(ctx)
-		if err != nil {
-			return err
-		}
-		env, err := reports.NewEnv(ctx, conn, snap)
-		if err != nil {
-			return err
-		}
-		t, err := reports.Registry[name].Run(ctx, env, p, rf.by)
-		if err != nil {
-			return err
-		}
-		return t.Write(stdout, rf.format)
+		return e.Report(ctx, name, p, q.By, q.Format)
 	})
 }
 
@@ -129,30 +79,14 @@ country without one uses UTC.`)
 		f.StringVar(&cc, "country", "", "ISO 3166-1 alpha-2 code (required)")
 		f.StringVar(&tz, "timezone", "", "IANA time zone name, e.g. Europe/Berlin (required)")
 	}
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		if sub == "list" {
+			return e.ListZones(ctx)
 		}
-		defer conn.Close()
-		if sub == "set-timezone" {
-			if cc == "" || tz == "" {
-				return fmt.Errorf("%w: --country and --timezone are required", errUsage)
-			}
-			if err := reports.SetZone(ctx, conn, strings.ToUpper(cc), tz, cliActor()); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s: report days are now in %s\n", strings.ToUpper(cc), tz)
-			return nil
+		if cc == "" || tz == "" {
+			return fmt.Errorf("%w: --country and --timezone are required", errUsage)
 		}
-		zones, err := reports.LoadZones(ctx, conn)
-		if err != nil {
-			return err
-		}
-		for _, k := range sortedKeys(zones) {
-			fmt.Fprintf(stdout, "%s\t%s\n", k, zones[k])
-		}
-		return nil
+		return e.SetZone(ctx, cc, tz)
 	})
 }
 
@@ -170,18 +104,109 @@ is needed only for hits stored before the view existed (an upgrade) or after
 restoring hits from a backup. Stop every ingester first: hits inserted while
 it runs would be counted twice.`)
 	c.register(f, false)
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
+	return c.run(f, func(ctx context.Context, e *admin.Env) error { return e.RebuildRollup(ctx) })
+}
+
+func statementsCmd() *cobra.Command {
+	return group("statements SUBCOMMAND [flags]",
+		sub{"compute a month's statement (a draft, or the closed one): --period YYYY-MM", statementsSubCmd("build")},
+		sub{"close a month: the statement becomes immutable, later events go to the next open month: --period YYYY-MM", statementsSubCmd("close")},
+		sub{"write a month's statement as csv, xlsx or json: --period YYYY-MM --format F [--out DIR|-]", statementsSubCmd("export")})
+}
+
+// statementsSubCmd is statements build, close or export.
+func statementsSubCmd(sub string) *cobra.Command {
+	var c common
+	var period, format, out string
+	f := newFlags("statements "+sub, "statements "+sub+" --period YYYY-MM [flags]", `
+Revenue-split statements per partnership, direction, currency and terms
+version: new users, attributed revenue, the CPA and rev-share amounts, what
+we owe the partner (inbound) and what the partner owes us (outbound), and
+the net. Amounts are rounded half-even to the currency's minor unit per line;
+totals are sums of rounded lines (docs/STATEMENTS.md).`)
+	c.register(f, false)
+	f.StringVar(&period, "period", "", "the month, YYYY-MM (required)")
+	switch sub {
+	case "build":
+		f.StringVar(&format, "format", "table", "table, csv or json")
+	case "export":
+		f.StringVar(&format, "format", "csv", "csv, xlsx or json")
+		f.StringVar(&out, "out", ".", "directory to write the file into (its name carries the period and the hash), or - for standard output")
+	}
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		if period == "" {
+			return fmt.Errorf("%w: --period is required (YYYY-MM)", errUsage)
+		}
+		switch {
+		case sub == "build" && !slices.Contains([]string{"table", "", "csv", "json"}, format):
+			return fmt.Errorf("%w: --format %q: want table, csv or json", errUsage, format)
+		case sub == "export" && !slices.Contains([]string{"csv", "xlsx", "json"}, format):
+			return fmt.Errorf("%w: --format %q: want csv, xlsx or json", errUsage, format)
+		}
+		return e.Statement(ctx, sub, period, format, out)
+	})
+}
+
+func attributeCmd() *cobra.Command {
+	var c common
+	var from, to, currency string
+	var asJSON bool
+	now := clock().UTC()
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	f := newFlags("attribute", "attribute [--from DATE] [--to DATE] [--reporting-currency EUR]", `
+Recomputes the attribution of the conversions that happened from --from to
+--to (both whole UTC days, inclusive) from the stored clicks, conversions and
+partnership terms, and writes one row per conversion to the attributions
+table; the newest computation wins. Safe to run again at any time: late
+clicks, late conversions and corrected terms change the result.
+`+"`xpromo serve`"+` runs it every --attribute-every for the current and the
+previous month.`)
+	c.register(f, false)
+	f.StringVar(&from, "from", monthStart.AddDate(0, -1, 0).Format(time.DateOnly), "first day, YYYY-MM-DD (default: the first of last month)")
+	f.StringVar(&to, "to", now.Format(time.DateOnly), "last day, YYYY-MM-DD (default: today)")
+	f.String(&currency, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in (ISO 4217)")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		start, end, err := admin.ParseDays(from, to)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if end.Before(start) {
+			return fmt.Errorf("%w: --to %s is before --from %s", errUsage, to, from)
+		}
+		currency = strings.ToUpper(currency)
+		if len(currency) != 3 {
+			return fmt.Errorf("%w: --reporting-currency %q: want an ISO 4217 code", errUsage, currency)
+		}
+		log, err := c.Logger(e.Err)
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		start := time.Now()
-		rows, hits, err := reports.RebuildRollup(ctx, conn)
-		if err != nil {
-			return err
+		return e.Attribute(ctx, start, end, currency, asJSON, log)
+	})
+}
+
+func fxCmd() *cobra.Command {
+	return group("fx SUBCOMMAND [flags]",
+		sub{"load ECB euro reference rates from a CSV file or the ECB's zip of one", fxLoadCmd()})
+}
+
+func fxLoadCmd() *cobra.Command {
+	var c common
+	f := newFlags("fx load", "fx load [flags] FILE.csv", `
+Loads the European Central Bank's euro reference rates from FILE.csv: the
+historical file (eurofxref-hist.csv) or the daily one (eurofxref.csv), as
+downloaded from the ECB, or the ECB's zip of either (eurofxref-hist.zip,
+eurofxref.zip), read as it is. Any other kind of file is refused with what
+it is. Rates are kept by date; loading a file again
+replaces the rates it holds. Conversions use the latest rate on or before
+their day (at most 7 days old).`)
+	c.register(f, false)
+	f.cmd.Args = cobra.ArbitraryArgs
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		if f.NArg() != 1 || f.Arg(0) == "" {
+			return fmt.Errorf("%w: want exactly one FILE.csv, got %d arguments", errUsage, f.NArg())
 		}
-		fmt.Fprintf(stdout, "hits_hourly rebuilt in %s: %d rows for %d hits\n", time.Since(start).Round(time.Millisecond), rows, hits)
-		return nil
+		return e.LoadRates(ctx, f.Arg(0))
 	})
 }

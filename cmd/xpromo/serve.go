@@ -1,19 +1,18 @@
 package main
 
 // xpromo serve and xpromo ingest: their flags, bound to app.Config and
-// app.IngestConfig; package app builds and runs what they describe.
+// app.IngestConfig; package app builds and runs what they describe. And
+// xpromo migrate, the schema they need.
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xpromo/xpromo/app"
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/lib/secrets"
 )
@@ -53,7 +52,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`)
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		log, err := shared.logger(stderr)
+		log, err := shared.Logger(stderr)
 		if err != nil {
 			return err
 		}
@@ -77,13 +76,6 @@ func registerBatching(f *flags, c *app.Batching) {
 	f.Duration(&c.ClaimIdle, "claim-idle", 30*time.Second, "ingest: take over entries another ingester left unacknowledged this long")
 }
 
-// ingestGCPercent is xpromo ingest's default GC target. The ingester
-// allocates an object or two per hit and keeps only about two batches: at
-// Go's default of 100 the collector took about a third of its CPU, at 400
-// about a quarter less CPU in all, for a peak RSS of 0.6-0.8 GB instead of
-// about half that at the default batch size (README, "Ingest memory").
-const ingestGCPercent = 400
-
 func ingestCmd() *cobra.Command {
 	var c common
 	var cfg app.IngestConfig
@@ -97,25 +89,40 @@ after --claim-idle and never counted twice. SIGTERM drains the current batch.`)
 	registerBatching(f, &cfg.Batching)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (empty: off)")
 	f.String(&cfg.PprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address, e.g. 127.0.0.1:6061 (empty: off)")
-	f.Int(&gcPercent, "gc-percent", ingestGCPercent, "Go garbage collector target (as GOGC, which wins when set): higher trades memory for CPU; -1 turns the collector off")
+	f.Int(&gcPercent, "gc-percent", app.DefIngestGCPercent, "Go garbage collector target (as GOGC, which wins when set): higher trades memory for CPU; -1 turns the collector off")
 	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		if gcPercent < -1 {
-			return fmt.Errorf("gc-percent %d: want -1 (off) or a percentage >= 0", gcPercent)
-		}
-		if _, set := os.LookupEnv("GOGC"); !set {
-			debug.SetGCPercent(gcPercent)
+		if err := app.SetGCPercent(gcPercent); err != nil {
+			return err
 		}
 		cfg.RedisURL, cfg.ClickHouseURL, cfg.KeyPrefix = c.RedisURL, c.ClickHouseURL, c.KeyPrefix
 		if err := cfg.Validate(); err != nil {
 			return err
 		}
-		log, err := c.logger(stderr)
+		log, err := c.Logger(stderr)
 		if err != nil {
 			return err
 		}
-		if cfg.AfterInsert, err = faultKillAfterInserts(log); err != nil {
+		return app.Ingest(ctx, &cfg, log)
+	})
+}
+
+func migrateCmd() *cobra.Command {
+	var c common
+	var cluster string
+	var status bool
+	f := newFlags("migrate", "migrate [flags]", `
+Creates the database if needed and applies every embedded migration not yet
+recorded in the xpromo_migrations table. Safe to run again at any time.`)
+	c.register(f, false)
+	f.String(&cluster, "cluster", "", "run DDL ON CLUSTER this cluster (empty for a single server)")
+	f.Bool(&status, "status", false, "only list migrations and whether each is applied")
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		log, err := c.Logger(e.Err)
+		if err != nil {
 			return err
 		}
-		return app.Ingest(ctx, &cfg, log)
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		return e.Migrate(ctx, cluster, status, log)
 	})
 }

@@ -1,20 +1,20 @@
 package main
 
+// xpromo erase and xpromo retention: what ops/privacy does to a person's
+// events and to old raw hits.
+
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/xpromo/xpromo/app"
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/attribution"
-	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/ops/privacy"
 )
 
@@ -47,70 +47,42 @@ id, not the id itself.`)
 	f.BoolVar(&dryRun, "dry-run", false, "only show what would be erased")
 	f.String(&reportingCur, "reporting-currency", attribution.DefaultReportingCurrency, "currency revenue is also stated in, for conversions attributed again (as serve's)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long (mutations on large tables take a while)")
-	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
 		s.UserID, s.Visitor = strings.TrimSpace(s.UserID), strings.TrimSpace(s.Visitor)
 		if (s.UserID == "") == (s.Visitor == "") {
 			fmt.Fprintln(f.Output(), "name exactly one of --user and --visitor")
 			f.Usage()
 			return errUsage
 		}
-		log, err := c.logger(stderr)
+		log, err := c.Logger(e.Err)
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		conn, err := chdb.Open(ctx, c.ClickHouseURL, false)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		ropts, err := redis.ParseURL(c.RedisURL)
-		if err != nil {
-			return fmt.Errorf("redis-url: %w", err)
-		}
-		rdb := redis.NewClient(ropts)
-		defer rdb.Close()
-		job := attribution.NewJob(conn, catalog.NewStore(conn).WithClock(clock), fx.NewStore(conn).WithClock(clock), log).WithClock(clock)
-		job.ReportingCurrency = strings.ToUpper(reportingCur)
-		er := &privacy.Eraser{Conn: conn, Redis: rdb, KeyPrefix: c.KeyPrefix, Log: log,
-			Reattribute: func(ctx context.Context, from, to time.Time) error { _, err := job.Run(ctx, from, to); return err }}
-		plan, err := er.Plan(ctx, s)
-		if err != nil {
-			return err
-		}
-		if dryRun {
-			fmt.Fprintf(stdout, "would erase %s: %s\n", subjectName(plan.Subject), plan.Summary())
-			return nil
-		}
-		if plan.Empty() {
-			fmt.Fprintf(stdout, "nothing to erase for %s\n", subjectName(plan.Subject))
-			return nil
-		}
-		res, err := er.Erase(ctx, plan)
-		if err != nil {
-			return err
-		}
-		if err := catalog.NewStore(conn).WithClock(clock).Audit(ctx, res.AuditEntry(cliActor(), plan.Subject)); err != nil {
-			return fmt.Errorf("erased, but the audit entry failed: %w", err)
-		}
-		fmt.Fprintf(stdout, "erased %s in %s: %s; rollup months rebuilt %v; %d redis key(s) deleted\n",
-			subjectName(plan.Subject), res.Took.Round(time.Millisecond), rowsLine(res.Rows), res.Months, res.RedisKeys)
-		return nil
+		return e.Erase(ctx, s, dryRun, c.RedisURL, c.KeyPrefix, reportingCur, log)
 	})
 }
 
-func subjectName(s privacy.Subject) string {
-	if s.UserID != "" {
-		return "user " + s.UserID + " (" + s.Source + ")"
-	}
-	return "visitor " + s.Visitor
-}
-
-func rowsLine(rows map[string]uint64) string {
-	parts := make([]string, 0, len(rows))
-	for _, t := range privacy.Keys() {
-		parts = append(parts, fmt.Sprintf("%s %d", t, rows[t]))
-	}
-	return strings.Join(parts, ", ")
+func retentionCmd() *cobra.Command {
+	var c common
+	var keep string
+	var dryRun bool
+	f := newFlags("retention", "retention [--retain-hits 13mo] [--dry-run] [flags]", `
+Drops the months (partitions) of raw hits whose whole month is older than
+--retain-hits, with ALTER TABLE ... DROP PARTITION. The hourly rollup
+(hits_hourly), conversions and attributions are kept: reports over old
+months still show clicks and users from the rollup, but breakdowns,
+capture quality and visitor countries, which read raw hits, are empty
+there. serve does the same every hour when given --retain-hits.`)
+	c.register(f, false)
+	f.String(&keep, "retain-hits", "off", app.RetainHitsUsage)
+	f.BoolVar(&dryRun, "dry-run", false, "only list the months that would be dropped")
+	return c.run(f, func(ctx context.Context, e *admin.Env) error {
+		period, err := privacy.ParsePeriod(keep)
+		if err != nil {
+			return err
+		}
+		return e.Retention(ctx, period, dryRun)
+	})
 }
