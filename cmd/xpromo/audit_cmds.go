@@ -17,9 +17,6 @@ func auditCmd() *cobra.Command {
 		sub{"list audit entries, newest first [--entity E] [--entity-id ID] [--actor A] [--from DATE] [--to DATE] [--limit N]", auditList()})
 }
 
-// auditView is an audit entry as audit list --json prints it.
-type auditView = admin.AuditView
-
 func auditList() *cobra.Command {
 	var filt catalog.AuditFilter
 	var from, to string

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -131,7 +132,7 @@ func TestCatalogPartnerCommands(t *testing.T) {
 	}
 	// Only the changes are filed: the unchanged update and the second
 	// archive wrote nothing.
-	entries := cliJSON[[]auditView](t, db, "audit", "list", "--entity", "partner", "--entity-id", "acme")
+	entries := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--entity", "partner", "--entity-id", "acme")
 	if len(entries) != 3 {
 		t.Fatalf("audit of acme: %d entries, want 3 (create, 2 updates): %+v", len(entries), entries)
 	}
@@ -230,7 +231,7 @@ func TestCatalogPartnershipAndTermsCommands(t *testing.T) {
 			"--partner-may-create-links=false", "--end-date", "2026-12-31", "--fallback-url", ""},
 			out: []string{"version 3 stored"}},
 	})
-	show := cliJSON[partnershipView](t, db, "partnership", "show", "--id", "acme-de")
+	show := cliJSON[admin.PartnershipView](t, db, "partnership", "show", "--id", "acme-de")
 	if len(show.Terms) != 3 || show.TermsInForce != 3 || show.Direction != "both" {
 		t.Fatalf("partnership show --json = %+v", show)
 	}
@@ -238,7 +239,7 @@ func TestCatalogPartnershipAndTermsCommands(t *testing.T) {
 		t.Errorf("v3 = %+v", v3)
 	}
 
-	entries := cliJSON[[]auditView](t, db, "audit", "list", "--entity", "partnership", "--entity-id", "acme-de")
+	entries := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--entity", "partnership", "--entity-id", "acme-de")
 	var actions []string
 	for _, e := range entries {
 		actions = append(actions, e.Action)
@@ -308,7 +309,7 @@ func TestCatalogLinkCommands(t *testing.T) {
 		{name: "list bad status", args: []string{"link", "list", "--status", "dead"}, code: 1, errText: []string{"--status: "}},
 	})
 
-	l := cliJSON[linkView](t, db, "link", "show", "--code", "Promo")
+	l := cliJSON[admin.LinkView](t, db, "link", "show", "--code", "Promo")
 	if l.Status != "active" || l.Campaign != "summer" || l.URL != "https://www.example.com/new?x={click_id}" || l.TrackingURL != "https://t.example/r/Promo" || l.ExpiresAt.Format("2006-01-02T15:04:05") != "2031-02-03T03:05:06" {
 		t.Errorf("link show --json = %+v", l)
 	}
@@ -318,7 +319,7 @@ func TestCatalogLinkCommands(t *testing.T) {
 	}
 
 	// The audit log has every change, newest first, and filters.
-	entries := cliJSON[[]auditView](t, db, "audit", "list", "--entity", "link", "--entity-id", gen, "--actor", "cli:tester")
+	entries := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--entity", "link", "--entity-id", gen, "--actor", "cli:tester")
 	var statuses []string
 	for _, e := range entries {
 		var after catalog.Link
@@ -330,18 +331,18 @@ func TestCatalogLinkCommands(t *testing.T) {
 	if got := strings.Join(statuses, ","); got != "update:archived,update:active,update:paused,create:active" {
 		t.Errorf("audit of %s: %s", gen, got)
 	}
-	if got := cliJSON[[]auditView](t, db, "audit", "list", "--entity", "link", "--limit", "2"); len(got) != 2 {
+	if got := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--entity", "link", "--limit", "2"); len(got) != 2 {
 		t.Errorf("--limit 2: %d entries", len(got))
 	}
-	if got := cliJSON[[]auditView](t, db, "audit", "list", "--actor", "someone-else"); len(got) != 0 {
+	if got := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--actor", "someone-else"); len(got) != 0 {
 		t.Errorf("--actor someone-else: %d entries", len(got))
 	}
-	if got := cliJSON[[]auditView](t, db, "audit", "list", "--to", "2000-01-01"); len(got) != 0 {
+	if got := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--to", "2000-01-01"); len(got) != 0 {
 		t.Errorf("--to 2000-01-01: %d entries", len(got))
 	}
 	// 6 creations (acme, acme-de, acme-fr, gen, Promo, fr1), 3 updates of
 	// Promo and 3 status changes of gen.
-	if all := cliJSON[[]auditView](t, db, "audit", "list", "--from", "2000-01-01", "--to", "2105-01-01"); len(all) != 12 {
+	if all := cliJSON[[]admin.AuditView](t, db, "audit", "list", "--from", "2000-01-01", "--to", "2105-01-01"); len(all) != 12 {
 		t.Errorf("audit list --from 2000-01-01: %d entries, want 12", len(all))
 	}
 	runSteps(t, db, []cliStep{
@@ -383,7 +384,7 @@ func TestTokenCommandsAudit(t *testing.T) {
 	if strings.Contains(out, secret) || strings.Contains(out, secret[len(auth.Prefix)+auth.IDLen+1:]) || strings.Contains(out, "hash") {
 		t.Fatalf("the audit log holds the token's secret:\n%s", out)
 	}
-	var entries []auditView
+	var entries []admin.AuditView
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatal(err)
 	}

@@ -55,10 +55,6 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (stri
 	return cli.Execute(ctx, newRoot(), args, stdout, stderr)
 }
 
-// gnuArgs rewrites Go-flag-style single-dash long flags; the tests of
-// the rewrite on xpromo's own command lines call it by this name.
-var gnuArgs = cli.GNUArgs
-
 // group is a command made of the subcommands subs, each with its summary.
 func group(use string, subs ...sub) *cobra.Command {
 	c := &cobra.Command{Use: use, Args: cobra.ArbitraryArgs, RunE: cli.RunGroup}

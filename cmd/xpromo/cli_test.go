@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/xpromo/xpromo/lib/cli"
 )
 
-// gnuArgs turns only Go-flag-style single-dash long flags of the command
+// cli.GNUArgs turns only Go-flag-style single-dash long flags of the command
 // named into double-dash ones; values, shorthands, unknown words and what
 // follows "--" stay as they are.
 func TestGNUArgs(t *testing.T) {
@@ -30,8 +32,8 @@ func TestGNUArgs(t *testing.T) {
 		{"-help", "--help"},
 		{"nope -id x", "nope -id x"},
 	} {
-		if got := strings.Join(gnuArgs(root, strings.Fields(tt.in)), " "); got != tt.want {
-			t.Errorf("gnuArgs(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := strings.Join(cli.GNUArgs(root, strings.Fields(tt.in)), " "); got != tt.want {
+			t.Errorf("cli.GNUArgs(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -15,9 +15,6 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 )
 
-// linkView is link show --json.
-type linkView = admin.LinkView
-
 func linkCmd() *cobra.Command {
 	return group("link SUBCOMMAND [flags]",
 		sub{"add a link: --partnership ID --direction inbound|outbound --url URL [--code CODE] [--campaign C] [--expires DATE]", linkAdd()},

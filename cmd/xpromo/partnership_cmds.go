@@ -51,9 +51,6 @@ active links of the dropped direction exist: pause or archive them first.`)
 		func(ctx context.Context, c *admin.Catalog) error { return c.SetDirection(ctx, id, direction) })
 }
 
-// partnershipView is partnership show --json.
-type partnershipView = admin.PartnershipView
-
 func partnershipShow() *cobra.Command {
 	var id string
 	return listCatalog("partnership show", "--id ID", "Shows a partnership, its links by status and every version of its terms.",
