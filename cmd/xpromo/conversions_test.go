@@ -125,9 +125,9 @@ func TestConversionsEndToEnd(t *testing.T) {
 		outcome, partnership, match string
 		revenue, revRep             string
 	}
-	// Keyed by type, user and order; a repeat has the same key, and which
-	// of two copies counts is not fixed (requests a millisecond apart can
-	// get ids in either order), so each key holds a set of rows.
+	// Keyed by type, user and order; a repeat has the same key, so each
+	// key holds its rows in outcome order. The copy answered as new is the
+	// one credited, whatever the order of the two ids (GET below reads it).
 	got := map[string][]row{}
 	rows, err := db.Conn.Query(ctx, `SELECT concat(toString(type), ':', user_id, ':', order_id),
  toString(outcome), partnership, match, revenue, revenue_rep FROM attributions FINAL ORDER BY outcome`)

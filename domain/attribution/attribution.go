@@ -58,6 +58,7 @@ type Conversion struct {
 	Amount      decimal.Decimal
 	Currency    string
 	Existing    bool // the product says the user already had an account
+	Repeat      bool // answered as a repeat when it was captured (stored duplicate = 1)
 }
 
 // Terms returns the version of a partnership's terms in force at at, false

@@ -39,14 +39,17 @@ func typeRank(t string) int {
 }
 
 // compareConv is the processing order: time, then signups before
-// purchases before refunds, then id, then every other field so that only
-// identical conversions tie.
+// purchases before refunds, then the one the capture answered as new
+// before its repeats (stored times have whole seconds, and ids of requests
+// a millisecond apart need not be in their order), then id, then every
+// other field so that only identical conversions tie.
 func compareConv(a, b *Conversion) int {
 	if c := a.Time.Compare(b.Time); c != 0 {
 		return c
 	}
 	return cmp.Or(
 		cmp.Compare(typeRank(a.Type), typeRank(b.Type)),
+		boolCmp(a.Repeat, b.Repeat),
 		strings.Compare(a.ID, b.ID),
 		strings.Compare(a.Type, b.Type),
 		strings.Compare(a.Source, b.Source),

@@ -66,7 +66,8 @@
 // Conversions are processed in time order; at the same instant signups
 // come before purchases, and purchases before refunds (a checkout that
 // creates the account and the order in one second is a new user who
-// bought), then by conversion id. "Earlier" and "already seen" below refer
+// bought), then the conversion the capture answered as new before those it
+// answered as repeats (Repeat), then by conversion id. "Earlier" and "already seen" below refer
 // to this order. A conversion whose non-empty ID was already processed is
 // a duplicate (a redelivered event).
 //

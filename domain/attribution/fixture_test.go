@@ -30,7 +30,7 @@ var fixtureColumns = map[string]bool{
 	"visitor": true, "fingerprint": true,
 	// conversions
 	"type": true, "source": true, "user": true, "order": true, "click": true,
-	"amount": true, "currency": true, "existing": true,
+	"amount": true, "currency": true, "existing": true, "repeat": true,
 	// expectations, on conversion rows
 	"want_outcome": true, "want_partnership": true, "want_click": true, "want_model": true,
 	"want_match": true, "want_revenue": true, "want_overlaps": true,
@@ -170,7 +170,7 @@ func loadFixture(t *testing.T, path string) []*scenario {
 				ID: get("id"), Time: at, Type: get("type"), Source: get("source"),
 				UserID: get("user"), OrderID: get("order"), ClickID: get("click"),
 				Visitor: get("visitor"), Fingerprint: get("fingerprint"),
-				Amount: dec("amount"), Currency: get("currency"), Existing: flag("existing"),
+				Amount: dec("amount"), Currency: get("currency"), Existing: flag("existing"), Repeat: flag("repeat"),
 			})
 			var overlaps []string
 			if v := get("want_overlaps"); v != "" {

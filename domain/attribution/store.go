@@ -81,7 +81,7 @@ type Summary struct {
 // conversion of the run can reach: by click id, visitor or fingerprint.
 const (
 	selectConversions = `SELECT id, ts, toString(type), source, user_id, order_id, click_id, visitor, fingerprint,
- existing, amount, currency, country
+ existing, duplicate, amount, currency, country
 FROM conversions WHERE ts >= ? AND ts < ?`
 	selectClicks = `SELECT id, ts, partnership, partner, country, toString(direction), visitor, fingerprint, is_bot
 FROM hits
@@ -214,12 +214,12 @@ func (j *Job) conversions(ctx context.Context, from, to time.Time) ([]storedConv
 	out, err := chdb.Collect(ctx, j.conn, selectConversions, []any{from, to}, func(r driver.Rows) (storedConv, error) {
 		var (
 			c        storedConv
-			existing uint8
+			existing, repeat uint8
 		)
 		err := r.Scan(&c.ID, &c.Time, &c.Type, &c.Source, &c.UserID, &c.OrderID, &c.ClickID, &c.Visitor, &c.Fingerprint,
-			&existing, &c.Amount, &c.Currency, &c.country)
+			&existing, &repeat, &c.Amount, &c.Currency, &c.country)
 		c.Time = c.Time.UTC()
-		c.Existing = existing != 0
+		c.Existing, c.Repeat = existing != 0, repeat != 0
 		return c, err
 	})
 	if err != nil {
