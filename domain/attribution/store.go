@@ -213,7 +213,7 @@ func (j *Job) Run(ctx context.Context, from, to time.Time) (Summary, error) {
 func (j *Job) conversions(ctx context.Context, from, to time.Time) ([]storedConv, error) {
 	out, err := chdb.Collect(ctx, j.conn, selectConversions, []any{from, to}, func(r driver.Rows) (storedConv, error) {
 		var (
-			c        storedConv
+			c                storedConv
 			existing, repeat uint8
 		)
 		err := r.Scan(&c.ID, &c.Time, &c.Type, &c.Source, &c.UserID, &c.OrderID, &c.ClickID, &c.Visitor, &c.Fingerprint,
