@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/xpromo/xpromo/lib/ids"
-	"github.com/xpromo/xpromo/schema"
 )
 
 // Audit vocabulary of API token changes: the tokens live in http/auth, but
@@ -54,12 +55,20 @@ const (
 )
 
 const (
-	selectAudit = `SELECT ts, id, actor, action, entity, entity_id, country, before, after FROM audit_log`
+	auditColumns = `ts, id, actor, action, entity, entity_id, country, before, after`
+	selectAudit  = `SELECT ` + auditColumns + ` FROM audit_log`
+	insertAudit  = `INSERT INTO audit_log (` + auditColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 )
 
-// Audit writes e, giving it an id and the current time when they are empty.
+// Audit writes e on its own, giving it an id and the current time when
+// they are empty: for changes kept outside the catalog (tokens). A
+// catalog change writes its entry in its own transaction instead.
 func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
-	const op = "audit"
+	return wrapErr("audit", pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return s.audit(ctx, tx, e) }))
+}
+
+// audit checks e and inserts it in tx.
+func (s *Store) audit(ctx context.Context, tx pgx.Tx, e AuditEntry) error {
 	for _, f := range []struct{ name, v string }{{"actor", e.Actor}, {"action", e.Action}, {"entity", e.Entity}} {
 		if strings.TrimSpace(f.v) == "" {
 			return fieldErr(f.name, "is required")
@@ -73,23 +82,14 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.TS.IsZero() {
 		e.TS = s.now()
 	}
-	// DateTime keeps whole seconds; the id (time-ordered) orders within one.
+	// Whole seconds, as the log has always been kept; the id (time-ordered)
+	// orders within one.
 	e.TS = e.TS.UTC().Truncate(time.Second)
 	if e.ID == "" {
 		e.ID = ids.New(s.now())
 	}
-	batch, err := s.conn.PrepareBatch(ctx, schema.AuditLog.Insert())
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	defer batch.Close()
-	if err := batch.Append(e.TS, e.ID, e.Actor, e.Action, e.Entity, e.EntityID, e.Country, e.Before, e.After); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
+	_, err := tx.Exec(ctx, insertAudit, e.TS, e.ID, e.Actor, e.Action, e.Entity, e.EntityID, e.Country, e.Before, e.After)
+	return err
 }
 
 // AuditLog returns the entries matching f, newest first.
@@ -102,29 +102,29 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 		where []string
 		args  []any
 	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
 	for _, c := range []struct{ col, v string }{{"entity", f.Entity}, {"entity_id", f.EntityID}, {"actor", f.Actor}} {
 		if c.v != "" {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.v)
+			where = append(where, c.col+" = "+arg(c.v))
 		}
 	}
-	// Times are bound as whole seconds: a fraction would make the driver
-	// write toDateTime64, which 18.16 lacks.
+	// Entries are kept in whole seconds: a bound inside a second covers it
+	// whole, as it did when the log lived in ClickHouse.
 	if !f.From.IsZero() {
-		where = append(where, "ts >= ?")
-		args = append(args, f.From.UTC().Truncate(time.Second))
+		where = append(where, "ts >= "+arg(f.From.UTC().Truncate(time.Second)))
 	}
 	if !f.To.IsZero() {
 		to := f.To.UTC()
 		if t := to.Truncate(time.Second); !t.Equal(to) {
 			to = t.Add(time.Second) // exclusive bound: keep the second it falls in
 		}
-		where = append(where, "ts < ?")
-		args = append(args, to)
+		where = append(where, "ts < "+arg(to))
 	}
 	if f.Countries != nil {
-		where = append(where, "has(?, country)")
-		args = append(args, f.Countries)
+		where = append(where, "country = ANY("+arg(f.Countries)+")")
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -135,24 +135,20 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += fmt.Sprintf(" ORDER BY ts DESC, id DESC LIMIT %d", limit)
+	q += " ORDER BY ts DESC, id DESC LIMIT " + arg(limit)
 
-	rows, err := s.conn.Query(ctx, q, args...)
+	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
 		var e AuditEntry
-		if err := rows.Scan(&e.TS, &e.ID, &e.Actor, &e.Action, &e.Entity, &e.EntityID, &e.Country, &e.Before, &e.After); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
+		err := r.Scan(&e.TS, &e.ID, &e.Actor, &e.Action, &e.Entity, &e.EntityID, &e.Country, &e.Before, &e.After)
 		e.TS = e.TS.UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return e, err
+	})
+	if err != nil || len(out) == 0 {
+		return nil, wrapErr(op, err)
 	}
 	return out, nil
 }

@@ -8,9 +8,9 @@ import (
 )
 
 func TestAuditLog(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := testCtx(t)
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 
 	t0 := time.Date(2024, 10, 1, 12, 0, 0, 0, time.UTC) // before the entry stamped with the clock
 	entries := []AuditEntry{

@@ -9,23 +9,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
-// unreachableURL is a ClickHouse nobody listens on: connecting is refused.
-const unreachableURL = "clickhouse://127.0.0.1:1/x"
+// unreachableURL is a PostgreSQL nobody listens on: connecting is refused.
+const unreachableURL = "postgres://x:x@127.0.0.1:1/x?sslmode=disable"
 
 func unreachableStore(t *testing.T) *Store {
 	t.Helper()
-	conn, err := chdb.Connect(unreachableURL)
+	pool, err := pgxpool.New(context.Background(), unreachableURL)
 	if err != nil {
-		t.Fatalf("chdb.Connect(%s): %v", unreachableURL, err)
+		t.Fatalf("pgxpool.New(%s): %v", unreachableURL, err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return NewStore(conn)
+	t.Cleanup(pool.Close)
+	return NewStore(pool)
 }
 
 func TestCacheStartAndRefresh(t *testing.T) {
@@ -204,10 +205,10 @@ func TestCacheStartWithNothing(t *testing.T) {
 // With a one-hour interval only Trigger reloads: directly, or through a
 // Redis notification (notify.Watch calls Trigger, as serve wires it).
 func TestCacheTriggerReloadsAtOnce(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	r := testenv.NewRedis(t)
 	ctx := testCtx(t)
-	c := NewCache(NewStore(db.Conn), "", time.Hour, testenv.Logger(t))
+	c := NewCache(NewStore(db.Pool), "", time.Hour, testenv.Logger(t))
 	if err := c.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -1,6 +1,7 @@
-// Package catalog stores partners, partnerships and links in ClickHouse
-// and gives the tracker an in-memory snapshot of them that is refreshed in
-// the background, so a redirect never waits on ClickHouse.
+// Package catalog stores partners, partnerships, terms and links in
+// PostgreSQL, the catalog of record, and gives the tracker an in-memory
+// snapshot of them that is refreshed in the background, so a redirect never
+// waits on a database.
 package catalog
 
 import (
@@ -10,13 +11,12 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/lib/chdb"
 )
 
 // ClickIDPlaceholder in a link's URL is replaced by the click id; a URL
@@ -64,21 +64,19 @@ var ErrExists = errors.New("already exists")
 // ErrNotFound is returned when a referenced row does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Store reads and writes the catalog tables.
+// Store reads and writes the catalog tables. Every change runs in one
+// transaction with its audit entry; the database's constraints and row
+// locks keep writers in several processes from clashing.
 type Store struct {
-	conn     driver.Conn
+	db       *pgxpool.Pool
 	now      func() time.Time
 	onChange func(context.Context)
-	writeMu  sync.Mutex // serialises read-modify-write of catalog rows in this process
 }
 
-// NewStore returns a Store on conn.
-func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, now: time.Now} }
+// NewStore returns a Store on db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db, now: time.Now} }
 
-// Conn is the ClickHouse connection the store uses.
-func (s *Store) Conn() driver.Conn { return s.conn }
-
-// OnChange sets fn to be called after every successful change, e.g. to
+// OnChange sets fn to be called after every committed change, e.g. to
 // publish an invalidation so every tracker reloads at once. Set it before
 // the Store is shared.
 func (s *Store) OnChange(fn func(context.Context)) { s.onChange = fn }
@@ -90,26 +88,38 @@ func (s *Store) changed(ctx context.Context) {
 }
 
 const (
-	selectPartners     = `SELECT id, name, domains, toString(status), countries FROM partners FINAL ORDER BY id`
-	selectPartnerships = `SELECT id, partner, country, toString(direction) FROM partnerships FINAL ORDER BY id`
-	selectLinks        = `SELECT code, partnership, partner, toString(direction), url, campaign, toString(status), expires_at, created_by FROM links FINAL ORDER BY code`
+	partnerColumns     = `id, name, domains, status, countries`
+	partnershipColumns = `id, partner, country, direction`
+	linkColumns        = `code, partnership, partner, direction, url, campaign, status, expires_at, created_by`
+	selectPartners     = `SELECT ` + partnerColumns + ` FROM partners ORDER BY id`
+	selectPartnerships = `SELECT ` + partnershipColumns + ` FROM partnerships ORDER BY id`
+	selectLinks        = `SELECT ` + linkColumns + ` FROM links ORDER BY code`
 )
 
-func (s *Store) insert(ctx context.Context, op, query string, values ...any) error {
-	now := s.now().UTC()
-	values = append(values, now.Truncate(time.Second), uint64(now.UnixNano()))
-	batch, err := s.conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+func scanPartner(r pgx.CollectableRow) (Partner, error) {
+	var p Partner
+	err := r.Scan(&p.ID, &p.Name, &p.Domains, &p.Status, &p.Countries)
+	return p, err
+}
+
+func scanPartnership(r pgx.CollectableRow) (Partnership, error) {
+	var p Partnership
+	err := r.Scan(&p.ID, &p.Partner, &p.Country, &p.Direction)
+	return p, err
+}
+
+func scanLink(r pgx.CollectableRow) (Link, error) {
+	var (
+		l       Link
+		expires *time.Time
+	)
+	if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign, &l.Status, &expires, &l.CreatedBy); err != nil {
+		return l, err
 	}
-	defer batch.Close()
-	if err := batch.Append(values...); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	if expires != nil {
+		l.ExpiresAt = expires.UTC()
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
+	return l, nil
 }
 
 // Snapshot is the whole catalog at one moment, ready for lookups.
@@ -205,7 +215,7 @@ func (r *Resolved) Target(now time.Time, clickID string) (dest string, fallback,
 	return fb.url(clickID), true, true
 }
 
-// Load reads the whole catalog.
+// Load reads the whole catalog, every table as of one moment.
 func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	snap := &Snapshot{
 		Partners:     map[string]Partner{},
@@ -214,56 +224,49 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 		Terms:        map[string][]Terms{},
 		LoadedAt:     s.now().UTC(),
 	}
-	if err := s.scan(ctx, selectPartners, func(r driver.Rows) error {
-		var p Partner
-		if err := r.Scan(&p.ID, &p.Name, &p.Domains, &p.Status, &p.Countries); err != nil {
-			return err
+	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := each(ctx, tx, selectPartners, scanPartner, func(p Partner) { snap.Partners[p.ID] = p }); err != nil {
+			return fmt.Errorf("partners: %w", err)
 		}
-		snap.Partners[p.ID] = p
+		if err := each(ctx, tx, selectPartnerships, scanPartnership, func(p Partnership) { snap.Partnerships[p.ID] = p }); err != nil {
+			return fmt.Errorf("partnerships: %w", err)
+		}
+		if err := each(ctx, tx, selectLinks, scanLink, func(l Link) { snap.Links[l.Code] = l }); err != nil {
+			return fmt.Errorf("links: %w", err)
+		}
+		if err := each(ctx, tx, selectAllTerms, scanTerms, func(t Terms) { snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t) }); err != nil {
+			return fmt.Errorf("terms: %w", err)
+		}
 		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load partners: %w", err)
-	}
-	if err := s.scan(ctx, selectPartnerships, func(r driver.Rows) error {
-		var p Partnership
-		if err := r.Scan(&p.ID, &p.Partner, &p.Country, &p.Direction); err != nil {
-			return err
-		}
-		snap.Partnerships[p.ID] = p
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load partnerships: %w", err)
-	}
-	if err := s.scan(ctx, selectLinks, func(r driver.Rows) error {
-		var l Link
-		if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign, &l.Status, &l.ExpiresAt, &l.CreatedBy); err != nil {
-			return err
-		}
-		l.ExpiresAt = l.ExpiresAt.UTC()
-		if l.ExpiresAt.Unix() == 0 {
-			l.ExpiresAt = time.Time{}
-		}
-		snap.Links[l.Code] = l
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load links: %w", err)
-	}
-	if err := s.scan(ctx, selectAllTerms, func(r driver.Rows) error {
-		t, err := scanTerms(r)
-		if err != nil {
-			return err
-		}
-		snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load terms: %w", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load catalog: %w", err)
 	}
 	snap.resolve()
 	return snap, nil
 }
 
-func (s *Store) scan(ctx context.Context, q string, fn func(driver.Rows) error) error {
-	return chdb.Each(ctx, s.conn, q, nil, fn)
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// each runs sql and hands every row, scanned by scan, to fn: a whole
+// catalog is not collected into a slice before it goes into its map.
+func each[T any](ctx context.Context, q querier, sql string, scan pgx.RowToFunc[T], fn func(T), args ...any) error {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return rows.Err()
 }
 
 // resolve pre-parses every link so the redirect path does no parsing. A

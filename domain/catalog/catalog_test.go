@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -40,9 +39,9 @@ func seed(t *testing.T, ctx context.Context, s *Store) {
 // seededStore is a Store on a fresh database holding what seed adds.
 func seededStore(t *testing.T) (context.Context, *Store) {
 	t.Helper()
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := testCtx(t)
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 	seed(t, ctx, s)
 	return ctx, s
 }
@@ -77,9 +76,9 @@ func tryAdd[T any](ctx context.Context, add func(context.Context, T, string) (T,
 }
 
 func TestStoreAddAndLoad(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := testCtx(t)
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 
 	empty, err := s.Load(ctx)
 	if err != nil {
@@ -315,16 +314,8 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 	}
 
 	// A second version of the partner without acme-shop.example.
-	batch, err := s.Conn().PrepareBatch(ctx, schema.Partners.Insert())
-	if err != nil {
-		t.Fatalf("PrepareBatch: %v", err)
-	}
-	later := time.Now().UTC().Add(time.Hour)
-	if err := batch.Append("acme", "Acme", []string{"acme.example"}, StatusActive, []string{}, later, uint64(later.UnixNano())); err != nil {
-		t.Fatalf("Append: %v", err)
-	}
-	if err := batch.Send(); err != nil {
-		t.Fatalf("Send: %v", err)
+	if _, err := s.UpdatePartner(ctx, "acme", PartnerChange{Domains: &[]string{"acme.example"}}, "test"); err != nil {
+		t.Fatalf("UpdatePartner: %v", err)
 	}
 
 	snap = mustLoad(t, ctx, s)
@@ -355,6 +346,6 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 		})
 	}
 	// New outbound links to the removed domain are refused too.
-	_, err = s.AddLink(ctx, Link{Code: "shop2", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme-shop.example/x"}, "test")
+	_, err := s.AddLink(ctx, Link{Code: "shop2", Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme-shop.example/x"}, "test")
 	wantFieldErr(t, err, "url")
 }

@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/currency"
 
 	"github.com/xpromo/xpromo/domain/vocab"
-	"github.com/xpromo/xpromo/schema"
 )
 
 // Attribution models.
@@ -105,7 +103,6 @@ var (
 	hundred    = decimal.NewFromInt(100)
 	minDateVal = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	maxDateVal = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC) // Date ends in 2106 on old servers
-	openEnded  = time.Unix(0, 0).UTC()                         // end_date stored for "no end"
 )
 
 // Validate checks every field and returns a *FieldError naming the first
@@ -224,8 +221,8 @@ func dateOf(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
-// calendarDay keeps the wall-clock day of a Date read from ClickHouse,
-// which the driver may return in the server's time zone.
+// calendarDay keeps the wall-clock day of a date read from the database,
+// whatever zone the driver returns it in.
 func calendarDay(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
@@ -271,18 +268,16 @@ const (
 	termsColumns = `partnership, version, effective_from, currency,
  inbound_cpa, inbound_revshare_pct, inbound_revenue_window_days,
  outbound_cpa, outbound_revshare_pct, outbound_revenue_window_days,
- toString(attribution_model), attribution_window_days,
+ attribution_model, attribution_window_days,
  target_inbound_users_month, target_outbound_users_month,
- start_date, end_date, toString(status), fallback_url, partner_may_create_links,
+ start_date, end_date, status, fallback_url, partner_may_create_links,
  created_at, created_by`
-	selectTerms    = `SELECT ` + termsColumns + ` FROM partnership_terms FINAL WHERE partnership = ? ORDER BY version`
-	selectAllTerms = `SELECT ` + termsColumns + ` FROM partnership_terms FINAL ORDER BY partnership, version`
+	selectTerms    = `SELECT ` + termsColumns + ` FROM partnership_terms WHERE partnership = $1 ORDER BY version`
+	selectAllTerms = `SELECT ` + termsColumns + ` FROM partnership_terms ORDER BY partnership, version`
+	latestTerms    = `SELECT ` + termsColumns + ` FROM partnership_terms WHERE partnership = $1 ORDER BY version DESC LIMIT 1`
+	insertTerms    = `INSERT INTO partnership_terms (` + termsColumns + `)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`
 )
-
-// termsMu serialises SetTerms in this process so two changes to one
-// partnership cannot both take the same next version (the second row would
-// replace the first). Writers in several processes are not coordinated.
-var termsMu sync.Mutex
 
 // SetTerms stores t as the next version of the partnership's terms and
 // writes an audit entry. Zero fields get Defaults; the currency is
@@ -311,68 +306,52 @@ func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, act
 		return t, err
 	}
 
-	termsMu.Lock()
-	defer termsMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return t, fmt.Errorf("%s: %w", op, err)
-	}
-	ps, ok := snap.Partnerships[partnershipID]
-	if !ok {
-		return t, fieldErr("partnership", "partnership %q does not exist", partnershipID)
-	}
-	if err := checkDirections(ps, t); err != nil {
-		return t, err
-	}
-	versions, err := s.TermsVersions(ctx, partnershipID)
-	if err != nil {
-		return t, fmt.Errorf("%s: %w", op, err)
-	}
-	var prev *Terms
-	if n := len(versions); n > 0 {
-		prev = &versions[n-1]
-		// Versions are a timeline: a version effective earlier than the
-		// latest would silently re-price events already computed.
-		if t.EffectiveFrom.Before(prev.EffectiveFrom) {
-			return t, fieldErr("effective_from", "%s is before %s, when the latest version (%d) took effect", day(t.EffectiveFrom), day(prev.EffectiveFrom), prev.Version)
-		}
-		if sameTerms(*prev, t) {
-			return *prev, nil
-		}
-		t.Version = prev.Version + 1
-	} else {
-		t.Version = 1
-	}
-	t.CreatedAt = s.now().UTC().Truncate(time.Second)
-	t.CreatedBy = actor
-
-	after, err := json.Marshal(t)
-	if err != nil {
-		return t, fmt.Errorf("%s: %w", op, err)
-	}
-	before := ""
-	if prev != nil {
-		b, err := json.Marshal(*prev)
+	var out Terms
+	err = s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		// FOR UPDATE on the partnership: the writers of one partnership's
+		// terms take turns, so each numbers its version after the last.
+		ps, ok, err := rowFor(ctx, tx, partnershipFor+forUpdate, scanPartnership, partnershipID)
 		if err != nil {
-			return t, fmt.Errorf("%s: %w", op, err)
+			return false, err
 		}
-		before = string(b)
-	}
-	// The audit entry goes first: a stored version always has one. A failed
-	// version write may leave an entry for a version that does not exist;
-	// its after JSON names the version, which TermsVersions will not list.
-	if err := s.Audit(ctx, AuditEntry{
-		TS: t.CreatedAt, Actor: actor, Action: ActionSetTerms,
-		Entity: EntityPartnership, EntityID: partnershipID, Country: ps.Country,
-		Before: before, After: string(after),
-	}); err != nil {
-		return t, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := s.insertTerms(ctx, t); err != nil {
-		return t, fmt.Errorf("%s: %w", op, err)
-	}
-	s.changed(ctx)
-	return t, nil
+		if !ok {
+			return false, fieldErr("partnership", "partnership %q does not exist", partnershipID)
+		}
+		if err := checkDirections(ps, t); err != nil {
+			return false, err
+		}
+		prev, hasPrev, err := rowFor(ctx, tx, latestTerms, scanTerms, partnershipID)
+		if err != nil {
+			return false, err
+		}
+		out = t
+		if hasPrev {
+			// Versions are a timeline: a version effective earlier than the
+			// latest would silently re-price events already computed.
+			if t.EffectiveFrom.Before(prev.EffectiveFrom) {
+				return false, fieldErr("effective_from", "%s is before %s, when the latest version (%d) took effect", day(t.EffectiveFrom), day(prev.EffectiveFrom), prev.Version)
+			}
+			if sameTerms(prev, t) {
+				out = prev
+				return false, nil
+			}
+			t.Version = prev.Version + 1
+		} else {
+			t.Version = 1
+		}
+		t.CreatedAt = s.now().UTC().Truncate(time.Second)
+		t.CreatedBy = actor
+		if _, err := tx.Exec(ctx, insertTerms, termsValues(t)...); err != nil {
+			return false, err
+		}
+		out = t
+		var before any
+		if hasPrev {
+			before = prev
+		}
+		return true, s.auditChange(ctx, tx, actor, ActionSetTerms, EntityPartnership, partnershipID, ps.Country, before, t)
+	})
+	return out, err
 }
 
 // checkDirections refuses money or targets for a direction the
@@ -412,76 +391,58 @@ func sameTerms(a, b Terms) bool {
 	return errA == nil && errB == nil && string(ja) == string(jb)
 }
 
-func (s *Store) insertTerms(ctx context.Context, t Terms) error {
-	end := openEnded
+// termsValues are t's columns in termsColumns' order.
+func termsValues(t Terms) []any {
+	var end *time.Time
 	if !t.EndDate.IsZero() {
-		end = t.EndDate
+		end = &t.EndDate
 	}
-	var mayLink uint8
-	if t.PartnerMayCreateLinks {
-		mayLink = 1
-	}
-	batch, err := s.conn.PrepareBatch(ctx, schema.PartnershipTerms.Insert())
-	if err != nil {
-		return err
-	}
-	defer batch.Close()
-	if err := batch.Append(t.Partnership, t.Version, t.EffectiveFrom, t.Currency,
+	return []any{t.Partnership, t.Version, t.EffectiveFrom, t.Currency,
 		t.InboundCPA, t.InboundRevSharePct, t.InboundRevenueWindowDays,
 		t.OutboundCPA, t.OutboundRevSharePct, t.OutboundRevenueWindowDays,
 		t.AttributionModel, t.AttributionWindowDays,
 		t.TargetInboundUsersMonth, t.TargetOutboundUsersMonth,
-		t.StartDate, end, t.Status, t.FallbackURL, mayLink,
-		t.CreatedAt, t.CreatedBy); err != nil {
-		return err
-	}
-	return batch.Send()
+		t.StartDate, end, t.Status, t.FallbackURL, t.PartnerMayCreateLinks,
+		t.CreatedAt, t.CreatedBy}
 }
 
 // TermsVersions returns every version of the partnership's terms, oldest
 // first; none is not an error.
 func (s *Store) TermsVersions(ctx context.Context, partnershipID string) ([]Terms, error) {
-	rows, err := s.conn.Query(ctx, selectTerms, partnershipID)
+	rows, err := s.db.Query(ctx, selectTerms, partnershipID)
 	if err != nil {
 		return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)
 	}
-	defer rows.Close()
-	var out []Terms
-	for rows.Next() {
-		t, err := scanTerms(rows)
-		if err != nil {
-			return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, scanTerms)
+	if err != nil {
 		return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	// ORDER BY already sorts; keep the guarantee independent of the query.
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out, nil
 }
 
-func scanTerms(r driver.Rows) (Terms, error) {
+func scanTerms(r pgx.CollectableRow) (Terms, error) {
 	var (
-		t       Terms
-		mayLink uint8
+		t   Terms
+		end *time.Time
 	)
 	if err := r.Scan(&t.Partnership, &t.Version, &t.EffectiveFrom, &t.Currency,
 		&t.InboundCPA, &t.InboundRevSharePct, &t.InboundRevenueWindowDays,
 		&t.OutboundCPA, &t.OutboundRevSharePct, &t.OutboundRevenueWindowDays,
 		&t.AttributionModel, &t.AttributionWindowDays,
 		&t.TargetInboundUsersMonth, &t.TargetOutboundUsersMonth,
-		&t.StartDate, &t.EndDate, &t.Status, &t.FallbackURL, &mayLink,
+		&t.StartDate, &end, &t.Status, &t.FallbackURL, &t.PartnerMayCreateLinks,
 		&t.CreatedAt, &t.CreatedBy); err != nil {
 		return t, err
 	}
-	t.PartnerMayCreateLinks = mayLink != 0
 	t.EffectiveFrom = calendarDay(t.EffectiveFrom)
 	t.StartDate = calendarDay(t.StartDate)
-	t.EndDate = calendarDay(t.EndDate)
-	if t.EndDate.Equal(openEnded) {
-		t.EndDate = time.Time{}
+	if end != nil {
+		t.EndDate = calendarDay(*end)
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
 	return t, nil

@@ -165,9 +165,9 @@ func seedTerms(t *testing.T, ctx context.Context, s *Store) {
 }
 
 func TestSetTermsVersions(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := testCtx(t)
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 	seedTerms(t, ctx, s)
 
 	if _, ok, err := s.TermsAt(ctx, "acme-de", date(2026, 10, 1)); err != nil || ok {

@@ -4,15 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/plaintext"
-	"github.com/xpromo/xpromo/schema"
 )
 
 // Audit vocabulary for catalog changes (terms changes use ActionSetTerms).
@@ -49,40 +51,81 @@ func checkActor(actor string) (string, error) {
 	return actor, nil
 }
 
-// change is one write of a catalog row: its audit entry (the JSON of
-// before, nil for a creation, and after), then the row itself.
-type change struct {
-	op, actor, action, entity, id, country string
-	before, after                          any
-	query                                  string
-	values                                 []any
+// wrapErr names op in err; nil stays nil. A field error, ErrExists and
+// ErrNotFound are the caller's to show as they are.
+func wrapErr(op string, err error) error {
+	var fe *FieldError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe), errors.Is(err, ErrExists), errors.Is(err, ErrNotFound):
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
-// put writes c. The audit entry goes in before the row: every stored
-// change has one. Trackers are told afterwards.
-func (s *Store) put(ctx context.Context, c change) error {
-	e := AuditEntry{Actor: c.actor, Action: c.action, Entity: c.entity, EntityID: c.id, Country: c.country}
-	if c.before != nil {
-		b, err := json.Marshal(c.before)
+// write runs fn in a transaction and tells the trackers after it commits.
+// fn returns false when it found nothing to change.
+func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) (bool, error)) error {
+	var changed bool
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var err error
+		changed, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	if changed {
+		s.changed(ctx)
+	}
+	return nil
+}
+
+// auditChange writes the audit entry of one change in tx: the JSON of
+// before (nil for a creation) and after.
+func (s *Store) auditChange(ctx context.Context, tx pgx.Tx, actor, action, entity, id, country string, before, after any) error {
+	e := AuditEntry{Actor: actor, Action: action, Entity: entity, EntityID: id, Country: country}
+	if before != nil {
+		b, err := json.Marshal(before)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.op, err)
+			return err
 		}
 		e.Before = string(b)
 	}
-	a, err := json.Marshal(c.after)
+	a, err := json.Marshal(after)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.op, err)
-	}
-	e.After = string(a)
-	if err := s.Audit(ctx, e); err != nil {
-		return fmt.Errorf("%s: %w", c.op, err)
-	}
-	if err := s.insert(ctx, c.op, c.query, c.values...); err != nil {
 		return err
 	}
-	s.changed(ctx)
-	return nil
+	e.After = string(a)
+	return s.audit(ctx, tx, e)
 }
+
+// rowFor reads one row by key in tx with the given lock clause ("FOR
+// UPDATE" to change it, "FOR SHARE" to keep it as it is until commit).
+func rowFor[T any](ctx context.Context, tx pgx.Tx, query string, scan pgx.RowToFunc[T], key string) (T, bool, error) {
+	rows, err := tx.Query(ctx, query, key)
+	if err != nil {
+		var zero T
+		return zero, false, err
+	}
+	v, err := pgx.CollectExactlyOneRow(rows, scan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, false, nil
+	}
+	return v, err == nil, err
+}
+
+const (
+	partnerFor     = `SELECT ` + partnerColumns + ` FROM partners WHERE id = $1`
+	partnershipFor = `SELECT ` + partnershipColumns + ` FROM partnerships WHERE id = $1`
+	linkFor        = `SELECT ` + linkColumns + ` FROM links WHERE code = $1`
+	forUpdate      = ` FOR UPDATE`
+	forShare       = ` FOR SHARE`
+	// Every write of a row bumps its version and takes the next catalog
+	// change number.
+	bump = `version = version + 1, rev = nextval('catalog_rev'), updated_at = now()`
+)
 
 func normalizeDomains(in []string) ([]string, error) {
 	seen := map[string]bool{}
@@ -163,16 +206,17 @@ func (s *Store) AddPartner(ctx context.Context, p Partner, actor string) (Partne
 	if err := checkPartner(&p); err != nil {
 		return p, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return p, fmt.Errorf("%s: %w", op, err)
-	}
-	if _, ok := snap.Partners[p.ID]; ok {
-		return p, fmt.Errorf("partner %q: %w", p.ID, ErrExists)
-	}
-	return p, s.putPartner(ctx, op, actor, ActionCreate, nil, p)
+	return p, s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		tag, err := tx.Exec(ctx, `INSERT INTO partners (`+partnerColumns+`) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+			p.ID, p.Name, p.Domains, p.Status, p.Countries)
+		if err != nil {
+			return false, err
+		}
+		if tag.RowsAffected() == 0 {
+			return false, fmt.Errorf("partner %q: %w", p.ID, ErrExists)
+		}
+		return true, s.auditChange(ctx, tx, actor, ActionCreate, EntityPartner, p.ID, partnerCountry(p), nil, p)
+	})
 }
 
 // PartnerChange lists the fields to change; nil fields stay as they are.
@@ -191,33 +235,40 @@ func (s *Store) UpdatePartner(ctx context.Context, id string, ch PartnerChange, 
 	if err != nil {
 		return Partner{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return Partner{}, fmt.Errorf("%s: %w", op, err)
-	}
-	before, ok := snap.Partners[id]
-	if !ok {
-		return Partner{}, fmt.Errorf("partner %q: %w", id, ErrNotFound)
-	}
-	p := before
-	changeTo(&p.Name, ch.Name)
-	changeTo(&p.Domains, ch.Domains)
-	changeTo(&p.Countries, ch.Countries)
-	changeTo(&p.Status, ch.Status)
-	if err := checkPartner(&p); err != nil {
-		return before, err
-	}
-	if equalJSON(before, p) {
-		return before, nil
-	}
-	return p, s.putPartner(ctx, op, actor, ActionUpdate, before, p)
+	var out Partner
+	err = s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		before, ok, err := rowFor(ctx, tx, partnerFor+forUpdate, scanPartner, id)
+		if err != nil || !ok {
+			return false, notFound(err, "partner", id)
+		}
+		out = before
+		p := before
+		changeTo(&p.Name, ch.Name)
+		changeTo(&p.Domains, ch.Domains)
+		changeTo(&p.Countries, ch.Countries)
+		changeTo(&p.Status, ch.Status)
+		if err := checkPartner(&p); err != nil {
+			return false, err
+		}
+		if equalJSON(before, p) {
+			return false, nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE partners SET name = $2, domains = $3, status = $4, countries = $5, `+bump+` WHERE id = $1`,
+			p.ID, p.Name, p.Domains, p.Status, p.Countries); err != nil {
+			return false, err
+		}
+		out = p
+		return true, s.auditChange(ctx, tx, actor, ActionUpdate, EntityPartner, p.ID, partnerCountry(p), before, p)
+	})
+	return out, err
 }
 
-func (s *Store) putPartner(ctx context.Context, op, actor, action string, before any, p Partner) error {
-	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityPartner, id: p.ID, country: partnerCountry(p),
-		before: before, after: p, query: schema.Partners.Insert(), values: []any{p.ID, p.Name, p.Domains, p.Status, p.Countries}})
+// notFound is err, or ErrNotFound for what when err is nil (no row).
+func notFound(err error, what, id string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
 }
 
 func checkDirection(d string) error {
@@ -249,31 +300,47 @@ func (s *Store) AddPartnership(ctx context.Context, ps Partnership, actor string
 	if err != nil {
 		return ps, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return ps, fmt.Errorf("%s: %w", op, err)
-	}
-	partner, ok := snap.Partners[ps.Partner]
-	if !ok {
-		return ps, fieldErr("partner", "partner %q does not exist", ps.Partner)
-	}
-	if partner.Status == StatusArchived {
-		return ps, fieldErr("partner", "partner %q is archived", ps.Partner)
-	}
-	if _, ok := snap.Partnerships[ps.ID]; ok {
-		return ps, fmt.Errorf("partnership %q: %w", ps.ID, ErrExists)
-	}
-	// One agreement per partner and country: a second one would split the
-	// pair's clicks, attribution and statements between two ids. A change
-	// of terms is a new terms version of the existing partnership.
-	for _, other := range snap.Partnerships {
-		if other.Partner == ps.Partner && other.Country == ps.Country {
-			return ps, &DuplicatePartnershipError{Existing: other.ID, Partner: ps.Partner, Country: ps.Country}
+	return ps, s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		// FOR SHARE: the partner cannot be archived until this commits.
+		partner, ok, err := rowFor(ctx, tx, partnerFor+forShare, scanPartner, ps.Partner)
+		if err != nil {
+			return false, err
 		}
+		if !ok {
+			return false, fieldErr("partner", "partner %q does not exist", ps.Partner)
+		}
+		if partner.Status == StatusArchived {
+			return false, fieldErr("partner", "partner %q is archived", ps.Partner)
+		}
+		// One agreement per partner and country (the table's unique key): a
+		// second one would split the pair's clicks, attribution and
+		// statements between two ids. A change of terms is a new terms
+		// version of the existing partnership.
+		tag, err := tx.Exec(ctx, `INSERT INTO partnerships (`+partnershipColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+			ps.ID, ps.Partner, ps.Country, ps.Direction)
+		if err != nil {
+			return false, err
+		}
+		if tag.RowsAffected() == 0 {
+			return false, duplicatePartnership(ctx, tx, ps)
+		}
+		return true, s.auditChange(ctx, tx, actor, ActionCreate, EntityPartnership, ps.ID, ps.Country, nil, ps)
+	})
+}
+
+// duplicatePartnership says which key refused ps: its id, or its partner
+// and country.
+func duplicatePartnership(ctx context.Context, tx pgx.Tx, ps Partnership) error {
+	var existing string
+	err := tx.QueryRow(ctx, `SELECT id FROM partnerships WHERE id = $1 OR (partner = $2 AND country = $3) ORDER BY id = $1 DESC LIMIT 1`,
+		ps.ID, ps.Partner, ps.Country).Scan(&existing)
+	switch {
+	case err != nil:
+		return err
+	case existing == ps.ID:
+		return fmt.Errorf("partnership %q: %w", ps.ID, ErrExists)
 	}
-	return ps, s.putPartnership(ctx, op, actor, ActionCreate, nil, ps)
+	return &DuplicatePartnershipError{Existing: existing, Partner: ps.Partner, Country: ps.Country}
 }
 
 // DuplicatePartnershipError is AddPartnership's answer when the partner
@@ -304,37 +371,41 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 	if err != nil {
 		return Partnership{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return Partnership{}, fmt.Errorf("%s: %w", op, err)
-	}
-	before, ok := snap.Partnerships[id]
-	if !ok {
-		return Partnership{}, fmt.Errorf("partnership %q: %w", id, ErrNotFound)
-	}
-	ps := before
-	changeTo(&ps.Direction, ch.Direction)
-	if err := checkDirection(ps.Direction); err != nil {
-		return before, err
-	}
-	if ps.Direction != vocab.Both {
-		for _, l := range snap.Links {
-			if l.Partnership == id && l.Direction != ps.Direction && l.Status == StatusActive {
-				return before, fieldErr("direction", "active %s link %q would stop working; pause or archive it first", l.Direction, l.Code)
+	var out Partnership
+	err = s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		// FOR UPDATE: links of the partnership are added under FOR SHARE
+		// of this row, so none appears while the direction is checked.
+		before, ok, err := rowFor(ctx, tx, partnershipFor+forUpdate, scanPartnership, id)
+		if err != nil || !ok {
+			return false, notFound(err, "partnership", id)
+		}
+		out = before
+		ps := before
+		changeTo(&ps.Direction, ch.Direction)
+		if err := checkDirection(ps.Direction); err != nil {
+			return false, err
+		}
+		if ps.Direction != vocab.Both {
+			var code, dir string
+			err := tx.QueryRow(ctx, `SELECT code, direction FROM links WHERE partnership = $1 AND direction <> $2 AND status = $3 ORDER BY code LIMIT 1`,
+				id, ps.Direction, StatusActive).Scan(&code, &dir)
+			if err == nil {
+				return false, fieldErr("direction", "active %s link %q would stop working; pause or archive it first", dir, code)
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return false, err
 			}
 		}
-	}
-	if before == ps {
-		return before, nil
-	}
-	return ps, s.putPartnership(ctx, op, actor, ActionUpdate, before, ps)
-}
-
-func (s *Store) putPartnership(ctx context.Context, op, actor, action string, before any, ps Partnership) error {
-	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityPartnership, id: ps.ID, country: ps.Country,
-		before: before, after: ps, query: schema.Partnerships.Insert(), values: []any{ps.ID, ps.Partner, ps.Country, ps.Direction}})
+		if before == ps {
+			return false, nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE partnerships SET direction = $2, `+bump+` WHERE id = $1`, id, ps.Direction); err != nil {
+			return false, err
+		}
+		out = ps
+		return true, s.auditChange(ctx, tx, actor, ActionUpdate, EntityPartnership, ps.ID, ps.Country, before, ps)
+	})
+	return out, err
 }
 
 func checkLinkFields(l *Link) error {
@@ -358,18 +429,27 @@ func checkLinkFields(l *Link) error {
 	return nil
 }
 
-// linkTarget checks l's URL against its partnership as it is in snap.
-func linkTarget(snap *Snapshot, l *Link) error {
-	ps, ok := snap.Partnerships[l.Partnership]
+// linkTarget checks l's URL against its partnership, read in tx and kept
+// unchanged until tx ends (FOR SHARE), with its partner's domains. It
+// returns the partnership.
+func linkTarget(ctx context.Context, tx pgx.Tx, l *Link) (Partnership, error) {
+	ps, ok, err := rowFor(ctx, tx, partnershipFor+forShare, scanPartnership, l.Partnership)
+	if err != nil {
+		return ps, err
+	}
 	if !ok {
-		return fieldErr("partnership", "partnership %q does not exist", l.Partnership)
+		return ps, fieldErr("partnership", "partnership %q does not exist", l.Partnership)
 	}
 	if ps.Direction != vocab.Both && ps.Direction != l.Direction {
-		return fieldErr("direction", "partnership %q runs %s only", ps.ID, ps.Direction)
+		return ps, fieldErr("direction", "partnership %q runs %s only", ps.ID, ps.Direction)
+	}
+	partner, _, err := rowFor(ctx, tx, partnerFor+forShare, scanPartner, ps.Partner)
+	if err != nil {
+		return ps, err
 	}
 	l.Partner = ps.Partner
-	_, err := ValidDestination(l.URL, l.Direction == vocab.Outbound, snap.Partners[ps.Partner].Domains)
-	return err
+	_, err = ValidDestination(l.URL, l.Direction == vocab.Outbound, partner.Domains)
+	return ps, err
 }
 
 // AddLink validates and stores a new link. An empty Code gets a generated
@@ -393,29 +473,41 @@ func (s *Store) AddLink(ctx context.Context, l Link, actor string) (Link, error)
 		return l, err
 	}
 	l.CreatedBy = actor
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return l, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := linkTarget(snap, &l); err != nil {
-		return l, err
-	}
-	if l.Code == "" {
+	vanity := l.Code != ""
+	return l, s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		ps, err := linkTarget(ctx, tx, &l)
+		if err != nil {
+			return false, err
+		}
+		// The primary key decides who gets a code: a taken vanity code is
+		// ErrExists, a taken generated one is drawn again.
 		for range 10 {
-			if c := NewCode(); snap.Links[c].Code == "" {
-				l.Code = c
-				break
+			if !vanity {
+				l.Code = NewCode()
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO links (`+linkColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO NOTHING`,
+				l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expiresAt(l), l.CreatedBy)
+			if err != nil {
+				return false, err
+			}
+			if tag.RowsAffected() == 1 {
+				return true, s.auditChange(ctx, tx, actor, ActionCreate, EntityLink, l.Code, ps.Country, nil, l)
+			}
+			if vanity {
+				return false, fmt.Errorf("link %q: %w", l.Code, ErrExists)
 			}
 		}
-		if l.Code == "" {
-			return l, fmt.Errorf("%s: no free code after 10 tries", op)
-		}
-	} else if _, ok := snap.Links[l.Code]; ok {
-		return l, fmt.Errorf("link %q: %w", l.Code, ErrExists)
+		l.Code = ""
+		return false, fmt.Errorf("no free code after 10 tries")
+	})
+}
+
+// expiresAt is l's expiry as stored: NULL for never.
+func expiresAt(l Link) *time.Time {
+	if l.ExpiresAt.IsZero() {
+		return nil
 	}
-	return l, s.putLink(ctx, op, actor, ActionCreate, snap.Partnerships[l.Partnership].Country, nil, l)
+	return &l.ExpiresAt
 }
 
 // LinkChange lists the fields to change; nil fields stay. The code,
@@ -435,43 +527,43 @@ func (s *Store) UpdateLink(ctx context.Context, code string, ch LinkChange, acto
 	if err != nil {
 		return Link{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	snap, err := s.Load(ctx)
-	if err != nil {
-		return Link{}, fmt.Errorf("%s: %w", op, err)
-	}
-	before, ok := snap.Links[code]
-	if !ok {
-		return Link{}, fmt.Errorf("link %q: %w", code, ErrNotFound)
-	}
-	l := before
-	changeTo(&l.URL, ch.URL)
-	changeTo(&l.Campaign, ch.Campaign)
-	changeTo(&l.Status, ch.Status)
-	changeTo(&l.ExpiresAt, ch.ExpiresAt)
-	if err := checkLinkFields(&l); err != nil {
-		return before, err
-	}
-	if ch.URL != nil {
-		if err := linkTarget(snap, &l); err != nil {
-			return before, err
+	var out Link
+	err = s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
+		before, ok, err := rowFor(ctx, tx, linkFor+forUpdate, scanLink, code)
+		if err != nil || !ok {
+			return false, notFound(err, "link", code)
 		}
-	}
-	if equalJSON(before, l) {
-		return before, nil
-	}
-	return l, s.putLink(ctx, op, actor, ActionUpdate, snap.Partnerships[l.Partnership].Country, before, l)
+		out = before
+		l := before
+		changeTo(&l.URL, ch.URL)
+		changeTo(&l.Campaign, ch.Campaign)
+		changeTo(&l.Status, ch.Status)
+		changeTo(&l.ExpiresAt, ch.ExpiresAt)
+		if err := checkLinkFields(&l); err != nil {
+			return false, err
+		}
+		ps, err := linkTarget(ctx, tx, &l)
+		if err != nil && (ch.URL != nil || !isFieldErr(err)) {
+			// A URL the partner's domains no longer allow is refused only
+			// when the change sets the URL: pausing such a link must work.
+			return false, err
+		}
+		if equalJSON(before, l) {
+			return false, nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE links SET url = $2, campaign = $3, status = $4, expires_at = $5, `+bump+` WHERE code = $1`,
+			l.Code, l.URL, l.Campaign, l.Status, expiresAt(l)); err != nil {
+			return false, err
+		}
+		out = l
+		return true, s.auditChange(ctx, tx, actor, ActionUpdate, EntityLink, l.Code, ps.Country, before, l)
+	})
+	return out, err
 }
 
-func (s *Store) putLink(ctx context.Context, op, actor, action, country string, before any, l Link) error {
-	expires := time.Unix(0, 0).UTC() // DateTime 0: never
-	if !l.ExpiresAt.IsZero() {
-		expires = l.ExpiresAt
-	}
-	return s.put(ctx, change{op: op, actor: actor, action: action, entity: EntityLink, id: l.Code, country: country,
-		before: before, after: l, query: schema.Links.Insert(),
-		values: []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expires, l.CreatedBy}})
+func isFieldErr(err error) bool {
+	var fe *FieldError
+	return errors.As(err, &fe)
 }
 
 // changeTo sets *field to *v when a change names v (not nil).

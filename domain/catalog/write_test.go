@@ -40,9 +40,9 @@ func auditOf(t *testing.T, s *Store, entity, id string) []AuditEntry {
 }
 
 func TestUpdatesAreVersionedAndAudited(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := testCtx(t)
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 	var notified int
 	s.OnChange(func(context.Context) { notified++ })
 	seed(t, ctx, s)
