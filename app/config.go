@@ -23,6 +23,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/ops/privacy"
 	"github.com/xpromo/xpromo/tracker/capture"
@@ -34,6 +35,7 @@ import (
 type Config struct {
 	RedisURL       string
 	ClickHouseURL  string
+	PostgresURL    string
 	KeyPrefix      string // of every Redis key
 	HTTPAddr       string
 	TrustedProxies string
@@ -177,6 +179,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("redis-url: %w", err)
 	}
 	if _, err := chdb.Options(c.ClickHouseURL); err != nil {
+		return err
+	}
+	if _, err := pgdb.Config(c.PostgresURL); err != nil {
 		return err
 	}
 	if err := c.HTTPLimits.validate(); err != nil {

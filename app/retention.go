@@ -7,6 +7,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/ops/privacy"
 )
 
@@ -20,10 +21,10 @@ const retentionEvery = time.Hour
 // applyRetentionPass applies keep once (serve's --retain-hits, a task run
 // at start and then every retentionEvery). Several trackers may run it: a
 // month already dropped is simply no longer listed.
-func applyRetentionPass(ctx context.Context, conn driver.Conn, keep privacy.Period, clock func() time.Time, log *slog.Logger) error {
+func applyRetentionPass(ctx context.Context, conn driver.Conn, store *catalog.Store, keep privacy.Period, clock func() time.Time, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	parts, _, err := privacy.ApplyRetention(ctx, conn, keep, clock(), false, "serve", clock)
+	parts, _, err := privacy.ApplyRetention(ctx, conn, store, keep, clock(), false, "serve")
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/xpromo/xpromo/lib/chdb"
 	"github.com/xpromo/xpromo/lib/metrics"
 	"github.com/xpromo/xpromo/lib/notify"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/buffer"
@@ -76,10 +77,15 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 		return err
 	}
 	defer ch.Close()
+	pg, err := pgdb.Connect(c.PostgresURL)
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
 
 	geo.Country(netip.MustParseAddr("2001:4860:4860::8888")) // load the IPv6 table before the first request
 
-	cat := catalog.NewCache(catalog.NewStore(ch).WithClock(clock), filepath.Join(c.DataDir, "catalog.json"), c.CatalogRefresh, log)
+	cat := catalog.NewCache(catalog.NewStore(pg).WithClock(clock), filepath.Join(c.DataDir, "catalog.json"), c.CatalogRefresh, log)
 	if err := cat.Start(ctx); err != nil {
 		return err
 	}
@@ -116,7 +122,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 	catN, tokN := catalogNotifier(rdb, c.KeyPrefix, log), tokensNotifier(rdb, c.KeyPrefix, log)
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	waitBG := startTasks(bg, log, serveTasks(c, ch, cat, verifier, salts, catN, tokN, log))
+	waitBG := startTasks(bg, log, serveTasks(c, ch, pg, cat, verifier, salts, catN, tokN, log))
 
 	e := newEcho(log)
 	e.Use(timeAnswers(e, m.AnswerSeconds))
@@ -132,19 +138,19 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 		auth.RateLimit(auth.RateLimitConfig{Rate: c.APIIPRate, ClientIP: func(r *http.Request) string { return clientIP.Addr(r).String() }}),
 		auth.Middleware(verifier),
 		auth.RateLimit(auth.RateLimitConfig{Rate: c.APIRate}))
-	apiStore := catalog.NewStore(ch).WithClock(clock)
+	apiStore := catalog.NewStore(pg).WithClock(clock)
 	apiStore.OnChange(func(ctx context.Context) {
 		cat.Trigger() // this tracker at once, even if Redis is down
 		publish(ctx, catN, log)
 	})
-	apiSrv := api.New(apiStore, tokens, verifier, log)
+	apiSrv := api.New(apiStore, ch, tokens, verifier, log)
 	apiSrv.TrackingBase = c.PublicURL
 	apiSrv.Now = clock
 	apiSrv.Snapshot = cat.Get
 	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
 	apiSrv.Conversions = recorder
 	apiSrv.Register(v1)
-	if err := registerWeb(e, c, apiStore, cat, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {
+	if err := registerWeb(e, c, apiStore, ch, cat, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {
 		buf.Close(context.Background())
 		return err
 	}
@@ -345,13 +351,13 @@ func publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
 }
 
 // registerWeb mounts the dashboard (/app) on e with what serve already
-// has: the API's catalog store (its writes announce changes), the
-// tracker's catalog cache for reports, the tokens and their verifier,
+// has: the API's catalog store (its writes announce changes), the events
+// in ClickHouse, the tracker's catalog cache for reports, the tokens and their verifier,
 // Redis for sessions, and the trusted-proxy logic for the sign-in limit.
-func registerWeb(e *echo.Echo, c *Config, store *catalog.Store, cache *catalog.Cache, tokens *auth.Store,
+func registerWeb(e *echo.Echo, c *Config, store *catalog.Store, events driver.Conn, cache *catalog.Cache, tokens *auth.Store,
 	v *auth.Verifier, rdb *redis.Client, clientIP *capture.ClientIP, tokensChanged func(context.Context), log *slog.Logger) error {
 	srv, err := web.New(web.Config{
-		Catalog: store, Snapshot: cache.Get, Tokens: tokens, Verifier: v, TokensChanged: tokensChanged,
+		Catalog: store, Events: events, Snapshot: cache.Get, Tokens: tokens, Verifier: v, TokensChanged: tokensChanged,
 		Redis: rdb, KeyPrefix: c.KeyPrefix, PublicURL: c.PublicURL, ReportingCurrency: c.ReportingCur,
 		ClientIP: func(r *http.Request) string { return clientIP.Addr(r).String() },
 		Log:      log,

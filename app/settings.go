@@ -17,6 +17,7 @@ import (
 type Settings struct {
 	RedisURL      string // empty: changes are not announced
 	ClickHouseURL string
+	PostgresURL   string
 	KeyPrefix     string // of every Redis key
 	LogLevel      string // debug, info, warn or error
 	LogFormat     string // text or json

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xpromo/xpromo/domain/attribution"
 	"github.com/xpromo/xpromo/domain/catalog"
@@ -80,7 +81,7 @@ func untilDone(run func(context.Context)) func(context.Context) error {
 // serveTasks is everything serve runs in the background besides the
 // ingester (see Serve for why that one stops on its own), all stopped
 // together at the end of shutdown.
-func serveTasks(c *Config, ch driver.Conn, cat *catalog.Cache, verifier *auth.Verifier, salts *conversion.Salts, catN, tokN *notify.Notifier, log *slog.Logger) []task {
+func serveTasks(c *Config, ch driver.Conn, pg *pgxpool.Pool, cat *catalog.Cache, verifier *auth.Verifier, salts *conversion.Salts, catN, tokN *notify.Notifier, log *slog.Logger) []task {
 	tasks := []task{
 		{name: "catalog reload", run: untilDone(cat.Run)},
 		{name: "tokens reload", run: untilDone(verifier.Run)},
@@ -93,7 +94,7 @@ func serveTasks(c *Config, ch driver.Conn, cat *catalog.Cache, verifier *auth.Ve
 	}
 	if c.AttributeEvery > 0 {
 		clock := c.Clock
-		job := attribution.NewJob(ch, catalog.NewStore(ch).WithClock(clock), fx.NewStore(ch).WithClock(clock), log).WithClock(clock)
+		job := attribution.NewJob(ch, catalog.NewStore(pg).WithClock(clock), fx.NewStore(ch).WithClock(clock), log).WithClock(clock)
 		job.ReportingCurrency = strings.ToUpper(c.ReportingCur)
 		tasks = append(tasks, task{name: "attribution", period: c.AttributeEvery, run: func(ctx context.Context) error {
 			return attributeOpenPeriods(ctx, job, clock(), c.AttributeEvery, log)
@@ -101,7 +102,7 @@ func serveTasks(c *Config, ch driver.Conn, cat *catalog.Cache, verifier *auth.Ve
 	}
 	if keep, _ := privacy.ParsePeriod(c.RetainHits); !keep.Off() {
 		tasks = append(tasks, task{name: "retention", period: retentionEvery, atStart: true, run: func(ctx context.Context) error {
-			return applyRetentionPass(ctx, ch, keep, c.Clock, log)
+			return applyRetentionPass(ctx, ch, catalog.NewStore(pg).WithClock(c.Clock), keep, c.Clock, log)
 		}})
 	}
 	return tasks

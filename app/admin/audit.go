@@ -24,7 +24,7 @@ type AuditView struct {
 // selects, newest first.
 func (e *Env) AuditLog(ctx context.Context, filt catalog.AuditFilter, format string) error {
 	return e.withConn(ctx, func(conn driver.Conn) error {
-		entries, err := e.catalog(conn).AuditLog(ctx, filt)
+		entries, err := e.catalog().AuditLog(ctx, filt)
 		if err != nil {
 			return err
 		}

@@ -24,14 +24,14 @@ type Catalog struct {
 
 // WithCatalog runs fn with the catalog store, whose changes are announced.
 func (e *Env) WithCatalog(ctx context.Context, fn func(*Catalog) error) error {
-	return e.withConn(ctx, func(conn driver.Conn) error { return fn(&Catalog{Env: e, store: e.catalog(conn)}) })
+	return e.withConn(ctx, func(conn driver.Conn) error { return fn(&Catalog{Env: e, store: e.catalog()}) })
 }
 
 // List prints in format (Table or JSON) what table makes of the catalog:
 // the table it writes, or the rows it returns.
 func (e *Env) List(ctx context.Context, format string, table func(*tabwriter.Writer, *catalog.Snapshot) (any, error)) error {
 	return e.withConn(ctx, func(conn driver.Conn) error {
-		snap, err := e.snapshot(ctx, conn)
+		snap, err := e.snapshot(ctx)
 		if err != nil {
 			return err
 		}

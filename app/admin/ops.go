@@ -10,23 +10,32 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/ops/gen"
 	"github.com/xpromo/xpromo/ops/privacy"
 	"github.com/xpromo/xpromo/schema"
+	"github.com/xpromo/xpromo/schema/pg"
 )
 
-// Migrate creates the database if needed and applies the migrations not
-// yet applied (ON CLUSTER cluster unless it is empty), or with status
-// only lists them.
+// Migrate creates the databases if needed and applies the migrations not
+// yet applied, ClickHouse's (ON CLUSTER cluster unless it is empty) and
+// PostgreSQL's, or with status only lists them.
 func (e *Env) Migrate(ctx context.Context, cluster string, status bool, log *slog.Logger) error {
 	conn, err := chdb.Open(ctx, e.ClickHouseURL, !status)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	pool, err := pgdb.Open(ctx, e.PostgresURL, !status)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
 	if v, err := chdb.ServerVersion(conn); err == nil {
 		log.Info("clickhouse server", "version", v.String())
 	}
@@ -43,7 +52,7 @@ func (e *Env) Migrate(ctx context.Context, cluster string, status bool, log *slo
 			}
 			fmt.Fprintf(e.Out, "%04d_%s\t%s\n", m.Version, m.Name, state)
 		}
-		return nil
+		return e.pgStatus(ctx, pool)
 	}
 	done, err := schema.Migrate(ctx, conn, schema.Options{Cluster: cluster, Log: log})
 	if err != nil {
@@ -53,6 +62,37 @@ func (e *Env) Migrate(ctx context.Context, cluster string, status bool, log *slo
 		fmt.Fprintln(e.Out, "schema is up to date")
 	} else {
 		fmt.Fprintf(e.Out, "applied %d migration(s): %s\n", len(done), strings.Join(done, ", "))
+	}
+	done, err = pg.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if len(done) == 0 {
+		fmt.Fprintln(e.Out, "postgres schema is up to date")
+	} else {
+		fmt.Fprintf(e.Out, "applied %d postgres migration(s): %s\n", len(done), strings.Join(done, ", "))
+	}
+	return nil
+}
+
+// pgStatus lists the PostgreSQL migrations as pg/NNNN_name and their state.
+func (e *Env) pgStatus(ctx context.Context, pool *pgxpool.Pool) error {
+	all, err := pg.All()
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres migrations: %w", err)
+	}
+	defer conn.Release()
+	applied, _ := pg.Applied(ctx, conn.Conn()) // no table yet: all pending
+	for _, m := range all {
+		state := "pending"
+		if applied[m.Version] {
+			state = "applied"
+		}
+		fmt.Fprintf(e.Out, "pg/%04d_%s\t%s\n", m.Version, m.Name, state)
 	}
 	return nil
 }
@@ -88,7 +128,7 @@ func (e *Env) Erase(ctx context.Context, s privacy.Subject, dryRun bool, redisUR
 		if err != nil {
 			return err
 		}
-		if err := e.catalog(conn).Audit(ctx, res.AuditEntry(e.Actor, plan.Subject)); err != nil {
+		if err := e.catalog().Audit(ctx, res.AuditEntry(e.Actor, plan.Subject)); err != nil {
 			return fmt.Errorf("erased, but the audit entry failed: %w", err)
 		}
 		fmt.Fprintf(e.Out, "erased %s in %s: %s; rollup months rebuilt %v; %d redis key(s) deleted\n",
@@ -121,7 +161,7 @@ func (e *Env) Retention(ctx context.Context, keep privacy.Period, dryRun bool) e
 	}
 	return e.withConn(ctx, func(conn driver.Conn) error {
 		now := e.Clock()
-		parts, limit, err := privacy.ApplyRetention(ctx, conn, keep, now, dryRun, e.Actor, e.Clock)
+		parts, limit, err := privacy.ApplyRetention(ctx, conn, e.catalog(), keep, now, dryRun, e.Actor)
 		if err != nil {
 			return err
 		}
@@ -148,7 +188,7 @@ func (e *Env) Retention(ctx context.Context, keep privacy.Period, dryRun bool) e
 // with the peak RSS (as JSON with asJSON).
 func (e *Env) Gen(ctx context.Context, cfg gen.Config, asJSON bool) error {
 	return e.withConn(ctx, func(conn driver.Conn) error {
-		sum, err := gen.Run(ctx, conn, cfg)
+		sum, err := gen.Run(ctx, conn, catalog.NewStore(e.pg), cfg)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ import (
 // Report prints report name over p, broken down by by, in format.
 func (e *Env) Report(ctx context.Context, name string, p reports.Params, by, format string) error {
 	return e.withConn(ctx, func(conn driver.Conn) error {
-		snap, err := e.snapshot(ctx, conn)
+		snap, err := e.snapshot(ctx)
 		if err != nil {
 			return err
 		}

@@ -19,7 +19,7 @@ import (
 
 // partner returns partner id from the catalog.
 func (e *Env) partner(ctx context.Context, conn driver.Conn, id string) (catalog.Partner, error) {
-	snap, err := e.snapshot(ctx, conn)
+	snap, err := e.snapshot(ctx)
 	if err != nil {
 		return catalog.Partner{}, err
 	}
@@ -70,7 +70,7 @@ func (e *Env) RotateSecret(ctx context.Context, id, keyFile string) error {
 		if p.Status == catalog.StatusArchived {
 			fmt.Fprintf(e.Err, "warning: partner %s is archived: its postbacks are refused until it is active again\n", id)
 		}
-		if err := e.catalog(conn).Audit(ctx, postback.RotationAuditEntry(e.Actor, id, vs[0].Version, key.ID())); err != nil {
+		if err := e.catalog().Audit(ctx, postback.RotationAuditEntry(e.Actor, id, vs[0].Version, key.ID())); err != nil {
 			return fmt.Errorf("secret of partner %s was rotated but its audit entry was not written: %w", id, err)
 		}
 		return nil

@@ -26,7 +26,7 @@ import (
 // for Out).
 func (e *Env) Statement(ctx context.Context, sub, period, format, out string) error {
 	return e.withConn(ctx, func(conn driver.Conn) error {
-		snap, err := e.snapshot(ctx, conn)
+		snap, err := e.snapshot(ctx)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func (e *Env) closeStatement(ctx context.Context, conn driver.Conn, src statemen
 		return err
 	}
 	fmt.Fprintf(e.Out, "closed %s: statement %s, hash %s, %d lines\n", period, st.ID, st.Hash, len(st.Lines))
-	return e.catalog(conn).Audit(ctx, catalog.AuditEntry{Actor: e.Actor, Action: "close", Entity: "statement", EntityID: st.ID,
+	return e.catalog().Audit(ctx, catalog.AuditEntry{Actor: e.Actor, Action: "close", Entity: "statement", EntityID: st.ID,
 		After: fmt.Sprintf(`{"period":%q,"hash":%q}`, st.Period, st.Hash)})
 }
 

@@ -25,7 +25,7 @@ func (e *Env) withTokens(ctx context.Context, fn func(*auth.Store, *catalog.Stor
 		if e.TokensChanged != nil {
 			defer e.TokensChanged(context.Background())
 		}
-		return fn(auth.NewStore(conn).WithClock(e.Clock), catalog.NewStore(conn).WithClock(e.Clock))
+		return fn(auth.NewStore(conn).WithClock(e.Clock), catalog.NewStore(e.pg).WithClock(e.Clock))
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/xpromo/xpromo/app"
 	"github.com/xpromo/xpromo/app/admin"
 	"github.com/xpromo/xpromo/lib/cli"
+	"github.com/xpromo/xpromo/lib/pgdb"
 )
 
 // clock is the time every business rule of this binary reads: whether a
@@ -54,7 +55,11 @@ func cliActor() string {
 var errUsage, errHelp = cli.ErrUsage, cli.ErrHelp
 
 // common are the connection and logging settings most commands share.
-type common struct{ app.Settings }
+// noCatalog leaves out the catalog's PostgreSQL (ingest does without).
+type common struct {
+	app.Settings
+	noCatalog bool
+}
 
 func (c *common) register(f *flags, redis bool) {
 	if redis {
@@ -62,6 +67,9 @@ func (c *common) register(f *flags, redis bool) {
 		f.String(&c.KeyPrefix, "redis-prefix", "xpromo:", "prefix of every Redis key")
 	}
 	f.String(&c.ClickHouseURL, "clickhouse-url", "clickhouse://127.0.0.1:19000/xpromo", "ClickHouse URL, native protocol (clickhouse://[user:password@]host:port/database)")
+	if !c.noCatalog {
+		f.String(&c.PostgresURL, "postgres-url", pgdb.DefaultURL, "PostgreSQL URL of the catalog (postgres://user:password@host:port/database[?sslmode=...])")
+	}
 	f.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.String(&c.LogFormat, "log-format", "text", "log format: text or json")
 }
@@ -69,7 +77,7 @@ func (c *common) register(f *flags, redis bool) {
 // env is what the workflows of package admin run with: these settings,
 // the clock, the CLI's actor and the command's output.
 func (c *common) env(stdout, stderr io.Writer) *admin.Env {
-	return &admin.Env{ClickHouseURL: c.ClickHouseURL, Clock: clock, Actor: cliActor(), Out: stdout, Err: stderr,
+	return &admin.Env{ClickHouseURL: c.ClickHouseURL, PostgresURL: c.PostgresURL, Clock: clock, Actor: cliActor(), Out: stdout, Err: stderr,
 		CatalogChanged: c.CatalogChanged, TokensChanged: c.TokensChanged}
 }
 

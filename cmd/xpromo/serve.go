@@ -48,7 +48,7 @@ SIGTERM or Ctrl-C: stop accepting, finish answers, flush, drain the ingester.`)
 	registerBatching(f, &c.Batching)
 	registerHTTPLimits(f, &c.HTTPLimits)
 	return f.run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		c.RedisURL, c.ClickHouseURL, c.KeyPrefix, c.Clock = shared.RedisURL, shared.ClickHouseURL, shared.KeyPrefix, clock
+		c.RedisURL, c.ClickHouseURL, c.PostgresURL, c.KeyPrefix, c.Clock = shared.RedisURL, shared.ClickHouseURL, shared.PostgresURL, shared.KeyPrefix, clock
 		if err := c.Validate(); err != nil {
 			return err
 		}
@@ -85,6 +85,7 @@ Reads the hit streams in Redis with a consumer group and writes them to
 ClickHouse in batches, acknowledging entries only after the insert. Several
 ingesters may run at once; entries a crashed one left behind are taken over
 after --claim-idle and never counted twice. SIGTERM drains the current batch.`)
+	c.noCatalog = true
 	c.register(f, true)
 	registerBatching(f, &cfg.Batching)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (empty: off)")

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/xpromo/xpromo/domain/access"
@@ -55,18 +57,20 @@ type Server struct {
 	Now func() time.Time
 
 	cat    *catalog.Store
+	events driver.Conn // ClickHouse: reports, statements, conversions
 	tokens *auth.Store
 	v      *auth.Verifier
 	log    *slog.Logger
 }
 
-// New returns a Server. v is refreshed after a token is created or
-// revoked, so the change takes effect on this server at once.
-func New(cat *catalog.Store, tokens *auth.Store, v *auth.Verifier, log *slog.Logger) *Server {
+// New returns a Server on the catalog cat and the events in ClickHouse. v
+// is refreshed after a token is created or revoked, so the change takes
+// effect on this server at once.
+func New(cat *catalog.Store, events driver.Conn, tokens *auth.Store, v *auth.Verifier, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cat: cat, tokens: tokens, v: v, log: log, Now: time.Now}
+	return &Server{cat: cat, events: events, tokens: tokens, v: v, log: log, Now: time.Now}
 }
 
 // Register adds the routes to g, a group (normally /v1) that runs

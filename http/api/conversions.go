@@ -186,7 +186,7 @@ func (s *Server) getConversion(c echo.Context) error {
 	if len(id) == 0 || len(id) > 64 {
 		return notFound(c, "conversion")
 	}
-	stored, err := attribution.Get(c.Request().Context(), s.cat.Conn(), id)
+	stored, err := attribution.Get(c.Request().Context(), s.events, id)
 	if errors.Is(err, attribution.ErrNotStored) {
 		return notFound(c, "conversion")
 	}

@@ -21,11 +21,11 @@ func (s *Server) statementSource(c echo.Context) (statements.Source, error) {
 	if err != nil {
 		return statements.Source{}, err
 	}
-	zones, err := reports.LoadZones(ctx, s.cat.Conn())
+	zones, err := reports.LoadZones(ctx, s.events)
 	if err != nil {
 		return statements.Source{}, err
 	}
-	return statements.Source{Conn: s.cat.Conn(), Catalog: snap, Zones: zones, Rates: fx.NewStore(s.cat.Conn()), Now: s.Now}, nil
+	return statements.Source{Conn: s.events, Catalog: snap, Zones: zones, Rates: fx.NewStore(s.events), Now: s.Now}, nil
 }
 
 // readsStatements: finance and admin read every statement; country

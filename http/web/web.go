@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
@@ -55,6 +57,8 @@ type Config struct {
 	// Catalog reads and writes partners, partnerships, links and the
 	// audit log (its OnChange, if set, announces writes).
 	Catalog *catalog.Store
+	// Events is the ClickHouse the reports and statements read.
+	Events driver.Conn
 	// Snapshot, if set, gives the catalog reports read (the tracker's
 	// in-memory copy), as the API's Server.Snapshot.
 	Snapshot func() *catalog.Snapshot
@@ -83,6 +87,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Catalog == nil:
 		return errors.New("web: Catalog is required")
+	case c.Events == nil:
+		return errors.New("web: Events is required")
 	case c.Tokens == nil || c.Verifier == nil:
 		return errors.New("web: Tokens and Verifier are required")
 	case c.Redis == nil:
@@ -535,7 +541,7 @@ func (s *Server) reportEnv(ctx context.Context) (*reports.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return reports.NewEnv(ctx, s.cfg.Catalog.Conn(), snap)
+	return reports.NewEnv(ctx, s.cfg.Events, snap)
 }
 
 // statementSource is what statements read, as the API builds it.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -47,7 +48,9 @@ func Config(rawURL string) (*pgxpool.Config, error) {
 
 // Open returns a pool on rawURL after one round trip to the server, so a
 // wrong address or password is told at start-up, not at the first write.
-func Open(ctx context.Context, rawURL string) (*pgxpool.Pool, error) {
+// With create, a database that does not exist is created first (its owner
+// is the URL's user, who must be allowed to).
+func Open(ctx context.Context, rawURL string, create bool) (*pgxpool.Pool, error) {
 	cfg, err := Config(rawURL)
 	if err != nil {
 		return nil, err
@@ -56,12 +59,47 @@ func Open(ctx context.Context, rawURL string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres %s: %w", Redact(rawURL), err)
 	}
-	if err := pool.Ping(ctx); err != nil {
+	err = pool.Ping(ctx)
+	var pe *pgconn.PgError
+	if create && errors.As(err, &pe) && pe.Code == invalidCatalogName {
+		pool.Close()
+		if err := createDatabase(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("postgres %s: create database: %w", Redact(rawURL), err)
+		}
+		return Open(ctx, rawURL, false)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres %s: %w", Redact(rawURL), err)
 	}
 	return pool, nil
 }
+
+// invalidCatalogName is the SQLSTATE of a connection to a database that
+// does not exist.
+const invalidCatalogName = "3D000"
+
+// createDatabase creates cfg's database, connected to the server's
+// maintenance database "postgres".
+func createDatabase(ctx context.Context, cfg *pgxpool.Config) error {
+	cc := cfg.ConnConfig.Copy()
+	name := cc.Database
+	cc.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	// A name cannot be a bound parameter: it is quoted as an identifier.
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	if _, dup := Violation(err, duplicateDatabase); dup {
+		return nil // created meanwhile by another process
+	}
+	return err
+}
+
+// duplicateDatabase is the SQLSTATE of CREATE DATABASE on a taken name.
+const duplicateDatabase = "42P04"
 
 // Redact is rawURL with its password replaced, for messages and logs.
 func Redact(rawURL string) string {
@@ -90,4 +128,20 @@ func Violation(err error, code string) (constraint string, ok bool) {
 		return pe.ConstraintName, true
 	}
 	return "", false
+}
+
+// Connect returns a pool on rawURL without a round trip: connections are
+// made when first used, so a process that can work from a copy of what
+// the database holds (a tracker's catalog snapshot) starts while
+// PostgreSQL is down.
+func Connect(rawURL string) (*pgxpool.Pool, error) {
+	cfg, err := Config(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", Redact(rawURL), err)
+	}
+	return pool, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/ids"
-	"github.com/xpromo/xpromo/schema"
 )
 
 // catalogRows is the catalog as catalog.Store would store it.
@@ -121,71 +120,23 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 	return out, nil
 }
 
-// writeCatalogBulk writes the catalog with one insert per table: the rows
-// and audit entries catalog.Store would write one change at a time. The
-// audit goes first, as with the Store. It then loads the catalog back
-// and checks that every link resolves as the tracker will see it. The
-// statements are the Store's (schema/tables.go); TestCatalogBulkMatchesStore
-// checks that both store the same.
-func writeCatalogBulk(ctx context.Context, conn driver.Conn, p *plan, now time.Time) (catalogCounts, error) {
+// writeCatalogBulk writes the catalog in one import (catalog.Store's
+// Import): the rows and audit entries catalog.Store would write one change
+// at a time. It then loads the catalog back and checks that every link
+// resolves as the tracker will see it. TestCatalogBulkMatchesStore checks
+// that both store the same.
+func writeCatalogBulk(ctx context.Context, cat *catalog.Store, p *plan, now time.Time) (catalogCounts, error) {
 	var n catalogCounts
 	rows, err := p.catalogRows(now)
 	if err != nil {
 		return n, err
 	}
-	now = now.UTC()
-	at, version := now.Truncate(time.Second), uint64(now.UnixNano())
-	epoch := time.Unix(0, 0).UTC()
-	if err := insertRows(ctx, conn, schema.AuditLog.Insert(), len(rows.audit), func(i int) []any {
-		e := rows.audit[i]
-		return []any{e.TS, e.ID, e.Actor, e.Action, e.Entity, e.EntityID, e.Country, e.Before, e.After}
-	}); err != nil {
-		return n, fmt.Errorf("audit: %w", err)
+	if err := cat.Import(ctx, catalog.Bulk{Partners: rows.partners, Partnerships: rows.partnerships, Terms: rows.terms,
+		Links: rows.links, Audit: rows.audit}); err != nil {
+		return n, err
 	}
-	if err := insertRows(ctx, conn, schema.Partners.Insert(), len(rows.partners), func(i int) []any {
-		x := rows.partners[i]
-		return []any{x.ID, x.Name, x.Domains, x.Status, x.Countries, at, version}
-	}); err != nil {
-		return n, fmt.Errorf("partners: %w", err)
-	}
-	n.Partners = len(rows.partners)
-	if err := insertRows(ctx, conn, schema.Partnerships.Insert(), len(rows.partnerships), func(i int) []any {
-		x := rows.partnerships[i]
-		return []any{x.ID, x.Partner, x.Country, x.Direction, at, version}
-	}); err != nil {
-		return n, fmt.Errorf("partnerships: %w", err)
-	}
-	n.Partnerships = len(rows.partnerships)
-	if err := insertRows(ctx, conn, schema.PartnershipTerms.Insert(), len(rows.terms), func(i int) []any {
-		t := rows.terms[i]
-		end := epoch
-		if !t.EndDate.IsZero() {
-			end = t.EndDate
-		}
-		var mayLink uint8
-		if t.PartnerMayCreateLinks {
-			mayLink = 1
-		}
-		return []any{t.Partnership, t.Version, t.EffectiveFrom, t.Currency,
-			t.InboundCPA, t.InboundRevSharePct, t.InboundRevenueWindowDays,
-			t.OutboundCPA, t.OutboundRevSharePct, t.OutboundRevenueWindowDays,
-			t.AttributionModel, t.AttributionWindowDays,
-			t.TargetInboundUsersMonth, t.TargetOutboundUsersMonth,
-			t.StartDate, end, t.Status, t.FallbackURL, mayLink,
-			t.CreatedAt, t.CreatedBy}
-	}); err != nil {
-		return n, fmt.Errorf("terms: %w", err)
-	}
-	n.Terms = len(rows.terms)
-	if err := insertRows(ctx, conn, schema.Links.Insert(), len(rows.links), func(i int) []any {
-		l := rows.links[i]
-		return []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, epoch, l.CreatedBy, at, version}
-	}); err != nil {
-		return n, fmt.Errorf("links: %w", err)
-	}
-	n.Links = len(rows.links)
-
-	snap, err := catalog.NewStore(conn).Load(ctx)
+	n = catalogCounts{Partners: len(rows.partners), Partnerships: len(rows.partnerships), Terms: len(rows.terms), Links: len(rows.links)}
+	snap, err := cat.Load(ctx)
 	if err != nil {
 		return n, err
 	}

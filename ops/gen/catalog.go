@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xpromo/xpromo/domain/catalog"
@@ -15,10 +14,8 @@ import (
 // Actor is who the audit log names for the generated catalog.
 const Actor = "gen"
 
-// catalogWorkers is how many catalog writes run at once. Each write
-// reloads the whole catalog first (catalog.Store checks ids and
-// references), so the writes are latency-bound; a few in parallel hide
-// that. Each worker has its own Store: a Store serialises its writes.
+// catalogWorkers is how many catalog writes run at once: each is a short
+// transaction, latency-bound; a few in parallel hide that.
 const catalogWorkers = 4
 
 // catalogCounts says what writeCatalog stored.
@@ -32,8 +29,8 @@ var ErrSeedUsed = errors.New("the database already holds a catalog generated wit
 
 // writeCatalog stores the plan's catalog, with catalog.Store one change
 // at a time when viaStore is set, else in bulk (writeCatalogBulk).
-func writeCatalog(ctx context.Context, conn driver.Conn, p *plan, viaStore bool, progress func(what string, n int, d time.Duration)) (catalogCounts, error) {
-	snap, err := catalog.NewStore(conn).Load(ctx)
+func writeCatalog(ctx context.Context, cat *catalog.Store, p *plan, viaStore bool, progress func(what string, n int, d time.Duration)) (catalogCounts, error) {
+	snap, err := cat.Load(ctx)
 	if err != nil {
 		return catalogCounts{}, err
 	}
@@ -41,10 +38,10 @@ func writeCatalog(ctx context.Context, conn driver.Conn, p *plan, viaStore bool,
 		return catalogCounts{}, fmt.Errorf("partner %s exists: %w", p.partners[0].ID, ErrSeedUsed)
 	}
 	if viaStore {
-		return writeCatalogStore(ctx, conn, p, progress)
+		return writeCatalogStore(ctx, cat, p, progress)
 	}
 	t := time.Now()
-	n, err := writeCatalogBulk(ctx, conn, p, time.Now())
+	n, err := writeCatalogBulk(ctx, cat, p, time.Now())
 	if err != nil {
 		return n, err
 	}
@@ -54,14 +51,13 @@ func writeCatalog(ctx context.Context, conn driver.Conn, p *plan, viaStore bool,
 
 // writeCatalogStore stores the plan's partners, partnerships, terms and
 // links through catalog.Store, each change validated and audited as if
-// made by hand (actor "gen"). Every change reloads and re-resolves the
-// whole catalog first, so this is quadratic: about 5 minutes for 2000
-// partnerships. Terms go before links, the biggest part of the catalog.
-func writeCatalogStore(ctx context.Context, conn driver.Conn, p *plan, progress func(what string, n int, d time.Duration)) (catalogCounts, error) {
+// made by hand (actor "gen"), one transaction each. Terms go before
+// links, the biggest part of the catalog.
+func writeCatalogStore(ctx context.Context, cat *catalog.Store, p *plan, progress func(what string, n int, d time.Duration)) (catalogCounts, error) {
 	var n catalogCounts
 	stores := make([]*catalog.Store, catalogWorkers)
 	for i := range stores {
-		stores[i] = catalog.NewStore(conn)
+		stores[i] = cat
 	}
 	step := func(what string, count int, fn func(s *catalog.Store, i int) error) error {
 		t := time.Now()
@@ -85,8 +81,6 @@ func writeCatalogStore(ctx context.Context, conn driver.Conn, p *plan, progress 
 		return n, err
 	}
 	n.Partnerships = len(p.partnerships)
-	// SetTerms serialises on a package lock; parallel calls only overlap
-	// their validation, which is still worth it.
 	if err := step("terms", len(p.partnerships), func(s *catalog.Store, i int) error {
 		ps := &p.partnerships[i]
 		_, err := s.SetTerms(ctx, ps.ID, ps.Terms, Actor)

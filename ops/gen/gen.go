@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/xpromo/xpromo/domain/catalog"
 )
 
 // Config says what to generate.
@@ -123,9 +125,9 @@ type Summary struct {
 // tables.
 func (s Summary) Rows() int64 { return s.Hits + s.Conversions + s.Attributions }
 
-// Run generates the configuration's data into the database of conn, which
-// must hold the schema (xpromo migrate).
-func Run(ctx context.Context, conn driver.Conn, cfg Config) (Summary, error) {
+// Run generates the configuration's data: the catalog into cat, the events
+// into the database of conn. Both must hold the schema (xpromo migrate).
+func Run(ctx context.Context, conn driver.Conn, cat *catalog.Store, cfg Config) (Summary, error) {
 	cfg.defaults()
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
@@ -136,7 +138,7 @@ func Run(ctx context.Context, conn driver.Conn, cfg Config) (Summary, error) {
 	pr := newProgress(cfg.Progress, cfg.ProgressEvery, cfg.Hits)
 	defer pr.stop()
 
-	n, err := writeCatalog(ctx, conn, p, cfg.CatalogViaStore, func(what string, count int, d time.Duration) {
+	n, err := writeCatalog(ctx, cat, p, cfg.CatalogViaStore, func(what string, count int, d time.Duration) {
 		pr.logf("catalog: %d %s in %.1fs", count, what, d.Seconds())
 	})
 	sum.Partners, sum.Partnerships, sum.Links, sum.Terms = n.Partners, n.Partnerships, n.Links, n.Terms
@@ -162,7 +164,7 @@ func Run(ctx context.Context, conn driver.Conn, cfg Config) (Summary, error) {
 
 	if cfg.Attribute {
 		t = time.Now()
-		a, unconverted, err := attribute(ctx, conn, p, pr)
+		a, unconverted, err := attribute(ctx, conn, cat, p, pr)
 		sum.Attributions, sum.Unconverted = a, unconverted
 		sum.AttributionTime = time.Since(t)
 		if err != nil {

@@ -21,9 +21,9 @@ const (
 // (none with dryRun), sparing those the attribution of the open periods
 // still reads, and files the drop in the audit log under actor: xpromo
 // retention, and serve's --retain-hits every hour. It returns what
-// expired and the instant before which months expire.
-func ApplyRetention(ctx context.Context, conn driver.Conn, keep Period, now time.Time, dryRun bool, actor string, clock func() time.Time) ([]Partition, time.Time, error) {
-	store := catalog.NewStore(conn).WithClock(clock)
+// expired and the instant before which months expire. conn holds the
+// hits, store the catalog and its audit log.
+func ApplyRetention(ctx context.Context, conn driver.Conn, store *catalog.Store, keep Period, now time.Time, dryRun bool, actor string) ([]Partition, time.Time, error) {
 	snap, err := store.Load(ctx)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("retention: %w", err)

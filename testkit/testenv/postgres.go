@@ -68,7 +68,7 @@ func EmptyPostgres(t testing.TB) *PG {
 	}
 	u.Path = "/" + name
 	dbURL := u.String()
-	pool, err := pgdb.Open(ctx, dbURL)
+	pool, err := pgdb.Open(ctx, dbURL, false)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
