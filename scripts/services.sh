@@ -51,7 +51,7 @@ PG_USER=postgres
 
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 CLICKHOUSE_URL=clickhouse://127.0.0.1:$CH_PORT/xpromo
-POSTGRES_URL=postgres://xpromo:xpromo@127.0.0.1:$PG_PORT/xpromo?sslmode=disable
+POSTGRES_URL="postgres://xpromo:xpromo@127.0.0.1:$PG_PORT/xpromo?sslmode=disable"
 
 # Filled in by find_binaries.
 REDIS_SERVER='' REDIS_CLI='' CH_SERVER='' REDIS_EXE='' CH_EXE=''
@@ -131,7 +131,7 @@ check_settings() {
 	fi
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 	CLICKHOUSE_URL=clickhouse://127.0.0.1:$CH_PORT/xpromo
-	POSTGRES_URL=postgres://xpromo:xpromo@127.0.0.1:$PG_PORT/xpromo?sslmode=disable
+	POSTGRES_URL="postgres://xpromo:xpromo@127.0.0.1:$PG_PORT/xpromo?sslmode=disable"
 	if ! [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || ((START_TIMEOUT < 1)); then
 		die "XPROMO_SERVICES_TIMEOUT='$START_TIMEOUT' is not a positive number of seconds"
 	fi
@@ -738,10 +738,13 @@ pg_start() {
 	PG_STARTED_AT=$(now)
 	log "postgres: starting on 127.0.0.1:$PG_PORT (log $PG_LOG)"
 	# pg_ctl -w in the background: it returns once the server is up, or fails
-	# as soon as the postmaster exits (config error, port taken, ...).
+	# as soon as the postmaster exits (config error, port taken, ...). Its own
+	# messages and the server's both append to the log. Its timeout is longer
+	# than wait_ready's, which reports a slow start itself.
+	# shellcheck disable=SC2094
 	(
 		close_fds
-		pg_as "$PG_CTL" -D "$PG_DATA" -l "$PG_LOG" -w -t "$START_TIMEOUT" -s start
+		pg_as "$PG_CTL" -D "$PG_DATA" -l "$PG_LOG" -w -t "$((START_TIMEOUT + 60))" -s start
 	) </dev/null >>"$PG_LOG" 2>&1 &
 	PG_CTL_JOB=$!
 }
