@@ -17,10 +17,10 @@ help: ## list the targets
 build: ## build bin/xpromo
 	$(GO) build -o $(BIN) ./cmd/xpromo
 
-services: ## install (if missing) and start Redis and ClickHouse on their own ports
+services: ## install (if missing) and start Redis, ClickHouse and PostgreSQL on their own ports
 	@$(SERVICES) up
 
-services-down: ## stop the servers started by `make services`
+services-down: ## stop the Redis, ClickHouse and PostgreSQL started by `make services`
 	@$(SERVICES) down
 
 run: build ## start the servers, migrate, seed the demo, run `xpromo serve` (Ctrl-C stops all it started)
