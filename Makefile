@@ -1,5 +1,5 @@
 # xpromo: `make run` starts everything with a demo partnership; `make test`
-# runs every test against real Redis and ClickHouse servers.
+# runs every test against real Redis, ClickHouse and PostgreSQL servers.
 SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/xpromo
@@ -8,6 +8,7 @@ HTTP_ADDR ?= :8080
 
 export XPROMO_REDIS_URL      ?= redis://127.0.0.1:$(or $(XPROMO_REDIS_PORT),16379)/0
 export XPROMO_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:$(or $(XPROMO_CH_PORT),19000)/xpromo
+export XPROMO_POSTGRES_URL   ?= postgres://xpromo:xpromo@127.0.0.1:$(or $(XPROMO_PG_PORT),15432)/xpromo?sslmode=disable
 
 .PHONY: help build run services services-down test test-clock test-tools test-short fuzz bench faults soak vet fmt clean
 

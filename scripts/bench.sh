@@ -134,7 +134,7 @@ SERVE_PID='' BARE_PID=''
 start_serve() {
 	local extra=()
 	read -r -a extra <<<"$BENCH_SERVE_FLAGS"
-	"$SERVE_BIN" serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/$2" \
+	XPROMO_POSTGRES_URL=$PG_URL "$SERVE_BIN" serve --http-addr "$SERVE_ADDR" --state-dir "$STATE_DIR/$2" \
 		--redis-url "$SERVE_REDIS_URL" --redis-prefix "$PREFIX" --clickhouse-url "$CH_URL" \
 		--ingest="$1" --log-level warn "${extra[@]}" >>"$OUT/$2.log" 2>&1 &
 	SERVE_PID=$!
@@ -180,9 +180,19 @@ go build -o bin/xpromo-load ./cmd/xpromo-load
 urls=$(scripts/services.sh up)
 REDIS_URL=$(sed -n 's/^XPROMO_REDIS_URL=//p' <<<"$urls")
 base_ch=$(sed -n 's/^XPROMO_CLICKHOUSE_URL=//p' <<<"$urls")
-[[ -n $REDIS_URL && -n $base_ch ]] || die "scripts/services.sh up printed no URLs"
+base_pg=$(sed -n 's/^XPROMO_POSTGRES_URL=//p' <<<"$urls")
+[[ -n $REDIS_URL && -n $base_ch && -n $base_pg ]] || die "scripts/services.sh up printed no URLs"
 CH_URL=${base_ch%/*}/$BENCH_DB
-export XPROMO_CLICKHOUSE_URL=$CH_URL XPROMO_REDIS_URL=$REDIS_URL
+# pg_url DB: the PostgreSQL URL of database DB on the services' server.
+pg_url() {
+	local b=${base_pg%%\?*} q=''
+	[[ $base_pg != *\?* ]] || q="?${base_pg#*\?}"
+	printf '%s/%s%s' "${b%/*}" "$1" "$q"
+}
+PG_URL=$(pg_url "$BENCH_DB")
+# Every xpromo command reads the catalog's URL from the environment (serve
+# too: an older BENCH_SERVE_BIN without --postgres-url ignores it).
+export XPROMO_CLICKHOUSE_URL=$CH_URL XPROMO_REDIS_URL=$REDIS_URL XPROMO_POSTGRES_URL=$PG_URL
 # serve talks to the local Redis over its unix socket, as a tracker next to
 # its Redis would (BENCH_REDIS_TCP=1: over loopback TCP like everything else).
 SERVE_REDIS_URL=$REDIS_URL
@@ -197,6 +207,7 @@ C_HOST=${BASH_REMATCH[1]} C_PORT=${BASH_REMATCH[2]}
 
 rcli() { redis-cli -h "$R_HOST" -p "$R_PORT" -n "$R_DB" "$@"; }
 chq() { clickhouse-client --host "$C_HOST" --port "$C_PORT" -q "$1"; }
+pgq() { psql "$base_pg" -qtAX -v ON_ERROR_STOP=1 -c "$1"; }
 
 clean_redis() { # removes every key of the bench prefix, 500 at a time
 	rcli --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -h "$R_HOST" -p "$R_PORT" -n "$R_DB" unlink >/dev/null
@@ -205,6 +216,7 @@ clean_redis() { # removes every key of the bench prefix, 500 at a time
 log "fresh database $BENCH_DB, Redis keys ${PREFIX}*, state in $STATE_DIR"
 chq "DROP DATABASE IF EXISTS $BENCH_DB"
 chq "CREATE DATABASE $BENCH_DB"
+pgq "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" # migrate creates it
 clean_redis
 rm -rf -- "$STATE_DIR"
 mkdir -p "$STATE_DIR"
@@ -603,19 +615,25 @@ fi
 # BENCH_REPORTS_RUNS calls.
 if run_stage reports; then
 	RDB_URL="clickhouse://$C_HOST:$C_PORT/$BENCH_REPORTS_DB"
+	RDB_PG_URL=$(pg_url "$BENCH_REPORTS_DB")
 	have=$(chq "SELECT count() FROM $BENCH_REPORTS_DB.hits" 2>/dev/null || echo 0)
+	# The catalog is in PostgreSQL: data generated before it moved there
+	# has none, and is generated again.
+	partners=$(psql "$RDB_PG_URL" -qtAX -c "SELECT count(*) FROM partners" 2>/dev/null || echo 0)
+	((partners > 0)) || have=0
 	want_tag="$BENCH_REPORTS_HITS/$BENCH_REPORTS_PARTNERSHIPS/$BENCH_REPORTS_COUNTRIES/$BENCH_REPORTS_DAYS"
 	tag=$(chq "SELECT timezone FROM $BENCH_REPORTS_DB.country_settings FINAL WHERE country = 'ZZ'" 2>/dev/null || true)
 	if [[ $have != "$BENCH_REPORTS_HITS" || $tag != "bench:$want_tag" ]]; then
 		log "reports: generating $BENCH_REPORTS_HITS hits, $BENCH_REPORTS_PARTNERSHIPS partnerships, $BENCH_REPORTS_COUNTRIES countries, $BENCH_REPORTS_DAYS days into $BENCH_REPORTS_DB (minutes)"
 		chq "DROP DATABASE IF EXISTS $BENCH_REPORTS_DB"
-		bin/xpromo migrate --clickhouse-url "$RDB_URL" >>"$OUT/reports-gen.log" 2>&1 || die "migrate failed (see $OUT/reports-gen.log)"
+		pgq "DROP DATABASE IF EXISTS $BENCH_REPORTS_DB WITH (FORCE)"
+		bin/xpromo migrate --clickhouse-url "$RDB_URL" --postgres-url "$RDB_PG_URL" >>"$OUT/reports-gen.log" 2>&1 || die "migrate failed (see $OUT/reports-gen.log)"
 		gen0=$EPOCHREALTIME
 		bin/xpromo gen --hits "$BENCH_REPORTS_HITS" --partnerships "$BENCH_REPORTS_PARTNERSHIPS" --countries "$BENCH_REPORTS_COUNTRIES" \
-			--days "$BENCH_REPORTS_DAYS" --clickhouse-url "$RDB_URL" >>"$OUT/reports-gen.log" 2>&1 || die "xpromo gen failed (see $OUT/reports-gen.log)"
+			--days "$BENCH_REPORTS_DAYS" --clickhouse-url "$RDB_URL" --postgres-url "$RDB_PG_URL" >>"$OUT/reports-gen.log" 2>&1 || die "xpromo gen failed (see $OUT/reports-gen.log)"
 		R_GEN=$(awk -v a="$gen0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f s", b - a }')
 		while read -r cc tz; do
-			bin/xpromo country set-timezone --country "$cc" --timezone "$tz" --clickhouse-url "$RDB_URL" >/dev/null
+			bin/xpromo country set-timezone --country "$cc" --timezone "$tz" --clickhouse-url "$RDB_URL" --postgres-url "$RDB_PG_URL" >/dev/null
 		done <scripts/zones.tsv
 		# A marker of what was generated (ZZ is no country): reused next time.
 		chq "INSERT INTO $BENCH_REPORTS_DB.country_settings (country, timezone, updated_at, updated_by, version) VALUES ('ZZ', 'bench:$want_tag', now(), 'bench', 1)"
@@ -625,12 +643,12 @@ if run_stage reports; then
 	R_DATA=$(chq "SELECT concat(toString(sumIf(rows, table = 'hits')), ' hits (', formatReadableSize(sumIf(bytes_on_disk, table = 'hits')), '), ',
 		toString(sumIf(rows, table = 'hits_hourly')), ' rollup rows, ', toString(sumIf(rows, table = 'attributions')), ' attribution rows')
 		FROM system.parts WHERE active AND database = '$BENCH_REPORTS_DB'")
-	R_TOKEN=$(bin/xpromo token create --role admin --name "bench reports $(date +%s)" --clickhouse-url "$RDB_URL" 2>>"$OUT/reports.log") ||
+	R_TOKEN=$(bin/xpromo token create --role admin --name "bench reports $(date +%s)" --clickhouse-url "$RDB_URL" --postgres-url "$RDB_PG_URL" 2>>"$OUT/reports.log") ||
 		die "token create failed (see $OUT/reports.log)"
-	CH_URL_SAVED=$CH_URL
-	CH_URL=$RDB_URL
+	CH_URL_SAVED=$CH_URL PG_URL_SAVED=$PG_URL
+	CH_URL=$RDB_URL PG_URL=$RDB_PG_URL
 	BENCH_SERVE_FLAGS="$BENCH_SERVE_FLAGS --api-rate 0 --api-ip-rate 0 --attribute-every 0" start_serve false serve-reports
-	CH_URL=$CH_URL_SAVED
+	CH_URL=$CH_URL_SAVED PG_URL=$PG_URL_SAVED
 	last_month_start=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m-%d)
 	last_month_end=$(date -u -d "$(date -u +%Y-%m-01) -1 day" +%Y-%m-%d)
 	time_report() { # NAME QUERY: median and slowest seconds of BENCH_REPORTS_RUNS calls

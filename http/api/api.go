@@ -28,6 +28,7 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
@@ -200,6 +201,13 @@ func invalid(c echo.Context, field, reason string) error {
 
 // internal logs err and answers 500 without its details.
 func (s *Server) internal(c echo.Context, op string, err error) error {
+	if pgdb.Unavailable(err) {
+		// Redirects and pixels go on from the trackers' copy of the
+		// catalog; only what reads or changes the catalog of record waits.
+		s.log.Warn("api: "+op+": the catalog database is unavailable", "err", err, "method", c.Request().Method, "path", c.Request().URL.Path)
+		c.Response().Header().Set("Retry-After", "5")
+		return fail(c, http.StatusServiceUnavailable, "unavailable", "the catalog database is unavailable; nothing was changed, retry later")
+	}
 	s.log.Error("api: "+op, "err", err, "method", c.Request().Method, "path", c.Request().URL.Path)
 	return fail(c, http.StatusInternalServerError, "internal", "internal error")
 }

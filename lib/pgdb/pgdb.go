@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,4 +145,21 @@ func Connect(rawURL string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("postgres %s: %w", Redact(rawURL), err)
 	}
 	return pool, nil
+}
+
+// Unavailable reports whether err means PostgreSQL could not be reached,
+// or refused work while starting or stopping, before the statement ran:
+// nothing was written, and the same request may be retried later.
+func Unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-03: shutting down, crash
+		// shutdown, cannot connect now.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return pgconn.SafeToRetry(err)
 }

@@ -198,7 +198,8 @@ type Env struct {
 	T        testing.TB
 	Redis    *testenv.RedisServer
 	RDB      *redis.Client
-	DB       *testenv.DB
+	DB       *testenv.DB // the events
+	PG       *testenv.PG // the catalog
 	CH       *Proxy
 	Prefix   string
 	Tracker  *Proc
@@ -221,8 +222,8 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// NewEnv starts Redis, the ClickHouse proxy over a fresh database, the
-// tracker and the ingester, with the catalog link "demo" and a service
+// NewEnv starts Redis, the ClickHouse proxy over a fresh database, a fresh
+// PostgreSQL database for the catalog, the tracker and the ingester, with the catalog link "demo" and a service
 // token.
 func NewEnv(t testing.TB, bin string, o Options) *Env {
 	t.Helper()
@@ -236,6 +237,7 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 	e.RDB = e.Redis.Client()
 	t.Cleanup(func() { e.RDB.Close() })
 	e.DB = testenv.ClickHouse(t)
+	e.PG = testenv.Postgres(t)
 	seed(t, e)
 	chURL := testenv.ClickHouseURL()
 	host := strings.TrimPrefix(chURL, "clickhouse://")
@@ -266,7 +268,7 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		Args: append([]string{"serve", "--ingest=false", "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 			"--state-dir", e.DataDir, "--secret-key-file", filepath.Join(e.Dir, "secret.key"),
 			"--attribute-every", "0", "--api-rate", "0", "--api-ip-rate", "0", "--catalog-refresh", "2s",
-			"--commit-timeout", "5ms"}, common...),
+			"--commit-timeout", "5ms", "--postgres-url", e.PG.URL}, common...),
 		Ready: func() error { return httpOK(e.Base + "/healthz") }}
 	e.Ingester = &Proc{Name: "ingester", Bin: bin, Log: filepath.Join(e.Dir, "ingester.log"),
 		Args: append([]string{"ingest", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
@@ -344,7 +346,7 @@ func httpOK(u string) error {
 func seed(t testing.TB, e *Env) {
 	t.Helper()
 	ctx := context.Background()
-	s := catalog.NewStore(e.DB.Conn)
+	s := catalog.NewStore(e.PG.Pool)
 	if _, err := s.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "ACME", Domains: []string{"acme.example"}}, "faults"); err != nil {
 		t.Fatal(err)
 	}

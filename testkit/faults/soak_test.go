@@ -236,7 +236,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	now := time.Now().UTC()
-	snap, err := catalog.NewStore(e.DB.Conn).Load(ctx)
+	snap, err := catalog.NewStore(e.PG.Pool).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
