@@ -111,7 +111,7 @@ var balHeader = []string{"batch", "conversion", "ts", "type", "source", "user_id
 func balSetup(t *testing.T, ctx context.Context) (*reports.Env, driver.Conn) {
 	t.Helper()
 	db := testenv.ClickHouse(t)
-	st := catalog.NewStore(db.Conn)
+	st := catalog.NewStore(testenv.Postgres(t).Pool)
 	for _, id := range []string{"acme", "beta", "cyan"} {
 		if _, err := st.AddPartner(ctx, catalog.Partner{ID: id, Name: strings.ToUpper(id)}, "test"); err != nil {
 			t.Fatalf("AddPartner(%s): %v", id, err)

@@ -66,7 +66,7 @@ type bdAttr struct {
 // with its zones.
 func bdEnv(t *testing.T, ctx context.Context, conn driver.Conn) *reports.Env {
 	t.Helper()
-	cat := catalog.NewStore(conn)
+	cat := catalog.NewStore(testenv.Postgres(t).Pool)
 	for _, p := range []string{"alpha", "bravo"} {
 		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: p, Name: p}, "test"); err != nil {
 			t.Fatal(err)

@@ -38,7 +38,7 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 	t.Helper()
 	db := testenv.ClickHouse(t)
 	ctx := context.Background()
-	cat := catalog.NewStore(db.Conn)
+	cat := catalog.NewStore(testenv.Postgres(t).Pool)
 	for _, p := range []string{"alpha", "bravo"} {
 		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: p, Name: p}, "test"); err != nil {
 			t.Fatal(err)

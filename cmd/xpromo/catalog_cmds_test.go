@@ -18,13 +18,15 @@ import (
 
 // cliRun runs xpromo in this process, as main does, against db. The
 // arguments go through exactly as given, in the order the docs print them:
-// db's URL comes from XPROMO_CLICKHOUSE_URL, as from a user's environment.
+// db's URL comes from XPROMO_CLICKHOUSE_URL, as from a user's environment,
+// and its catalog's (pgOf) from XPROMO_POSTGRES_URL.
 // (Appending --clickhouse-url after the arguments once hid that
 // `fx load FILE.csv` failed without a flag after the file.)
 func cliRun(t *testing.T, db *testenv.DB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	if db != nil {
 		t.Setenv("XPROMO_CLICKHOUSE_URL", db.URL)
+		t.Setenv("XPROMO_POSTGRES_URL", pgOf(db).URL)
 	}
 	var o, e bytes.Buffer
 	code = run(args, &o, &e)
@@ -81,7 +83,7 @@ func cliJSON[T any](t *testing.T, db *testenv.DB, args ...string) T {
 
 func TestCatalogPartnerCommands(t *testing.T) {
 	t.Setenv("USER", "tester")
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	runSteps(t, db, []cliStep{
 		{name: "add", args: []string{"partner", "add", "--id", "acme", "--name", "ACME", "--domains", "acme.example", "--countries", "de"},
 			out: []string{"partner acme added (ACME, domains: acme.example, countries: DE)"}},
@@ -145,7 +147,7 @@ func TestCatalogPartnerCommands(t *testing.T) {
 
 func TestCatalogPartnershipAndTermsCommands(t *testing.T) {
 	t.Setenv("USER", "tester")
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	runSteps(t, db, []cliStep{
 		{name: "partner", args: []string{"partner", "add", "--id", "acme", "--name", "ACME", "--domains", "acme.example"}},
 		{name: "add", args: []string{"partnership", "add", "--id", "acme-de", "--partner", "acme", "--country", "de", "--direction", "inbound"},
@@ -262,7 +264,7 @@ var addedLinkRe = regexp.MustCompile(`^link ([a-z2-9]{8}) added: https://t\.exam
 func TestCatalogLinkCommands(t *testing.T) {
 	t.Setenv("USER", "tester")
 	t.Setenv("XPROMO_PUBLIC_URL", "https://t.example/")
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	runSteps(t, db, []cliStep{
 		{name: "partner", args: []string{"partner", "add", "--id", "acme", "--name", "ACME", "--domains", "acme.example"}},
 		{name: "partnership", args: []string{"partnership", "add", "--id", "acme-de", "--partner", "acme", "--country", "DE"}},
@@ -358,7 +360,7 @@ func TestCatalogLinkCommands(t *testing.T) {
 // the secret.
 func TestTokenCommandsAudit(t *testing.T) {
 	t.Setenv("USER", "tester")
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	code, out, errOut := cliRun(t, db, "token", "create", "--role", "country_manager", "--country", "DE", "--name", "DE team")
 	if code != 0 {
 		t.Fatalf("token create: exit %d: %s", code, errOut)
@@ -481,7 +483,7 @@ func TestCatalogHelp(t *testing.T) {
 // The real binary (re-executed as in TestMain) exits 2 for usage errors and
 // 1 for refused values, with the flag named in the message.
 func TestCatalogExitCodes(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	for _, tt := range []struct {
 		args   []string
 		code   int
@@ -498,7 +500,7 @@ func TestCatalogExitCodes(t *testing.T) {
 		{[]string{"audit", "list", "--limit", "100000"}, 1, "xpromo audit list: --limit: 100000 must be 1-10000"},
 	} {
 		cmd := exec.Command(os.Args[0], tt.args...)
-		cmd.Env = append(os.Environ(), "XPROMO_TEST_MAIN=1", "XPROMO_CLICKHOUSE_URL="+db.URL)
+		cmd.Env = append(os.Environ(), "XPROMO_TEST_MAIN=1", "XPROMO_CLICKHOUSE_URL="+db.URL, "XPROMO_POSTGRES_URL="+pgOf(db).URL)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()

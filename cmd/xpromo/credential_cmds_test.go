@@ -33,8 +33,8 @@ func tokenCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 }
 
 func TestTokenCommand(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	url := []string{"--clickhouse-url", db.URL}
+	db := newDB(t)
+	url := []string{"--clickhouse-url", db.URL, "--postgres-url", pgOf(db).URL}
 
 	out, errOut, err := tokenCmd(t, append([]string{"create", "--role", "country_manager", "--country", "de,FR", "--name", "DE team", "--expires", testenv.Now().UTC().AddDate(1, 0, 0).Format(time.DateOnly)}, url...)...)
 	if err != nil {
@@ -123,8 +123,8 @@ func TestTokenCommand(t *testing.T) {
 }
 
 func TestTokenCommandErrors(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	url := []string{"--clickhouse-url", db.URL}
+	db := newDB(t)
+	url := []string{"--clickhouse-url", db.URL, "--postgres-url", pgOf(db).URL}
 	tests := []struct {
 		name string
 		args []string
@@ -191,10 +191,10 @@ func TestTokenHelp(t *testing.T) {
 func TestPartnerSecretCommands(t *testing.T) {
 	t.Setenv("USER", "tester")
 	key, keyText := setServerKey(t)
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	ctx := context.Background()
 	addCatalog(t, db, catalogSeed{partners: []catalog.Partner{{ID: "acme", Name: "ACME"}}})
-	url := []string{"--clickhouse-url", db.URL}
+	url := []string{"--clickhouse-url", db.URL, "--postgres-url", pgOf(db).URL}
 	with := func(args ...string) []string { return append(args, url...) }
 
 	out, errOut, err := secretCmd(t, with("list", "--id", "acme")...)
@@ -258,7 +258,7 @@ func TestPartnerSecretCommands(t *testing.T) {
 	}
 
 	// Filed in the audit log, without the secret.
-	entries, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).AuditLog(ctx, catalog.AuditFilter{Entity: "partner_secret", EntityID: "acme"})
+	entries, err := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).AuditLog(ctx, catalog.AuditFilter{Entity: "partner_secret", EntityID: "acme"})
 	if err != nil || len(entries) != 3 || entries[0].Actor != "cli:tester" || entries[0].Action != "rotate" || !strings.Contains(entries[0].After, `"version":3`) {
 		t.Fatalf("audit: %+v, %v", entries, err)
 	}
@@ -316,11 +316,11 @@ func TestPartnerSecretCommands(t *testing.T) {
 
 func TestPartnerSecretKeyFile(t *testing.T) {
 	t.Setenv(secrets.EnvKey, "")
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	ctx := context.Background()
 	addCatalog(t, db, catalogSeed{partners: []catalog.Partner{{ID: "acme", Name: "ACME"}}})
 	file := filepath.Join(t.TempDir(), "xpromo", "secret.key")
-	out, errOut, err := secretCmd(t, "rotate", "--id", "acme", "--clickhouse-url", db.URL, "--secret-key-file", file)
+	out, errOut, err := secretCmd(t, "rotate", "--id", "acme", "--clickhouse-url", db.URL, "--postgres-url", pgOf(db).URL, "--secret-key-file", file)
 	if err != nil {
 		t.Fatalf("rotate: %v\n%s", err, errOut)
 	}
@@ -341,7 +341,7 @@ func TestPartnerSecretKeyFile(t *testing.T) {
 	}
 	// The environment variable names the file too (XPROMO_SECRET_KEY_FILE).
 	t.Setenv("XPROMO_SECRET_KEY_FILE", file)
-	_, errOut, err = secretCmd(t, "rotate", "--id", "acme", "--clickhouse-url", db.URL)
+	_, errOut, err = secretCmd(t, "rotate", "--id", "acme", "--clickhouse-url", db.URL, "--postgres-url", pgOf(db).URL)
 	if err != nil || strings.Contains(errOut, "created a new server key") || !strings.Contains(errOut, "key file") {
 		t.Fatalf("rotate with XPROMO_SECRET_KEY_FILE: %v %q", err, errOut)
 	}

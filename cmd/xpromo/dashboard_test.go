@@ -58,7 +58,7 @@ func seedDashboard(t *testing.T, db *testenv.DB) dashData {
 			{Code: "gamma-in", Partnership: "gamma-fr", Direction: vocab.Inbound, URL: "https://www.example.com/gamma"},
 		},
 	})
-	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	cat := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock())
 	now := testenv.Now().UTC()
 	d := dashData{cur: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)}
 	d.prev = d.cur.AddDate(0, -1, 0)
@@ -345,7 +345,7 @@ func urlPath(t *testing.T, u string) string {
 // country manager, finance and another country's manager, and checks that
 // every figure on the pages is the API's for the same reader and period.
 func TestDashboardInBrowser(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	r := testenv.NewRedis(t)
 	data := seedDashboard(t, db)
 	ctx := context.Background()

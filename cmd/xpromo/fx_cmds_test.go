@@ -17,7 +17,7 @@ import (
 // the fx package's fixture): it loads the rates. A gzip of the same CSV is
 // refused with what the file is and what to load, not with its bytes.
 func TestFXLoadZip(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	t.Setenv("XPROMO_CLICKHOUSE_URL", db.URL)
 	csvBytes, err := os.ReadFile(filepath.Join("..", "..", "domain", "fx", "testdata", "eurofxref-hist.csv"))
 	if err != nil {

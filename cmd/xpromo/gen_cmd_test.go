@@ -8,12 +8,11 @@ import (
 	"testing"
 
 	"github.com/xpromo/xpromo/ops/gen"
-	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 func TestGenCommand(t *testing.T) {
-	db := testenv.ClickHouse(t)
-	args := []string{"--clickhouse-url", db.URL, "--hits", "20000", "--partnerships", "20", "--countries", "5",
+	db := newDB(t)
+	args := []string{"--clickhouse-url", db.URL, "--postgres-url", pgOf(db).URL, "--hits", "20000", "--partnerships", "20", "--countries", "5",
 		"--days", "10", "--start", "2026-03-25", "--seed", "5", "--batch", "6000"}
 	out, stderr, err := cmdOutput(t, "gen", args...)
 	if err != nil {

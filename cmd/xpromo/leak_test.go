@@ -96,7 +96,7 @@ func TestNoRawIPStored(t *testing.T) {
 	for _, ip := range []string{v4, v6, apiIP} {
 		needles = append(needles, ipForms(ip)...)
 	}
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	r := testenv.NewRedis(t)
 	ctx := context.Background()
 	seed(t, db)

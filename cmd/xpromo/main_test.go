@@ -70,6 +70,54 @@ func parseFlags(f *flags, args []string) error {
 
 const browserUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
+// catalogs pairs each test ClickHouse database (newDB) with the
+// PostgreSQL database of its catalog.
+var catalogs sync.Map // *testenv.DB -> *testenv.PG
+
+// newDB is a fresh ClickHouse database for the events, paired with a
+// fresh PostgreSQL database for the catalog (pgOf): the two a command or
+// serve is given together.
+func newDB(t *testing.T) *testenv.DB {
+	t.Helper()
+	db := testenv.ClickHouse(t)
+	catalogs.Store(db, testenv.Postgres(t))
+	t.Cleanup(func() { catalogs.Delete(db) })
+	return db
+}
+
+// sharedCatalog pairs other (db reached another way, say) with db's
+// catalog database, and returns it.
+func sharedCatalog(t *testing.T, other, db *testenv.DB) *testenv.DB {
+	catalogs.Store(other, pgOf(db))
+	t.Cleanup(func() { catalogs.Delete(other) })
+	return other
+}
+
+// pgOf is the catalog database paired with db by newDB.
+func pgOf(db *testenv.DB) *testenv.PG {
+	pg, ok := catalogs.Load(db)
+	if !ok {
+		panic("no PostgreSQL database paired with " + db.Name + ": make it with newDB")
+	}
+	return pg.(*testenv.PG)
+}
+
+// pgCount is count on the catalog database paired with db.
+func pgCount(t *testing.T, db *testenv.DB, q string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := pgOf(db).Pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// waitPGCount is waitCount on the catalog database paired with db.
+func waitPGCount(t *testing.T, db *testenv.DB, what string, n uint64, q string) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, what, func() bool { return pgCount(t, db, q) == n })
+}
+
 type server struct {
 	base  string
 	db    *testenv.DB
@@ -103,7 +151,7 @@ type catalogSeed struct {
 func addCatalog(t *testing.T, db *testenv.DB, c catalogSeed) {
 	t.Helper()
 	ctx := context.Background()
-	s := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	s := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock())
 	for _, p := range c.partners {
 		if _, err := s.AddPartner(ctx, p, "test"); err != nil {
 			t.Fatal(err)
@@ -125,7 +173,7 @@ func addCatalog(t *testing.T, db *testenv.DB, c catalogSeed) {
 // with seed and a new Redis key prefix.
 func startSeeded(t *testing.T, opts ...func(*app.Config)) *server {
 	t.Helper()
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	r := testenv.NewRedis(t)
 	seed(t, db)
 	s := startServe(t, r.URL, r.Prefix, db, opts...)
@@ -138,7 +186,7 @@ func startSeeded(t *testing.T, opts ...func(*app.Config)) *server {
 // it wrote.
 func startServeLogged(t *testing.T, sink io.Writer, jsonLog bool) *server {
 	t.Helper()
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	r := testenv.NewRedis(t)
 	seed(t, db)
 	c := testServeConfig(t, r.URL, r.Prefix, db)
@@ -164,6 +212,7 @@ func testServeConfig(t *testing.T, redisURL, prefix string, db *testenv.DB, opts
 	c := &app.Config{
 		RedisURL:       redisURL,
 		ClickHouseURL:  db.URL,
+		PostgresURL:    pgOf(db).URL,
 		KeyPrefix:      prefix,
 		Clock:          clock,
 		HTTPAddr:       "127.0.0.1:0",
@@ -633,7 +682,7 @@ type visitorRow struct {
 // as stored now.
 func visitorRows(db *testenv.DB, p reports.Params) ([]visitorRow, error) {
 	ctx := context.Background()
-	snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
+	snap, err := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Load(ctx)
 	if err != nil {
 		return nil, err
 	}

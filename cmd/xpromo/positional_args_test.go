@@ -4,8 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
 // TestPositionalArgsAnyOrder runs the documented command lines that take
@@ -15,7 +13,7 @@ import (
 // FILE.csv" for the documented `fx load FILE.csv` while Go's flag package
 // stopped at the first non-flag.
 func TestPositionalArgsAnyOrder(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	// The docs' own file names, in the working directory, as a user has them.
 	t.Chdir(t.TempDir())
 	const csv = "Date, USD, GBP, \n14 March 2025, 1.0890, 0.8410, \n13 March 2025, 1.0860, 0.8390, \n"

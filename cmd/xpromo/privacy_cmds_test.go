@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -25,7 +26,9 @@ import (
 // scanStrings returns, for each needle found, the table.column of the
 // test database holding it: every String, FixedString and array of them
 // in every table. Aggregate states (hits_hourly's visitor hashes) hold no
-// text and are left out.
+// text and are left out. The catalog's PostgreSQL (pgOf) is scanned too:
+// every text column and array of text, named pg:table.column, for the
+// needles a text can hold (valid UTF-8 without NUL).
 func scanStrings(t *testing.T, db *testenv.DB, needles ...string) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
@@ -62,6 +65,42 @@ ORDER BY c.table, c.name`)
 			}
 			if hits > 0 {
 				found[n] = append(found[n], c.table+"."+c.name)
+			}
+		}
+	}
+	pg := pgOf(db).Pool
+	prows, err := pg.Query(ctx, `SELECT table_name, column_name FROM information_schema.columns
+WHERE table_schema = 'public' AND (data_type IN ('text', 'character varying') OR udt_name IN ('_text', '_varchar'))
+ORDER BY table_name, column_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pgCols []col
+	for prows.Next() {
+		var c col
+		if err := prows.Scan(&c.table, &c.name); err != nil {
+			t.Fatal(err)
+		}
+		pgCols = append(pgCols, c)
+	}
+	prows.Close()
+	if err := prows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(pgCols) < 10 {
+		t.Fatalf("only %d text columns found in PostgreSQL: the scan would prove nothing", len(pgCols))
+	}
+	for _, c := range pgCols {
+		for _, n := range needles {
+			if !utf8.ValidString(n) || strings.ContainsRune(n, 0) {
+				continue // PostgreSQL text cannot hold it
+			}
+			var hits uint64
+			if err := pg.QueryRow(ctx, `SELECT count(*) FROM "`+c.table+`" WHERE strpos("`+c.name+`"::text, $1) > 0`, n).Scan(&hits); err != nil {
+				t.Fatalf("scan pg %s.%s: %v", c.table, c.name, err)
+			}
+			if hits > 0 {
+				found[n] = append(found[n], "pg:"+c.table+"."+c.name)
 			}
 		}
 	}
@@ -149,7 +188,7 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 		partnerships: []catalog.Partnership{{ID: "beta-de", Partner: "beta", Country: "DE", Direction: vocab.Both}},
 		links:        []catalog.Link{{Code: "bdemo", Partnership: "beta-de", Direction: vocab.Inbound, URL: "https://www.example.com/b"}},
 	})
-	s := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	s := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock())
 	start := m1.AddDate(0, -1, 0)
 	for _, ps := range []string{"acme-de", "beta-de"} {
 		if _, err := s.SetTerms(ctx, ps, catalog.Terms{EffectiveFrom: start, StartDate: start, Currency: "EUR",
@@ -189,7 +228,7 @@ func seedErase(t *testing.T, db *testenv.DB, people []seedPerson, skip string, m
 func reportsJSON(t *testing.T, db *testenv.DB, from, to time.Time) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
+	snap, err := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +318,7 @@ func TestEraseUser(t *testing.T) {
 	m1 := m2.AddDate(0, -1, 0)
 	from, to := m1, m2.AddDate(0, 1, -1)
 	people := erasePeople(m1, m2)
-	dbA, dbB := testenv.ClickHouse(t), testenv.ClickHouse(t)
+	dbA, dbB := newDB(t), newDB(t)
 	seedErase(t, dbA, people, "", m1)
 	seedErase(t, dbB, people, "P", m1)
 	r := testenv.NewRedis(t)
@@ -370,7 +409,7 @@ func TestEraseUser(t *testing.T) {
 	}
 	// The audit entry: the actor, and a hash of the id instead of the id.
 	var actor, entityID, after string
-	if err := dbA.Conn.QueryRow(ctx, `SELECT actor, entity_id, after FROM audit_log WHERE action = 'erase' AND entity = 'person'`).Scan(&actor, &entityID, &after); err != nil {
+	if err := pgOf(dbA).Pool.QueryRow(ctx, `SELECT actor, entity_id, after FROM audit_log WHERE action = 'erase' AND entity = 'person'`).Scan(&actor, &entityID, &after); err != nil {
 		t.Fatalf("audit entry: %v", err)
 	}
 	if actor != cliActor() || entityID != "user:"+sha256Hex([]byte("ours:u-erase")) || !strings.Contains(after, `"hits":4`) {
@@ -406,7 +445,7 @@ FULL OUTER JOIN (SELECT toYYYYMM(ts) AS m, count() AS n FROM hits WHERE partners
 		t.Errorf("after erasing the visitor: clicks and visitors %v, brute force %v", rc, bc)
 	}
 	var audits []string
-	rows, err := dbA.Conn.Query(ctx, `SELECT entity_id FROM audit_log WHERE action = 'erase' ORDER BY ts, id`)
+	rows, err := pgOf(dbA).Pool.Query(ctx, `SELECT entity_id FROM audit_log WHERE action = 'erase' ORDER BY ts, id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +501,7 @@ func TestRetention(t *testing.T) {
 	now := testenv.Now().UTC()
 	this := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	old40, old30, old14, prev := this.AddDate(0, -40, 0), this.AddDate(0, -30, 0), this.AddDate(0, -14, 0), this.AddDate(0, -1, 0)
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	seed(t, db)
 	seedMonths(t, db, []time.Time{old40, old30, old14, prev, this}, 5)
 	all := strings.Join([]string{old40.Format("200601"), old30.Format("200601"), old14.Format("200601"), prev.Format("200601"), this.Format("200601")}, ",")
@@ -473,7 +512,7 @@ func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	keptReport := func() string {
 		t.Helper()
-		snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
+		snap, err := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Load(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -524,7 +563,7 @@ func TestRetention(t *testing.T) {
 		t.Errorf("reports over the kept months changed:\n%s\nwant\n%s", after, before)
 	}
 	var actor, after string
-	if err := db.Conn.QueryRow(ctx, `SELECT actor, after FROM audit_log WHERE action = 'drop' AND entity = 'partition'`).Scan(&actor, &after); err != nil {
+	if err := pgOf(db).Pool.QueryRow(ctx, `SELECT actor, after FROM audit_log WHERE action = 'drop' AND entity = 'partition'`).Scan(&actor, &after); err != nil {
 		t.Fatal(err)
 	}
 	if actor != cliActor() || !strings.Contains(after, `"retain_hits":"13mo"`) || !strings.Contains(after, old40.Format("200601")) {
@@ -546,7 +585,7 @@ func TestRetention(t *testing.T) {
 	r := testenv.NewRedis(t)
 	startServe(t, r.URL, r.Prefix, db, func(c *app.Config) { c.RetainHits = keep })
 	// The audit entry is written last.
-	waitCount(t, db, "serve's retention", 1, "SELECT count() FROM audit_log WHERE action = 'drop' AND actor = 'serve'")
+	waitPGCount(t, db, "serve's retention", 1, "SELECT count(*) FROM audit_log WHERE action = 'drop' AND actor = 'serve'")
 	for _, table := range []string{"hits", "rejected_hits"} {
 		if got := monthsOf(t, db, table); got != kept {
 			t.Errorf("%s after serve's retention: %s, want %s", table, got, kept)

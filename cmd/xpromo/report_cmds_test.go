@@ -23,7 +23,7 @@ var reportHits = schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "part
 // rollup rebuild restores a rollup that lost its rows; country time zones
 // are set and listed.
 func TestReportCommands(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	seed(t, db)
 	ctx := context.Background()
 	at := testenv.Now().UTC().Truncate(time.Hour)
@@ -72,7 +72,7 @@ func TestReportCommands(t *testing.T) {
 // NAME_change for each numeric column); without --granularity the period
 // column says FROM..TO; --format xlsx writes the CSV's cells.
 func TestReportCompareAndXLSX(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	seed(t, db)
 	at := time.Now().UTC().Truncate(time.Hour)
 	// 2 clicks today, 4 yesterday.

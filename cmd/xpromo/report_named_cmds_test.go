@@ -23,7 +23,7 @@ import (
 // through the library (reports.Registry) and, for the figures the test
 // wrote, against the known data.
 func TestReportNamedCommands(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	d := seedDashboard(t, db)
 	ctx := t.Context()
 	curAt := d.cur.Add(time.Hour)
@@ -43,7 +43,7 @@ func TestReportNamedCommands(t *testing.T) {
 	insertRows(t, db, schema.RejectedHits.Insert(), rejected...)
 
 	// The library's answer to the same question, with what the CLI reads.
-	snap, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).Load(ctx)
+	snap, err := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Load(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,11 +128,11 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	// The audit log has each change.
 	var n uint64
 	for _, q := range []string{
-		"SELECT count() FROM audit_log WHERE entity = 'link' AND entity_id = 'fresh'",
-		"SELECT count() FROM audit_log WHERE entity = 'partnership' AND entity_id = 'acme-de' AND action = 'set_terms'",
-		"SELECT count() FROM audit_log WHERE entity = 'token' AND action = 'revoke'",
+		"SELECT count(*) FROM audit_log WHERE entity = 'link' AND entity_id = 'fresh'",
+		"SELECT count(*) FROM audit_log WHERE entity = 'partnership' AND entity_id = 'acme-de' AND action = 'set_terms'",
+		"SELECT count(*) FROM audit_log WHERE entity = 'token' AND action = 'revoke'",
 	} {
-		n += count(t, db, q)
+		n += pgCount(t, db, q)
 	}
 	if n != 4 {
 		b, _ := json.Marshal(n)
@@ -146,11 +146,11 @@ func TestChangesReachEveryTracker(t *testing.T) {
 // cannot start without ClickHouse (it loads the catalog), so it reaches
 // each server through a testenv.Proxy the test takes down and back up.
 func TestReadyz(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	r := testenv.NewRedis(t)
 	chURL, chProxy := viaProxy(t, db.URL)
 	redisURL, redisProxy := viaProxy(t, r.URL)
-	s := startServe(t, redisURL, r.Prefix, &testenv.DB{Conn: db.Conn, Name: db.Name, URL: chURL})
+	s := startServe(t, redisURL, r.Prefix, sharedCatalog(t, &testenv.DB{Conn: db.Conn, Name: db.Name, URL: chURL}, db))
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	readyz := func() (int, map[string]string) {

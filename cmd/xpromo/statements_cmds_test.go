@@ -18,7 +18,7 @@ import (
 // TestStatementsCommands: build a month, close it (audited), export it
 // twice to byte-identical files named after the period and the hash.
 func TestStatementsCommands(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	seed(t, db)
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	setAcmeTerms(t, db, catalog.Terms{EffectiveFrom: start, StartDate: start, Currency: "EUR", InboundCPA: decimal.RequireFromString("2.50")})
@@ -34,7 +34,7 @@ func TestStatementsCommands(t *testing.T) {
 	if code, out, errOut := cliRun(t, db, "statements", "close", "--period", "2026-10"); code != 0 || !strings.Contains(out, "closed 2026-10") {
 		t.Fatalf("close: %d %s %s", code, out, errOut)
 	}
-	if n := count(t, db, "SELECT count() FROM audit_log WHERE entity = 'statement' AND action = 'close'"); n != 1 {
+	if n := pgCount(t, db, "SELECT count(*) FROM audit_log WHERE entity = 'statement' AND action = 'close'"); n != 1 {
 		t.Errorf("audit entries for the close: %d", n)
 	}
 	if code, _, errOut := cliRun(t, db, "statements", "close", "--period", "2026-10"); code == 0 || !strings.Contains(errOut, "already closed") {
@@ -64,7 +64,7 @@ func TestStatementsCommands(t *testing.T) {
 // non-zero naming the currency-day and close nothing; after `xpromo fx load
 // FILE` the close goes through.
 func TestStatementsCommandsMissingFXRates(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	seed(t, db)
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	setAcmeTerms(t, db, catalog.Terms{EffectiveFrom: start, StartDate: start, Currency: "EUR",
@@ -90,7 +90,7 @@ func TestStatementsCommandsMissingFXRates(t *testing.T) {
 	if n := count(t, db, "SELECT count() FROM statements"); n != 0 {
 		t.Fatalf("a refused close stored %d statements", n)
 	}
-	if n := count(t, db, "SELECT count() FROM audit_log WHERE entity = 'statement'"); n != 0 {
+	if n := pgCount(t, db, "SELECT count(*) FROM audit_log WHERE entity = 'statement'"); n != 0 {
 		t.Fatalf("a refused close audited %d times", n)
 	}
 	if files, _ := os.ReadDir(dir); len(files) != 0 {
@@ -111,7 +111,7 @@ func TestStatementsCommandsMissingFXRates(t *testing.T) {
 // setAcmeTerms sets the seeded partnership acme-de's terms.
 func setAcmeTerms(t *testing.T, db *testenv.DB, terms catalog.Terms) {
 	t.Helper()
-	if _, err := catalog.NewStore(db.Conn).WithClock(testenv.Clock()).SetTerms(context.Background(), "acme-de", terms, "test"); err != nil {
+	if _, err := catalog.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).SetTerms(context.Background(), "acme-de", terms, "test"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -21,7 +21,7 @@ import (
 func TestJobRecomputes(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	ctx := context.Background()
-	cat := catalog.NewStore(db.Conn)
+	cat := catalog.NewStore(testenv.Postgres(t).Pool)
 	if _, err := cat.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "Acme"}, "t"); err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,11 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	if f.Countries != nil && len(f.Countries) == 0 {
 		return nil, nil
 	}
+	for _, v := range append([]string{f.Entity, f.EntityID, f.Actor}, f.Countries...) {
+		if !storable(v) {
+			return nil, nil // matches no entry
+		}
+	}
 	var (
 		where []string
 		args  []any

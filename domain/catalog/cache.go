@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,21 +15,30 @@ import (
 )
 
 // Cache keeps the latest Snapshot for lock-free reads on the redirect path.
-// It reloads from ClickHouse every Interval, and at once after Trigger
-// (e.g. on a Redis notification that the catalog changed), and keeps a
-// copy on disk, so a tracker that starts while ClickHouse is down still
-// knows its links.
+// It asks the store for the changes since its snapshot every Interval, and
+// at once after Trigger (e.g. on a Redis notification that the catalog
+// changed), and applies them (Store.Changes, Snapshot.Apply); it loads the
+// catalog whole at start and every FullEvery. It keeps a copy on disk, so
+// a tracker that starts while PostgreSQL is down still knows its links.
 type Cache struct {
 	store    *Store
 	file     string // "" disables the disk copy
 	interval time.Duration
 	log      *slog.Logger
 	snap     atomic.Pointer[Snapshot]
-	loads    atomic.Int64
+	loads    atomic.Int64  // successful refreshes, whole or by changes
+	fulls    atomic.Int64  // of which whole loads
+	fullAt   time.Time     // last whole load (Refresh is not concurrent: Run's loop)
 	wake     chan struct{} // buffered(1): pending Trigger
 	writeMu  sync.Mutex
-	written  []byte // catalog content last written to file, under writeMu
+	written  int64 // Rev of the snapshot last written to file, under writeMu
+	wroteAny bool
 }
+
+// FullEvery is how often a cache loads the catalog whole even though the
+// changes keep it current: a safety net for a database restored to an
+// earlier state or swapped for another, which changes cannot tell.
+const FullEvery = 10 * time.Minute
 
 // NewCache returns a Cache; call Refresh once, then Run.
 func NewCache(store *Store, file string, interval time.Duration, log *slog.Logger) *Cache {
@@ -46,7 +54,7 @@ func NewCache(store *Store, file string, interval time.Duration, log *slog.Logge
 // Get returns the current snapshot (never nil after Start).
 func (c *Cache) Get() *Snapshot { return c.snap.Load() }
 
-// Start loads the catalog from ClickHouse, falling back to the disk copy.
+// Start loads the catalog from PostgreSQL, falling back to the disk copy.
 // It fails only when neither is available.
 func (c *Cache) Start(ctx context.Context) error {
 	err := c.Refresh(ctx)
@@ -55,27 +63,50 @@ func (c *Cache) Start(ctx context.Context) error {
 	}
 	if snap, ferr := c.readFile(); ferr == nil {
 		c.snap.Store(snap)
-		c.log.Warn("catalog: ClickHouse unavailable, using the copy on disk", "err", err, "file", c.file, "loaded_at", snap.LoadedAt)
+		c.log.Warn("catalog: PostgreSQL unavailable, using the copy on disk", "err", err, "file", c.file, "loaded_at", snap.LoadedAt)
 		return nil
 	}
 	// Start empty rather than not at all: every code answers 404 until the
 	// first successful refresh, and capture of pixels goes on.
 	c.snap.Store(&Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}})
-	c.log.Error("catalog: no catalog yet; links answer 404 until ClickHouse is reachable", "err", err)
+	c.log.Error("catalog: no catalog yet; links answer 404 until PostgreSQL is reachable", "err", err)
 	return nil
 }
 
-// Refresh reloads the catalog now.
+// Refresh brings the snapshot up to date now: by the changes since it
+// when it has one (from the store or the disk copy), else whole.
 func (c *Cache) Refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	snap, err := c.store.Load(ctx)
-	if err != nil {
-		return err
+	cur := c.snap.Load()
+	now := c.store.now()
+	var next *Snapshot
+	if cur != nil && cur.Rev > 0 && now.Sub(c.fullAt) < FullEvery {
+		d, err := c.store.Changes(ctx, cur.Rev)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Rev == cur.Rev:
+			c.loads.Add(1)
+			return nil
+		case d.Rev > cur.Rev:
+			next = cur.Apply(d, now)
+		}
+		// d.Rev < cur.Rev: not the database cur came from; load it whole.
 	}
-	c.snap.Store(snap)
+	if next == nil {
+		snap, err := c.store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		next = snap
+		c.fullAt = now
+		c.fulls.Add(1)
+	}
+	c.snap.Store(next)
 	c.loads.Add(1)
-	if err := c.writeFile(snap); err != nil {
+	if err := c.writeFile(next); err != nil {
 		c.log.Warn("catalog: cannot keep a copy on disk", "err", err)
 	}
 	return nil
@@ -102,13 +133,8 @@ func (c *Cache) writeFile(snap *Snapshot) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	// Compare the catalog's content (not LoadedAt, which always changes)
-	// with what was written last, so an unchanged catalog costs no I/O.
-	content, err := json.Marshal([]any{snap.Partners, snap.Partnerships, snap.Links})
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(content, c.written) {
+	// An unchanged catalog (same change number) costs no I/O.
+	if c.wroteAny && snap.Rev == c.written && snap.Rev != 0 {
 		return nil
 	}
 	b, err := json.Marshal(snap)
@@ -125,7 +151,7 @@ func (c *Cache) writeFile(snap *Snapshot) error {
 	if err := os.Rename(tmp, c.file); err != nil {
 		return err
 	}
-	c.written = content
+	c.written, c.wroteAny = snap.Rev, true
 	return nil
 }
 

@@ -129,8 +129,12 @@ type Snapshot struct {
 	Links        map[string]Link        `json:"links"`
 	Terms        map[string][]Terms     `json:"terms"` // every version per partnership, oldest first
 	LoadedAt     time.Time              `json:"loaded_at"`
+	// Rev is the catalog change number the snapshot has seen: every
+	// committed change up to it, none after it (see Store.Changes).
+	Rev int64 `json:"rev"`
 
 	resolved map[string]*Resolved
+	states   map[string]*partnershipState // per partnership, for resolve
 }
 
 // Resolved is what the redirect path needs about a link.
@@ -237,7 +241,7 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 		if err := each(ctx, tx, selectAllTerms, scanTerms, func(t Terms) { snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t) }); err != nil {
 			return fmt.Errorf("terms: %w", err)
 		}
-		return nil
+		return tx.QueryRow(ctx, selectRev).Scan(&snap.Rev)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: %w", err)
@@ -273,37 +277,51 @@ func each[T any](ctx context.Context, q querier, sql string, scan pgx.RowToFunc[
 // link whose URL no longer validates (e.g. a domain was removed from its
 // partner) is left out: it answers 404 rather than redirect off-partner.
 func (snap *Snapshot) resolve() {
-	states := make(map[string]*partnershipState, len(snap.Terms))
+	snap.states = make(map[string]*partnershipState, len(snap.Terms))
 	for id, vs := range snap.Terms {
-		sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
-		st := &partnershipState{versions: vs, fallbacks: make([]target, len(vs))}
-		for i, t := range vs {
-			if t.FallbackURL != "" {
-				st.fallbacks[i], _ = parseTarget(t.FallbackURL, false, nil)
-			}
-		}
-		states[id] = st
+		snap.states[id] = newPartnershipState(vs)
 	}
 	snap.resolved = make(map[string]*Resolved, len(snap.Links))
 	for code, l := range snap.Links {
-		ps, ok := snap.Partnerships[l.Partnership]
-		if !ok {
-			continue
+		if r := snap.resolveLink(l); r != nil {
+			snap.resolved[code] = r
 		}
-		dir, err := vocab.ParseDirection(l.Direction)
-		if err != nil || (ps.Direction != vocab.Both && ps.Direction != l.Direction) {
-			continue // the partnership no longer runs this direction
+	}
+}
+
+// newPartnershipState sorts a partnership's versions and parses their
+// fallback URLs.
+func newPartnershipState(vs []Terms) *partnershipState {
+	sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
+	st := &partnershipState{versions: vs, fallbacks: make([]target, len(vs))}
+	for i, t := range vs {
+		if t.FallbackURL != "" {
+			st.fallbacks[i], _ = parseTarget(t.FallbackURL, false, nil)
 		}
-		partner := snap.Partners[ps.Partner]
-		t, err := parseTarget(l.URL, dir == vocab.DirectionOutbound, partner.Domains)
-		if err != nil {
-			continue
-		}
-		snap.resolved[code] = &Resolved{
-			Link: l, Country: ps.Country, Direction: dir, Dest: t.u, dest: t,
-			active: (l.Status == "" || l.Status == StatusActive) && partner.Status != StatusArchived,
-			ps:     states[l.Partnership],
-		}
+	}
+	return st
+}
+
+// resolveLink is what the redirect path needs of l, or nil when l cannot
+// be followed.
+func (snap *Snapshot) resolveLink(l Link) *Resolved {
+	ps, ok := snap.Partnerships[l.Partnership]
+	if !ok {
+		return nil
+	}
+	dir, err := vocab.ParseDirection(l.Direction)
+	if err != nil || (ps.Direction != vocab.Both && ps.Direction != l.Direction) {
+		return nil // the partnership no longer runs this direction
+	}
+	partner := snap.Partners[ps.Partner]
+	t, err := parseTarget(l.URL, dir == vocab.DirectionOutbound, partner.Domains)
+	if err != nil {
+		return nil
+	}
+	return &Resolved{
+		Link: l, Country: ps.Country, Direction: dir, Dest: t.u, dest: t,
+		active: (l.Status == "" || l.Status == StatusActive) && partner.Status != StatusArchived,
+		ps:     snap.states[l.Partnership],
 	}
 }
 

@@ -409,6 +409,9 @@ func termsValues(t Terms) []any {
 // TermsVersions returns every version of the partnership's terms, oldest
 // first; none is not an error.
 func (s *Store) TermsVersions(ctx context.Context, partnershipID string) ([]Terms, error) {
+	if !storable(partnershipID) {
+		return nil, nil
+	}
 	rows, err := s.db.Query(ctx, selectTerms, partnershipID)
 	if err != nil {
 		return nil, fmt.Errorf("terms versions %q: %w", partnershipID, err)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -69,6 +70,9 @@ func wrapErr(op string, err error) error {
 func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) (bool, error)) error {
 	var changed bool
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockWrites(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		changed, err = fn(tx)
 		return err
@@ -104,6 +108,10 @@ func (s *Store) auditChange(ctx context.Context, tx pgx.Tx, actor, action, entit
 // rowFor reads one row by key in tx with the given lock clause ("FOR
 // UPDATE" to change it, "FOR SHARE" to keep it as it is until commit).
 func rowFor[T any](ctx context.Context, tx pgx.Tx, query string, scan pgx.RowToFunc[T], key string) (T, bool, error) {
+	if !storable(key) {
+		var zero T
+		return zero, false, nil
+	}
 	rows, err := tx.Query(ctx, query, key)
 	if err != nil {
 		var zero T
@@ -114,6 +122,13 @@ func rowFor[T any](ctx context.Context, tx pgx.Tx, query string, scan pgx.RowToF
 		return v, false, nil
 	}
 	return v, err == nil, err
+}
+
+// storable reports whether PostgreSQL can take s as text: valid UTF-8
+// without NUL. A key or filter that is not cannot match a stored row,
+// and PostgreSQL would refuse the query instead of finding nothing.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 const (

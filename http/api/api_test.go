@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
@@ -27,6 +29,8 @@ type env struct {
 	t      *testing.T
 	e      *echo.Echo
 	cat    *catalog.Store
+	ch     driver.Conn       // ClickHouse: the events
+	pg     *pgxpool.Pool     // PostgreSQL: the catalog
 	srv    *Server           // tests may set srv.Now
 	tokens map[string]string // principal name -> token string
 	ids    map[string]string // principal name -> token id
@@ -49,7 +53,8 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := testenv.ClickHouse(t)
-	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	pg := testenv.Postgres(t)
+	cat := catalog.NewStore(pg.Pool).WithClock(testenv.Clock())
 	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	for id, name := range partners {
 		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: id, Name: name, Domains: []string{id + ".example"}}, "test"); err != nil {
@@ -78,14 +83,14 @@ func setup(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	en := &env{t: t, cat: cat}
+	en := &env{t: t, cat: cat, ch: db.Conn, pg: pg.Pool}
 	en.tokens, en.ids = authtest.Create(ctx, t, ts)
 	v := auth.NewVerifier(ts, time.Hour, nil)
 	if err := v.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	en.e = echo.New()
-	srv := New(cat, ts, v, nil)
+	srv := New(cat, db.Conn, ts, v, nil)
 	srv.Now = testenv.Clock()
 	srv.Register(en.e.Group("/v1", auth.Middleware(v)))
 	en.srv = srv
@@ -129,7 +134,7 @@ type testHit struct {
 // insertHits writes hits straight into ClickHouse, for the reports to read.
 func (en *env) insertHits(t *testing.T, hits ...testHit) {
 	t.Helper()
-	b, err := en.cat.Conn().PrepareBatch(context.Background(), schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
+	b, err := en.ch.PrepareBatch(context.Background(), schema.Hits.InsertOnly("id", "ts", "kind", "partnership", "partner", "direction", "visitor", "is_bot", "country", "ingested_at"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +160,7 @@ type testAttribution struct {
 // the statements to read.
 func (en *env) insertAttributions(t *testing.T, rows ...testAttribution) {
 	t.Helper()
-	b, err := en.cat.Conn().PrepareBatch(context.Background(), schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
+	b, err := en.ch.PrepareBatch(context.Background(), schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "terms_version", "revenue", "currency", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

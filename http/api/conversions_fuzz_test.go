@@ -69,7 +69,7 @@ func FuzzConversionsBody(f *testing.F) {
 		f.Fatal(err)
 	}
 	log := &hitLog{}
-	srv := New(catalog.NewStore(db.Conn).WithClock(testenv.Clock()), tokens, v, nil)
+	srv := New(catalog.NewStore(testenv.Postgres(f).Pool).WithClock(testenv.Clock()), db.Conn, tokens, v, nil)
 	srv.Now = testenv.Clock()
 	srv.Conversions = conversion.NewRecorder(rdb.Client, rdb.Prefix, log, nil)
 	e := echo.New()

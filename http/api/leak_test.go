@@ -96,9 +96,10 @@ func leakSetup(t *testing.T) *leakEnv {
 	ctx := context.Background()
 	db := testenv.ClickHouse(t)
 	r := testenv.NewRedis(t)
-	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	pg := testenv.Postgres(t)
+	cat := catalog.NewStore(pg.Pool).WithClock(testenv.Clock())
 	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
-	en := &env{t: t, cat: cat, tokens: map[string]string{}, ids: map[string]string{}}
+	en := &env{t: t, cat: cat, ch: db.Conn, pg: pg.Pool, tokens: map[string]string{}, ids: map[string]string{}}
 	for _, role := range append(leakRoles, leakRole{name: "spare", spec: auth.Spec{Role: access.RoleFinance}}) {
 		spec := role.spec
 		spec.Name, spec.CreatedBy = "tok-"+role.name, "test"
@@ -117,7 +118,7 @@ func leakSetup(t *testing.T) *leakEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = buf.Close(context.Background()) })
-	srv := New(cat, ts, v, testenv.Logger(t))
+	srv := New(cat, db.Conn, ts, v, testenv.Logger(t))
 	srv.Now = testenv.Clock()
 	srv.Conversions = conversion.NewRecorder(r.Client, r.Prefix, buf, nil)
 	en.e = echo.New()
@@ -553,7 +554,7 @@ func partnerCountry(partner string) string {
 func countClosed(t *testing.T, le *leakEnv) uint64 {
 	t.Helper()
 	var n uint64
-	if err := le.cat.Conn().QueryRow(context.Background(), `SELECT count() FROM statements`).Scan(&n); err != nil {
+	if err := le.ch.QueryRow(context.Background(), `SELECT count() FROM statements`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

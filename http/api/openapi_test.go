@@ -165,7 +165,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 func TestOpenAPIRoutes(t *testing.T) {
 	d := loadOpenAPI(t)
 	e := echo.New()
-	New(nil, nil, nil, nil).Register(e.Group("/v1"))
+	New(nil, nil, nil, nil, nil).Register(e.Group("/v1"))
 	routes := map[string]bool{}
 	for _, r := range e.Routes() {
 		if r.Method == echo.RouteNotFound || strings.Contains(r.Path, "*") || r.Name == MethodNotAllowedRoute {

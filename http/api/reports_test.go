@@ -105,7 +105,7 @@ func TestReportsScoping(t *testing.T) {
 func TestConversionScope(t *testing.T) {
 	en := setup(t)
 	ctx := context.Background()
-	b, err := en.cat.Conn().PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "overlaps", "computed_at", "version"))
+	b, err := en.ch.PrepareBatch(ctx, schema.Attributions.InsertOnly("conversion", "ts", "type", "source", "outcome", "partnership", "partner", "country", "direction", "overlaps", "computed_at", "version"))
 	if err != nil {
 		t.Fatal(err)
 	}

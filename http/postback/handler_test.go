@@ -73,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, db: testenv.ClickHouse(t), rdb: testenv.NewRedis(t), sub: &recording{}, logs: &testenv.LogBuffer{}}
-	cs := catalog.NewStore(f.db.Conn)
+	cs := catalog.NewStore(testenv.Postgres(t).Pool)
 	for _, id := range []string{"acme", "gone", "bare"} {
 		if _, err := cs.AddPartner(ctx, catalog.Partner{ID: id, Name: id}, "test"); err != nil {
 			t.Fatal(err)

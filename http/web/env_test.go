@@ -39,6 +39,7 @@ const (
 type env struct {
 	t      *testing.T
 	db     *testenv.DB
+	pg     *testenv.PG
 	rd     *testenv.Redis
 	cat    *catalog.Store
 	ts     *auth.Store
@@ -53,8 +54,9 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := testenv.ClickHouse(t)
+	pg := testenv.Postgres(t)
 	rd := testenv.NewRedis(t)
-	cat := catalog.NewStore(db.Conn).WithClock(testenv.Clock())
+	cat := catalog.NewStore(pg.Pool).WithClock(testenv.Clock())
 	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
 	for _, p := range []catalog.Partner{
 		{ID: "alpha", Name: "Alpha Werbung GmbH", Domains: []string{"alpha.example"}},
@@ -89,14 +91,14 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 			t.Fatal(err)
 		}
 	}
-	en := &env{t: t, db: db, rd: rd, cat: cat, ts: ts}
+	en := &env{t: t, db: db, pg: pg, rd: rd, cat: cat, ts: ts}
 	en.tokens, en.ids = authtest.Create(ctx, t, ts)
 	en.v = auth.NewVerifier(ts, time.Hour, nil)
 	if err := en.v.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	en.seedActivity()
-	cfg := Config{Catalog: cat, Tokens: ts, Verifier: en.v, Redis: rd.Client, KeyPrefix: rd.Prefix, SignInRate: -1, Now: testenv.Clock()}
+	cfg := Config{Catalog: cat, Events: db.Conn, Tokens: ts, Verifier: en.v, Redis: rd.Client, KeyPrefix: rd.Prefix, SignInRate: -1, Now: testenv.Clock()}
 	for _, m := range mod {
 		m(&cfg)
 	}
@@ -106,7 +108,7 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 	}
 	en.srv = srv
 	e := echo.New()
-	apiSrv := api.New(cat, ts, en.v, nil)
+	apiSrv := api.New(cat, db.Conn, ts, en.v, nil)
 	apiSrv.Now = testenv.Clock()
 	apiSrv.Register(e.Group("/v1", auth.Middleware(en.v)))
 	srv.Register(e)

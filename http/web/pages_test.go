@@ -433,7 +433,7 @@ func TestStatementsMissingFXRates(t *testing.T) {
 	if err := en.db.Conn.QueryRow(ctx, "SELECT count() FROM statements").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a refused close stored %d statements (%v)", n, err)
 	}
-	if err := en.db.Conn.QueryRow(ctx, "SELECT count() FROM audit_log WHERE entity = 'statement'").Scan(&n); err != nil || n != 0 {
+	if err := en.pg.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE entity = 'statement'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a refused close audited %d times (%v)", n, err)
 	}
 

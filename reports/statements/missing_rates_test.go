@@ -28,7 +28,7 @@ import (
 func TestMissingRates(t *testing.T) {
 	ctx := testCtx(t)
 	db := testenv.ClickHouse(t)
-	cat := catalog.NewStore(db.Conn)
+	cat := catalog.NewStore(testenv.Postgres(t).Pool)
 	if _, err := cat.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "Acme"}, "t"); err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func loadScenario(t *testing.T, ctx context.Context, name string) *scenario {
 	t.Helper()
 	dir := filepath.Join("testdata", name)
 	db := testenv.ClickHouse(t)
-	st := catalog.NewStore(db.Conn)
+	st := catalog.NewStore(testenv.Postgres(t).Pool)
 	sc := &scenario{dir: dir, ps: map[string]catalog.Partnership{}}
 	zones := map[string]*time.Location{}
 	partners := map[string]bool{}
