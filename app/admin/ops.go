@@ -18,6 +18,7 @@ import (
 	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/ops/gen"
 	"github.com/xpromo/xpromo/ops/privacy"
+	"github.com/xpromo/xpromo/ops/upgrade"
 	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/schema/pg"
 )
@@ -71,6 +72,35 @@ func (e *Env) Migrate(ctx context.Context, cluster string, status bool, log *slo
 		fmt.Fprintln(e.Out, "postgres schema is up to date")
 	} else {
 		fmt.Fprintf(e.Out, "applied %d postgres migration(s): %s\n", len(done), strings.Join(done, ", "))
+	}
+	return e.copyCatalog(ctx, conn, pool, log)
+}
+
+// copyCatalog copies a catalog that earlier releases kept in ClickHouse
+// into PostgreSQL (once: later runs copy nothing and verify), and prints
+// what it found, unless ClickHouse holds no catalog.
+func (e *Env) copyCatalog(ctx context.Context, conn driver.Conn, pool *pgxpool.Pool, log *slog.Logger) error {
+	copies, err := upgrade.CopyCatalog(ctx, conn, pool, log)
+	if err != nil {
+		return err
+	}
+	rows := 0
+	for _, c := range copies {
+		rows += c.Source
+	}
+	if rows == 0 {
+		return nil
+	}
+	fmt.Fprintln(e.Out, "catalog kept in ClickHouse by an earlier release, copied into PostgreSQL and verified:")
+	for _, c := range copies {
+		if c.Skipped {
+			fmt.Fprintf(e.Out, "  %-18s no such table\n", c.Table)
+			continue
+		}
+		fmt.Fprintf(e.Out, "  %-18s %d rows, %d copied now, %d in PostgreSQL, checksum %.12s\n", c.Table, c.Source, c.Copied, c.Target, c.Checksum)
+		if c.Kept > 0 {
+			fmt.Fprintf(e.Out, "  %-18s %d rows changed in PostgreSQL since the copy: PostgreSQL's kept\n", "", c.Kept)
+		}
 	}
 	return nil
 }

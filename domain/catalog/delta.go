@@ -32,8 +32,10 @@ const (
 	changedLinks        = `SELECT ` + linkColumns + ` FROM links WHERE rev > $1`
 )
 
-// lockWrites serialises catalog writers until tx ends (see above).
-func lockWrites(ctx context.Context, tx pgx.Tx) error {
+// LockWrites serialises catalog writers until tx ends (see above). Every
+// transaction that writes catalog rows takes it first: the Store's, and
+// the upgrade copy's (ops/upgrade).
+func LockWrites(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(writeLock))
 	return err
 }

@@ -26,7 +26,7 @@ type Bulk struct {
 func (s *Store) Import(ctx context.Context, b Bulk) error {
 	const op = "import catalog"
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := lockWrites(ctx, tx); err != nil {
+		if err := LockWrites(ctx, tx); err != nil {
 			return err
 		}
 		copies := []struct {

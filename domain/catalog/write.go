@@ -70,7 +70,7 @@ func wrapErr(op string, err error) error {
 func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) (bool, error)) error {
 	var changed bool
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := lockWrites(ctx, tx); err != nil {
+		if err := LockWrites(ctx, tx); err != nil {
 			return err
 		}
 		var err error

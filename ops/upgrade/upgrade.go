@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+
+	"github.com/xpromo/xpromo/domain/catalog"
 )
 
 // TableCopy is what CopyCatalog did to one table.
@@ -88,6 +90,11 @@ func CopyCatalog(ctx context.Context, ch driver.Conn, pg *pgxpool.Pool, log *slo
 	}
 	var out []TableCopy
 	err = pgx.BeginFunc(ctx, pg, func(tx pgx.Tx) error {
+		// Like every catalog write, so that trackers following the changes
+		// (catalog.Store.Changes) see the copied rows in order.
+		if err := catalog.LockWrites(ctx, tx); err != nil {
+			return err
+		}
 		for _, t := range tables {
 			if !present[t.name] {
 				out = append(out, TableCopy{Table: t.name, Skipped: true})
