@@ -21,7 +21,8 @@
 #   BENCH_CONV_BATCH [100]  BENCH_CONV_CONNECTIONS [16]  conversions per batch request; connections of the conv stage
 #   BENCH_SERVE_INGEST [false]   run serve's in-process ingester during the
 #                                throughput runs too (the e2e run always has it)
-#   BENCH_STAGES [max fixed ingest e2e conv reports]  which stages to run
+#   BENCH_STAGES [max fixed ingest e2e conv reports catalog]  which stages to run
+#   BENCH_CATALOG_LINKS [1000000]  links of the catalog stage's tracker snapshot
 #   BENCH_REPORTS_HITS [100000000] BENCH_REPORTS_PARTNERSHIPS [2000] BENCH_REPORTS_COUNTRIES [60]
 #   BENCH_REPORTS_DAYS [365]  the generated data of the reports stage (kept in database
 #                             BENCH_REPORTS_DB [xpromo_bench_reports] and reused while it matches)
@@ -51,12 +52,13 @@ BENCH_CONV_CONNECTIONS=${BENCH_CONV_CONNECTIONS:-16}
 BENCH_SERVE_INGEST=${BENCH_SERVE_INGEST:-false}
 BENCH_SERVE_FLAGS=${BENCH_SERVE_FLAGS:-}
 SERVE_BIN=${BENCH_SERVE_BIN:-bin/xpromo}
-BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e conv reports}
+BENCH_STAGES=${BENCH_STAGES:-max fixed ingest e2e conv reports catalog}
 BENCH_REPORTS_HITS=${BENCH_REPORTS_HITS:-100000000}
 BENCH_REPORTS_PARTNERSHIPS=${BENCH_REPORTS_PARTNERSHIPS:-2000}
 BENCH_REPORTS_COUNTRIES=${BENCH_REPORTS_COUNTRIES:-60}
 BENCH_REPORTS_DAYS=${BENCH_REPORTS_DAYS:-365}
 BENCH_REPORTS_DB=${BENCH_REPORTS_DB:-xpromo_bench_reports}
+BENCH_CATALOG_LINKS=${BENCH_CATALOG_LINKS:-1000000}
 BENCH_REPORTS_RUNS=${BENCH_REPORTS_RUNS:-11}
 BENCH_OUT=${BENCH_OUT:-bench-out}
 SERVE_ADDR=${BENCH_SERVE_ADDR:-127.0.0.1:18090}
@@ -81,7 +83,7 @@ done
 	die "BENCH_SECONDS, BENCH_E2E_SECONDS, BENCH_INGEST_HITS, BENCH_INGEST_GROUP, BENCH_CONNECTIONS and BENCH_WRK_THREADS must be positive"
 case $BENCH_SERVE_INGEST in true | false) ;; *) die "BENCH_SERVE_INGEST must be true or false" ;; esac
 for st in $BENCH_STAGES; do
-	case $st in max | fixed | ingest | e2e | conv | reports) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e, conv, reports)" ;; esac
+	case $st in max | fixed | ingest | e2e | conv | reports | catalog) ;; *) die "BENCH_STAGES: unknown stage '$st' (want max, fixed, ingest, e2e, conv, reports, catalog)" ;; esac
 done
 
 mkdir -p "$BENCH_OUT"
@@ -442,6 +444,7 @@ ING_RATE=- ING_STEADY=- ING_SECS=- ING_TIMEOUT=false ING_RSS=-
 E_SENT=- E_RATE=- E_STORED=- E_MISSING=0 E_UNRES=0 E_LAG50=- E_LAG99=- E_LAGMAX=- E_P99=- E_BAD=0
 C1_RPS=- C1_P99=- C1_BAD=0 CB_RPS=- CB_CPS=- CB_P99=- CB_BAD=0 C_ANSWERED=- C_STORED=-
 R_DATA=- R_GEN=- R_COUNTRY=- R_ALL=-
+K_FULL=- K_FULL_CPU=- K_DELTA=- K_DELTA_CPU=- K_HEAP=-
 
 SERVE_LABEL="ingest off"
 [[ $BENCH_SERVE_INGEST == false ]] || SERVE_LABEL="ingest on"
@@ -671,6 +674,24 @@ if run_stage reports; then
 	stop_serve
 fi
 
+# ------------------------------------------------------------ catalog
+# A tracker's catalog of BENCH_CATALOG_LINKS links kept current: a whole
+# load (every refresh before changes were followed: the baseline) against
+# one changed link followed by its change. A Go benchmark on the services'
+# PostgreSQL (domain/catalog, BenchmarkCatalogRefresh), in this process.
+if run_stage catalog; then
+	log "catalog: $BENCH_CATALOG_LINKS links, whole load against one change (a minute or two)"
+	BENCH_CATALOG_LINKS=$BENCH_CATALOG_LINKS XPROMO_POSTGRES_URL=$base_pg go test ./domain/catalog/ -run '^$' \
+		-bench BenchmarkCatalogRefresh -benchtime 5x -v >"$OUT/catalog.txt" 2>&1 || die "catalog benchmark failed (see $OUT/catalog.txt)"
+	bench_field() { awk -v name="$1" -v unit="$2" '$1 ~ name { for (i = 2; i < NF; i++) if ($(i + 1) == unit) print $i }' "$OUT/catalog.txt"; }
+	K_FULL=$(bench_field whole_load ns/op | awk '{ printf "%.0f", $1 / 1e6 }')
+	K_FULL_CPU=$(bench_field whole_load cpu-s/refresh)
+	K_DELTA=$(bench_field one_changed_link ns/op | awk '{ printf "%.0f", $1 / 1e6 }')
+	K_DELTA_CPU=$(bench_field one_changed_link cpu-s/refresh)
+	K_HEAP=$(sed -n 's/.*snapshot of [0-9]* links: \([0-9]* MiB\).*/\1/p' "$OUT/catalog.txt")
+	log "catalog: whole load $K_FULL ms ($K_FULL_CPU CPU s), one change $K_DELTA ms ($K_DELTA_CPU CPU s), snapshot $K_HEAP"
+fi
+
 # ------------------------------------------------------------ summary
 
 row() { printf '%-30s %-18s %-18s %-7s %-10s %s\n' "$@"; }
@@ -723,6 +744,8 @@ met() { # VALUE OP GOAL
 		printf '%-30s %-37s\n' "  overlaps, DE" "$R_OVL"
 		printf '%-30s %-37s\n' "  quality, DE" "$R_QUAL"
 	fi
+	printf '%-30s %-37s %-7s %-10s %s\n' "catalog, $BENCH_CATALOG_LINKS links: one change" "$K_DELTA ms, $K_DELTA_CPU CPU s" "" "< 1 s" "$(met "$K_DELTA" '<' 1000)"
+	printf '%-30s %-37s\n' "  baseline: whole load" "$K_FULL ms, $K_FULL_CPU CPU s (snapshot heap $K_HEAP)"
 	noisy=$(awk '$2 > 0.05 { printf "%s%s (%.0f%%)", (n++ ? ", " : ""), $1, 100 * $2 }' "$OUT/.noise" 2>/dev/null || true)
 	[[ -z $noisy ]] || echo "NOISY: other processes or interrupts took more than 5% of the machine during: $noisy; compare those figures with care"
 	bad=$((RS_BAD + RB_BAD + PS_BAD + PB_BAD + FS_BAD + FB_BAD + E_BAD + C1_BAD + CB_BAD))
