@@ -464,7 +464,7 @@ func TestBreakdownReportIsExact(t *testing.T) {
 						// A partnership's breakdown shows only its own links.
 						for _, r := range tab.Rows {
 							code := r[0].(string)
-							if l := env.Catalog.Links[code]; l.Partnership != sc.ps {
+							if l, _ := env.Catalog.Links.Get(code); l.Partnership != sc.ps {
 								t.Errorf("link %q of partnership %q in the breakdown of %s", code, l.Partnership, sc.ps)
 							}
 						}

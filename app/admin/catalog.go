@@ -43,22 +43,30 @@ func (e *Env) List(ctx context.Context, format string, table func(*tabwriter.Wri
 func notFound(what, id string) error { return fmt.Errorf("%s %q: %w", what, id, catalog.ErrNotFound) }
 
 // lookup returns the thing of the catalog id names, or notFound.
-func lookup[V any](ctx context.Context, c *Catalog, what, id string, of func(*catalog.Snapshot) map[string]V) (V, error) {
+func lookup[V any](ctx context.Context, c *Catalog, what, id string, of func(*catalog.Snapshot, string) (V, bool)) (V, error) {
 	snap, err := c.store.Load(ctx)
 	if err != nil {
 		var zero V
 		return zero, err
 	}
-	v, ok := of(snap)[id]
+	v, ok := of(snap, id)
 	if !ok {
 		return v, notFound(what, id)
 	}
 	return v, nil
 }
 
-func partners(s *catalog.Snapshot) map[string]catalog.Partner         { return s.Partners }
-func partnerships(s *catalog.Snapshot) map[string]catalog.Partnership { return s.Partnerships }
-func links(s *catalog.Snapshot) map[string]catalog.Link               { return s.Links }
+func partners(s *catalog.Snapshot, id string) (catalog.Partner, bool) {
+	v, ok := s.Partners[id]
+	return v, ok
+}
+
+func partnerships(s *catalog.Snapshot, id string) (catalog.Partnership, bool) {
+	v, ok := s.Partnerships[id]
+	return v, ok
+}
+
+func links(s *catalog.Snapshot, code string) (catalog.Link, bool) { return s.Links.Get(code) }
 
 // joined is a list as a table shows it.
 func joined(list []string) string { return dash(strings.Join(list, ",")) }
@@ -97,7 +105,7 @@ func (c *Catalog) AddPartner(ctx context.Context, p catalog.Partner) error {
 
 // update makes a change to the thing id of the catalog (what: "partner",
 // "link") and reports the fields it changed.
-func update[V any](ctx context.Context, c *Catalog, what, id string, of func(*catalog.Snapshot) map[string]V, change func() (V, error)) error {
+func update[V any](ctx context.Context, c *Catalog, what, id string, of func(*catalog.Snapshot, string) (V, bool), change func() (V, error)) error {
 	before, err := lookup(ctx, c, what, id, of)
 	if err != nil {
 		return err
@@ -215,7 +223,7 @@ type LinkView struct {
 
 // ShowLink writes link code with its tracking URL under base.
 func ShowLink(w io.Writer, s *catalog.Snapshot, code, base string) (any, error) {
-	l, ok := s.Links[code]
+	l, ok := s.Links.Get(code)
 	if !ok {
 		return nil, notFound("link", code)
 	}
@@ -241,8 +249,8 @@ func ListLinks(w io.Writer, s *catalog.Snapshot, partnership, partner, status st
 	}
 	fmt.Fprintln(w, "CODE\tPARTNERSHIP\tDIRECTION\tSTATUS\tEXPIRES\tCAMPAIGN\tURL")
 	out := []catalog.Link{}
-	for _, k := range sortedKeys(s.Links) {
-		v := s.Links[k]
+	for _, k := range s.Links.Keys() {
+		v, _ := s.Links.Get(k)
 		if match(partnership, v.Partnership) && match(partner, v.Partner) && match(status, v.Status) {
 			out = append(out, v)
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Code, v.Partnership, v.Direction, v.Status, timeOrNever(v.ExpiresAt), dash(v.Campaign), v.URL)

@@ -56,7 +56,7 @@ func ShowPartnership(w *tabwriter.Writer, s *catalog.Snapshot, id string, now ti
 		v.TermsInForce = t.Version
 	}
 	links := map[string]int{}
-	for _, l := range s.Links {
+	for _, l := range s.Links.All() {
 		if l.Partnership == id {
 			links[l.Status]++
 		}

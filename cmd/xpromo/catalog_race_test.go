@@ -127,7 +127,7 @@ func TestCatalogRaceBetweenProcesses(t *testing.T) {
 		t.Errorf("%d codes created, want %d", len(winners), raceCodes)
 	}
 	for code, w := range winners {
-		if got := snap.Links[code].URL; got != w.url {
+		if got, _ := snap.Links.Get(code); got.URL != w.url {
 			t.Errorf("code %s: stored URL %s, want the winner's %s (racer %d)", code, got, w.url, w.racer)
 		}
 	}

@@ -1,6 +1,9 @@
 package access
 
-import "github.com/xpromo/xpromo/domain/catalog"
+import (
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/cowmap"
+)
 
 // Visible returns the partners, partnerships (with their terms) and links
 // of full that p may read. Every face reads the catalog through it, so a
@@ -8,7 +11,7 @@ import "github.com/xpromo/xpromo/domain/catalog"
 func Visible(p Principal, full *catalog.Snapshot) *catalog.Snapshot {
 	out := &catalog.Snapshot{
 		Partners: map[string]catalog.Partner{}, Partnerships: map[string]catalog.Partnership{},
-		Links: map[string]catalog.Link{}, Terms: map[string][]catalog.Terms{}, LoadedAt: full.LoadedAt,
+		Links: cowmap.New[catalog.Link](), Terms: map[string][]catalog.Terms{}, LoadedAt: full.LoadedAt,
 	}
 	for id, ps := range full.Partnerships {
 		if PartnershipVisible(p, ps) {
@@ -23,9 +26,9 @@ func Visible(p Principal, full *catalog.Snapshot) *catalog.Snapshot {
 			out.Partners[id] = pt
 		}
 	}
-	for code, l := range full.Links {
+	for code, l := range full.Links.All() {
 		if _, ok := out.Partnerships[l.Partnership]; ok {
-			out.Links[code] = l
+			out.Links.Set(code, l)
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xpromo/xpromo/lib/cowmap"
 	"github.com/xpromo/xpromo/lib/refresh"
 )
 
@@ -19,7 +20,9 @@ import (
 // at once after Trigger (e.g. on a Redis notification that the catalog
 // changed), and applies them (Store.Changes, Snapshot.Apply); it loads the
 // catalog whole at start and every FullEvery. It keeps a copy on disk, so
-// a tracker that starts while PostgreSQL is down still knows its links.
+// a tracker that starts while PostgreSQL is down still knows its links;
+// the copy is written after a whole load and at most every FileEvery in
+// between, since writing it costs as much as a whole load.
 type Cache struct {
 	store    *Store
 	file     string // "" disables the disk copy
@@ -30,15 +33,22 @@ type Cache struct {
 	fulls    atomic.Int64  // of which whole loads
 	fullAt   time.Time     // last whole load (Refresh is not concurrent: Run's loop)
 	wake     chan struct{} // buffered(1): pending Trigger
-	writeMu  sync.Mutex
-	written  int64 // Rev of the snapshot last written to file, under writeMu
-	wroteAny bool
+	writeMu   sync.Mutex
+	written   int64 // Rev of the snapshot last written to file, under writeMu
+	wroteAny  bool
+	wroteAt   time.Time     // under writeMu
+	fileEvery time.Duration // FileEvery; tests set 0 to write every change
 }
 
 // FullEvery is how often a cache loads the catalog whole even though the
 // changes keep it current: a safety net for a database restored to an
 // earlier state or swapped for another, which changes cannot tell.
 const FullEvery = 10 * time.Minute
+
+// FileEvery is how often at most the disk copy is rewritten for changes:
+// a tracker that starts while PostgreSQL is down starts with the links of
+// a minute ago at worst.
+const FileEvery = time.Minute
 
 // NewCache returns a Cache; call Refresh once, then Run.
 func NewCache(store *Store, file string, interval time.Duration, log *slog.Logger) *Cache {
@@ -48,7 +58,7 @@ func NewCache(store *Store, file string, interval time.Duration, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{store: store, file: file, interval: interval, log: log, wake: make(chan struct{}, 1)}
+	return &Cache{store: store, file: file, interval: interval, log: log, wake: make(chan struct{}, 1), fileEvery: FileEvery}
 }
 
 // Get returns the current snapshot (never nil after Start).
@@ -68,7 +78,7 @@ func (c *Cache) Start(ctx context.Context) error {
 	}
 	// Start empty rather than not at all: every code answers 404 until the
 	// first successful refresh, and capture of pixels goes on.
-	c.snap.Store(&Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}})
+	c.snap.Store(&Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: cowmap.New[Link]()})
 	c.log.Error("catalog: no catalog yet; links answer 404 until PostgreSQL is reachable", "err", err)
 	return nil
 }
@@ -81,14 +91,17 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	cur := c.snap.Load()
 	now := c.store.now()
 	var next *Snapshot
+	whole := true
 	if cur != nil && cur.Rev > 0 && now.Sub(c.fullAt) < FullEvery {
 		d, err := c.store.Changes(ctx, cur.Rev)
 		if err != nil {
 			return err
 		}
+		whole = false
 		switch {
 		case d.Rev == cur.Rev:
 			c.loads.Add(1)
+			c.keepFile(cur, now, false) // a change not written yet is due
 			return nil
 		case d.Rev > cur.Rev:
 			next = cur.Apply(d, now)
@@ -103,13 +116,26 @@ func (c *Cache) Refresh(ctx context.Context) error {
 		next = snap
 		c.fullAt = now
 		c.fulls.Add(1)
+		whole = true
 	}
 	c.snap.Store(next)
 	c.loads.Add(1)
-	if err := c.writeFile(next); err != nil {
+	c.keepFile(next, now, whole)
+	return nil
+}
+
+// keepFile writes snap to disk after a whole load (now), or when the copy
+// is older than fileEvery; a failure is logged, the next refresh retries.
+func (c *Cache) keepFile(snap *Snapshot, now time.Time, whole bool) {
+	c.writeMu.Lock()
+	due := whole || !c.wroteAny || now.Sub(c.wroteAt) >= c.fileEvery
+	c.writeMu.Unlock()
+	if !due {
+		return
+	}
+	if err := c.writeFile(snap, now); err != nil {
 		c.log.Warn("catalog: cannot keep a copy on disk", "err", err)
 	}
-	return nil
 }
 
 // Trigger makes Run reload now instead of at its next tick. It never
@@ -127,7 +153,7 @@ func (c *Cache) Run(ctx context.Context) {
 	refresh.Loop(ctx, c.interval, c.wake, c.log, "catalog", c.Refresh)
 }
 
-func (c *Cache) writeFile(snap *Snapshot) error {
+func (c *Cache) writeFile(snap *Snapshot, now time.Time) error {
 	if c.file == "" {
 		return nil
 	}
@@ -151,7 +177,7 @@ func (c *Cache) writeFile(snap *Snapshot) error {
 	if err := os.Rename(tmp, c.file); err != nil {
 		return err
 	}
-	c.written, c.wroteAny = snap.Rev, true
+	c.written, c.wroteAny, c.wroteAt = snap.Rev, true, now
 	return nil
 }
 

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,6 +37,7 @@ func TestCacheStartAndRefresh(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "sub", "catalog.json")
 	c := NewCache(s, file, time.Hour, testenv.Logger(t))
+	c.fileEvery = 0 // every change written: TestCacheFileEvery checks the pace
 	if err := c.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -72,8 +74,58 @@ func TestCacheStartAndRefresh(t *testing.T) {
 	if err := json.Unmarshal(b, &onDisk); err != nil {
 		t.Fatalf("disk copy: %v", err)
 	}
-	if _, ok := onDisk.Links["second"]; !ok || len(onDisk.Links) != 2 {
-		t.Fatalf("disk copy links = %v, want first and second", onDisk.Links)
+	if _, ok := onDisk.Links.Get("second"); !ok || onDisk.Links.Len() != 2 {
+		t.Fatalf("disk copy links = %v, want first and second", onDisk.Links.Keys())
+	}
+}
+
+// TestCacheFileEvery: the disk copy costs a whole marshal of the catalog,
+// so changes are written at most every FileEvery, by the refresh that
+// finds the copy due, with or without a new change; a whole load always
+// writes.
+func TestCacheFileEvery(t *testing.T) {
+	ctx, s := seededStore(t)
+	now := testenv.Now()
+	s.WithClock(func() time.Time { return now })
+	file := filepath.Join(t.TempDir(), "catalog.json")
+	c := NewCache(s, file, time.Hour, testenv.Logger(t))
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	onDisk := func() int {
+		t.Helper()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap Snapshot
+		if err := json.Unmarshal(b, &snap); err != nil {
+			t.Fatalf("disk copy: %v", err)
+		}
+		return snap.Links.Len()
+	}
+	for i, step := range []struct {
+		name    string
+		advance time.Duration
+		add     bool
+		want    int // links in the disk copy after the refresh
+	}{
+		{"a change within FileEvery is not written", time.Second, true, 0},
+		{"nor the next one", 10 * time.Second, true, 0},
+		{"once due, a refresh without a change writes", FileEvery, false, 2},
+		{"a change right after is not", time.Second, true, 2},
+		{"a whole load writes whatever the pace", FullEvery, false, 3},
+	} {
+		now = now.Add(step.advance)
+		if step.add {
+			addLinks(t, ctx, s, Link{Code: fmt.Sprintf("l%d", i), Partnership: "acme-de", Direction: vocab.Outbound, URL: "https://acme.example/"})
+		}
+		if err := c.Refresh(ctx); err != nil {
+			t.Fatalf("%s: Refresh: %v", step.name, err)
+		}
+		if got := onDisk(); got != step.want {
+			t.Fatalf("%s: %d links on disk, want %d", step.name, got, step.want)
+		}
 	}
 }
 
@@ -195,7 +247,7 @@ func TestCacheStartWithNothing(t *testing.T) {
 			if r := snap.Lookup("anything"); r != nil {
 				t.Fatalf("Lookup = %+v, want nil", r)
 			}
-			if len(snap.Links)+len(snap.Partners)+len(snap.Partnerships) != 0 {
+			if snap.Links.Len()+len(snap.Partners)+len(snap.Partnerships) != 0 {
 				t.Fatalf("empty start has a catalog: %+v", snap)
 			}
 		})

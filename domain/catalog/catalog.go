@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/cowmap"
 )
 
 // ClickIDPlaceholder in a link's URL is replaced by the click id; a URL
@@ -126,14 +127,14 @@ func scanLink(r pgx.CollectableRow) (Link, error) {
 type Snapshot struct {
 	Partners     map[string]Partner     `json:"partners"`
 	Partnerships map[string]Partnership `json:"partnerships"`
-	Links        map[string]Link        `json:"links"`
+	Links        *cowmap.Map[Link]      `json:"links"` // by code
 	Terms        map[string][]Terms     `json:"terms"` // every version per partnership, oldest first
 	LoadedAt     time.Time              `json:"loaded_at"`
 	// Rev is the catalog change number the snapshot has seen: every
 	// committed change up to it, none after it (see Store.Changes).
 	Rev int64 `json:"rev"`
 
-	resolved map[string]*Resolved
+	resolved *cowmap.Map[*Resolved]
 	states   map[string]*partnershipState // per partnership, for resolve
 }
 
@@ -224,7 +225,7 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	snap := &Snapshot{
 		Partners:     map[string]Partner{},
 		Partnerships: map[string]Partnership{},
-		Links:        map[string]Link{},
+		Links:        cowmap.New[Link](),
 		Terms:        map[string][]Terms{},
 		LoadedAt:     s.now().UTC(),
 	}
@@ -235,7 +236,7 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 		if err := each(ctx, tx, selectPartnerships, scanPartnership, func(p Partnership) { snap.Partnerships[p.ID] = p }); err != nil {
 			return fmt.Errorf("partnerships: %w", err)
 		}
-		if err := each(ctx, tx, selectLinks, scanLink, func(l Link) { snap.Links[l.Code] = l }); err != nil {
+		if err := each(ctx, tx, selectLinks, scanLink, func(l Link) { snap.Links.Set(l.Code, l) }); err != nil {
 			return fmt.Errorf("links: %w", err)
 		}
 		if err := each(ctx, tx, selectAllTerms, scanTerms, func(t Terms) { snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t) }); err != nil {
@@ -281,10 +282,10 @@ func (snap *Snapshot) resolve() {
 	for id, vs := range snap.Terms {
 		snap.states[id] = newPartnershipState(vs)
 	}
-	snap.resolved = make(map[string]*Resolved, len(snap.Links))
-	for code, l := range snap.Links {
+	snap.resolved = cowmap.New[*Resolved]()
+	for code, l := range snap.Links.All() {
 		if r := snap.resolveLink(l); r != nil {
-			snap.resolved[code] = r
+			snap.resolved.Set(code, r)
 		}
 	}
 }
@@ -344,13 +345,14 @@ func (snap *Snapshot) Lookup(code string) *Resolved {
 	if snap == nil {
 		return nil
 	}
-	return snap.resolved[code]
+	r, _ := snap.resolved.Get(code)
+	return r
 }
 
 // NewSnapshot builds a resolved snapshot from rows, e.g. for a tracker
 // test that needs a catalog without ClickHouse.
 func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link, terms ...Terms) *Snapshot {
-	snap := &Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: map[string]Link{}, Terms: map[string][]Terms{}}
+	snap := &Snapshot{Partners: map[string]Partner{}, Partnerships: map[string]Partnership{}, Links: cowmap.New[Link](), Terms: map[string][]Terms{}}
 	for _, p := range partners {
 		snap.Partners[p.ID] = p
 	}
@@ -358,7 +360,7 @@ func NewSnapshot(partners []Partner, partnerships []Partnership, links []Link, t
 		snap.Partnerships[p.ID] = p
 	}
 	for _, l := range links {
-		snap.Links[l.Code] = l
+		snap.Links.Set(l.Code, l)
 	}
 	for _, t := range terms {
 		snap.Terms[t.Partnership] = append(snap.Terms[t.Partnership], t)

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestStoreAddAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load on an empty catalog: %v", err)
 	}
-	if len(empty.Partners)+len(empty.Partnerships)+len(empty.Links) != 0 {
+	if len(empty.Partners)+len(empty.Partnerships)+empty.Links.Len() != 0 {
 		t.Fatalf("fresh database has a catalog: %+v", empty)
 	}
 
@@ -150,8 +151,8 @@ func TestStoreAddAndLoad(t *testing.T) {
 	if !reflect.DeepEqual(snap.Partnerships, wantPartnerships) {
 		t.Errorf("Partnerships = %+v, want %+v", snap.Partnerships, wantPartnerships)
 	}
-	if !reflect.DeepEqual(snap.Links, wantLinks) {
-		t.Errorf("Links = %+v, want %+v", snap.Links, wantLinks)
+	if !reflect.DeepEqual(maps.Collect(snap.Links.All()), wantLinks) {
+		t.Errorf("Links = %+v, want %+v", maps.Collect(snap.Links.All()), wantLinks)
 	}
 	if snap.LoadedAt.Before(before) || snap.LoadedAt.Location() != time.UTC {
 		t.Errorf("LoadedAt = %v, want now in UTC", snap.LoadedAt)
@@ -187,7 +188,7 @@ func TestStoreDuplicates(t *testing.T) {
 	if got := snap.Partnerships["acme-de"]; got.Country != "DE" || got.Direction != vocab.Both {
 		t.Errorf("partnership acme-de = %+v after a refused duplicate", got)
 	}
-	if got := snap.Links["dup"]; got.Partnership != "acme-de" || got.URL != "https://ours.example/" {
+	if got, _ := snap.Links.Get("dup"); got.Partnership != "acme-de" || got.URL != "https://ours.example/" {
 		t.Errorf("link dup = %+v after a refused duplicate", got)
 	}
 }
@@ -231,7 +232,7 @@ func TestStoreRejects(t *testing.T) {
 		})
 	}
 	after := mustLoad(t, ctx, s)
-	if !reflect.DeepEqual(before.Partners, after.Partners) || !reflect.DeepEqual(before.Partnerships, after.Partnerships) || len(after.Links) != 0 {
+	if !reflect.DeepEqual(before.Partners, after.Partners) || !reflect.DeepEqual(before.Partnerships, after.Partnerships) || after.Links.Len() != 0 {
 		t.Fatalf("refused adds changed the catalog:\nbefore %+v\nafter  %+v", before, after)
 	}
 	// The same links on the right partnerships are accepted.
@@ -333,7 +334,7 @@ func TestLookupAfterPartnerLosesDomain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			if _, stored := snap.Links[tt.code]; !stored {
+			if _, stored := snap.Links.Get(tt.code); !stored {
 				t.Fatalf("link %q is no longer loaded", tt.code)
 			}
 			r := snap.Lookup(tt.code)

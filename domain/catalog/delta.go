@@ -84,9 +84,10 @@ func (s *Store) Changes(ctx context.Context, since int64) (*Delta, error) {
 }
 
 // Apply returns a new snapshot: snap with d applied, at d's Rev. snap is
-// left as it is (readers may hold it). Only the maps d touches are copied,
-// and only the links d can affect are resolved again: those it changes,
-// and those of the partners, partnerships and terms it changes.
+// left as it is (readers may hold it). Only the maps d touches are copied
+// (the links by shard: cowmap), and only the links d can affect are
+// resolved again: those it changes, and those of the partners,
+// partnerships and terms it changes.
 func (snap *Snapshot) Apply(d *Delta, now time.Time) *Snapshot {
 	next := *snap
 	next.Rev, next.LoadedAt = d.Rev, now.UTC()
@@ -132,16 +133,18 @@ func (snap *Snapshot) Apply(d *Delta, now time.Time) *Snapshot {
 			touched[id] = true
 		}
 	}
-	next.resolved = maps.Clone(snap.resolved)
+	next.resolved = snap.resolved.Clone()
 	if len(d.Links) > 0 {
-		next.Links = maps.Clone(snap.Links)
+		next.Links = snap.Links.Clone()
 		for _, l := range d.Links {
-			next.Links[l.Code] = l
+			next.Links.Set(l.Code, l)
 			next.resolveInto(l)
 		}
 	}
 	if len(touched) > 0 {
-		for _, l := range next.Links {
+		// Every link is looked at, only those of a touched partnership
+		// are resolved again (and copy their shard).
+		for _, l := range next.Links.All() {
 			if touched[l.Partnership] {
 				next.resolveInto(l)
 			}
@@ -154,8 +157,8 @@ func (snap *Snapshot) Apply(d *Delta, now time.Time) *Snapshot {
 // l cannot be followed.
 func (snap *Snapshot) resolveInto(l Link) {
 	if r := snap.resolveLink(l); r != nil {
-		snap.resolved[l.Code] = r
+		snap.resolved.Set(l.Code, r)
 	} else {
-		delete(snap.resolved, l.Code)
+		snap.resolved.Delete(l.Code)
 	}
 }

@@ -105,10 +105,10 @@ func sameSnapshot(t *testing.T, got, want *Snapshot) {
 		}
 	}
 	codes := map[string]bool{}
-	for code := range got.Links {
+	for code := range got.Links.All() {
 		codes[code] = true
 	}
-	for code := range want.Links {
+	for code := range want.Links.All() {
 		codes[code] = true
 	}
 	var sorted []string
@@ -171,7 +171,7 @@ func TestChangesSinceMissNothingUnderConcurrentWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap = snap.Apply(d, time.Now())
-	if want := mustLoad(t, ctx, s); len(snap.Links) != len(want.Links) || len(want.Links) != 60 {
-		t.Fatalf("%d links followed by changes, %d stored (want 60)", len(snap.Links), len(want.Links))
+	if want := mustLoad(t, ctx, s); snap.Links.Len() != want.Links.Len() || want.Links.Len() != 60 {
+		t.Fatalf("%d links followed by changes, %d stored (want 60)", snap.Links.Len(), want.Links.Len())
 	}
 }

@@ -158,8 +158,8 @@ func TestUpdateLink(t *testing.T) {
 				t.Fatalf("UpdateLink: %v", err)
 			}
 			snap := mustLoad(t, ctx, s)
-			if !tt.check(got) || !tt.check(snap.Links[l.Code]) {
-				t.Fatalf("returned %+v, stored %+v", got, snap.Links[l.Code])
+			if stored, _ := snap.Links.Get(l.Code); !tt.check(got) || !tt.check(stored) {
+				t.Fatalf("returned %+v, stored %+v", got, stored)
 			}
 		})
 	}
@@ -180,7 +180,7 @@ func TestUpdateLink(t *testing.T) {
 	_, err = s.UpdatePartnership(ctx, "acme-de", PartnershipChange{Direction: &inbound}, "dave")
 	wantFieldErr(t, err, "direction")
 	snap := mustLoad(t, ctx, s)
-	for code, lk := range snap.Links {
+	for code, lk := range snap.Links.All() {
 		if lk.Direction == vocab.Outbound {
 			if _, err := s.UpdateLink(ctx, code, LinkChange{Status: ptr(StatusArchived)}, "dave"); err != nil {
 				t.Fatal(err)
@@ -298,7 +298,7 @@ func TestWritesRefuseBadText(t *testing.T) {
 			t.Errorf("partner %s was stored", id)
 		}
 	}
-	if _, ok := snap.Links["badcamp"]; ok {
+	if _, ok := snap.Links.Get("badcamp"); ok {
 		t.Error("link badcamp was stored")
 	}
 }

@@ -660,7 +660,7 @@ func TestWriteScoping(t *testing.T) {
 		if _, ok := snap.Partners["n-"+who]; ok {
 			t.Errorf("partner of %s stored", who)
 		}
-		if _, ok := snap.Links["l-"+who]; ok {
+		if _, ok := snap.Links.Get("l-" + who); ok {
 			t.Errorf("link of %s stored", who)
 		}
 	}
@@ -668,7 +668,7 @@ func TestWriteScoping(t *testing.T) {
 		if _, ok := snap.Partnerships["ps-"+who]; ok {
 			t.Errorf("partnership of %s stored", who)
 		}
-		if _, ok := snap.Links["l-"+who]; ok {
+		if _, ok := snap.Links.Get("l-" + who); ok {
 			t.Errorf("link of %s stored", who)
 		}
 	}

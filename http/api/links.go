@@ -45,7 +45,7 @@ func (s *Server) listLinks(c echo.Context) error {
 		return s.internal(c, "list links", err)
 	}
 	all := []view.LinkView{}
-	for _, l := range snap.Links {
+	for _, l := range snap.Links.All() {
 		ps := snap.Partnerships[l.Partnership]
 		if !req.scope.Allows(ps.Country, ps.Partner) {
 			continue
@@ -77,7 +77,7 @@ func (s *Server) link(c echo.Context, may func(access.Principal) bool) (access.P
 	if err != nil {
 		return p, nil, catalog.Link{}, false, s.internal(c, "get link", err)
 	}
-	l, found := snap.Links[code]
+	l, found := snap.Links.Get(code)
 	if !found {
 		return p, nil, catalog.Link{}, false, notFound(c, "link")
 	}
@@ -161,7 +161,7 @@ func (s *Server) createLink(c echo.Context) error {
 	if err != nil {
 		return s.writeError(c, "create link", "code", err)
 	}
-	snap.Links[l.Code] = l
+	snap.Links.Set(l.Code, l)
 	s.logChange(c, p, "link created", l.Code)
 	return c.JSON(http.StatusCreated, s.view(c, snap, l))
 }

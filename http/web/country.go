@@ -442,7 +442,7 @@ var linkCols = []string{"code", "partnership", "direction", "url", "campaign", "
 // as GET /v1/links shows them, with copy buttons and QR codes.
 func (s *Server) linksTable(q *req, snap *catalog.Snapshot, keep func(catalog.Link) bool) (*Table, error) {
 	var views []view.LinkView
-	for _, l := range snap.Links {
+	for _, l := range snap.Links.All() {
 		ps, ok := snap.Partnerships[l.Partnership]
 		if !ok || !access.PartnershipVisible(q.p, ps) || !keep(l) {
 			continue
@@ -478,7 +478,7 @@ func (s *Server) linkQR(q *req, code string) error {
 	if err != nil {
 		return s.fail(q, err)
 	}
-	l, ok := snap.Links[code]
+	l, ok := snap.Links.Get(code)
 	ps, psOK := snap.Partnerships[l.Partnership]
 	if !ok || !psOK || !access.PartnershipVisible(q.p, ps) {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Link not found.")

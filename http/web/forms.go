@@ -374,7 +374,7 @@ func (s *Server) linkStatus(q *req, code string) error {
 		return s.fail(q, fmt.Errorf("link status: %w", err))
 	}
 	vis := access.Visible(q.p, full)
-	l, ok := vis.Links[code]
+	l, ok := vis.Links.Get(code)
 	if !ok {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Link not found.")
 	}

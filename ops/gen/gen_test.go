@@ -491,8 +491,8 @@ func TestCatalogBulkMatchesStore(t *testing.T) {
 		vs[0].CreatedAt, ws[0].CreatedAt = time.Time{}, time.Time{}
 		eq("terms of "+id, vs[0], ws[0])
 	}
-	if len(sa.Links) != na.Links || len(sa.Terms) != na.Terms {
-		t.Errorf("read back %d links, %d terms; wrote %+v", len(sa.Links), len(sa.Terms), na)
+	if sa.Links.Len() != na.Links || len(sa.Terms) != na.Terms {
+		t.Errorf("read back %d links, %d terms; wrote %+v", sa.Links.Len(), len(sa.Terms), na)
 	}
 	audit := func(db *testenv.PG) []string {
 		t.Helper()

@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -157,8 +158,8 @@ func TestCopyCatalog(t *testing.T) {
 	if !reflect.DeepEqual(snap.Partnerships, wantPartnerships) {
 		t.Errorf("partnerships:\n got %+v\nwant %+v", snap.Partnerships, wantPartnerships)
 	}
-	if !reflect.DeepEqual(snap.Links, wantLinks) {
-		t.Errorf("links:\n got %+v\nwant %+v", snap.Links, wantLinks)
+	if !reflect.DeepEqual(maps.Collect(snap.Links.All()), wantLinks) {
+		t.Errorf("links:\n got %+v\nwant %+v", maps.Collect(snap.Links.All()), wantLinks)
 	}
 	got, err := store.TermsVersions(ctx, "ps-de")
 	if err != nil {
