@@ -24,15 +24,15 @@ import (
 // the copy is written after a whole load and at most every FileEvery in
 // between, since writing it costs as much as a whole load.
 type Cache struct {
-	store    *Store
-	file     string // "" disables the disk copy
-	interval time.Duration
-	log      *slog.Logger
-	snap     atomic.Pointer[Snapshot]
-	loads    atomic.Int64  // successful refreshes, whole or by changes
-	fulls    atomic.Int64  // of which whole loads
-	fullAt   time.Time     // last whole load (Refresh is not concurrent: Run's loop)
-	wake     chan struct{} // buffered(1): pending Trigger
+	store     *Store
+	file      string // "" disables the disk copy
+	interval  time.Duration
+	log       *slog.Logger
+	snap      atomic.Pointer[Snapshot]
+	loads     atomic.Int64  // successful refreshes, whole or by changes
+	fulls     atomic.Int64  // of which whole loads
+	fullAt    time.Time     // last whole load (Refresh is not concurrent: Run's loop)
+	wake      chan struct{} // buffered(1): pending Trigger
 	writeMu   sync.Mutex
 	written   int64 // Rev of the snapshot last written to file, under writeMu
 	wroteAny  bool
