@@ -182,7 +182,15 @@ func TestConversionsEndToEnd(t *testing.T) {
 	getConv := func(who, id string) (int, string) {
 		return call(t, "GET", s.base+"/v1/conversions/"+id, reader[who], "", "")
 	}
-	testenv.WaitFor(t, 10*time.Second, "reader tokens loaded", func() bool { c, _ := getConv("cm-de", ids["purchase"]); return c != 401 })
+	// Every token, not one: the server may load them between two creations.
+	testenv.WaitFor(t, 10*time.Second, "reader tokens loaded", func() bool {
+		for who := range reader {
+			if c, _ := getConv(who, ids["purchase"]); c == 401 {
+				return false
+			}
+		}
+		return true
+	})
 	for _, c := range []struct {
 		who, conv string
 		want      int
