@@ -65,8 +65,11 @@ var (
 	// HitsHourly: filled by hits_hourly_mv; refilled from hits by
 	// INSERT ... SELECT (reports/rollup.go).
 	HitsHourly = table("hits_hourly", "partnership", "direction", "hour", "kind", "is_bot", "hits", "visitors")
-	// Partners, Partnerships, Links, PartnershipTerms, AuditLog:
-	// domain/catalog (and ops/gen's bulk path).
+	// The catalog as releases before PostgreSQL kept it: Partners,
+	// Partnerships, Links, PartnershipTerms, AuditLog, Tokens, FXRates,
+	// PartnerSecrets, CountrySettings, Statements. No code of this
+	// release writes them; ops/upgrade reads them once into PostgreSQL
+	// (schema/pg), and its tests write them to stand for an old catalog.
 	Partners     = table("partners", "id", "name", "domains", "status", "countries", "updated_at", "version")
 	Partnerships = table("partnerships", "id", "partner", "country", "direction", "updated_at", "version")
 	Links        = table("links", "code", "partnership", "partner", "direction", "url", "campaign", "status",
@@ -79,16 +82,11 @@ var (
 		"start_date", "end_date", "status", "fallback_url", "partner_may_create_links",
 		"created_at", "created_by")
 	AuditLog = table("audit_log", "ts", "id", "actor", "action", "entity", "entity_id", "country", "before", "after")
-	// Tokens: http/auth.
 	Tokens = table("tokens", "id", "secret_hash", "role", "countries", "partner", "name", "created_at",
 		"expires_at", "revoked_at", "created_by", "revoked_by", "version")
-	// FXRates: domain/fx.
 	FXRates = table("fx_rates", "date", "currency", "per_eur", "loaded_at")
-	// PartnerSecrets: http/postback.
 	PartnerSecrets = table("partner_secrets", "partner", "version", "sealed", "created_at", "created_by", "revoked")
-	// CountrySettings: reports (SetZone).
 	CountrySettings = table("country_settings", "country", "timezone", "updated_at", "updated_by", "version")
-	// Statements: reports/statements.
 	Statements = table("statements", "period", "id", "hash", "closed_at", "closed_by", "lines")
 )
 
