@@ -82,12 +82,12 @@ var (
 		"start_date", "end_date", "status", "fallback_url", "partner_may_create_links",
 		"created_at", "created_by")
 	AuditLog = table("audit_log", "ts", "id", "actor", "action", "entity", "entity_id", "country", "before", "after")
-	Tokens = table("tokens", "id", "secret_hash", "role", "countries", "partner", "name", "created_at",
+	Tokens   = table("tokens", "id", "secret_hash", "role", "countries", "partner", "name", "created_at",
 		"expires_at", "revoked_at", "created_by", "revoked_by", "version")
-	FXRates = table("fx_rates", "date", "currency", "per_eur", "loaded_at")
-	PartnerSecrets = table("partner_secrets", "partner", "version", "sealed", "created_at", "created_by", "revoked")
+	FXRates         = table("fx_rates", "date", "currency", "per_eur", "loaded_at")
+	PartnerSecrets  = table("partner_secrets", "partner", "version", "sealed", "created_at", "created_by", "revoked")
 	CountrySettings = table("country_settings", "country", "timezone", "updated_at", "updated_by", "version")
-	Statements = table("statements", "period", "id", "hash", "closed_at", "closed_by", "lines")
+	Statements      = table("statements", "period", "id", "hash", "closed_at", "closed_by", "lines")
 )
 
 // Tables returns every registered table.
