@@ -94,7 +94,7 @@ func serveTasks(c *Config, ch driver.Conn, pg *pgxpool.Pool, cat *catalog.Cache,
 	}
 	if c.AttributeEvery > 0 {
 		clock := c.Clock
-		job := attribution.NewJob(ch, catalog.NewStore(pg).WithClock(clock), fx.NewStore(ch).WithClock(clock), log).WithClock(clock)
+		job := attribution.NewJob(ch, catalog.NewStore(pg).WithClock(clock), fx.NewStore(pg).WithClock(clock), log).WithClock(clock)
 		job.ReportingCurrency = strings.ToUpper(c.ReportingCur)
 		tasks = append(tasks, task{name: "attribution", period: c.AttributeEvery, run: func(ctx context.Context) error {
 			return attributeOpenPeriods(ctx, job, clock(), c.AttributeEvery, log)

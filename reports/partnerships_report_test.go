@@ -38,7 +38,8 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 	t.Helper()
 	db := testenv.ClickHouse(t)
 	ctx := context.Background()
-	cat := catalog.NewStore(testenv.Postgres(t).Pool)
+	pg := testenv.Postgres(t).Pool
+	cat := catalog.NewStore(pg)
 	for _, p := range []string{"alpha", "bravo"} {
 		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: p, Name: p}, "test"); err != nil {
 			t.Fatal(err)
@@ -53,10 +54,10 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 			t.Fatal(err)
 		}
 	}
-	if err := reports.SetZone(ctx, db.Conn, "DE", "Europe/Berlin", "test"); err != nil {
+	if err := reports.SetZone(ctx, pg, "DE", "Europe/Berlin", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := reports.SetZone(ctx, db.Conn, "IN", "Asia/Kolkata", "test"); err != nil {
+	if err := reports.SetZone(ctx, pg, "IN", "Asia/Kolkata", "test"); err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(7, 11))
@@ -130,7 +131,7 @@ func reportScenario(t *testing.T) (*reports.Env, []genHit, []genAttr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := reports.NewEnv(ctx, db.Conn, snap)
+	env, err := reports.NewEnv(ctx, db.Conn, pg, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

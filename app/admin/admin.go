@@ -80,7 +80,7 @@ func (e *Env) snapshot(ctx context.Context) (*catalog.Snapshot, error) {
 // attributionJob is the attribution job on conn, stating revenue in
 // currency as well.
 func (e *Env) attributionJob(conn driver.Conn, currency string, log *slog.Logger) *attribution.Job {
-	job := attribution.NewJob(conn, e.catalog(), fx.NewStore(conn).WithClock(e.Clock), log).WithClock(e.Clock)
+	job := attribution.NewJob(conn, e.catalog(), fx.NewStore(e.pg).WithClock(e.Clock), log).WithClock(e.Clock)
 	job.ReportingCurrency = currency
 	return job
 }

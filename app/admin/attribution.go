@@ -44,8 +44,8 @@ func (e *Env) Attribute(ctx context.Context, from, to time.Time, currency string
 
 // LoadRates loads ECB reference rates from file.
 func (e *Env) LoadRates(ctx context.Context, file string) error {
-	return e.withConn(ctx, func(conn driver.Conn) error {
-		n, dates, err := fx.LoadFile(ctx, fx.NewStore(conn).WithClock(e.Clock), file)
+	return e.withConn(ctx, func(driver.Conn) error {
+		n, dates, err := fx.LoadFile(ctx, fx.NewStore(e.pg).WithClock(e.Clock), file)
 		if err != nil {
 			return err
 		}

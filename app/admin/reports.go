@@ -21,7 +21,7 @@ func (e *Env) Report(ctx context.Context, name string, p reports.Params, by, for
 		if err != nil {
 			return err
 		}
-		env, err := reports.NewEnv(ctx, conn, snap)
+		env, err := reports.NewEnv(ctx, conn, e.pg, snap)
 		if err != nil {
 			return err
 		}
@@ -36,8 +36,8 @@ func (e *Env) Report(ctx context.Context, name string, p reports.Params, by, for
 // SetZone sets the time zone country's report days are in.
 func (e *Env) SetZone(ctx context.Context, country, tz string) error {
 	country = strings.ToUpper(country)
-	return e.withConn(ctx, func(conn driver.Conn) error {
-		if err := reports.SetZone(ctx, conn, country, tz, e.Actor); err != nil {
+	return e.withConn(ctx, func(driver.Conn) error {
+		if err := reports.SetZone(ctx, e.pg, country, tz, e.Actor); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.Out, "%s: report days are now in %s\n", country, tz)
@@ -47,8 +47,8 @@ func (e *Env) SetZone(ctx context.Context, country, tz string) error {
 
 // ListZones prints the countries with a time zone set.
 func (e *Env) ListZones(ctx context.Context) error {
-	return e.withConn(ctx, func(conn driver.Conn) error {
-		zones, err := reports.LoadZones(ctx, conn)
+	return e.withConn(ctx, func(driver.Conn) error {
+		zones, err := reports.LoadZones(ctx, e.pg)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,13 +29,13 @@ func (e *Env) Statement(ctx context.Context, sub, period, format, out string) er
 		if err != nil {
 			return err
 		}
-		zones, err := reports.LoadZones(ctx, conn)
+		zones, err := reports.LoadZones(ctx, e.pg)
 		if err != nil {
 			return err
 		}
-		src := statements.Source{Conn: conn, Catalog: snap, Zones: zones, Rates: fx.NewStore(conn).WithClock(e.Clock), Now: e.Clock}
+		src := statements.Source{Conn: conn, PG: e.pg, Catalog: snap, Zones: zones, Rates: fx.NewStore(e.pg).WithClock(e.Clock), Now: e.Clock}
 		if sub == "close" {
-			return e.closeStatement(ctx, conn, src, period)
+			return e.closeStatement(ctx, src, period)
 		}
 		st, err := statements.Build(ctx, src, period)
 		if err != nil {
@@ -57,11 +56,10 @@ func statementWriter(st *statements.Statement, format string) func(io.Writer) er
 	return map[string]func(io.Writer) error{"csv": st.WriteCSV, "xlsx": st.WriteXLSX, "json": st.WriteJSON}[format]
 }
 
-func (e *Env) closeStatement(ctx context.Context, conn driver.Conn, src statements.Source, period string) error {
+func (e *Env) closeStatement(ctx context.Context, src statements.Source, period string) error {
+	// A period closed already is told as "2026-10 is already closed:
+	// statement st_..., closed at ... by ...".
 	st, err := statements.Close(ctx, src, period, e.Actor)
-	if errors.Is(err, statements.ErrClosed) {
-		return fmt.Errorf("%s is already closed", period)
-	}
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 func TestFXLoadZip(t *testing.T) {
 	db := newDB(t)
 	t.Setenv("XPROMO_CLICKHOUSE_URL", db.URL)
+	t.Setenv("XPROMO_POSTGRES_URL", pgOf(db).URL) // the rates are kept there
 	csvBytes, err := os.ReadFile(filepath.Join("..", "..", "domain", "fx", "testdata", "eurofxref-hist.csv"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +51,7 @@ func TestFXLoadZip(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "loaded 60 rates from 2026-11-12 to 2026-11-25") {
 		t.Fatalf("xpromo fx load eurofxref-hist.zip: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	var n uint64
-	if err := db.Conn.QueryRow(t.Context(), `SELECT count() FROM fx_rates FINAL`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 60 {
+	if n := pgCount(t, db, `SELECT count(*) FROM fx_rates`); n != 60 {
 		t.Errorf("%d rates stored, want 60", n)
 	}
 

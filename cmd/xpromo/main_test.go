@@ -686,7 +686,7 @@ func visitorRows(db *testenv.DB, p reports.Params) ([]visitorRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := reports.NewEnv(ctx, db.Conn, snap)
+	env, err := reports.NewEnv(ctx, db.Conn, pgOf(db).Pool, snap)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 // stopped at the first non-flag.
 func TestPositionalArgsAnyOrder(t *testing.T) {
 	db := newDB(t)
+	t.Setenv("XPROMO_POSTGRES_URL", pgOf(db).URL) // the rates are kept there
 	// The docs' own file names, in the working directory, as a user has them.
 	t.Chdir(t.TempDir())
 	const csv = "Date, USD, GBP, \n14 March 2025, 1.0890, 0.8410, \n13 March 2025, 1.0860, 0.8390, \n"
@@ -60,11 +61,7 @@ func TestPositionalArgsAnyOrder(t *testing.T) {
 			}
 		})
 	}
-	var n uint64
-	if err := db.Conn.QueryRow(t.Context(), `SELECT count() FROM fx_rates`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
+	if n := pgCount(t, db, `SELECT count(*) FROM fx_rates`); n == 0 {
 		t.Errorf("no rates stored")
 	}
 }

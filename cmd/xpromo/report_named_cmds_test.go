@@ -47,7 +47,7 @@ func TestReportNamedCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := reports.NewEnv(ctx, db.Conn, snap)
+	env, err := reports.NewEnv(ctx, db.Conn, pgOf(db).Pool, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func TestStatementsCommandsMissingFXRates(t *testing.T) {
 				strings.Join(args, " "), code, missing, out, errOut)
 		}
 	}
-	if n := count(t, db, "SELECT count() FROM statements"); n != 0 {
+	if n := pgCount(t, db, "SELECT count(*) FROM statements"); n != 0 {
 		t.Fatalf("a refused close stored %d statements", n)
 	}
 	if n := pgCount(t, db, "SELECT count(*) FROM audit_log WHERE entity = 'statement'"); n != 0 {

@@ -50,7 +50,7 @@ func TestJobRecomputes(t *testing.T) {
 		convs = append(convs, []any{c.id, c.at, c.at, c.typ, "ours", "u1", c.order, "v1", decimal.RequireFromString(c.amount), "EUR", "DE", c.at})
 	}
 	testenv.Insert(t, ctx, db.Conn, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"), convs...)
-	job := NewJob(db.Conn, cat, fx.NewStore(db.Conn), testenv.Logger(t))
+	job := NewJob(db.Conn, cat, fx.NewStore(cat.DB()), testenv.Logger(t))
 	outcome := func() map[string]string {
 		t.Helper()
 		rows, err := db.Conn.Query(ctx, "SELECT conversion, concat(toString(outcome), '/', partnership, '/', toString(revenue_rep)) FROM attributions FINAL")

@@ -77,6 +77,11 @@ type Store struct {
 // NewStore returns a Store on db.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db, now: time.Now} }
 
+// DB is the PostgreSQL the store is on, the database of record, for the
+// stores of the other tables it holds (ECB rates, country settings,
+// closed statements).
+func (s *Store) DB() *pgxpool.Pool { return s.db }
+
 // OnChange sets fn to be called after every committed change, e.g. to
 // publish an invalidation so every tracker reloads at once. Set it before
 // the Store is shared.

@@ -19,10 +19,10 @@ import (
 const MaxInput = 50 << 20
 
 // MaxScale is the most decimal places a rate may have: fx_rates.per_eur is
-// Decimal(18, 8). ECB rates have at most 6 significant digits.
+// numeric(18, 8). ECB rates have at most 6 significant digits.
 const MaxScale = 8
 
-// maxIntDigits is the most integer digits Decimal(18, 8) holds.
+// maxIntDigits is the most integer digits numeric(18, 8) holds.
 const maxIntDigits = 18 - MaxScale
 
 // Base is the currency the ECB quotes every rate against.
@@ -90,7 +90,7 @@ var numberRe = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 //
 // Any bad cell fails the whole parse with a *ParseError naming its line and
 // column: an unparsable date, a rate that is not a plain decimal number, is
-// zero or negative or does not fit Decimal(18, 8), a header that is not an
+// zero or negative or does not fit numeric(18, 8), a header that is not an
 // ISO 4217 code (or is EUR, or repeats), a repeated date, or input larger
 // than MaxInput.
 func ParseECB(r io.Reader) ([]Rate, error) {

@@ -48,9 +48,9 @@ func writeFile(t *testing.T, dir, name string, body []byte) string {
 // TestLoadFileZip: the ECB's eurofxref-hist.zip (one eurofxref-hist.csv)
 // loads the same rates as the CSV itself, whatever the file is called.
 func TestLoadFileZip(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := context.Background()
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 	csvBytes, err := os.ReadFile(filepath.Join("testdata", "eurofxref-hist.csv"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,5 +1,5 @@
 // Package fx reads the European Central Bank's euro reference rates,
-// stores them in ClickHouse (table fx_rates) and converts amounts between
+// stores them in PostgreSQL (table fx_rates) and converts amounts between
 // currencies with them.
 //
 // Every ECB rate is a number of currency units per one euro, so EUR is the

@@ -6,38 +6,42 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
-
-	"github.com/xpromo/xpromo/schema"
 )
 
-// BatchSize is the most rows Load writes per insert.
+// BatchSize is the most rows Load writes per statement.
 const BatchSize = 10_000
 
 const (
-	// FINAL: a reloaded file writes its keys again; the latest load wins.
-	selectRates = `SELECT date, currency, per_eur FROM fx_rates FINAL
-WHERE date >= toDate(?) AND date <= toDate(?)
+	// A reload writes the same keys again: the latest load wins, as
+	// ClickHouse's FINAL read gave when the rates were kept there.
+	upsertRates = `INSERT INTO fx_rates (date, currency, per_eur, loaded_at)
+SELECT d, c, p, $4 FROM unnest($1::date[], $2::text[], $3::numeric[]) AS r (d, c, p)
+ON CONFLICT (date, currency) DO UPDATE SET per_eur = EXCLUDED.per_eur, loaded_at = EXCLUDED.loaded_at`
+	selectRates = `SELECT date, currency, per_eur FROM fx_rates
+WHERE date >= $1 AND date <= $2
 ORDER BY currency, date`
 )
 
-// ClickHouse Date holds days since 1970 in a UInt16; keep to the range
-// every version documents.
+// The dates fx_rates held in ClickHouse (days since 1970 in a UInt16):
+// the range is kept so that what was loaded once loads again.
 var (
 	minDate = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 	maxDate = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
 )
 
-// Store reads and writes the fx_rates table.
+// Store reads and writes the fx_rates table in PostgreSQL.
 type Store struct {
-	conn driver.Conn
-	now  func() time.Time
+	db  *pgxpool.Pool
+	now func() time.Time
 }
 
-// NewStore returns a store on conn, a database migrated by package schema.
-func NewStore(conn driver.Conn) *Store {
-	return &Store{conn: conn, now: time.Now}
+// NewStore returns a store on db, a database migrated by package
+// schema/pg.
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{db: db, now: time.Now}
 }
 
 // checkStorable accepts a rate fx_rates holds exactly.
@@ -61,12 +65,12 @@ func checkStorable(r Rate) error {
 	return nil
 }
 
-// Load writes rates in inserts of at most BatchSize rows and returns how
-// many rows it wrote. Every rate is checked before anything is written; a
-// (currency, date) given twice is refused. All rows of one call share one
-// loaded_at, the ReplacingMergeTree version, so loading the same rates
-// again, or resuming after a failed call, is harmless: a read with FINAL
-// sees each key once, with the latest load's value.
+// Load writes rates, at most BatchSize rows per statement, in one
+// transaction, and returns how many rows it wrote. Every rate is checked
+// before anything is written; a (currency, date) given twice is refused.
+// A (date, currency) already stored takes the new rate, so loading the
+// same file again leaves the same rows, and a corrected file replaces the
+// rates it corrects. All rows of one call share one loaded_at.
 func (s *Store) Load(ctx context.Context, rates []Rate) (int, error) {
 	type key struct {
 		cur  string
@@ -83,36 +87,29 @@ func (s *Store) Load(ctx context.Context, rates []Rate) (int, error) {
 		}
 		seen[k] = struct{}{}
 	}
+	if len(rates) == 0 {
+		return 0, nil
+	}
 	loadedAt := s.now().UTC().Truncate(time.Second)
-	n := 0
-	for start := 0; start < len(rates); start += BatchSize {
-		if err := ctx.Err(); err != nil {
-			return n, fmt.Errorf("fx: load: %w", err)
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		for start := 0; start < len(rates); start += BatchSize {
+			chunk := rates[start:min(start+BatchSize, len(rates))]
+			dates := make([]time.Time, len(chunk))
+			curs := make([]string, len(chunk))
+			pers := make([]string, len(chunk)) // exact as text, cast to numeric by the statement
+			for i, r := range chunk {
+				dates[i], curs[i], pers[i] = r.Date, r.Currency, r.PerEUR.String()
+			}
+			if _, err := tx.Exec(ctx, upsertRates, dates, curs, pers, loadedAt); err != nil {
+				return err
+			}
 		}
-		chunk := rates[start:min(start+BatchSize, len(rates))]
-		if err := s.insert(ctx, chunk, loadedAt); err != nil {
-			return n, err
-		}
-		n += len(chunk)
-	}
-	return n, nil
-}
-
-func (s *Store) insert(ctx context.Context, rates []Rate, loadedAt time.Time) error {
-	batch, err := s.conn.PrepareBatch(ctx, schema.FXRates.Insert())
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("fx: load: %w", err)
+		return 0, fmt.Errorf("fx: load: %w", err)
 	}
-	defer batch.Close()
-	for _, r := range rates {
-		if err := batch.Append(r.Date, r.Currency, r.PerEUR, loadedAt); err != nil {
-			return fmt.Errorf("fx: load %s %s: %w", r.Currency, r.Date.Format(time.DateOnly), err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("fx: load: %w", err)
-	}
-	return nil
+	return len(rates), nil
 }
 
 // Rates reads what Convert needs for conversion dates from from's UTC date
@@ -130,26 +127,23 @@ func (s *Store) Rates(ctx context.Context, from, to time.Time) (*Table, error) {
 	if lo.Before(minDate) {
 		lo = minDate
 	}
-	rows, err := s.conn.Query(ctx, selectRates, lo.Format(time.DateOnly), to.Format(time.DateOnly))
+	type row struct {
+		Date     time.Time
+		Currency string
+		PerEUR   decimal.Decimal
+	}
+	rows, err := s.db.Query(ctx, selectRates, lo, to)
 	if err != nil {
 		return nil, fmt.Errorf("fx: read rates: %w", err)
 	}
-	defer rows.Close()
-	t := &Table{from: from, to: to, rates: map[string][]point{}}
-	for rows.Next() {
-		var (
-			d   time.Time
-			cur string
-			per decimal.Decimal
-		)
-		if err := rows.Scan(&d, &cur, &per); err != nil {
-			return nil, fmt.Errorf("fx: read rates: %w", err)
-		}
-		y, m, dd := d.Date() // the Date column's calendar day, whatever zone it came in
-		t.rates[cur] = append(t.rates[cur], point{time.Date(y, m, dd, 0, 0, 0, 0, time.UTC), per})
-	}
-	if err := rows.Err(); err != nil {
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
 		return nil, fmt.Errorf("fx: read rates: %w", err)
+	}
+	t := &Table{from: from, to: to, rates: map[string][]point{}}
+	for _, r := range got {
+		y, m, dd := r.Date.Date() // the date column's calendar day, whatever zone it came in
+		t.rates[r.Currency] = append(t.rates[r.Currency], point{time.Date(y, m, dd, 0, 0, 0, 0, time.UTC), r.PerEUR})
 	}
 	return t, nil // ORDER BY currency, date: each slice is sorted
 }

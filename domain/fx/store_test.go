@@ -5,37 +5,50 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
-func countRows(t *testing.T, ctx context.Context, s *Store, final bool) uint64 {
+func countRows(t *testing.T, ctx context.Context, s *Store) int {
 	t.Helper()
-	q := "SELECT count() FROM fx_rates"
-	if final {
-		q += " FINAL"
-	}
-	var n uint64
-	if err := s.conn.QueryRow(ctx, q).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
+	var n int
+	if err := s.db.QueryRow(ctx, "SELECT count(*) FROM fx_rates").Scan(&n); err != nil {
+		t.Fatalf("count fx_rates: %v", err)
 	}
 	return n
 }
 
+// dumpRows is every stored row, in key order, as text.
+func dumpRows(t *testing.T, ctx context.Context, s *Store) []string {
+	t.Helper()
+	rows, err := s.db.Query(ctx, "SELECT date::text || ' ' || currency || ' ' || per_eur::text || ' ' || loaded_at::text FROM fx_rates ORDER BY date, currency")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestStoreRoundTrip(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool).WithClock(func() time.Time { return day("2026-11-26") })
 	path := filepath.Join("testdata", "eurofxref-hist.csv")
 	want := parseFile(t, "eurofxref-hist.csv")
 
-	for i := range 2 { // the second load of the same file is harmless
+	var first []string
+	for i := range 2 { // the second load of the same file leaves the same rows
 		n, dates, err := LoadFile(ctx, s, path)
 		if err != nil {
 			t.Fatalf("LoadFile #%d: %v", i+1, err)
@@ -46,17 +59,23 @@ func TestStoreRoundTrip(t *testing.T) {
 		if !dates[0].Equal(day("2026-11-12")) || !dates[1].Equal(day("2026-11-25")) {
 			t.Errorf("LoadFile #%d dates %v, want 2026-11-12..2026-11-25", i+1, dates)
 		}
+		rows := dumpRows(t, ctx, s)
+		if len(rows) != len(want) {
+			t.Errorf("LoadFile #%d: %d rows stored, want %d", i+1, len(rows), len(want))
+		}
+		if i == 0 {
+			first = rows
+		} else if !slices.Equal(rows, first) {
+			t.Errorf("the second load changed the rows:\nfirst  %v\nsecond %v", first, rows)
+		}
 	}
 	// The daily file repeats 2026-11-25 for six currencies and adds 23.
 	n, dates, err := LoadFile(ctx, s, filepath.Join("testdata", "eurofxref.csv"))
 	if err != nil || n != 29 || !dates[0].Equal(day("2026-11-25")) || !dates[1].Equal(day("2026-11-25")) {
 		t.Fatalf("LoadFile daily = %d, %v, %v", n, dates, err)
 	}
-	if got := countRows(t, ctx, s, false); got != uint64(2*len(want)+29) {
-		t.Errorf("%d stored rows before merging, want %d", got, 2*len(want)+29)
-	}
-	if got := countRows(t, ctx, s, true); got != uint64(len(want)+23) {
-		t.Errorf("%d rows with FINAL, want %d", got, len(want)+23)
+	if got := countRows(t, ctx, s); got != len(want)+23 {
+		t.Errorf("%d stored rows, want %d", got, len(want)+23)
 	}
 
 	tab, err := s.Rates(ctx, day("2026-11-16"), day("2026-11-25"))
@@ -109,10 +128,10 @@ func TestStoreRoundTrip(t *testing.T) {
 }
 
 func TestStoreLoadBatchesAndReload(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 	clock := day("2026-11-26").Add(17 * time.Hour)
 	s.now = func() time.Time { return clock }
 
@@ -124,7 +143,7 @@ func TestStoreLoadBatchesAndReload(t *testing.T) {
 			rates = append(rates, Rate{start.AddDate(0, 0, i), c, decimal.New(int64(100000+i*100+j), -5)})
 		}
 	}
-	// Decimal(18, 8) holds these exactly.
+	// numeric(18, 8) holds these exactly.
 	edge := []Rate{
 		{day("2026-11-25"), "USD", dec("9999999999.99999999")},
 		{day("2026-11-24"), "USD", dec("0.00000001")},
@@ -145,8 +164,8 @@ func TestStoreLoadBatchesAndReload(t *testing.T) {
 	if n, err := s.Load(ctx, fixed); err != nil || n != len(fixed) {
 		t.Fatalf("second Load = %d, %v", n, err)
 	}
-	if got := countRows(t, ctx, s, true); got != uint64(len(rates)) {
-		t.Errorf("%d rows with FINAL, want %d", got, len(rates))
+	if got := countRows(t, ctx, s); got != len(rates) {
+		t.Errorf("%d rows stored, want %d", got, len(rates))
 	}
 	tab, err := s.Rates(ctx, start, day("2026-11-25"))
 	if err != nil {
@@ -162,7 +181,7 @@ func TestStoreLoadBatchesAndReload(t *testing.T) {
 		}
 	}
 	var loadedAt time.Time
-	if err := s.conn.QueryRow(ctx, "SELECT max(loaded_at) FROM fx_rates").Scan(&loadedAt); err != nil {
+	if err := s.db.QueryRow(ctx, "SELECT min(loaded_at) FROM fx_rates").Scan(&loadedAt); err != nil {
 		t.Fatal(err)
 	}
 	if !loadedAt.Equal(clock) {
@@ -171,10 +190,10 @@ func TestStoreLoadBatchesAndReload(t *testing.T) {
 }
 
 func TestStoreLoadRejects(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := NewStore(db.Conn)
+	s := NewStore(db.Pool)
 	good := Rate{day("2026-11-25"), "USD", dec("1.1587")}
 	for name, rates := range map[string][]Rate{
 		"duplicate":   {good, good},
@@ -188,7 +207,7 @@ func TestStoreLoadRejects(t *testing.T) {
 			t.Errorf("%s: Load = %d, %v; want an error and nothing written", name, n, err)
 		}
 	}
-	if got := countRows(t, ctx, s, false); got != 0 {
+	if got := countRows(t, ctx, s); got != 0 {
 		t.Errorf("refused loads wrote %d rows", got)
 	}
 	if n, err := s.Load(ctx, nil); err != nil || n != 0 {
@@ -216,7 +235,7 @@ func TestStoreLoadRejects(t *testing.T) {
 	if _, _, err := LoadFile(ctx, s, filepath.Join(dir, "missing.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LoadFile(missing) = %v", err)
 	}
-	if got := countRows(t, ctx, s, false); got != 0 {
+	if got := countRows(t, ctx, s); got != 0 {
 		t.Errorf("failed LoadFiles wrote %d rows", got)
 	}
 }

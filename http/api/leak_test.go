@@ -185,7 +185,7 @@ func leakSetup(t *testing.T) *leakEnv {
 			t.Fatal(err)
 		}
 	}
-	job := attribution.NewJob(db.Conn, cat, fx.NewStore(db.Conn), nil).WithClock(testenv.Clock())
+	job := attribution.NewJob(db.Conn, cat, fx.NewStore(cat.DB()), nil).WithClock(testenv.Clock())
 	sum, err := job.Run(ctx, at.Add(-time.Hour), at.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -565,10 +565,10 @@ func partnerCountry(partner string) string {
 	return ""
 }
 
-func countClosed(t *testing.T, le *leakEnv) uint64 {
+func countClosed(t *testing.T, le *leakEnv) int {
 	t.Helper()
-	var n uint64
-	if err := le.ch.QueryRow(context.Background(), `SELECT count() FROM statements`).Scan(&n); err != nil {
+	var n int
+	if err := le.pg.QueryRow(context.Background(), `SELECT count(*) FROM statements`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -21,11 +21,11 @@ func (s *Server) statementSource(c echo.Context) (statements.Source, error) {
 	if err != nil {
 		return statements.Source{}, err
 	}
-	zones, err := reports.LoadZones(ctx, s.events)
+	zones, err := reports.LoadZones(ctx, s.cat.DB())
 	if err != nil {
 		return statements.Source{}, err
 	}
-	return statements.Source{Conn: s.events, Catalog: snap, Zones: zones, Rates: fx.NewStore(s.events), Now: s.Now}, nil
+	return statements.Source{Conn: s.events, PG: s.cat.DB(), Catalog: snap, Zones: zones, Rates: fx.NewStore(s.cat.DB()), Now: s.Now}, nil
 }
 
 // readsStatements: finance and admin read every statement; country
@@ -106,7 +106,8 @@ func (s *Server) closeStatement(c echo.Context) error {
 	case errors.Is(err, statements.ErrBadPeriod):
 		return badRequest(c, "period must be a month, YYYY-MM")
 	case errors.Is(err, statements.ErrClosed):
-		return fail(c, http.StatusConflict, "closed", c.QueryParam("period")+" is already closed")
+		// "2026-10 is already closed: statement st_..., closed at ... by ...".
+		return fail(c, http.StatusConflict, "closed", err.Error())
 	case errors.Is(err, statements.ErrMissingRates):
 		return missingRates(c, err)
 	case err != nil:

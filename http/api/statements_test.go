@@ -131,8 +131,8 @@ func TestStatementsMissingFXRates(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	var n uint64
-	if err := en.ch.QueryRow(ctx, "SELECT count() FROM statements").Scan(&n); err != nil || n != 0 {
+	var n int
+	if err := en.pg.QueryRow(ctx, "SELECT count(*) FROM statements").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("refused closes stored %d statements (%v)", n, err)
 	}
 	if err := en.pg.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE entity = 'statement'").Scan(&n); err != nil || n != 0 {
@@ -140,7 +140,7 @@ func TestStatementsMissingFXRates(t *testing.T) {
 	}
 
 	// Only one of the two arrives: the other is still named, alone.
-	rates := fx.NewStore(en.ch)
+	rates := fx.NewStore(en.pg)
 	if _, err := rates.Load(ctx, []fx.Rate{{Date: time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC), Currency: "USD", PerEUR: decimal.RequireFromString("1.1")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestStatementsMissingFXRatesInClosedPeriod(t *testing.T) {
 			t.Errorf("%s %s without the USD rate: %d %s\nwant 409 missing_fx_rates %q", r.method, r.path, code, body, want)
 		}
 	}
-	if _, err := fx.NewStore(en.ch).Load(ctx, []fx.Rate{{Date: time.Date(2026, 9, 14, 0, 0, 0, 0, time.UTC), Currency: "USD",
+	if _, err := fx.NewStore(en.pg).Load(ctx, []fx.Rate{{Date: time.Date(2026, 9, 14, 0, 0, 0, 0, time.UTC), Currency: "USD",
 		PerEUR: decimal.RequireFromString("1.25")}}); err != nil {
 		t.Fatal(err)
 	}

@@ -429,15 +429,15 @@ func TestStatementsMissingFXRates(t *testing.T) {
 	if strings.Contains(page, "alpha") {
 		t.Errorf("the refused close names the partner:\n%s", page)
 	}
-	var n uint64
-	if err := en.db.Conn.QueryRow(ctx, "SELECT count() FROM statements").Scan(&n); err != nil || n != 0 {
+	var n int
+	if err := en.pg.Pool.QueryRow(ctx, "SELECT count(*) FROM statements").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a refused close stored %d statements (%v)", n, err)
 	}
 	if err := en.pg.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE entity = 'statement'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a refused close audited %d times (%v)", n, err)
 	}
 
-	if _, err := fx.NewStore(en.db.Conn).Load(ctx, []fx.Rate{{Date: time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC), Currency: "USD",
+	if _, err := fx.NewStore(en.pg.Pool).Load(ctx, []fx.Rate{{Date: time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC), Currency: "USD",
 		PerEUR: decimal.RequireFromString("1.1")}}); err != nil {
 		t.Fatal(err)
 	}

@@ -235,7 +235,7 @@ func (s *Server) closePeriod(q *req) error {
 	st, err := statements.Close(ctx, src, period, q.p.Actor())
 	switch {
 	case errors.Is(err, statements.ErrClosed):
-		return s.errorPage(q.c, q, http.StatusConflict, period+" is already closed.")
+		return s.errorPage(q.c, q, http.StatusConflict, err.Error()+".")
 	case errors.Is(err, statements.ErrBadPeriod):
 		return s.errorPage(q.c, q, http.StatusBadRequest, "A period can be closed once it has ended everywhere: "+err.Error())
 	case errors.Is(err, statements.ErrMissingRates):

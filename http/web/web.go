@@ -541,7 +541,7 @@ func (s *Server) reportEnv(ctx context.Context) (*reports.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return reports.NewEnv(ctx, s.cfg.Events, snap)
+	return reports.NewEnv(ctx, s.cfg.Events, s.cfg.Catalog.DB(), snap)
 }
 
 // statementSource is what statements read, as the API builds it.
@@ -550,5 +550,5 @@ func (s *Server) statementSource(ctx context.Context) (statements.Source, error)
 	if err != nil {
 		return statements.Source{}, err
 	}
-	return statements.Source{Conn: env.Conn, Catalog: env.Catalog, Zones: env.Zones, Rates: fx.NewStore(env.Conn), Now: s.cfg.Now}, nil
+	return statements.Source{Conn: env.Conn, PG: s.cfg.Catalog.DB(), Catalog: env.Catalog, Zones: env.Zones, Rates: fx.NewStore(s.cfg.Catalog.DB()), Now: s.cfg.Now}, nil
 }

@@ -210,7 +210,7 @@ assemble:
 // would each re-read the year before them (measured 4x slower at 100M
 // hits, the same results).
 func attribute(ctx context.Context, conn driver.Conn, cat *catalog.Store, p *plan, pr *progress) (int64, int64, error) {
-	job := attribution.NewJob(conn, cat, fx.NewStore(conn), slog.New(slog.DiscardHandler))
+	job := attribution.NewJob(conn, cat, fx.NewStore(cat.DB()), slog.New(slog.DiscardHandler))
 	chunk := p.cfg.AttributeChunk
 	if chunk <= 0 {
 		chunk = attributeRun

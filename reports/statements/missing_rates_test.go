@@ -28,7 +28,8 @@ import (
 func TestMissingRates(t *testing.T) {
 	ctx := testCtx(t)
 	db := testenv.ClickHouse(t)
-	cat := catalog.NewStore(testenv.Postgres(t).Pool)
+	pg := testenv.Postgres(t).Pool
+	cat := catalog.NewStore(pg)
 	if _, err := cat.AddPartner(ctx, catalog.Partner{ID: "acme", Name: "Acme"}, "t"); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestMissingRates(t *testing.T) {
 		convs = append(convs, []any{c.id, ts, ts, c.typ, "ours", "u1", c.order, "v1", decimal.RequireFromString(c.amount), c.cur, "DE", ts})
 	}
 	testenv.Insert(t, ctx, db.Conn, schema.Conversions.InsertOnly("id", "ts", "received_at", "type", "source", "user_id", "order_id", "visitor", "amount", "currency", "country", "ingested_at"), convs...)
-	rates := fx.NewStore(db.Conn)
+	rates := fx.NewStore(pg)
 	if _, err := rates.Load(ctx, []fx.Rate{{Date: at("2026-10-06 00:00:00"), Currency: "GBP", PerEUR: decimal.RequireFromString("0.8")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestMissingRates(t *testing.T) {
 		}
 		return rows[0][i]
 	}
-	src := Source{Conn: db.Conn, Catalog: snap, Rates: rates, Now: func() time.Time { return testNow }}
+	src := Source{Conn: db.Conn, PG: pg, Catalog: snap, Rates: rates, Now: func() time.Time { return testNow }}
 
 	attribute(1)
 	ps, err := reports.PartnershipsReport(ctx, env, p)
@@ -148,8 +149,8 @@ func TestMissingRates(t *testing.T) {
 			t.Errorf("%s without the USD rate: %v", name, err)
 		}
 	}
-	var n uint64
-	if err := db.Conn.QueryRow(ctx, "SELECT count() FROM statements").Scan(&n); err != nil || n != 0 {
+	var n int
+	if err := pg.QueryRow(ctx, "SELECT count(*) FROM statements").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a refused close stored %d statements (%v)", n, err)
 	}
 

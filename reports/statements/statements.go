@@ -2,7 +2,7 @@
 // partnership, direction, terms currency and terms version, the new users
 // and attributed revenue of a month and what each side owes for them
 // under the partnership's terms. A month is built as a draft while open;
-// Close stores it in ClickHouse (table statements), immutable and
+// Close stores it in PostgreSQL (table statements), immutable and
 // identified by the SHA-256 of its lines. Events that arrive after a month
 // was closed never change it: the next open month carries adjustment lines
 // with the differences. docs/STATEMENTS.md states the rules.
@@ -19,10 +19,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
@@ -45,7 +46,8 @@ const (
 
 // Errors, for errors.Is.
 var (
-	// ErrClosed: the period already has a closed statement.
+	// ErrClosed: the period already has a closed statement (Close
+	// answers a *ClosedError saying which).
 	ErrClosed = errors.New("statement period is already closed")
 	// ErrBadPeriod: the period is not YYYY-MM, or (for Close) has not ended.
 	ErrBadPeriod = errors.New("bad statement period")
@@ -111,12 +113,14 @@ type Statement struct {
 	Totals                   []Total
 }
 
-// Source is what statements read: ClickHouse (attributions, statements),
-// the catalog (partnerships and every terms version), the countries' time
-// zones (missing: UTC) and the ECB rates (needed only when a conversion's
-// currency differs from the terms currency).
+// Source is what statements read: ClickHouse (attributions), PostgreSQL
+// (the closed statements), the catalog (partnerships and every terms
+// version), the countries' time zones (missing: UTC) and the ECB rates
+// (needed only when a conversion's currency differs from the terms
+// currency).
 type Source struct {
 	Conn    driver.Conn
+	PG      *pgxpool.Pool
 	Catalog *catalog.Snapshot
 	Zones   map[string]*time.Location
 	Rates   *fx.Store
@@ -165,7 +169,7 @@ func Build(ctx context.Context, src Source, period string) (*Statement, error) {
 	if err := src.check(); err != nil {
 		return nil, err
 	}
-	closed, err := loadClosed(ctx, src.Conn)
+	closed, err := loadClosed(ctx, src.PG)
 	if err != nil {
 		return nil, fmt.Errorf("statement %s: %w", period, err)
 	}
@@ -179,14 +183,13 @@ func Build(ctx context.Context, src Source, period string) (*Statement, error) {
 	return st, nil
 }
 
-// closeMu serialises Close in this process.
-var closeMu sync.Mutex
-
 // Close builds period's statement as Build would and stores it, closed by
 // actor at the current second. The period must have ended in every
-// partnership's time zone. Closing a closed period returns ErrClosed. The
-// statement returned is the one read back from ClickHouse, so it exports
-// byte for byte as every later read of it does.
+// partnership's time zone. Closing a closed period returns a *ClosedError
+// (errors.Is ErrClosed) naming who closed it and when: of two closes of one
+// period, from any processes, the first stores the statement and the
+// other gets that error. The statement returned is the one read back from
+// PostgreSQL, so it exports byte for byte as every later read of it does.
 func Close(ctx context.Context, src Source, period, actor string) (*Statement, error) {
 	y, m, err := parsePeriod(period)
 	if err != nil {
@@ -199,52 +202,59 @@ func Close(ctx context.Context, src Source, period, actor string) (*Statement, e
 	if actor == "" || len(actor) > 200 || !plaintext.Valid(actor) {
 		return nil, fmt.Errorf("%w: is required, at most 200 bytes, no control characters", ErrBadActor)
 	}
-	closeMu.Lock()
-	defer closeMu.Unlock()
 	at := src.now().UTC().Truncate(time.Second)
 	end := monthEnd(src, y, m)
 	if at.Before(end) {
 		return nil, fmt.Errorf("%w: %s has not ended in every partnership's time zone (ends %s)", ErrBadPeriod, period, end.Format(time.RFC3339))
 	}
-	closed, err := loadClosed(ctx, src.Conn)
+	var got *Statement
+	err = pgx.BeginFunc(ctx, src.PG, func(tx pgx.Tx) error {
+		// Held until the transaction ends: the closed periods read below
+		// stay the closed periods until this statement is stored.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(closeLockKey)); err != nil {
+			return err
+		}
+		closed, err := loadClosed(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if st, ok := closed[period]; ok {
+			return closedError(st)
+		}
+		st, err := buildDraft(ctx, src, period, closed)
+		if err != nil {
+			return err
+		}
+		canon, err := canonicalLines(st.Lines)
+		if err != nil {
+			return err
+		}
+		st.Status, st.ClosedAt, st.ClosedBy = StatusClosed, at, actor
+		st.Hash = hashOf(canon)
+		st.ID = "st_" + period + "_" + st.Hash[:12]
+		if err := insertStatement(ctx, tx, st, canon); err != nil {
+			return err
+		}
+		if got, err = loadPeriod(ctx, tx, period); err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+		if got == nil {
+			return errors.New("the stored statement cannot be read back")
+		}
+		return nil
+	})
+	if errors.Is(err, ErrClosed) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("close statement %s: %w", period, err)
-	}
-	if st, ok := closed[period]; ok {
-		return nil, fmt.Errorf("%w: %s was closed at %s by %s (%s)", ErrClosed, period, st.ClosedAt.Format(time.RFC3339), st.ClosedBy, st.ID)
-	}
-	st, err := buildDraft(ctx, src, period, closed)
-	if err != nil {
-		return nil, fmt.Errorf("close statement %s: %w", period, err)
-	}
-	canon, err := canonicalLines(st.Lines)
-	if err != nil {
-		return nil, fmt.Errorf("close statement %s: %w", period, err)
-	}
-	st.Status, st.ClosedAt, st.ClosedBy = StatusClosed, at, actor
-	st.Hash = hashOf(canon)
-	st.ID = "st_" + period + "_" + st.Hash[:12]
-	if err := insertStatement(ctx, src.Conn, st, canon); err != nil {
-		return nil, fmt.Errorf("close statement %s: %w", period, err)
-	}
-	back, err := loadClosed(ctx, src.Conn)
-	if err != nil {
-		return nil, fmt.Errorf("close statement %s: read back: %w", period, err)
-	}
-	got, ok := back[period]
-	if !ok {
-		return nil, fmt.Errorf("close statement %s: the stored statement cannot be read back", period)
-	}
-	if got.ID != st.ID || !got.ClosedAt.Equal(st.ClosedAt) || got.ClosedBy != st.ClosedBy {
-		// Another process closed the period at the same time and won.
-		return nil, fmt.Errorf("%w: %s was closed at %s by %s (%s)", ErrClosed, period, got.ClosedAt.Format(time.RFC3339), got.ClosedBy, got.ID)
 	}
 	return got, nil
 }
 
 func (src Source) check() error {
-	if src.Conn == nil || src.Catalog == nil {
-		return errors.New("statements: source needs a connection and a catalog")
+	if src.Conn == nil || src.PG == nil || src.Catalog == nil {
+		return errors.New("statements: source needs ClickHouse, PostgreSQL and a catalog")
 	}
 	return nil
 }

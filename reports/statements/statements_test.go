@@ -6,6 +6,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,12 +18,15 @@ import (
 	"time"
 	_ "time/tzdata" // the zones must not depend on the machine
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/thedatashed/xlsxreader"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/fx"
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -74,7 +79,8 @@ func loadScenario(t *testing.T, ctx context.Context, name string) *scenario {
 	t.Helper()
 	dir := filepath.Join("testdata", name)
 	db := testenv.ClickHouse(t)
-	st := catalog.NewStore(testenv.Postgres(t).Pool)
+	pg := testenv.Postgres(t).Pool
+	st := catalog.NewStore(pg)
 	sc := &scenario{dir: dir, ps: map[string]catalog.Partnership{}}
 	zones := map[string]*time.Location{}
 	partners := map[string]bool{}
@@ -113,7 +119,7 @@ func loadScenario(t *testing.T, ctx context.Context, name string) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rates := fx.NewStore(db.Conn)
+	rates := fx.NewStore(pg)
 	if _, err := os.Stat(filepath.Join(dir, "rates.csv")); err == nil {
 		var rs []fx.Rate
 		for _, r := range rowsOf(t, filepath.Join(dir, "rates.csv")) {
@@ -127,7 +133,7 @@ func loadScenario(t *testing.T, ctx context.Context, name string) *scenario {
 			t.Fatal(err)
 		}
 	}
-	sc.src = Source{Conn: db.Conn, Catalog: snap, Zones: zones, Rates: rates, Now: func() time.Time { return testNow }}
+	sc.src = Source{Conn: db.Conn, PG: pg, Catalog: snap, Zones: zones, Rates: rates, Now: func() time.Time { return testNow }}
 	sc.attrs = rowsOf(t, filepath.Join(dir, "attributions.csv"))
 	return sc
 }
@@ -516,8 +522,10 @@ func TestLateEvent(t *testing.T) {
 	if got := oct.FileName("csv"); got != "xpromo-statement-2026-10-"+oct.Hash[:12]+".csv" {
 		t.Errorf("FileName = %s", got)
 	}
-	if _, err := Close(ctx, sc.src, "2026-10", "fin@example.com"); !errors.Is(err, ErrClosed) {
-		t.Fatalf("second Close: %v, want ErrClosed", err)
+	_, err = Close(ctx, sc.src, "2026-10", "ops@example.com")
+	if ce, ok := errors.AsType[*ClosedError](err); !ok || !errors.Is(err, ErrClosed) || *ce != (ClosedError{"2026-10", oct.ID, "fin@example.com", testNow}) ||
+		err.Error() != "2026-10 is already closed: statement "+oct.ID+", closed at 2026-12-15T10:00:00Z by fin@example.com" {
+		t.Fatalf("second Close: %v, want a ClosedError naming the first", err)
 	}
 	octC, octJ, octX := exportAll(t, oct)
 	checkExports(t, oct)
@@ -575,8 +583,9 @@ func TestLateEvent(t *testing.T) {
 	}
 }
 
-// TestClosedIntegrity: a stored statement whose lines no longer match its
-// hash is refused rather than shown.
+// TestClosedIntegrity: a closed statement cannot be changed or deleted,
+// nor stored twice; one whose lines no longer match its hash (changed by
+// hand, past the database's refusal) is refused rather than shown.
 func TestClosedIntegrity(t *testing.T) {
 	ctx := testCtx(t)
 	sc := loadScenario(t, ctx, "cpa_only")
@@ -585,20 +594,108 @@ func TestClosedIntegrity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tampered := *st
-	tampered.ClosedAt = st.ClosedAt.Add(-time.Hour) // sorts first: the one readers take
-	tampered.Lines = append([]Line{}, st.Lines...)
-	tampered.Lines[0].CPA = tampered.Lines[0].CPA.Add(decimal.NewFromInt(1))
-	canon, err := canonicalLines(tampered.Lines[:1])
+	pg := sc.src.PG
+	for _, q := range []string{`UPDATE statements SET closed_by = 'mallory'`, `DELETE FROM statements`} {
+		if _, err := pg.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "is closed and cannot be changed") {
+			t.Errorf("%s: %v, want refused", q, err)
+		}
+	}
+	// A second statement of the period, stored past Close's lock, is
+	// refused by the key and answered with the one stored.
+	second := *st
+	second.ClosedBy, second.Hash, second.ID = "other", strings.Repeat("b", 64), "st_2026-10_bbbbbbbbbbbb"
+	err = pgx.BeginFunc(ctx, pg, func(tx pgx.Tx) error { return insertStatement(ctx, tx, &second, []byte("[]")) })
+	if ce, ok := errors.AsType[*ClosedError](err); !ok || ce.ID != st.ID || ce.ClosedBy != "fin" {
+		t.Fatalf("inserting a second statement of 2026-10: %v, want a ClosedError naming %s", err, st.ID)
+	}
+
+	tampered := append([]Line{}, st.Lines...)
+	tampered[0].CPA = tampered[0].CPA.Add(decimal.NewFromInt(1))
+	canon, err := canonicalLines(tampered)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := insertStatement(ctx, sc.src.Conn, &tampered, canon); err != nil {
+	if err := pgx.BeginFunc(ctx, pg, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `ALTER TABLE statements DISABLE TRIGGER statements_immutable`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE statements SET lines = $1 WHERE period = '2026-10'`, string(canon))
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Build(ctx, sc.src, "2026-10"); err == nil || !strings.Contains(err.Error(), "hash") {
 		t.Fatalf("Build of a tampered statement: %v", err)
 	}
+}
+
+// TestCloseRace: two processes (two pools) close the same month at once;
+// one statement is stored, and the other close gets a ClosedError naming
+// it.
+func TestCloseRace(t *testing.T) {
+	ctx := testCtx(t)
+	sc := loadScenario(t, ctx, "late_event")
+	sc.insertPhase(t, ctx, "1")
+	url := pgURLOf(t, ctx, sc.src.PG)
+	type result struct {
+		st  *Statement
+		err error
+	}
+	results := make(chan result, 2)
+	start := make(chan struct{})
+	for i := range 2 {
+		pool, err := pgdb.Open(ctx, url, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		src := sc.src
+		src.PG = pool
+		go func() {
+			<-start
+			st, err := Close(ctx, src, "2026-10", fmt.Sprintf("fin%d@example.com", i))
+			results <- result{st, err}
+		}()
+	}
+	close(start)
+	var won *Statement
+	var lost []error
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			won = r.st
+		case errors.Is(r.err, ErrClosed):
+			lost = append(lost, r.err)
+		default:
+			t.Fatalf("Close: %v", r.err)
+		}
+	}
+	if won == nil || len(lost) != 1 {
+		t.Fatalf("%v won and %d lost (%v); want one each", won, len(lost), lost)
+	}
+	if ce, ok := errors.AsType[*ClosedError](lost[0]); !ok || ce.ID != won.ID || ce.ClosedBy != won.ClosedBy || !ce.ClosedAt.Equal(won.ClosedAt) {
+		t.Errorf("the loser's error %v does not name the winner %s by %s", lost[0], won.ID, won.ClosedBy)
+	}
+	var n int
+	if err := sc.src.PG.QueryRow(ctx, `SELECT count(*) FROM statements WHERE period = '2026-10'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d statements of 2026-10 (%v), want 1", n, err)
+	}
+}
+
+// pgURLOf is the URL of pool's database, for a second pool on it.
+func pgURLOf(t *testing.T, ctx context.Context, pool *pgxpool.Pool) string {
+	t.Helper()
+	var name string
+	if err := pool.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(testenv.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 func TestScoped(t *testing.T) {

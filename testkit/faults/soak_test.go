@@ -240,7 +240,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := reports.NewEnv(ctx, e.DB.Conn, snap)
+	env, err := reports.NewEnv(ctx, e.DB.Conn, e.PG.Pool, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
