@@ -49,7 +49,8 @@ type TableCopy struct {
 
 // CopyCatalog copies the catalog tables (partners, partnerships,
 // partnership_terms, links, audit_log, in that order, the order of their
-// foreign keys) from the ClickHouse database of ch into PostgreSQL, in one
+// foreign keys; then fx_rates, country_settings, statements: the tables
+// listed in tables) from the ClickHouse database of ch into PostgreSQL, in one
 // transaction: the whole catalog is copied or nothing is. A table that
 // does not exist in ClickHouse (a fresh install) is skipped.
 //
@@ -162,6 +163,7 @@ type table struct {
 	name  string
 	final bool // read with FINAL (a ReplacingMergeTree)
 	nkey  int
+	then  string // ClickHouse's order within a key: its first row is copied
 	cols  []column
 }
 
@@ -205,6 +207,20 @@ var tables = []table{
 		{name: "id"}, {name: "ts", kind: kTime}, {name: "actor"}, {name: "action"},
 		{name: "entity"}, {name: "entity_id"}, {name: "country"}, {name: "before"}, {name: "after"},
 	}},
+	// A reload of the same day's rates wrote the key again: FINAL keeps
+	// the latest load, as domain/fx read it.
+	{name: "fx_rates", final: true, nkey: 2, cols: []column{
+		{name: "date", kind: kDate}, {name: "currency"}, {name: "per_eur", kind: kDecimal}, {name: "loaded_at", kind: kTime},
+	}},
+	{name: "country_settings", final: true, nkey: 1, cols: []column{
+		{name: "country", ch: "toString(country)"}, {name: "timezone"}, {name: "updated_at", kind: kTime}, {name: "updated_by"},
+	}},
+	// A plain MergeTree where two closes of one month racing could both
+	// land; readers took the earlier (closed_at, then id), so that is the
+	// statement copied.
+	{name: "statements", nkey: 1, then: "closed_at, id", cols: []column{
+		{name: "period"}, {name: "id"}, {name: "hash"}, {name: "closed_at", kind: kTime}, {name: "closed_by"}, {name: "lines"},
+	}},
 }
 
 func (t table) names() []string {
@@ -234,7 +250,11 @@ func (t table) chQuery() string {
 		q += " FINAL"
 	}
 	// Ordered by key, so duplicates of a key (audit_log) are adjacent.
-	return q + " ORDER BY " + strings.Join(t.keyNames(), ", ")
+	q += " ORDER BY " + strings.Join(t.keyNames(), ", ")
+	if t.then != "" {
+		q += ", " + t.then
+	}
+	return q
 }
 
 // chTargets returns scan destinations for a ClickHouse row of t.
@@ -359,10 +379,16 @@ func utcDay(v time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// key is the row's primary key as text, columns joined by a NUL.
+// key is the row's primary key as text, columns joined by a NUL: each
+// column as PostgreSQL's ::text writes it, since the keys the INSERT
+// returns are matched against these.
 func (t table) key(vals []any) string {
 	parts := make([]string, t.nkey)
 	for i := range parts {
+		if d, ok := vals[i].(time.Time); ok && t.cols[i].kind == kDate {
+			parts[i] = d.Format(time.DateOnly)
+			continue
+		}
 		parts[i] = fmt.Sprint(vals[i])
 	}
 	return strings.Join(parts, "\x00")

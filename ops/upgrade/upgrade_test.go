@@ -2,14 +2,18 @@ package upgrade_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
@@ -131,9 +135,61 @@ func writeOld(t *testing.T, ctx context.Context, ch driver.Conn) {
 	testenv.Insert(t, ctx, ch, schema.AuditLog.Insert(), entries...)
 	// A retried insert stored a2 twice (audit_log is a plain MergeTree).
 	testenv.Insert(t, ctx, ch, schema.AuditLog.Insert(), audit(wantAudit[1]))
+
+	// The USD rate of the day loaded twice, the second load correcting
+	// it: FINAL keeps the later.
+	day := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	rate := func(cur, perEUR string, loaded time.Time) []any {
+		return []any{day, cur, decimal.RequireFromString(perEUR), loaded}
+	}
+	testenv.Insert(t, ctx, ch, schema.FXRates.Insert(), rate("USD", "1.1", t0), rate("JPY", "161.23", t0))
+	testenv.Insert(t, ctx, ch, schema.FXRates.Insert(), rate("USD", "1.08230000", t0.Add(time.Hour)))
+	testenv.Insert(t, ctx, ch, schema.CountrySettings.Insert(),
+		[]any{"DE", "Europe/London", t0, "admin", uint64(1)}, []any{"FR", "Europe/Paris", t0, "admin", uint64(1)})
+	testenv.Insert(t, ctx, ch, schema.CountrySettings.Insert(), []any{"DE", "Europe/Berlin", t0.Add(time.Hour), "cm-de", uint64(2)})
+	// Two closes of 2026-09 raced; readers took the first.
+	statement := func(period, id string, at time.Time) []any {
+		sum := sha256.Sum256([]byte(`[]`))
+		return []any{period, id, hex.EncodeToString(sum[:]), at, "finance", `[]`}
+	}
+	testenv.Insert(t, ctx, ch, schema.Statements.Insert(),
+		statement("2026-09", "st_2026-09_second", t0.Add(time.Second)), statement("2026-08", "st_2026-08_only", t0))
+	testenv.Insert(t, ctx, ch, schema.Statements.Insert(), statement("2026-09", "st_2026-09_first", t0))
 }
 
-var wantCounts = map[string]int{"partners": 3, "partnerships": 2, "partnership_terms": 2, "links": 3, "audit_log": 4}
+// The rows the copy must leave in PostgreSQL for the tables beyond the
+// catalog's own, as text: what FINAL or the first close chose.
+var wantOther = map[string][]string{
+	"fx_rates":         {"2026-10-01 JPY 161.23", "2026-10-01 USD 1.0823"},
+	"country_settings": {"DE Europe/Berlin cm-de", "FR Europe/Paris admin"},
+	"statements":       {"2026-08 st_2026-08_only", "2026-09 st_2026-09_first"},
+}
+
+var otherRows = map[string]string{
+	"fx_rates":         `SELECT date::text || ' ' || currency || ' ' || trim_scale(per_eur)::text FROM fx_rates ORDER BY 1`,
+	"country_settings": `SELECT country || ' ' || timezone || ' ' || updated_by FROM country_settings ORDER BY 1`,
+	"statements":       `SELECT period || ' ' || id FROM statements ORDER BY 1`,
+}
+
+func checkOther(t *testing.T, ctx context.Context, pg *testenv.PG) {
+	t.Helper()
+	for table, q := range otherRows {
+		rows, err := pg.Pool.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, wantOther[table]) {
+			t.Errorf("%s: %q, want %q", table, got, wantOther[table])
+		}
+	}
+}
+
+var wantCounts = map[string]int{"partners": 3, "partnerships": 2, "partnership_terms": 2, "links": 3, "audit_log": 4,
+	"fx_rates": 2, "country_settings": 2, "statements": 2}
 
 func TestCopyCatalog(t *testing.T) {
 	ctx := context.Background()
@@ -146,6 +202,7 @@ func TestCopyCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCounts(t, first, wantCounts, wantCounts)
+	checkOther(t, ctx, pg)
 
 	store := catalog.NewStore(pg.Pool)
 	snap, err := store.Load(ctx)
@@ -269,7 +326,7 @@ func TestCopyCatalog(t *testing.T) {
 
 func checkCounts(t *testing.T, got []upgrade.TableCopy, source, copied map[string]int) {
 	t.Helper()
-	order := []string{"partners", "partnerships", "partnership_terms", "links", "audit_log"}
+	order := []string{"partners", "partnerships", "partnership_terms", "links", "audit_log", "fx_rates", "country_settings", "statements"}
 	if len(got) != len(order) {
 		t.Fatalf("%d tables, want %d: %+v", len(got), len(order), got)
 	}
@@ -321,7 +378,7 @@ func TestCopyCatalogFreshInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 5 {
+	if len(got) != len(wantCounts) {
 		t.Fatalf("%+v", got)
 	}
 	for _, tc := range got {
