@@ -89,7 +89,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 	if err := cat.Start(ctx); err != nil {
 		return err
 	}
-	tokens := auth.NewStore(ch).WithClock(clock)
+	tokens := auth.NewStore(pg).WithClock(clock)
 	verifier := auth.NewVerifier(tokens, auth.DefaultRefresh, log)
 	if err := verifier.Start(ctx); err != nil {
 		log.Warn("api: no tokens loaded yet; the API refuses every request until they load", "err", err)

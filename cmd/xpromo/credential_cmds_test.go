@@ -60,7 +60,7 @@ func TestTokenCommand(t *testing.T) {
 	}
 
 	// The token works with the API's verifier.
-	v := auth.NewVerifier(auth.NewStore(db.Conn).WithClock(testenv.Clock()), time.Hour, nil)
+	v := auth.NewVerifier(auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()), time.Hour, nil)
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -163,7 +163,7 @@ func TestHostileBodyLimits(t *testing.T) {
 	if n := pgCount(t, db, "SELECT count(*) FROM partners WHERE id = 'big' OR name = 'Renamed'"); n != 0 {
 		t.Errorf("%d partners of oversized requests stored", n)
 	}
-	if n := count(t, db, "SELECT count() FROM tokens FINAL WHERE name = 'big'"); n != 0 {
+	if n := pgCount(t, db, "SELECT count(*) FROM tokens WHERE name = 'big'"); n != 0 {
 		t.Errorf("%d tokens of oversized requests stored", n)
 	}
 }
@@ -695,7 +695,7 @@ func TestHostileSecretsNeverLogged(t *testing.T) {
 
 	// Storage: the token's hash only, the partner secrets sealed.
 	var hash string
-	if err := db.Conn.QueryRow(context.Background(), "SELECT secret_hash FROM tokens FINAL WHERE id = ?", created.ID).Scan(&hash); err != nil {
+	if err := pgOf(db).Pool.QueryRow(context.Background(), "SELECT encode(secret_hash, 'hex') FROM tokens WHERE id = $1", created.ID).Scan(&hash); err != nil {
 		t.Fatal(err)
 	}
 	_, sb, err := auth.Parse(svc)

@@ -122,7 +122,7 @@ func TestNoRawIPStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleService, Name: "shop"})
+	token, _, err := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleService, Name: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
