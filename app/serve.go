@@ -163,7 +163,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 		return fmt.Errorf("postback secrets: %w", err)
 	}
 	log.Info("postback secrets key", "source", string(source), "key", key.String())
-	postback.New(postback.NewStore(ch, key, log).WithClock(clock), cat.Get, recorder, rdb, c.KeyPrefix, log).WithClock(clock).Register(e)
+	postback.New(postback.NewStore(pg, key, log).WithClock(clock), cat.Get, recorder, rdb, c.KeyPrefix, log).WithClock(clock).Register(e)
 	registerOps(e, reg, rdb, ch)
 
 	if c.PprofAddr != "" {

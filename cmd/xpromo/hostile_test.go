@@ -705,10 +705,10 @@ func TestHostileSecretsNeverLogged(t *testing.T) {
 	if hash != sha256Hex(sb) {
 		t.Errorf("stored hash %q is not the secret's SHA-256", hash)
 	}
-	if n := count(t, db, "SELECT count() FROM partner_secrets WHERE sealed != ''"); n < 2 {
+	if n := pgCount(t, db, "SELECT count(*) FROM partner_secrets WHERE sealed IS NOT NULL"); n < 2 {
 		t.Errorf("%d sealed partner secrets", n)
 	}
-	sealed, err := postback.NewStore(db.Conn, key, nil).Secrets(context.Background(), "acme")
+	sealed, err := postback.NewStore(pgOf(db).Pool, key, nil).Secrets(context.Background(), "acme")
 	if err != nil || !slices.Contains(sealed, current) {
 		t.Errorf("the server key does not open the stored secrets: %v", err)
 	}

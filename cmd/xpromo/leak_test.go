@@ -118,7 +118,7 @@ func TestNoRawIPStored(t *testing.T) {
 	}
 
 	stateDir := t.TempDir()
-	secret, err := postback.NewStore(db.Conn, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
+	secret, err := postback.NewStore(pgOf(db).Pool, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,15 +31,17 @@ CREATE TABLE tokens (
 -- Versions are numbered 1, 2, ... per partner; the primary key makes two
 -- rotations that read the same newest version collide on the next one, and
 -- the loser retries with the one after (http/postback Store.Rotate).
--- revoked_at NULL is not revoked. The only way to rotate a secret (`xpromo
+-- revoked_at NULL is not revoked; a revoked version's sealed secret is
+-- dropped, as nothing may use it again. The only way to rotate a secret (`xpromo
 -- partner secret rotate`) requires the partner to exist, and partners are
 -- archived, never deleted: the foreign key holds.
 CREATE TABLE partner_secrets (
     partner    text NOT NULL REFERENCES partners (id),
     version    integer NOT NULL CHECK (version > 0),
-    sealed     bytea NOT NULL CHECK (length(sealed) > 0),
+    sealed     bytea CHECK (length(sealed) > 0),
     created_at timestamptz NOT NULL,
     created_by text NOT NULL,
     revoked_at timestamptz,
-    PRIMARY KEY (partner, version)
+    PRIMARY KEY (partner, version),
+    CONSTRAINT partner_secrets_revoked CHECK ((sealed IS NULL) = (revoked_at IS NOT NULL))
 );
