@@ -89,7 +89,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 	if err := cat.Start(ctx); err != nil {
 		return err
 	}
-	tokens := auth.NewStore(ch).WithClock(clock)
+	tokens := auth.NewStore(pg).WithClock(clock)
 	verifier := auth.NewVerifier(tokens, auth.DefaultRefresh, log)
 	if err := verifier.Start(ctx); err != nil {
 		log.Warn("api: no tokens loaded yet; the API refuses every request until they load", "err", err)
@@ -163,7 +163,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 		return fmt.Errorf("postback secrets: %w", err)
 	}
 	log.Info("postback secrets key", "source", string(source), "key", key.String())
-	postback.New(postback.NewStore(ch, key, log).WithClock(clock), cat.Get, recorder, rdb, c.KeyPrefix, log).WithClock(clock).Register(e)
+	postback.New(postback.NewStore(pg, key, log).WithClock(clock), cat.Get, recorder, rdb, c.KeyPrefix, log).WithClock(clock).Register(e)
 	registerOps(e, reg, rdb, ch)
 
 	if c.PprofAddr != "" {

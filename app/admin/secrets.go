@@ -42,14 +42,16 @@ func (e *Env) RotateSecret(ctx context.Context, id, keyFile string) error {
 		if err != nil {
 			return err
 		}
-		store := postback.NewStore(conn, key, nil).WithClock(e.Clock)
+		store := postback.NewStore(e.pg, key, nil).WithClock(e.Clock)
 		if err := store.CheckKey(ctx); err != nil {
 			return fmt.Errorf("%w; set %s to the servers' key", err, secrets.EnvKey)
 		}
 		if src == secrets.FromCreatedFile {
 			fmt.Fprintf(e.Err, "note: created a new server key in %s (key id %s); the servers must use this key too (%s or the same file)\n", keyFile, key.ID(), secrets.EnvKey)
 		}
-		secret, err := store.Rotate(ctx, id, e.Actor)
+		// The new version and its audit entry are written together or not
+		// at all.
+		secret, err := store.RotateAudited(ctx, id, e.Actor, e.catalog())
 		if err != nil {
 			return err
 		}
@@ -70,9 +72,6 @@ func (e *Env) RotateSecret(ctx context.Context, id, keyFile string) error {
 		if p.Status == catalog.StatusArchived {
 			fmt.Fprintf(e.Err, "warning: partner %s is archived: its postbacks are refused until it is active again\n", id)
 		}
-		if err := e.catalog().Audit(ctx, postback.RotationAuditEntry(e.Actor, id, vs[0].Version, key.ID())); err != nil {
-			return fmt.Errorf("secret of partner %s was rotated but its audit entry was not written: %w", id, err)
-		}
 		return nil
 	})
 }
@@ -85,7 +84,7 @@ func (e *Env) ListSecrets(ctx context.Context, id, format string) error {
 			return err
 		}
 		// Listing opens nothing: no server key is needed.
-		vs, err := postback.NewStore(conn, nil, nil).WithClock(e.Clock).List(ctx, id)
+		vs, err := postback.NewStore(e.pg, nil, nil).WithClock(e.Clock).List(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -21,24 +21,12 @@ import (
 // audit log files token changes; running trackers are told to reload
 // afterwards, whatever fn changed.
 func (e *Env) withTokens(ctx context.Context, fn func(*auth.Store, *catalog.Store) error) error {
-	return e.withConn(ctx, func(conn driver.Conn) error {
+	return e.withConn(ctx, func(driver.Conn) error {
 		if e.TokensChanged != nil {
 			defer e.TokensChanged(context.Background())
 		}
-		return fn(auth.NewStore(conn).WithClock(e.Clock), catalog.NewStore(e.pg).WithClock(e.Clock))
+		return fn(auth.NewStore(e.pg).WithClock(e.Clock), catalog.NewStore(e.pg).WithClock(e.Clock))
 	})
-}
-
-// auditToken files a token change in the audit log (auth.AuditEntry).
-func (e *Env) auditToken(ctx context.Context, cat *catalog.Store, action string, before *auth.Token, after auth.Token) error {
-	entry, err := auth.AuditEntry(e.Actor, action, before, after)
-	if err != nil {
-		return err
-	}
-	if err := cat.Audit(ctx, entry); err != nil {
-		return fmt.Errorf("audit token %s: %w", after.ID, err)
-	}
-	return nil
 }
 
 // TokenRequest is a token to create as token create's flags give it.
@@ -66,17 +54,13 @@ func (e *Env) CreateToken(ctx context.Context, r TokenRequest) error {
 		}
 	}
 	return e.withTokens(ctx, func(store *auth.Store, cat *catalog.Store) error {
-		tok, t, err := store.Create(ctx, spec)
+		// The token and its audit entry are written together or not at all.
+		tok, t, err := store.CreateAudited(ctx, spec, cat)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(e.Out, tok)
 		fmt.Fprintf(e.Err, "token %s created (%s). It is shown only this once: store it now, it cannot be shown again.\n", t.ID, describeToken(t))
-		// The token exists and works: a failed audit write is reported (exit
-		// 1), not undone, and the token is still shown above.
-		if err := e.auditToken(ctx, cat, catalog.ActionCreate, nil, t); err != nil {
-			return fmt.Errorf("token %s was created but its audit entry was not written: %w", t.ID, err)
-		}
 		return nil
 	})
 }
@@ -120,7 +104,7 @@ func (e *Env) ListTokens(ctx context.Context, format string) error {
 // RevokeToken revokes token id.
 func (e *Env) RevokeToken(ctx context.Context, id string) error {
 	return e.withTokens(ctx, func(store *auth.Store, cat *catalog.Store) error {
-		t, err := store.Revoke(ctx, id, e.Actor)
+		t, err := store.RevokeAudited(ctx, id, e.Actor, cat)
 		if errors.Is(err, auth.ErrAlreadyRevoked) {
 			fmt.Fprintf(e.Out, "token %s was already revoked at %s by %s\n", t.ID, tokenTime(t.RevokedAt, "-"), dash(t.RevokedBy))
 			return nil
@@ -129,11 +113,6 @@ func (e *Env) RevokeToken(ctx context.Context, id string) error {
 			return err
 		}
 		fmt.Fprintf(e.Out, "token %s revoked\n", t.ID)
-		before := t
-		before.RevokedAt, before.RevokedBy = time.Time{}, ""
-		if err := e.auditToken(ctx, cat, catalog.ActionRevoke, &before, t); err != nil {
-			return fmt.Errorf("token %s was revoked but its audit entry was not written: %w", t.ID, err)
-		}
 		return nil
 	})
 }

@@ -21,7 +21,7 @@ import (
 // (after one warm-up signup, user "warmup").
 func conversionsClient(t *testing.T, s *server) func(body string) (int, string) {
 	t.Helper()
-	secret, _, err := auth.NewStore(s.db.Conn).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: access.RoleService, Name: "shop-backend"})
+	secret, _, err := auth.NewStore(pgOf(s.db).Pool).WithClock(testenv.Clock()).Create(context.Background(), auth.Spec{Role: access.RoleService, Name: "shop-backend"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestConversionsEndToEnd(t *testing.T) {
 		t.Errorf("attributions: %d rows, want 10: %v", n, got)
 	}
 	// Each conversion's attribution is queryable, within the reader's scope.
-	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
+	tokens := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock())
 	reader := map[string]string{}
 	for name, spec := range map[string]auth.Spec{
 		"cm-de": {Role: access.RoleCountryManager, Countries: []string{"DE"}}, "cm-fr": {Role: access.RoleCountryManager, Countries: []string{"FR"}},

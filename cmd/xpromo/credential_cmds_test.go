@@ -60,7 +60,7 @@ func TestTokenCommand(t *testing.T) {
 	}
 
 	// The token works with the API's verifier.
-	v := auth.NewVerifier(auth.NewStore(db.Conn).WithClock(testenv.Clock()), time.Hour, nil)
+	v := auth.NewVerifier(auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()), time.Hour, nil)
 	if err := v.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestPartnerSecretCommands(t *testing.T) {
 	}
 
 	// The servers' store (same key) accepts the newest two.
-	got, err := postback.NewStore(db.Conn, key, nil).Secrets(ctx, "acme")
+	got, err := postback.NewStore(pgOf(db).Pool, key, nil).Secrets(ctx, "acme")
 	if err != nil || !slices.Equal(got, []string{made[2], made[1]}) {
 		t.Fatalf("Secrets after three rotations = %v, %v", got, err)
 	}
@@ -335,7 +335,7 @@ func TestPartnerSecretKeyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := postback.NewStore(db.Conn, key, nil).Secrets(ctx, "acme")
+	got, err := postback.NewStore(pgOf(db).Pool, key, nil).Secrets(ctx, "acme")
 	if err != nil || !slices.Equal(got, []string{strings.TrimSpace(out)}) {
 		t.Fatalf("Secrets with the file's key = %v, %v", got, err)
 	}

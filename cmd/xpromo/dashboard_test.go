@@ -349,7 +349,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	r := testenv.NewRedis(t)
 	data := seedDashboard(t, db)
 	ctx := context.Background()
-	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
+	tokens := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock())
 	newToken := func(s auth.Spec) string {
 		t.Helper()
 		s.Name = "dashboard test " + string(s.Role)

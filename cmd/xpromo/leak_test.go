@@ -118,11 +118,11 @@ func TestNoRawIPStored(t *testing.T) {
 	}
 
 	stateDir := t.TempDir()
-	secret, err := postback.NewStore(db.Conn, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
+	secret, err := postback.NewStore(pgOf(db).Pool, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleService, Name: "shop"})
+	token, _, err := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleService, Name: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}

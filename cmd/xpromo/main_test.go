@@ -330,7 +330,7 @@ func call(t *testing.T, method, u, token, ctype, body string) (int, string) {
 // newToken creates a token as spec says and waits until serve accepts it.
 func newToken(t *testing.T, s *server, spec auth.Spec) string {
 	t.Helper()
-	tok, _, err := auth.NewStore(s.db.Conn).WithClock(testenv.Clock()).Create(context.Background(), spec)
+	tok, _, err := auth.NewStore(pgOf(s.db).Pool).WithClock(testenv.Clock()).Create(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +633,7 @@ func TestServeMountsTheAPI(t *testing.T) {
 	s := startSeeded(t)
 	db := s.db
 	ctx := context.Background()
-	secret, _, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "t"})
+	secret, _, err := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestPartnerGuideExamples(t *testing.T) {
 	s := startSeeded(t)
 	db := s.db
 	ctx := context.Background()
-	secret, err := postback.NewStore(db.Conn, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
+	secret, err := postback.NewStore(pgOf(db).Pool, key, testenv.Logger(t)).Rotate(ctx, "acme", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

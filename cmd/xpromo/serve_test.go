@@ -28,7 +28,7 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	db, r := a.db, a.redis
 	b := startServe(t, r.URL, r.Prefix, db, slow, func(c *app.Config) { c.Ingest = false })
 	ctx := context.Background()
-	secret, tok, err := auth.NewStore(db.Conn).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "ops"})
+	secret, tok, err := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "ops"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func (a scriptClient) call(method, path string) (*http.Response, string) {
 func startAPI(t *testing.T, opts ...func(*app.Config)) scriptClient {
 	t.Helper()
 	s := startSeeded(t, opts...)
-	secret, _, err := auth.NewStore(s.db.Conn).Create(context.Background(), auth.Spec{Role: access.RoleAdmin, Name: "script"})
+	secret, _, err := auth.NewStore(pgOf(s.db).Pool).Create(context.Background(), auth.Spec{Role: access.RoleAdmin, Name: "script"})
 	if err != nil {
 		t.Fatal(err)
 	}

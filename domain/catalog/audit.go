@@ -67,6 +67,13 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	return wrapErr("audit", pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return s.audit(ctx, tx, e) }))
 }
 
+// AuditTx writes e in tx, a transaction of the caller's on this
+// database: for changes kept outside the catalog (tokens, postback
+// secrets) that are filed together with their audit entry or not at all.
+func (s *Store) AuditTx(ctx context.Context, tx pgx.Tx, e AuditEntry) error {
+	return wrapErr("audit", s.audit(ctx, tx, e))
+}
+
 // audit checks e and inserts it in tx.
 func (s *Store) audit(ctx context.Context, tx pgx.Tx, e AuditEntry) error {
 	for _, f := range []struct{ name, v string }{{"actor", e.Actor}, {"action", e.Action}, {"entity", e.Entity}} {

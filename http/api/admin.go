@@ -155,10 +155,11 @@ func (s *Server) createToken(c echo.Context) error {
 			return invalid(c, "partner", "partner "+strconv.Quote(strings.TrimSpace(req.Partner))+" does not exist")
 		}
 	}
-	tok, t, err := s.tokens.Create(ctx, auth.Spec{
+	// The token and its audit entry are written together or not at all.
+	tok, t, err := s.tokens.CreateAudited(ctx, auth.Spec{
 		Role: req.Role, Countries: req.Countries, Partner: req.Partner, Name: req.Name,
 		ExpiresAt: req.ExpiresAt, CreatedBy: p.Actor(),
-	})
+	}, s.cat)
 	if err != nil {
 		if fe, ok := fieldError(err); ok {
 			return invalid(c, fe.Field, fe.Reason)
@@ -166,7 +167,6 @@ func (s *Server) createToken(c echo.Context) error {
 		return s.internal(c, "create token", err)
 	}
 	s.refresh(c)
-	s.auditToken(c, p, catalog.ActionCreate, nil, t)
 	s.log.Info("api: token created", "id", t.ID, "role", t.Role, "by", p.Actor())
 	return c.JSON(http.StatusCreated, CreatedToken{Secret: tok, Token: t})
 }
@@ -180,7 +180,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if !auth.ValidTokenID(id) {
 		return notFound(c, "token")
 	}
-	t, err := s.tokens.Revoke(c.Request().Context(), id, p.Actor())
+	t, err := s.tokens.RevokeAudited(c.Request().Context(), id, p.Actor(), s.cat)
 	switch {
 	case errors.Is(err, auth.ErrAlreadyRevoked):
 		return c.JSON(http.StatusOK, t) // revoking is idempotent
@@ -193,20 +193,6 @@ func (s *Server) revokeToken(c echo.Context) error {
 		return s.internal(c, "revoke token", err)
 	}
 	s.refresh(c)
-	s.auditToken(c, p, catalog.ActionRevoke, nil, t)
 	s.log.Info("api: token revoked", "id", t.ID, "by", p.Actor())
 	return c.JSON(http.StatusOK, t)
-}
-
-// auditToken files a token change (never its secret: auth.Token has none)
-// under no country, so only admin and finance read it. The change is
-// already made; a failed audit write is logged loudly, not undone.
-func (s *Server) auditToken(c echo.Context, p access.Principal, action string, before *auth.Token, after auth.Token) {
-	e, err := auth.AuditEntry(p.Actor(), action, before, after)
-	if err == nil {
-		err = s.cat.Audit(c.Request().Context(), e)
-	}
-	if err != nil {
-		s.log.Error("api: audit of a token change failed", "err", err, "token", after.ID, "action", action)
-	}
 }

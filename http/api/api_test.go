@@ -55,7 +55,7 @@ func setup(t *testing.T) *env {
 	db := testenv.ClickHouse(t)
 	pg := testenv.Postgres(t)
 	cat := catalog.NewStore(pg.Pool).WithClock(testenv.Clock())
-	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
+	ts := auth.NewStore(pg.Pool).WithClock(testenv.Clock())
 	for id, name := range partners {
 		if _, err := cat.AddPartner(ctx, catalog.Partner{ID: id, Name: name, Domains: []string{id + ".example"}}, "test"); err != nil {
 			t.Fatal(err)

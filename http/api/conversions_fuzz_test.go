@@ -54,12 +54,12 @@ func (l *hitLog) len() int {
 // batch, answers 200, 400, 413 or 422 with a JSON body, never 500; what it
 // records is exactly what it says it accepted, and every recorded field
 // is clean (valid UTF-8, no control characters, bounded, a valid amount).
-// Tokens live in ClickHouse and the repeat check in Redis, as in serve.
+// Tokens live in PostgreSQL and the repeat check in Redis, as in serve.
 func FuzzConversionsBody(f *testing.F) {
 	ctx := context.Background()
 	db := testenv.ClickHouse(f)
 	rdb := testenv.NewRedis(f)
-	tokens := auth.NewStore(db.Conn).WithClock(testenv.Clock())
+	tokens := auth.NewStore(testenv.Postgres(f).Pool).WithClock(testenv.Clock())
 	tok, _, err := tokens.Create(ctx, auth.Spec{Role: access.RoleService, Name: "fuzz"})
 	if err != nil {
 		f.Fatal(err)

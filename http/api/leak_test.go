@@ -102,7 +102,7 @@ func leakSetup(t *testing.T) *leakEnv {
 	r := testenv.NewRedis(t)
 	pg := testenv.Postgres(t)
 	cat := catalog.NewStore(pg.Pool).WithClock(testenv.Clock())
-	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
+	ts := auth.NewStore(pg.Pool).WithClock(testenv.Clock())
 	en := &env{t: t, cat: cat, ch: db.Conn, pg: pg.Pool, tokens: map[string]string{}, ids: map[string]string{}}
 	for _, role := range append(leakRoles, leakRole{name: "spare", spec: auth.Spec{Role: access.RoleFinance}}) {
 		spec := role.spec

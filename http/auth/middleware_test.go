@@ -17,7 +17,7 @@ import (
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
-// memToken makes a token without ClickHouse.
+// memToken makes a token without a database.
 func memToken(t *testing.T, tok Token) (string, Token) {
 	t.Helper()
 	s, id, hash, err := generate()

@@ -3,19 +3,18 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/plaintext"
-	"github.com/xpromo/xpromo/schema"
 )
 
 // ErrNotFound is returned for a token id that does not exist.
@@ -39,7 +38,7 @@ type Token struct {
 	RevokedBy string      `json:"revoked_by,omitempty"`
 
 	hash    [sha256.Size]byte // unexported: never marshalled
-	version uint64
+	version int32
 }
 
 // Principal is who a request carrying this token acts as.
@@ -63,21 +62,24 @@ type Spec struct {
 	CreatedBy string // who asked, for the record
 }
 
-// Store reads and writes the tokens table.
+// Store reads and writes the tokens table in PostgreSQL.
 type Store struct {
-	conn driver.Conn
-	now  func() time.Time
+	db  *pgxpool.Pool
+	now func() time.Time
 }
 
-// NewStore returns a Store on conn.
-func NewStore(conn driver.Conn) *Store { return &Store{conn: conn, now: time.Now} }
+// NewStore returns a Store on db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db, now: time.Now} }
 
 const (
-	selectTokens = `SELECT id, secret_hash, toString(role), countries, partner, name, created_at, expires_at, revoked_at, created_by, revoked_by, version FROM tokens FINAL`
+	tokenColumns = `id, secret_hash, role, countries, partner, name, created_at, expires_at, revoked_at, created_by, revoked_by, version`
+	selectTokens = `SELECT ` + tokenColumns + ` FROM tokens`
+	insertToken  = `INSERT INTO tokens (` + tokenColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	// Only a token not revoked is revoked: of two revokes at once, one
+	// updates the row and the other finds it revoked.
+	revokeToken = `UPDATE tokens SET revoked_at = $2, revoked_by = $3, version = version + 1
+WHERE id = $1 AND revoked_at IS NULL RETURNING ` + tokenColumns
 )
-
-// epoch stands for "never" in expires_at and "not revoked" in revoked_at.
-var epoch = time.Unix(0, 0).UTC()
 
 const maxText = 200
 
@@ -144,8 +146,8 @@ func (sp Spec) Validate(now time.Time) (Spec, error) {
 		return sp, err
 	}
 	if !sp.ExpiresAt.IsZero() {
-		sp.ExpiresAt = sp.ExpiresAt.UTC().Truncate(time.Second) // DateTime has seconds
-		if !sp.ExpiresAt.After(now) || !sp.ExpiresAt.After(epoch) {
+		sp.ExpiresAt = sp.ExpiresAt.UTC().Truncate(time.Second) // tokens are kept in whole seconds
+		if !sp.ExpiresAt.After(now) {
 			return sp, &catalog.FieldError{Field: "expires_at", Reason: "must be in the future"}
 		}
 	}
@@ -155,6 +157,13 @@ func (sp Spec) Validate(now time.Time) (Spec, error) {
 // Create stores a new token and returns its string, which is shown once
 // and cannot be recovered, and the stored record.
 func (s *Store) Create(ctx context.Context, spec Spec) (string, Token, error) {
+	return s.CreateAudited(ctx, spec, nil)
+}
+
+// CreateAudited is Create that also files the creation (AuditEntry, by
+// spec.CreatedBy) in audit's log, in the same transaction: a token is
+// never made without its record. A nil audit files nothing.
+func (s *Store) CreateAudited(ctx context.Context, spec Spec, audit *catalog.Store) (string, Token, error) {
 	now := s.now().UTC()
 	spec, err := spec.Validate(now)
 	if err != nil {
@@ -174,21 +183,35 @@ func (s *Store) Create(ctx context.Context, spec Spec) (string, Token, error) {
 		ExpiresAt: spec.ExpiresAt,
 		CreatedBy: spec.CreatedBy,
 		hash:      hash,
-		version:   uint64(now.UnixNano()),
+		version:   1,
 	}
 	if t.Countries == nil {
 		t.Countries = []string{}
 	}
-	if err := s.write(ctx, t); err != nil {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, insertToken, t.ID, t.hash[:], string(t.Role), t.Countries, t.Partner, t.Name,
+			t.CreatedAt, orNull(t.ExpiresAt), orNull(t.RevokedAt), t.CreatedBy, t.RevokedBy, t.version); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, audit, spec.CreatedBy, catalog.ActionCreate, nil, t)
+	})
+	if err != nil {
 		return "", Token{}, fmt.Errorf("create token %s: %w", id, err)
 	}
 	return token, t, nil
 }
 
-// Revoke writes a new version of the token with revoked_at set. Revoking a
-// revoked token changes nothing: it returns the token as it is and
-// ErrAlreadyRevoked.
+// Revoke sets the token's revoked_at. Revoking a revoked token changes
+// nothing: it returns the token as it is and ErrAlreadyRevoked, also to
+// the loser of two revokes at once.
 func (s *Store) Revoke(ctx context.Context, id, by string) (Token, error) {
+	return s.RevokeAudited(ctx, id, by, nil)
+}
+
+// RevokeAudited is Revoke that also files the revocation (AuditEntry, by
+// by, with the token before and after) in audit's log, in the same
+// transaction. A nil audit files nothing.
+func (s *Store) RevokeAudited(ctx context.Context, id, by string, audit *catalog.Store) (Token, error) {
 	if !ValidTokenID(id) {
 		return Token{}, fmt.Errorf("revoke token: %w", &catalog.FieldError{Field: "id", Reason: fmt.Sprintf("%q is not a token id (12 characters a-z, 2-7)", id)})
 	}
@@ -196,25 +219,56 @@ func (s *Store) Revoke(ctx context.Context, id, by string) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("revoke token %s: %w", id, err)
 	}
-	ts, err := s.query(ctx, selectTokens+` WHERE id = ?`, id)
-	if err != nil {
+	var (
+		t       Token
+		already bool
+	)
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, revokeToken, id, s.now().UTC().Truncate(time.Second), by)
+		if err != nil {
+			return err
+		}
+		t, err = pgx.CollectExactlyOneRow(rows, scanToken)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Not there, or revoked already (by another writer, maybe just
+			// now: the UPDATE waited for it and found the row revoked).
+			rows, err := tx.Query(ctx, selectTokens+` WHERE id = $1`, id)
+			if err != nil {
+				return err
+			}
+			t, err = pgx.CollectExactlyOneRow(rows, scanToken)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			already = err == nil
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		before := t
+		before.RevokedAt, before.RevokedBy, before.version = time.Time{}, "", t.version-1
+		return s.audit(ctx, tx, audit, by, catalog.ActionRevoke, &before, t)
+	})
+	switch {
+	case err != nil:
 		return Token{}, fmt.Errorf("revoke token %s: %w", id, err)
-	}
-	if len(ts) == 0 {
-		return Token{}, fmt.Errorf("revoke token %s: %w", id, ErrNotFound)
-	}
-	t := ts[0]
-	if t.Revoked() {
+	case already:
 		return t, fmt.Errorf("revoke token %s: %w", id, ErrAlreadyRevoked)
 	}
-	now := s.now().UTC()
-	t.RevokedAt = now.Truncate(time.Second)
-	t.RevokedBy = by
-	t.version = max(uint64(now.UnixNano()), t.version+1)
-	if err := s.write(ctx, t); err != nil {
-		return Token{}, fmt.Errorf("revoke token %s: %w", id, err)
-	}
 	return t, nil
+}
+
+// audit files a token change in tx when audit is set.
+func (s *Store) audit(ctx context.Context, tx pgx.Tx, audit *catalog.Store, actor, action string, before *Token, after Token) error {
+	if audit == nil {
+		return nil
+	}
+	e, err := AuditEntry(actor, action, before, after)
+	if err != nil {
+		return err
+	}
+	return audit.AuditTx(ctx, tx, e)
 }
 
 // List returns every token, oldest first, without secrets or hashes.
@@ -239,70 +293,51 @@ func (s *Store) Load(ctx context.Context) (map[string]Token, error) {
 	return out, nil
 }
 
-func orEpoch(t time.Time) time.Time {
+// orNull is t for a timestamptz, NULL when zero (never, not revoked).
+func orNull(t time.Time) *time.Time {
 	if t.IsZero() {
-		return epoch
+		return nil
 	}
-	return t.UTC()
+	t = t.UTC()
+	return &t
 }
 
-func fromEpoch(t time.Time) time.Time {
-	if !t.After(epoch) {
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
 		return time.Time{}
 	}
 	return t.UTC()
 }
 
-func (s *Store) write(ctx context.Context, t Token) error {
-	// INSERT ... VALUES through Exec hangs on 18.16: one row goes as a batch.
-	batch, err := s.conn.PrepareBatch(ctx, schema.Tokens.Insert())
-	if err != nil {
-		return err
+// scanToken reads a row of tokenColumns.
+func scanToken(row pgx.CollectableRow) (Token, error) {
+	var (
+		t                Token
+		hash             []byte
+		role             string
+		expires, revoked *time.Time
+	)
+	if err := row.Scan(&t.ID, &hash, &role, &t.Countries, &t.Partner, &t.Name, &t.CreatedAt,
+		&expires, &revoked, &t.CreatedBy, &t.RevokedBy, &t.version); err != nil {
+		return t, err
 	}
-	defer batch.Close()
-	if err := batch.Append(t.ID, hex.EncodeToString(t.hash[:]), string(t.Role), t.Countries, t.Partner, t.Name,
-		t.CreatedAt, orEpoch(t.ExpiresAt), orEpoch(t.RevokedAt), t.CreatedBy, t.RevokedBy, t.version); err != nil {
-		return err
+	copy(t.hash[:], hash) // the table holds 32 bytes (CHECK)
+	t.Role = access.Role(role)
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.ExpiresAt = utcOrZero(expires)
+	t.RevokedAt = utcOrZero(revoked)
+	if t.Countries == nil {
+		t.Countries = []string{}
 	}
-	return batch.Send()
+	return t, nil
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) ([]Token, error) {
-	rows, err := s.conn.Query(ctx, q, args...)
+	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		var (
-			t    Token
-			hash string
-			role string
-		)
-		if err := rows.Scan(&t.ID, &hash, &role, &t.Countries, &t.Partner, &t.Name, &t.CreatedAt,
-			&t.ExpiresAt, &t.RevokedAt, &t.CreatedBy, &t.RevokedBy, &t.version); err != nil {
-			return nil, err
-		}
-		h, err := hex.DecodeString(hash)
-		if err != nil || len(h) != sha256.Size {
-			// A damaged row can never verify; keep it listed so it can be revoked.
-			h = make([]byte, sha256.Size)
-		}
-		copy(t.hash[:], h)
-		t.Role = access.Role(role)
-		t.CreatedAt = t.CreatedAt.UTC()
-		t.ExpiresAt = fromEpoch(t.ExpiresAt)
-		t.RevokedAt = fromEpoch(t.RevokedAt)
-		if t.Countries == nil {
-			t.Countries = []string{}
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return pgx.CollectRows(rows, scanToken)
 }
 
 // WithClock makes s read the time of its business rules from now

@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/lib/notify"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -92,10 +95,10 @@ func TestSpecValidate(t *testing.T) {
 }
 
 func TestStoreAndVerifier(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store := NewStore(db.Conn)
+	store := NewStore(db.Pool)
 	var logs testenv.LogBuffer
 	v := NewVerifier(store, time.Hour, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))) // only Invalidate and Refresh reload here
 	if err := v.Start(ctx); err != nil {
@@ -130,7 +133,7 @@ func TestStoreAndVerifier(t *testing.T) {
 
 	// Only the hash is stored.
 	var stored string
-	if err := db.Conn.QueryRow(ctx, "SELECT secret_hash FROM tokens FINAL WHERE id = ?", cm.ID).Scan(&stored); err != nil {
+	if err := db.Pool.QueryRow(ctx, "SELECT encode(secret_hash, 'hex') FROM tokens WHERE id = $1", cm.ID).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	_, secret, _ := Parse(cmTok)
@@ -187,7 +190,7 @@ func TestStoreAndVerifier(t *testing.T) {
 		t.Fatalf("listed %+v", got)
 	}
 
-	// Revoke: a new version; the token stops working after Invalidate.
+	// Revoke: the token stops working after Invalidate.
 	rt, err := store.Revoke(ctx, cm.ID, "admin-token")
 	if err != nil {
 		t.Fatalf("Revoke: %v", err)
@@ -215,7 +218,7 @@ func TestStoreAndVerifier(t *testing.T) {
 	}
 	list, err = store.List(ctx)
 	if err != nil || len(list) != 3 {
-		t.Fatalf("List after revoke = %d, %v; want 3 (one row per token with FINAL)", len(list), err)
+		t.Fatalf("List after revoke = %d, %v; want 3", len(list), err)
 	}
 
 	// Bad creations never reach the table.
@@ -250,12 +253,12 @@ func waitVerify(t *testing.T, v *Verifier, tok string, want bool) {
 }
 
 func TestVerifierStartFailsClosed(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	ctx := context.Background()
-	if err := db.Conn.Exec(ctx, "DROP TABLE tokens"); err != nil {
+	if _, err := db.Pool.Exec(ctx, "DROP TABLE tokens"); err != nil {
 		t.Fatal(err)
 	}
-	v := NewVerifier(NewStore(db.Conn), 0, nil)
+	v := NewVerifier(NewStore(db.Pool), 0, nil)
 	if err := v.Start(ctx); err == nil {
 		t.Fatal("Start without a tokens table succeeded")
 	}
@@ -268,11 +271,11 @@ func TestVerifierStartFailsClosed(t *testing.T) {
 // With a one-hour interval, a token created elsewhere works here within a
 // second of a notification: notify.Watch calls Trigger, Run reloads.
 func TestVerifierTriggerByNotification(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := testenv.Postgres(t)
 	r := testenv.NewRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	store := NewStore(db.Conn)
+	store := NewStore(db.Pool)
 	v := NewVerifier(store, time.Hour, testenv.Logger(t))
 	if err := v.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -380,5 +383,150 @@ func TestScopeWhereOnClickHouse(t *testing.T) {
 	got := query(access.Principal{Role: access.RoleCountryManager, Countries: []string{"DE", "FR"}}.Scope(), " AND amount >= ?", uint32(3))
 	if !slices.Equal(got, []string{"fr-a", "fr-b"}) {
 		t.Fatalf("with an extra condition: %v", got)
+	}
+}
+
+// TestRevokeRace: two API instances (two pools) revoking one token at the
+// same moment: exactly one revokes it, the other is told it was already
+// revoked, and the row was written once.
+func TestRevokeRace(t *testing.T) {
+	db := testenv.Postgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := pgdb.Open(ctx, db.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	stores := []*Store{NewStore(db.Pool), NewStore(other)}
+	for round := range 20 {
+		_, tok, err := stores[0].Create(ctx, Spec{Role: access.RoleService, Name: "race", CreatedBy: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg   sync.WaitGroup
+			errs = make([]error, len(stores))
+			got  = make([]Token, len(stores))
+		)
+		for i, s := range stores {
+			wg.Go(func() { got[i], errs[i] = s.Revoke(ctx, tok.ID, fmt.Sprintf("revoker-%d", i)) })
+		}
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				if won >= 0 {
+					t.Fatalf("round %d: both revokes succeeded", round)
+				}
+				won = i
+			case !errors.Is(err, ErrAlreadyRevoked):
+				t.Fatalf("round %d: revoke %d: %v", round, i, err)
+			}
+		}
+		if won < 0 {
+			t.Fatalf("round %d: no revoke succeeded: %v", round, errs)
+		}
+		loser := got[1-won]
+		if loser.RevokedBy != got[won].RevokedBy || !loser.RevokedAt.Equal(got[won].RevokedAt) || got[won].version != 2 {
+			t.Fatalf("round %d: winner %+v, loser was shown %+v", round, got[won], loser)
+		}
+	}
+}
+
+// TestAuditedChanges: CreateAudited and RevokeAudited file their audit
+// entry with the change; when the entry cannot be written, neither is the
+// change.
+func TestAuditedChanges(t *testing.T) {
+	db := testenv.Postgres(t)
+	ctx := context.Background()
+	store, cat := NewStore(db.Pool), catalog.NewStore(db.Pool)
+	_, tok, err := store.CreateAudited(ctx, Spec{Role: access.RoleFinance, Name: "books", CreatedBy: "api:admin"}, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RevokeAudited(ctx, tok.ID, "cli:me", cat); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RevokeAudited(ctx, tok.ID, "cli:me", cat); !errors.Is(err, ErrAlreadyRevoked) {
+		t.Fatalf("second revoke: %v", err)
+	}
+	entries, err := cat.AuditLog(ctx, catalog.AuditFilter{Entity: catalog.EntityToken, EntityID: tok.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].Action != catalog.ActionRevoke || entries[0].Actor != "cli:me" || entries[1].Action != catalog.ActionCreate ||
+		entries[1].Actor != "api:admin" || entries[1].Before != "" || !strings.Contains(entries[0].Before, `"name":"books"`) ||
+		strings.Contains(entries[0].Before, "revoked_at") || !strings.Contains(entries[0].After, `"revoked_by":"cli:me"`) {
+		t.Fatalf("audit entries %+v", entries)
+	}
+
+	// No audit log table: the change is rolled back with its entry.
+	if _, err := db.Pool.Exec(ctx, "DROP TABLE audit_log"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.CreateAudited(ctx, Spec{Role: access.RoleFinance, Name: "lost", CreatedBy: "x"}, cat); err == nil {
+		t.Fatal("CreateAudited without an audit log succeeded")
+	}
+	_, live, err := store.Create(ctx, Spec{Role: access.RoleAdmin, Name: "live", CreatedBy: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RevokeAudited(ctx, live.ID, "x", cat); err == nil {
+		t.Fatal("RevokeAudited without an audit log succeeded")
+	}
+	list, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1].ID != live.ID || list[1].Revoked() {
+		t.Fatalf("tokens after failed audited changes: %+v", list)
+	}
+}
+
+// TestVerifierServesWhileDatabaseDown: once loaded, the tokens go on
+// verifying while PostgreSQL cannot be reached; writes fail.
+func TestVerifierServesWhileDatabaseDown(t *testing.T) {
+	db := testenv.Postgres(t)
+	ctx := context.Background()
+	pool, err := pgdb.Open(ctx, db.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewStore(pool)
+	tok, _, err := store.Create(ctx, Spec{Role: access.RoleAdmin, Name: "ops", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(store, time.Hour, testenv.Logger(t))
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The database goes away under the pool: its sessions end and new ones
+	// are refused.
+	admin, err := pgx.Connect(ctx, testenv.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for _, q := range []string{
+		"ALTER DATABASE " + db.Name + " ALLOW_CONNECTIONS false",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db.Name + "'",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(ctx, "ALTER DATABASE "+db.Name+" ALLOW_CONNECTIONS true") })
+	pool.Reset()
+	if err := v.Refresh(ctx); err == nil {
+		t.Fatal("Refresh without the database succeeded")
+	}
+	if p, err := v.Verify(tok, time.Now()); err != nil || p.Role != access.RoleAdmin {
+		t.Fatalf("Verify while the database is down = %+v, %v", p, err)
+	}
+	if _, _, err := store.Create(ctx, Spec{Role: access.RoleAdmin, Name: "new", CreatedBy: "test"}); !pgdb.Unavailable(err) {
+		t.Fatalf("Create while the database is down = %v, want an unavailable error (503)", err)
 	}
 }

@@ -29,7 +29,8 @@ var (
 const DefaultRefresh = time.Second
 
 // Verifier checks tokens against an in-memory snapshot of the tokens
-// table, so a request never waits on ClickHouse. Run reloads it in the
+// table, so a request never waits on PostgreSQL, and the last tokens
+// loaded go on serving while it is down. Run reloads it in the
 // background; Invalidate asks for a reload now.
 type Verifier struct {
 	store    *Store
@@ -59,7 +60,7 @@ func (v *Verifier) Start(ctx context.Context) error {
 	err := v.Refresh(ctx)
 	if err != nil {
 		v.tokens.CompareAndSwap(nil, &map[string]Token{})
-		v.log.Error("auth: no tokens loaded; every API request is refused until ClickHouse is reachable", "err", err)
+		v.log.Error("auth: no tokens loaded; every API request is refused until PostgreSQL is reachable", "err", err)
 	}
 	return err
 }

@@ -73,7 +73,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, db: testenv.ClickHouse(t), rdb: testenv.NewRedis(t), sub: &recording{}, logs: &testenv.LogBuffer{}}
-	cs := catalog.NewStore(testenv.Postgres(t).Pool)
+	pg := testenv.Postgres(t)
+	cs := catalog.NewStore(pg.Pool)
 	for _, id := range []string{"acme", "gone", "bare"} {
 		if _, err := cs.AddPartner(ctx, catalog.Partner{ID: id, Name: id}, "test"); err != nil {
 			t.Fatal(err)
@@ -88,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.snap = snap
-	f.store = NewStore(f.db.Conn, testKey(t, 7), nil)
+	f.store = NewStore(pg.Pool, testKey(t, 7), nil)
 	if f.secret, err = f.store.Rotate(ctx, "acme", "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,12 +11,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/plaintext"
 	"github.com/xpromo/xpromo/lib/secrets"
-	"github.com/xpromo/xpromo/schema"
 )
 
 // Secrets and their cache.
@@ -25,22 +28,36 @@ const (
 	secretBytes    = 32
 	ActiveVersions = 2               // the newest two versions not revoked are valid
 	DefaultRefresh = 5 * time.Second // how long Secrets trusts its cached copy
-	// MaxStale is how long cached secrets go on serving while ClickHouse
+	// MaxStale is how long cached secrets go on serving while PostgreSQL
 	// cannot be read; after that Secrets fails (the handler answers 503).
 	MaxStale = 10 * time.Minute
-	// retryAfterFailure spaces reloads while ClickHouse fails and a stale
+	// retryAfterFailure spaces reloads while PostgreSQL fails and a stale
 	// copy is served.
 	retryAfterFailure = time.Second
 	loadTimeout       = 5 * time.Second
 )
 
 const (
-	selectSecrets = `SELECT version, sealed, created_at, created_by, revoked FROM partner_secrets WHERE partner = ? ORDER BY version`
+	selectSecrets = `SELECT version, sealed, created_at, created_by, revoked_at IS NOT NULL FROM partner_secrets WHERE partner = $1 ORDER BY version`
+	insertSecret  = `INSERT INTO partner_secrets (partner, version, sealed, created_at, created_by)
+SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4 FROM partner_secrets WHERE partner = $1 RETURNING version`
+	// Every version older than the newest one not revoked before this
+	// rotation is revoked, its sealed secret dropped: that one and the new
+	// one stay valid.
+	revokeOlder = `UPDATE partner_secrets SET revoked_at = $3, sealed = NULL WHERE partner = $1 AND revoked_at IS NULL
+AND version < (SELECT max(version) FROM partner_secrets WHERE partner = $1 AND revoked_at IS NULL AND version < $2)`
+	// Rotations of one partner wait for each other on this lock: without
+	// it, the loser of the race for a version number could lose every
+	// retry to the winner's next rotation.
+	lockRotation = `SELECT pg_advisory_xact_lock(hashtext('partner_secrets'), hashtext($1))`
+	// rotateAttempts bounds the retries of a rotation that lost its version
+	// number to a writer that does not take the lock (a copy on upgrade).
+	rotateAttempts = 3
 )
 
-// ErrConcurrentRotation means another process rotated the same partner's
-// secret at the same moment: neither new secret is kept.
-var ErrConcurrentRotation = errors.New("another rotation of this partner's secret ran at the same time; both new secrets are revoked: rotate again")
+// ErrConcurrentRotation means other processes kept rotating the same
+// partner's secret while this one tried: nothing of this rotation is kept.
+var ErrConcurrentRotation = errors.New("other rotations of this partner's secret kept taking the next version; nothing was changed: rotate again")
 
 // Version describes one secret version; the secret itself is never part
 // of it.
@@ -52,10 +69,10 @@ type Version struct {
 	Revoked   bool      `json:"revoked"` // revoked explicitly (by a later rotation)
 	Active    bool      `json:"active"`  // valid now: one of the newest two not revoked
 
-	sealed [][]byte // distinct sealed values (more than one only after a concurrent rotation, until merged)
+	sealed []byte
 }
 
-// Store keeps partners' postback secrets in ClickHouse, sealed with the
+// Store keeps partners' postback secrets in PostgreSQL, sealed with the
 // server key and the partner id as additional data.
 type Store struct {
 	// Refresh is how long Secrets serves a partner's secrets from memory
@@ -63,11 +80,10 @@ type Store struct {
 	// another process (the CLI) is seen within it. Set before use.
 	Refresh time.Duration
 
-	conn     driver.Conn
-	key      *secrets.Key
-	log      *slog.Logger
-	now      func() time.Time
-	rotateMu sync.Mutex
+	db  *pgxpool.Pool
+	key *secrets.Key
+	log *slog.Logger
+	now func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]*entry
@@ -81,12 +97,12 @@ type entry struct {
 	failedAt time.Time
 }
 
-// NewStore returns a Store on conn sealing with key; log may be nil.
-func NewStore(conn driver.Conn, key *secrets.Key, log *slog.Logger) *Store {
+// NewStore returns a Store on db sealing with key; log may be nil.
+func NewStore(db *pgxpool.Pool, key *secrets.Key, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{conn: conn, key: key, log: log, now: time.Now, cache: map[string]*entry{}}
+	return &Store{db: db, key: key, log: log, now: time.Now, cache: map[string]*entry{}}
 }
 
 func checkPartnerID(partner string) error {
@@ -106,35 +122,27 @@ func newSecret() (string, error) {
 }
 
 // versions reads every version of partner's secret, oldest first, with
-// Active set. Rows of one version are merged: a revocation row wins (so
-// does a merge: revoked is the table's replacing version).
+// Active set.
 func (s *Store) versions(ctx context.Context, partner string) ([]Version, error) {
-	var rows []struct {
-		Version   uint32    `ch:"version"`
-		Sealed    string    `ch:"sealed"`
-		CreatedAt time.Time `ch:"created_at"`
-		CreatedBy string    `ch:"created_by"`
-		Revoked   uint8     `ch:"revoked"`
+	if !utf8.ValidString(partner) || strings.ContainsRune(partner, 0) {
+		return nil, nil // PostgreSQL cannot hold such a key: no secret
 	}
-	if err := s.conn.Select(ctx, &rows, selectSecrets, partner); err != nil {
+	rows, err := s.db.Query(ctx, selectSecrets, partner)
+	if err != nil {
 		return nil, fmt.Errorf("read secrets of %s: %w", partner, err)
 	}
-	var out []Version
-	for _, r := range rows {
-		if len(out) == 0 || out[len(out)-1].Version != r.Version {
-			out = append(out, Version{Partner: partner, Version: r.Version, CreatedAt: r.CreatedAt.UTC(), CreatedBy: r.CreatedBy})
-		}
-		cur := &out[len(out)-1]
-		if r.Revoked != 0 {
-			cur.Revoked = true
-		} else if r.Sealed != "" && !slices.ContainsFunc(cur.sealed, func(b []byte) bool { return string(b) == r.Sealed }) {
-			cur.sealed = append(cur.sealed, []byte(r.Sealed))
-			cur.CreatedAt, cur.CreatedBy = r.CreatedAt.UTC(), r.CreatedBy
-		}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Version, error) {
+		v := Version{Partner: partner}
+		err := row.Scan(&v.Version, &v.sealed, &v.CreatedAt, &v.CreatedBy, &v.Revoked)
+		v.CreatedAt = v.CreatedAt.UTC()
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read secrets of %s: %w", partner, err)
 	}
 	active := 0
 	for i := len(out) - 1; i >= 0 && active < ActiveVersions; i-- {
-		if !out[i].Revoked && len(out[i].sealed) > 0 {
+		if !out[i].Revoked {
 			out[i].Active = true
 			active++
 		}
@@ -149,13 +157,11 @@ func (s *Store) open(partner string, vs []Version) ([]string, error) {
 		if !vs[i].Active {
 			continue
 		}
-		for _, sealed := range vs[i].sealed {
-			pt, err := s.key.Open(sealed, []byte(partner))
-			if err != nil {
-				return nil, fmt.Errorf("secret %d of partner %s (server key %s): %w", vs[i].Version, partner, s.key.ID(), err)
-			}
-			out = append(out, string(pt))
+		pt, err := s.key.Open(vs[i].sealed, []byte(partner))
+		if err != nil {
+			return nil, fmt.Errorf("secret %d of partner %s (server key %s): %w", vs[i].Version, partner, s.key.ID(), err)
 		}
+		out = append(out, string(pt))
 	}
 	return out, nil
 }
@@ -179,30 +185,24 @@ func (s *Store) List(ctx context.Context, partner string) ([]Version, error) {
 // the next rotation, so the partner can switch without losing postbacks;
 // every older one is revoked. actor is recorded as created_by.
 //
-// Rotations in one process are serialised. Two processes rotating the
-// same partner at the same moment both get ErrConcurrentRotation when
-// they see each other (the version they both wrote is revoked).
+// Versions are numbered without gaps: two processes rotating the same
+// partner at once take turns (an advisory lock), and the primary key
+// refuses a second version N whatever happens; a rotation it refuses
+// tries again as N+1 (ErrConcurrentRotation after rotateAttempts).
 func (s *Store) Rotate(ctx context.Context, partner, actor string) (string, error) {
+	return s.RotateAudited(ctx, partner, actor, nil)
+}
+
+// RotateAudited is Rotate that also files the rotation
+// (RotationAuditEntry) in audit's log, in the same transaction. A nil
+// audit files nothing.
+func (s *Store) RotateAudited(ctx context.Context, partner, actor string, audit *catalog.Store) (string, error) {
 	if err := checkPartnerID(partner); err != nil {
 		return "", err
 	}
 	actor = strings.TrimSpace(actor)
 	if actor == "" || len(actor) > 200 || !plaintext.Valid(actor) {
 		return "", errors.New("actor: is required, at most 200 bytes, no control characters")
-	}
-	s.rotateMu.Lock()
-	defer s.rotateMu.Unlock()
-	vs, err := s.versions(ctx, partner)
-	if err != nil {
-		return "", err
-	}
-	var next uint32 = 1
-	keep := -1 // the newest version not revoked stays valid
-	for i, v := range vs {
-		next = max(next, v.Version+1)
-		if !v.Revoked && len(v.sealed) > 0 {
-			keep = i
-		}
 	}
 	secret, err := newSecret()
 	if err != nil {
@@ -213,32 +213,38 @@ func (s *Store) Rotate(ctx context.Context, partner, actor string) (string, erro
 		return "", fmt.Errorf("rotate secret of %s: %w", partner, err)
 	}
 	now := s.now().UTC().Truncate(time.Second)
-	rows := []secretRow{{next, string(sealed), now, actor, 0}}
-	for i, v := range vs {
-		if i != keep && !v.Revoked {
-			rows = append(rows, secretRow{v.Version, "", v.CreatedAt, v.CreatedBy, 1})
+	for range rotateAttempts {
+		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, lockRotation, partner); err != nil {
+				return err
+			}
+			var version uint32
+			if err := tx.QueryRow(ctx, insertSecret, partner, sealed, now, actor).Scan(&version); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, revokeOlder, partner, version, now); err != nil {
+				return err
+			}
+			if audit == nil {
+				return nil
+			}
+			return audit.AuditTx(ctx, tx, RotationAuditEntry(actor, partner, version, s.key.ID()))
+		})
+		if _, lost := pgdb.Violation(err, pgdb.UniqueViolation); !lost {
+			break
 		}
 	}
-	if err := s.insert(ctx, partner, rows); err != nil {
-		return "", err
+	if _, lost := pgdb.Violation(err, pgdb.UniqueViolation); lost {
+		return "", fmt.Errorf("rotate secret of %s: %w", partner, ErrConcurrentRotation)
 	}
-
-	// Read back: the new version must hold our secret alone.
-	vs, err = s.versions(ctx, partner)
+	if _, missing := pgdb.Violation(err, pgdb.ForeignKeyViolation); missing {
+		return "", fmt.Errorf("rotate secret of %s: partner %w", partner, catalog.ErrNotFound)
+	}
 	if err != nil {
-		return "", fmt.Errorf("rotate secret of %s: stored, but cannot read it back (do not use it; rotate again): %w", partner, err)
+		return "", fmt.Errorf("rotate secret of %s: %w", partner, err)
 	}
-	for _, v := range vs {
-		if v.Version != next {
-			continue
-		}
-		if len(v.sealed) != 1 || string(v.sealed[0]) != string(sealed) {
-			_ = s.insert(context.WithoutCancel(ctx), partner, []secretRow{{next, "", now, actor, 1}})
-			s.Forget(partner)
-			return "", fmt.Errorf("rotate secret of %s: %w", partner, ErrConcurrentRotation)
-		}
-	}
-	if list, err := s.open(partner, vs); err == nil {
+	// This process sees its rotation at once; others within Refresh.
+	if list, err := s.load(ctx, partner); err == nil {
 		s.set(partner, list, s.now())
 	} else {
 		s.Forget(partner)
@@ -246,36 +252,9 @@ func (s *Store) Rotate(ctx context.Context, partner, actor string) (string, erro
 	return secret, nil
 }
 
-// secretRow is one row of partner_secrets (the partner aside). A
-// revocation repeats a version with revoked 1 and no sealed secret.
-type secretRow struct {
-	version   uint32
-	sealed    string
-	createdAt time.Time
-	createdBy string
-	revoked   uint8
-}
-
-func (s *Store) insert(ctx context.Context, partner string, rows []secretRow) error {
-	batch, err := s.conn.PrepareBatch(ctx, schema.PartnerSecrets.Insert())
-	if err != nil {
-		return fmt.Errorf("write secrets of %s: %w", partner, err)
-	}
-	defer batch.Close()
-	for _, r := range rows {
-		if err := batch.Append(partner, r.version, r.sealed, r.createdAt, r.createdBy, r.revoked); err != nil {
-			return fmt.Errorf("write secrets of %s: %w", partner, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("write secrets of %s: %w", partner, err)
-	}
-	return nil
-}
-
 // Secrets returns partner's valid secrets, newest first (none: the
-// partner has no secret yet). It answers from memory, reading ClickHouse
-// again when its copy is older than Refresh; while ClickHouse fails it
+// partner has no secret yet). It answers from memory, reading PostgreSQL
+// again when its copy is older than Refresh; while PostgreSQL fails it
 // goes on with a copy up to MaxStale old. Call it only for partners that
 // exist: every partner asked about is remembered.
 func (s *Store) Secrets(ctx context.Context, partner string) ([]string, error) {
@@ -350,25 +329,23 @@ func (s *Store) Forget(partner string) {
 // servers' XPROMO_SECRET_KEY must not seal new secrets the servers cannot
 // read. An empty table passes.
 func (s *Store) CheckKey(ctx context.Context) error {
-	rows, err := s.conn.Query(ctx, `SELECT partner, version, sealed FROM partner_secrets WHERE revoked = 0 AND sealed != '' ORDER BY created_at DESC LIMIT 20`)
+	rows, err := s.db.Query(ctx, `SELECT partner, version, sealed FROM partner_secrets WHERE revoked_at IS NULL ORDER BY created_at DESC LIMIT 20`)
 	if err != nil {
 		return fmt.Errorf("check the server key: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			partner, sealed string
-			version         uint32
-		)
-		if err := rows.Scan(&partner, &version, &sealed); err != nil {
-			return fmt.Errorf("check the server key: %w", err)
-		}
-		if _, err := s.key.Open([]byte(sealed), []byte(partner)); errors.Is(err, secrets.ErrWrongKey) {
-			return fmt.Errorf("server key %s does not open the stored secrets (secret %d of partner %s): %w", s.key.ID(), version, partner, err)
-		}
+	type stored struct {
+		Partner string
+		Version uint32
+		Sealed  []byte
 	}
-	if err := rows.Err(); err != nil {
+	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[stored])
+	if err != nil {
 		return fmt.Errorf("check the server key: %w", err)
+	}
+	for _, r := range found {
+		if _, err := s.key.Open(r.Sealed, []byte(r.Partner)); errors.Is(err, secrets.ErrWrongKey) {
+			return fmt.Errorf("server key %s does not open the stored secrets (secret %d of partner %s): %w", s.key.ID(), r.Version, r.Partner, err)
+		}
 	}
 	return nil
 }

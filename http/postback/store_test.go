@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/xpromo/xpromo/lib/chdb"
+	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/secrets"
-	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
 )
 
@@ -34,9 +35,9 @@ func testKey(t testing.TB, b byte) *secrets.Key {
 var secretRe = regexp.MustCompile(`^xps_[A-Za-z0-9_-]{43}$`)
 
 func TestStoreRotation(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	ctx := context.Background()
-	s := NewStore(db.Conn, testKey(t, 1), testenv.Logger(t))
+	s := NewStore(db.Pool, testKey(t, 1), testenv.Logger(t))
 
 	if got, err := s.Secrets(ctx, "acme"); err != nil || len(got) != 0 {
 		t.Fatalf("Secrets before any rotation = %v, %v", got, err)
@@ -101,27 +102,32 @@ func TestStoreRotation(t *testing.T) {
 
 	// Stored sealed only; the revoked version's secret is gone from its
 	// winning row.
-	var rows []struct {
-		Version uint32 `ch:"version"`
-		Sealed  string `ch:"sealed"`
-		Revoked uint8  `ch:"revoked"`
-	}
-	if err := db.Conn.Select(ctx, &rows, "SELECT version, sealed, revoked FROM partner_secrets FINAL WHERE partner = 'acme' ORDER BY version"); err != nil {
+	rows, err := db.Pool.Query(ctx, "SELECT version, coalesce(sealed, ''), revoked_at IS NOT NULL FROM partner_secrets WHERE partner = 'acme' ORDER BY version")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range rows {
+	type row struct {
+		Version uint32
+		Sealed  []byte
+		Revoked bool
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range stored {
 		for _, sec := range []string{s1, s2, s3, strings.TrimPrefix(s1, SecretPrefix)} {
-			if strings.Contains(r.Sealed, sec) {
+			if strings.Contains(string(r.Sealed), sec) {
 				t.Fatalf("version %d stored in the clear", r.Version)
 			}
 		}
-		if (r.Version == 1) != (r.Revoked == 1) || (r.Version == 1) != (r.Sealed == "") {
-			t.Fatalf("FINAL row of version %d: revoked %d, sealed %d bytes", r.Version, r.Revoked, len(r.Sealed))
+		if (r.Version == 1) != r.Revoked || (r.Version == 1) != (len(r.Sealed) == 0) {
+			t.Fatalf("row of version %d: revoked %v, sealed %d bytes", r.Version, r.Revoked, len(r.Sealed))
 		}
 	}
 
 	// A second process (another server) sees the same secrets.
-	other := NewStore(db.Conn, testKey(t, 1), nil)
+	other := NewStore(db.Pool, testKey(t, 1), nil)
 	if got, err := other.Secrets(ctx, "acme"); err != nil || !slices.Equal(got, []string{s3, s2}) {
 		t.Fatalf("another store: %v, %v", got, err)
 	}
@@ -136,20 +142,20 @@ func TestStoreRotation(t *testing.T) {
 }
 
 func TestStoreWrongKeyAndMovedSecret(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	ctx := context.Background()
-	s := NewStore(db.Conn, testKey(t, 1), nil)
+	s := NewStore(db.Pool, testKey(t, 1), nil)
 	if _, err := s.Rotate(ctx, "acme", "t"); err != nil {
 		t.Fatal(err)
 	}
-	wrong := NewStore(db.Conn, testKey(t, 2), nil)
+	wrong := NewStore(db.Pool, testKey(t, 2), nil)
 	_, err := wrong.Secrets(ctx, "acme")
 	if !errors.Is(err, secrets.ErrWrongKey) || !strings.Contains(err.Error(), "cannot decrypt: wrong XPROMO_SECRET_KEY?") || !strings.Contains(err.Error(), "acme") {
 		t.Fatalf("Secrets with another server key: %v", err)
 	}
 
 	// A sealed secret copied to another partner's row does not open there.
-	if err := db.Conn.Exec(ctx, schema.PartnerSecrets.Insert()+" SELECT 'evil', version, sealed, created_at, created_by, revoked FROM partner_secrets WHERE partner = 'acme'"); err != nil {
+	if _, err := db.Pool.Exec(ctx, "INSERT INTO partner_secrets SELECT 'evil', version, sealed, created_at, created_by, revoked_at FROM partner_secrets WHERE partner = 'acme'"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Secrets(ctx, "evil"); !errors.Is(err, secrets.ErrCorrupt) {
@@ -158,16 +164,16 @@ func TestStoreWrongKeyAndMovedSecret(t *testing.T) {
 }
 
 func TestStoreCache(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	ctx := context.Background()
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	server := NewStore(db.Conn, testKey(t, 1), testenv.Logger(t))
+	server := NewStore(db.Pool, testKey(t, 1), testenv.Logger(t))
 	server.now = clock
-	cli := NewStore(db.Conn, testKey(t, 1), nil)
+	cli := NewStore(db.Pool, testKey(t, 1), nil)
 
 	s1, err := cli.Rotate(ctx, "acme", "t")
 	if err != nil {
@@ -195,39 +201,53 @@ func TestStoreCache(t *testing.T) {
 		t.Fatal("a caller changed the cache")
 	}
 
-	// ClickHouse gone: the copy serves until MaxStale, then Secrets fails.
-	broken := NewStore(closedConn(t, db), testKey(t, 1), testenv.Logger(t))
+	// PostgreSQL gone: the copy serves until MaxStale, then Secrets fails.
+	broken := NewStore(closedPool(t, db), testKey(t, 1), testenv.Logger(t))
 	broken.now = clock
 	broken.set("acme", []string{s2, s1}, clock())
 	advance(DefaultRefresh + time.Second)
 	if got, err := broken.Secrets(ctx, "acme"); err != nil || !slices.Equal(got, []string{s2, s1}) {
-		t.Fatalf("stale copy while ClickHouse fails: %v, %v", got, err)
+		t.Fatalf("stale copy while PostgreSQL fails: %v, %v", got, err)
 	}
 	advance(MaxStale)
 	if got, err := broken.Secrets(ctx, "acme"); err == nil {
-		t.Fatalf("Secrets after MaxStale without ClickHouse = %v", got)
+		t.Fatalf("Secrets after MaxStale without PostgreSQL = %v", got)
 	}
 	if _, err := broken.Secrets(ctx, "beta"); err == nil {
-		t.Fatal("Secrets of an uncached partner without ClickHouse succeeded")
+		t.Fatal("Secrets of an uncached partner without PostgreSQL succeeded")
 	}
 }
 
-// closedConn is a connection to db that has been closed: every query fails.
-func closedConn(t *testing.T, db *testenv.DB) driver.Conn {
+// closedPool is a pool on db that has been closed: every query fails.
+func closedPool(t *testing.T, db *testenv.PG) *pgxpool.Pool {
 	t.Helper()
-	conn, err := chdb.Open(context.Background(), db.URL, false)
+	pool, err := pgdb.Open(context.Background(), db.URL, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Close()
-	return conn
+	pool.Close()
+	return pool
+}
+
+// newDB is a fresh catalog database holding the partners the tests give
+// secrets to (a secret belongs to a partner that exists).
+func newDB(t *testing.T) *testenv.PG {
+	t.Helper()
+	db := testenv.Postgres(t)
+	cs := catalog.NewStore(db.Pool)
+	for _, id := range []string{"acme", "beta", "evil"} {
+		if _, err := cs.AddPartner(context.Background(), catalog.Partner{ID: id, Name: id}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }
 
 func TestStoreCheckKey(t *testing.T) {
-	db := testenv.ClickHouse(t)
+	db := newDB(t)
 	ctx := context.Background()
-	s := NewStore(db.Conn, testKey(t, 1), nil)
-	wrong := NewStore(db.Conn, testKey(t, 2), nil)
+	s := NewStore(db.Pool, testKey(t, 1), nil)
+	wrong := NewStore(db.Pool, testKey(t, 2), nil)
 	if err := wrong.CheckKey(ctx); err != nil {
 		t.Fatalf("CheckKey on an empty table: %v", err)
 	}
@@ -239,5 +259,50 @@ func TestStoreCheckKey(t *testing.T) {
 	}
 	if err := wrong.CheckKey(ctx); !errors.Is(err, secrets.ErrWrongKey) {
 		t.Fatalf("CheckKey with another key: %v", err)
+	}
+}
+
+// TestRotateRace: two processes (two pools) each rotating one partner's
+// secret 50 times at once end with versions 1..100, no gap, no repeat,
+// and only the newest two valid.
+func TestRotateRace(t *testing.T) {
+	db := newDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	other, err := pgdb.Open(ctx, db.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	const each = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*each)
+	for _, pool := range []*pgxpool.Pool{db.Pool, other} {
+		s := NewStore(pool, testKey(t, 1), nil)
+		wg.Go(func() {
+			for range each {
+				if _, err := s.Rotate(ctx, "acme", "race"); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Rotate: %v", err)
+	}
+	vs, err := NewStore(db.Pool, nil, nil).List(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2*each {
+		t.Fatalf("%d versions, want %d", len(vs), 2*each)
+	}
+	for i, v := range vs {
+		want := uint32(2*each - i)
+		if v.Version != want || v.Active != (i < ActiveVersions) || v.Revoked != (i >= ActiveVersions) {
+			t.Fatalf("version #%d = %+v, want version %d", i, v, want)
+		}
 	}
 }

@@ -120,7 +120,7 @@ func (s *Server) revokeToken(q *req) error {
 		return s.errorPage(q.c, q, http.StatusNotFound, "Token not found.")
 	}
 	ctx := q.r.Context()
-	t, err := s.cfg.Tokens.Revoke(ctx, id, q.p.Actor())
+	t, err := s.cfg.Tokens.RevokeAudited(ctx, id, q.p.Actor(), s.cfg.Catalog)
 	switch {
 	case errors.Is(err, auth.ErrAlreadyRevoked):
 	case errors.Is(err, auth.ErrNotFound):
@@ -129,7 +129,6 @@ func (s *Server) revokeToken(q *req) error {
 		return s.fail(q, fmt.Errorf("revoke token: %w", err))
 	default:
 		s.tokensChanged(q)
-		s.auditToken(q, catalog.ActionRevoke, t)
 		s.log.Info("web: token revoked", "id", t.ID, "by", q.p.Actor())
 	}
 	return q.c.Redirect(http.StatusSeeOther, "/app/admin?"+url.Values{"notice": {"Token " + id + " revoked."}}.Encode())
@@ -145,17 +144,5 @@ func (s *Server) tokensChanged(q *req) {
 	if err := s.cfg.Verifier.Refresh(ctx); err != nil {
 		s.log.Warn("web: token refresh after a change failed; the background reload will pick it up", "err", err)
 		s.cfg.Verifier.Invalidate()
-	}
-}
-
-// auditToken files a token change as the API does (entity token, the
-// token record without secret as after, no country).
-func (s *Server) auditToken(q *req, action string, t auth.Token) {
-	e, err := auth.AuditEntry(q.p.Actor(), action, nil, t)
-	if err == nil {
-		err = s.cfg.Catalog.Audit(q.r.Context(), e)
-	}
-	if err != nil {
-		s.log.Error("web: audit of a token change failed", "err", err, "token", t.ID, "action", action)
 	}
 }

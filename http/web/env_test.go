@@ -57,7 +57,7 @@ func setup(t *testing.T, mod ...func(*Config)) *env {
 	pg := testenv.Postgres(t)
 	rd := testenv.NewRedis(t)
 	cat := catalog.NewStore(pg.Pool).WithClock(testenv.Clock())
-	ts := auth.NewStore(db.Conn).WithClock(testenv.Clock())
+	ts := auth.NewStore(pg.Pool).WithClock(testenv.Clock())
 	for _, p := range []catalog.Partner{
 		{ID: "alpha", Name: "Alpha Werbung GmbH", Domains: []string{"alpha.example"}},
 		{ID: "bravo", Name: "Bravo Publicité", Domains: []string{"bravo.example"}},

@@ -448,12 +448,11 @@ func (s *Server) createToken(q *req) error {
 				what+": partner: partner "+strconv.Quote(spec.Partner)+" does not exist")
 		}
 	}
-	secret, t, err := s.cfg.Tokens.Create(ctx, spec)
+	secret, t, err := s.cfg.Tokens.CreateAudited(ctx, spec, s.cfg.Catalog)
 	if err != nil {
 		return s.refuseErr(q, back, formNewToken, what, "id", err)
 	}
 	s.tokensChanged(q)
-	s.auditToken(q, catalog.ActionCreate, t)
 	s.log.Info("web: token created", "id", t.ID, "role", t.Role, "by", q.p.Actor())
 	pg := &page{Title: "Token created", Template: "token", Data: createdToken{Secret: secret, Token: t}}
 	return s.render(q, http.StatusCreated, pg)

@@ -384,7 +384,7 @@ func TestAdminFormsEqualAPI(t *testing.T) {
 	_, auditBody := en.apiBytes("admin", "/v1/audit?limit=10000")
 	_, tokBody := en.apiBytes("admin", "/v1/tokens")
 	var stored string
-	if err := en.db.Conn.QueryRow(context.Background(), `SELECT arrayStringConcat(groupArray(concat(id, secret_hash, name, created_by)), ' ') FROM tokens`).Scan(&stored); err != nil {
+	if err := en.pg.Pool.QueryRow(context.Background(), `SELECT string_agg(id || encode(secret_hash, 'hex') || name || created_by, ' ') FROM tokens`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	_, rest, _ := strings.Cut(secret, "_")

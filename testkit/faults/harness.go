@@ -356,7 +356,7 @@ func seed(t testing.TB, e *Env) {
 	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome", Campaign: "c1"}, "faults"); err != nil {
 		t.Fatal(err)
 	}
-	secret, _, err := auth.NewStore(e.DB.Conn).Create(ctx, auth.Spec{Role: access.RoleService, Name: "faults"})
+	secret, _, err := auth.NewStore(e.PG.Pool).Create(ctx, auth.Spec{Role: access.RoleService, Name: "faults"})
 	if err != nil {
 		t.Fatal(err)
 	}
