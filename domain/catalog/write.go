@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -144,41 +142,6 @@ const (
 	// default).
 	firstVersion = 1
 )
-
-func normalizeDomains(in []string) ([]string, error) {
-	seen := map[string]bool{}
-	out := []string{}
-	for _, d := range in {
-		if strings.TrimSpace(d) == "" {
-			continue
-		}
-		n, err := NormalizeDomain(d)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func normalizeCountries(in []string) ([]string, error) {
-	out := []string{}
-	for _, c := range in {
-		c = strings.ToUpper(strings.TrimSpace(c))
-		if err := ValidCountry("countries", c); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
 
 func checkPartner(p *Partner) error {
 	p.Name = strings.TrimSpace(p.Name)
