@@ -135,7 +135,7 @@ func TestCatalogRaceBetweenProcesses(t *testing.T) {
 	}
 	for code, w := range winners {
 		if got, _ := snap.Links.Get(code); got.URL != w.url {
-			t.Errorf("code %s: stored URL %s, want the winner's %s (racer %d)", code, got, w.url, w.racer)
+			t.Errorf("code %s: stored URL %s, want the winner's %s (racer %d)", code, got.URL, w.url, w.racer)
 		}
 	}
 	versions := snap.Terms["acme-de"]

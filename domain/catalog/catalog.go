@@ -33,6 +33,7 @@ type Partner struct {
 	Domains   []string `json:"domains"`
 	Status    string   `json:"status"` // StatusActive or StatusArchived
 	Countries []string `json:"countries"`
+	Version   int      `json:"version"` // edit count, kept by the database: the ETag of the API
 }
 
 // Partnership is one partner in one country. Its status, dates and
@@ -42,6 +43,7 @@ type Partnership struct {
 	Partner   string `json:"partner"`
 	Country   string `json:"country"`
 	Direction string `json:"direction"` // inbound, outbound or both
+	Version   int    `json:"version"`   // edit count, kept by the database: the ETag of the API
 }
 
 // Link is a tracking link: /r/{Code} redirects to URL while the link is
@@ -57,6 +59,7 @@ type Link struct {
 	Status      string    `json:"status"`              // StatusActive, StatusPaused or StatusArchived
 	ExpiresAt   time.Time `json:"expires_at,omitzero"` // zero: never
 	CreatedBy   string    `json:"created_by,omitempty"`
+	Version     int       `json:"version"` // edit count, kept by the database: the ETag of the API
 }
 
 // ErrExists is returned when adding something whose id is taken.
@@ -64,6 +67,34 @@ var ErrExists = errors.New("already exists")
 
 // ErrNotFound is returned when a referenced row does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrStale is returned when a change names the version it was made from
+// (IfVersion, SetTermsIf) and the row is at another: someone changed it
+// since it was read, and the change is refused rather than overwrite
+// theirs. The error is a *StaleError naming the current version.
+var ErrStale = errors.New("changed by someone else")
+
+// StaleError is ErrStale for one object, with the version it is at now.
+type StaleError struct {
+	What, ID string
+	Current  int // the version now; for terms the latest one, 0 for none
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%s %q was changed by someone else: it is at version %d now", e.What, e.ID, e.Current)
+}
+
+// Is makes errors.Is(err, ErrStale) true.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+// checkVersion refuses a change made from version want (0: from any)
+// of a row at version have.
+func checkVersion(what, id string, want, have int) error {
+	if want != 0 && want != have {
+		return &StaleError{What: what, ID: id, Current: have}
+	}
+	return nil
+}
 
 // Store reads and writes the catalog tables. Every change runs in one
 // transaction with its audit entry; the database's constraints and row
@@ -93,24 +124,29 @@ func (s *Store) changed(ctx context.Context) {
 	}
 }
 
+// The columns a writer sets (the *Columns), and those a reader scans: the
+// same and version, which the database keeps (the bump of write.go).
 const (
 	partnerColumns     = `id, name, domains, status, countries`
 	partnershipColumns = `id, partner, country, direction`
 	linkColumns        = `code, partnership, partner, direction, url, campaign, status, expires_at, created_by`
-	selectPartners     = `SELECT ` + partnerColumns + ` FROM partners ORDER BY id`
-	selectPartnerships = `SELECT ` + partnershipColumns + ` FROM partnerships ORDER BY id`
-	selectLinks        = `SELECT ` + linkColumns + ` FROM links ORDER BY code`
+	partnerRead        = partnerColumns + `, version`
+	partnershipRead    = partnershipColumns + `, version`
+	linkRead           = linkColumns + `, version`
+	selectPartners     = `SELECT ` + partnerRead + ` FROM partners ORDER BY id`
+	selectPartnerships = `SELECT ` + partnershipRead + ` FROM partnerships ORDER BY id`
+	selectLinks        = `SELECT ` + linkRead + ` FROM links ORDER BY code`
 )
 
 func scanPartner(r pgx.CollectableRow) (Partner, error) {
 	var p Partner
-	err := r.Scan(&p.ID, &p.Name, &p.Domains, &p.Status, &p.Countries)
+	err := r.Scan(&p.ID, &p.Name, &p.Domains, &p.Status, &p.Countries, &p.Version)
 	return p, err
 }
 
 func scanPartnership(r pgx.CollectableRow) (Partnership, error) {
 	var p Partnership
-	err := r.Scan(&p.ID, &p.Partner, &p.Country, &p.Direction)
+	err := r.Scan(&p.ID, &p.Partner, &p.Country, &p.Direction, &p.Version)
 	return p, err
 }
 
@@ -119,7 +155,7 @@ func scanLink(r pgx.CollectableRow) (Link, error) {
 		l       Link
 		expires *time.Time
 	)
-	if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign, &l.Status, &expires, &l.CreatedBy); err != nil {
+	if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign, &l.Status, &expires, &l.CreatedBy, &l.Version); err != nil {
 		return l, err
 	}
 	if expires != nil {

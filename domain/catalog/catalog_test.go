@@ -93,7 +93,7 @@ func TestStoreAddAndLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AddPartner: %v", err)
 	}
-	wantPartner := Partner{ID: "acme", Name: "Acme GmbH", Domains: []string{"acme.example", "shop.acme.example"}, Status: StatusActive, Countries: []string{}}
+	wantPartner := Partner{ID: "acme", Name: "Acme GmbH", Domains: []string{"acme.example", "shop.acme.example"}, Status: StatusActive, Countries: []string{}, Version: 1}
 	if !reflect.DeepEqual(p, wantPartner) {
 		t.Fatalf("AddPartner returned %+v, want %+v (trimmed name, normalized, deduplicated, sorted domains)", p, wantPartner)
 	}
@@ -134,16 +134,16 @@ func TestStoreAddAndLoad(t *testing.T) {
 	snap := mustLoad(t, ctx, s)
 	wantPartners := map[string]Partner{
 		"acme":   wantPartner,
-		"globex": {ID: "globex", Name: "Globex", Domains: []string{}, Status: StatusActive, Countries: []string{}},
+		"globex": {ID: "globex", Name: "Globex", Domains: []string{}, Status: StatusActive, Countries: []string{}, Version: 1},
 	}
 	wantPartnerships := map[string]Partnership{
-		"acme-de":   {ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both},
-		"globex-fr": {ID: "globex-fr", Partner: "globex", Country: "FR", Direction: vocab.Inbound},
+		"acme-de":   {ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both, Version: 1},
+		"globex-fr": {ID: "globex-fr", Partner: "globex", Country: "FR", Direction: vocab.Inbound, Version: 1},
 	}
 	wantLinks := map[string]Link{
-		"In-1":  {Code: "In-1", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring", Status: StatusActive, CreatedBy: "test"},
-		"out_1": {Code: "out_1", Partnership: "acme-de", Partner: "acme", Direction: vocab.Outbound, URL: "https://www.shop.acme.example/offer", Status: StatusActive, CreatedBy: "test"},
-		"gx":    {Code: "gx", Partnership: "globex-fr", Partner: "globex", Direction: vocab.Inbound, URL: "http://ours.example/", Status: StatusActive, CreatedBy: "test"},
+		"In-1":  {Code: "In-1", Partnership: "acme-de", Partner: "acme", Direction: vocab.Inbound, URL: "https://ours.example/landing?src=acme", Campaign: "spring", Status: StatusActive, CreatedBy: "test", Version: 1},
+		"out_1": {Code: "out_1", Partnership: "acme-de", Partner: "acme", Direction: vocab.Outbound, URL: "https://www.shop.acme.example/offer", Status: StatusActive, CreatedBy: "test", Version: 1},
+		"gx":    {Code: "gx", Partnership: "globex-fr", Partner: "globex", Direction: vocab.Inbound, URL: "http://ours.example/", Status: StatusActive, CreatedBy: "test", Version: 1},
 	}
 	if !reflect.DeepEqual(snap.Partners, wantPartners) {
 		t.Errorf("Partners = %+v, want %+v", snap.Partners, wantPartners)

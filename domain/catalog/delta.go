@@ -26,10 +26,10 @@ const (
 	selectRev = `SELECT greatest(
  (SELECT coalesce(max(rev), 0) FROM partners), (SELECT coalesce(max(rev), 0) FROM partnerships),
  (SELECT coalesce(max(rev), 0) FROM partnership_terms), (SELECT coalesce(max(rev), 0) FROM links))`
-	changedPartners     = `SELECT ` + partnerColumns + ` FROM partners WHERE rev > $1`
-	changedPartnerships = `SELECT ` + partnershipColumns + ` FROM partnerships WHERE rev > $1`
+	changedPartners     = `SELECT ` + partnerRead + ` FROM partners WHERE rev > $1`
+	changedPartnerships = `SELECT ` + partnershipRead + ` FROM partnerships WHERE rev > $1`
 	changedTerms        = `SELECT ` + termsColumns + ` FROM partnership_terms WHERE rev > $1`
-	changedLinks        = `SELECT ` + linkColumns + ` FROM links WHERE rev > $1`
+	changedLinks        = `SELECT ` + linkRead + ` FROM links WHERE rev > $1`
 )
 
 // LockWrites serialises catalog writers until tx ends (see above). Every

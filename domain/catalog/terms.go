@@ -286,6 +286,19 @@ const (
 // version (same EffectiveFrom included) writes nothing and returns it, so a
 // retried call does not add a version.
 func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, actor string) (Terms, error) {
+	return s.setTerms(ctx, partnershipID, t, nil, actor)
+}
+
+// SetTermsIf is SetTerms for a change made from the terms at version
+// latest (0: no terms yet): when the partnership's latest version is
+// another, it refuses with ErrStale and writes nothing.
+func (s *Store) SetTermsIf(ctx context.Context, partnershipID string, t Terms, latest uint32, actor string) (Terms, error) {
+	return s.setTerms(ctx, partnershipID, t, &latest, actor)
+}
+
+// setTerms is SetTerms, checking the latest version against *latest
+// unless latest is nil.
+func (s *Store) setTerms(ctx context.Context, partnershipID string, t Terms, latest *uint32, actor string) (Terms, error) {
 	const op = "set terms"
 	if err := ValidID("partnership", partnershipID); err != nil {
 		return t, err
@@ -323,6 +336,11 @@ func (s *Store) SetTerms(ctx context.Context, partnershipID string, t Terms, act
 		prev, hasPrev, err := rowFor(ctx, tx, latestTerms, scanTerms, partnershipID)
 		if err != nil {
 			return false, err
+		}
+		// Checked under the partnership's lock: no version is added
+		// between this check and the insert.
+		if latest != nil && *latest != prev.Version {
+			return false, &StaleError{What: "terms of partnership", ID: partnershipID, Current: int(prev.Version)}
 		}
 		out = t
 		if hasPrev {

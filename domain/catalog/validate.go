@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -124,4 +126,39 @@ func hostAllowed(host string, domains []string) bool {
 		}
 	}
 	return false
+}
+
+func normalizeDomains(in []string) ([]string, error) {
+	seen := map[string]bool{}
+	out := []string{}
+	for _, d := range in {
+		if strings.TrimSpace(d) == "" {
+			continue
+		}
+		n, err := NormalizeDomain(d)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func normalizeCountries(in []string) ([]string, error) {
+	out := []string{}
+	for _, c := range in {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if err := ValidCountry("countries", c); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

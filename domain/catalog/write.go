@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -52,14 +50,14 @@ func checkActor(actor string) (string, error) {
 	return actor, nil
 }
 
-// wrapErr names op in err; nil stays nil. A field error, ErrExists and
-// ErrNotFound are the caller's to show as they are.
+// wrapErr names op in err; nil stays nil. A field error, ErrExists,
+// ErrNotFound and ErrStale are the caller's to show as they are.
 func wrapErr(op string, err error) error {
 	var fe *FieldError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &fe), errors.Is(err, ErrExists), errors.Is(err, ErrNotFound):
+	case errors.As(err, &fe), errors.Is(err, ErrExists), errors.Is(err, ErrNotFound), errors.Is(err, ErrStale):
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -132,50 +130,18 @@ func storable(s string) bool {
 }
 
 const (
-	partnerFor     = `SELECT ` + partnerColumns + ` FROM partners WHERE id = $1`
-	partnershipFor = `SELECT ` + partnershipColumns + ` FROM partnerships WHERE id = $1`
-	linkFor        = `SELECT ` + linkColumns + ` FROM links WHERE code = $1`
+	partnerFor     = `SELECT ` + partnerRead + ` FROM partners WHERE id = $1`
+	partnershipFor = `SELECT ` + partnershipRead + ` FROM partnerships WHERE id = $1`
+	linkFor        = `SELECT ` + linkRead + ` FROM links WHERE code = $1`
 	forUpdate      = ` FOR UPDATE`
 	forShare       = ` FOR SHARE`
 	// Every write of a row bumps its version and takes the next catalog
-	// change number.
+	// change number; the writer reads the new version back.
 	bump = `version = version + 1, rev = nextval('catalog_rev'), updated_at = now()`
+	// firstVersion is the version a new row starts at (the columns'
+	// default).
+	firstVersion = 1
 )
-
-func normalizeDomains(in []string) ([]string, error) {
-	seen := map[string]bool{}
-	out := []string{}
-	for _, d := range in {
-		if strings.TrimSpace(d) == "" {
-			continue
-		}
-		n, err := NormalizeDomain(d)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func normalizeCountries(in []string) ([]string, error) {
-	out := []string{}
-	for _, c := range in {
-		c = strings.ToUpper(strings.TrimSpace(c))
-		if err := ValidCountry("countries", c); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
 
 func checkPartner(p *Partner) error {
 	p.Name = strings.TrimSpace(p.Name)
@@ -221,6 +187,7 @@ func (s *Store) AddPartner(ctx context.Context, p Partner, actor string) (Partne
 	if err := checkPartner(&p); err != nil {
 		return p, err
 	}
+	p.Version = firstVersion
 	return p, s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
 		tag, err := tx.Exec(ctx, `INSERT INTO partners (`+partnerColumns+`) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
 			p.ID, p.Name, p.Domains, p.Status, p.Countries)
@@ -235,11 +202,14 @@ func (s *Store) AddPartner(ctx context.Context, p Partner, actor string) (Partne
 }
 
 // PartnerChange lists the fields to change; nil fields stay as they are.
+// IfVersion, when not 0, is the version the change was made from: the
+// change is refused with ErrStale if the partner is at another.
 type PartnerChange struct {
 	Name      *string   `json:"name"`
 	Domains   *[]string `json:"domains"`
 	Countries *[]string `json:"countries"`
 	Status    *string   `json:"status"`
+	IfVersion int       `json:"-"`
 }
 
 // UpdatePartner applies ch to partner id. A change that changes nothing
@@ -256,6 +226,9 @@ func (s *Store) UpdatePartner(ctx context.Context, id string, ch PartnerChange, 
 		if err != nil || !ok {
 			return false, notFound(err, "partner", id)
 		}
+		if err := checkVersion("partner", id, ch.IfVersion, before.Version); err != nil {
+			return false, err
+		}
 		out = before
 		p := before
 		changeTo(&p.Name, ch.Name)
@@ -268,8 +241,8 @@ func (s *Store) UpdatePartner(ctx context.Context, id string, ch PartnerChange, 
 		if equalJSON(before, p) {
 			return false, nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE partners SET name = $2, domains = $3, status = $4, countries = $5, `+bump+` WHERE id = $1`,
-			p.ID, p.Name, p.Domains, p.Status, p.Countries); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE partners SET name = $2, domains = $3, status = $4, countries = $5, `+bump+` WHERE id = $1 RETURNING version`,
+			p.ID, p.Name, p.Domains, p.Status, p.Countries).Scan(&p.Version); err != nil {
 			return false, err
 		}
 		out = p
@@ -315,6 +288,7 @@ func (s *Store) AddPartnership(ctx context.Context, ps Partnership, actor string
 	if err != nil {
 		return ps, err
 	}
+	ps.Version = firstVersion
 	return ps, s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
 		// FOR SHARE: the partner cannot be archived until this commits.
 		partner, ok, err := rowFor(ctx, tx, partnerFor+forShare, scanPartner, ps.Partner)
@@ -373,8 +347,10 @@ func (e *DuplicatePartnershipError) Is(target error) bool { return target == Err
 
 // PartnershipChange lists the fields to change; nil fields stay. Partner
 // and country are fixed: a different pair is a different agreement.
+// IfVersion is as in PartnerChange.
 type PartnershipChange struct {
 	Direction *string `json:"direction"`
+	IfVersion int     `json:"-"`
 }
 
 // UpdatePartnership applies ch. Narrowing the direction refuses while
@@ -393,6 +369,9 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 		before, ok, err := rowFor(ctx, tx, partnershipFor+forUpdate, scanPartnership, id)
 		if err != nil || !ok {
 			return false, notFound(err, "partnership", id)
+		}
+		if err := checkVersion("partnership", id, ch.IfVersion, before.Version); err != nil {
+			return false, err
 		}
 		out = before
 		ps := before
@@ -414,7 +393,7 @@ func (s *Store) UpdatePartnership(ctx context.Context, id string, ch Partnership
 		if before == ps {
 			return false, nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE partnerships SET direction = $2, `+bump+` WHERE id = $1`, id, ps.Direction); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE partnerships SET direction = $2, `+bump+` WHERE id = $1 RETURNING version`, id, ps.Direction).Scan(&ps.Version); err != nil {
 			return false, err
 		}
 		out = ps
@@ -488,6 +467,7 @@ func (s *Store) AddLink(ctx context.Context, l Link, actor string) (Link, error)
 		return l, err
 	}
 	l.CreatedBy = actor
+	l.Version = firstVersion
 	vanity := l.Code != ""
 	return l, s.write(ctx, op, func(tx pgx.Tx) (bool, error) {
 		ps, err := linkTarget(ctx, tx, &l)
@@ -527,12 +507,14 @@ func expiresAt(l Link) *time.Time {
 
 // LinkChange lists the fields to change; nil fields stay. The code,
 // partnership and direction are fixed: printed links must keep meaning
-// what they meant. A zero ExpiresAt removes the expiry.
+// what they meant. A zero ExpiresAt removes the expiry. IfVersion is as
+// in PartnerChange.
 type LinkChange struct {
 	URL       *string    `json:"url"`
 	Campaign  *string    `json:"campaign"`
 	Status    *string    `json:"status"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	IfVersion int        `json:"-"`
 }
 
 // UpdateLink applies ch to the link code.
@@ -547,6 +529,9 @@ func (s *Store) UpdateLink(ctx context.Context, code string, ch LinkChange, acto
 		before, ok, err := rowFor(ctx, tx, linkFor+forUpdate, scanLink, code)
 		if err != nil || !ok {
 			return false, notFound(err, "link", code)
+		}
+		if err := checkVersion("link", code, ch.IfVersion, before.Version); err != nil {
+			return false, err
 		}
 		out = before
 		l := before
@@ -566,8 +551,8 @@ func (s *Store) UpdateLink(ctx context.Context, code string, ch LinkChange, acto
 		if equalJSON(before, l) {
 			return false, nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE links SET url = $2, campaign = $3, status = $4, expires_at = $5, `+bump+` WHERE code = $1`,
-			l.Code, l.URL, l.Campaign, l.Status, expiresAt(l)); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE links SET url = $2, campaign = $3, status = $4, expires_at = $5, `+bump+` WHERE code = $1 RETURNING version`,
+			l.Code, l.URL, l.Campaign, l.Status, expiresAt(l)).Scan(&l.Version); err != nil {
 			return false, err
 		}
 		out = l

@@ -238,6 +238,9 @@ func (s *Server) writeError(c echo.Context, op, idField string, err error) error
 	if fe, ok := fieldError(err); ok {
 		return invalid(c, fe.Field, fe.Reason)
 	}
+	if ok, err := stale(c, err); ok {
+		return err
+	}
 	var dup *catalog.DuplicatePartnershipError
 	switch {
 	case errors.As(err, &dup):

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -72,11 +73,12 @@ func (s *Server) getPartner(c echo.Context) error {
 	if _, ok := snap.Partners[id]; !ok {
 		return notFound(c, "partner")
 	}
+	setETag(c, snap.Partners[id].Version)
 	return c.JSON(http.StatusOK, snap.Partners[id])
 }
 
 func (s *Server) createPartner(c echo.Context) error {
-	p, req, ok, err := createRequest[catalog.Partner](c, access.Principal.CanWritePartner, dropFields("status"))
+	p, req, ok, err := createRequest[catalog.Partner](c, access.Principal.CanWritePartner, dropFields("status", "version"))
 	if !ok {
 		return err
 	}
@@ -97,6 +99,7 @@ func (s *Server) createPartner(c echo.Context) error {
 		return s.writeError(c, "create partner", "id", err)
 	}
 	s.logChange(c, p, "partner created", got.ID)
+	setETag(c, got.Version)
 	return c.JSON(http.StatusCreated, got)
 }
 
@@ -121,6 +124,9 @@ func (s *Server) updatePartner(c echo.Context) error {
 	if ok, err := decodeBody(c, &ch, nil); !ok {
 		return err
 	}
+	if ch.IfVersion, _, ok, err = ifMatch(c, 1); !ok {
+		return err
+	}
 	if p.Role == access.RoleCountryManager {
 		// A partner shared with other countries is changed by an admin: a
 		// manager's edit would change what other countries see and run.
@@ -140,6 +146,7 @@ func (s *Server) updatePartner(c echo.Context) error {
 		return s.writeError(c, "update partner", "id", err)
 	}
 	s.logChange(c, p, "partner updated", id)
+	setETag(c, got.Version)
 	return c.JSON(http.StatusOK, got)
 }
 
@@ -222,6 +229,7 @@ func (s *Server) getPartnership(c echo.Context) error {
 	if !ok {
 		return err
 	}
+	setETag(c, ps.Version)
 	return c.JSON(http.StatusOK, ps)
 }
 
@@ -239,7 +247,7 @@ type CreatedPartnership struct {
 }
 
 func (s *Server) createPartnership(c echo.Context) error {
-	p, req, ok, err := createRequest[PartnershipRequest](c, access.Principal.WritesPartnerships, nil)
+	p, req, ok, err := createRequest[PartnershipRequest](c, access.Principal.WritesPartnerships, dropFields("version"))
 	if !ok {
 		return err
 	}
@@ -316,11 +324,15 @@ func (s *Server) updatePartnership(c echo.Context) error {
 	if ok, err := decodeBody(c, &ch, nil); !ok {
 		return err
 	}
+	if ch.IfVersion, _, ok, err = ifMatch(c, 1); !ok {
+		return err
+	}
 	got, err := s.cat.UpdatePartnership(c.Request().Context(), ps.ID, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update partnership", "id", err)
 	}
 	s.logChange(c, p, "partnership updated", ps.ID)
+	setETag(c, got.Version)
 	return c.JSON(http.StatusOK, got)
 }
 
@@ -336,6 +348,11 @@ func (s *Server) termsVersions(c echo.Context) error {
 	if vs == nil {
 		vs = []catalog.Terms{}
 	}
+	latest := 0 // the ETag of no terms yet, for an If-Match that expects none
+	if n := len(vs); n > 0 {
+		latest = int(vs[n-1].Version)
+	}
+	setETag(c, latest)
 	return c.JSON(http.StatusOK, List[catalog.Terms]{Items: vs, Total: len(vs)})
 }
 
@@ -397,19 +414,27 @@ func (s *Server) putTerms(c echo.Context) error {
 	if ok, err := decodeBody(c, &t, termsDates); !ok {
 		return err
 	}
+	latest, given, ok, err := ifMatch(c, 0)
+	if !ok {
+		return err
+	}
 	s.defaultTermDates(&t)
 	ctx := c.Request().Context()
 	before, err := s.cat.TermsVersions(ctx, ps.ID)
 	if err != nil {
 		return s.internal(c, "set terms", err)
 	}
-	got, err := s.cat.SetTerms(ctx, ps.ID, t, p.Actor())
+	got, err := s.setTerms(ctx, ps.ID, t, given, latest, p.Actor())
 	if err != nil {
 		if fe, ok := fieldError(err); ok {
 			return invalid(c, fe.Field, fe.Reason)
 		}
+		if ok, err := stale(c, err); ok {
+			return err
+		}
 		return s.internal(c, "set terms", err)
 	}
+	setETag(c, int(got.Version))
 	if n := len(before); n > 0 && got.Version <= before[n-1].Version {
 		return c.JSON(http.StatusOK, got) // same as the latest version: nothing written
 	}
@@ -422,6 +447,10 @@ func (s *Server) putTerms(c echo.Context) error {
 // {"status": "paused"} pauses the partnership from today.
 func (s *Server) patchTerms(c echo.Context) error {
 	p, ps, ok, err := s.writablePartnership(c)
+	if !ok {
+		return err
+	}
+	latest, given, ok, err := ifMatch(c, 0)
 	if !ok {
 		return err
 	}
@@ -457,15 +486,25 @@ func (s *Server) patchTerms(c echo.Context) error {
 		return invalid(c, field, reason)
 	}
 	s.defaultTermDates(&t)
-	got, err := s.cat.SetTerms(ctx, ps.ID, t, p.Actor())
+	got, err := s.setTerms(ctx, ps.ID, t, given, latest, p.Actor())
 	if err != nil {
 		return s.writeError(c, "patch terms", "partnership", err)
 	}
+	setETag(c, int(got.Version))
 	if n := len(versions); n > 0 && got.Version <= versions[n-1].Version {
 		return c.JSON(http.StatusOK, got)
 	}
 	s.logChange(c, p, "terms changed", ps.ID)
 	return c.JSON(http.StatusCreated, got)
+}
+
+// setTerms is SetTerms, made from the latest version the caller named in
+// If-Match when given.
+func (s *Server) setTerms(ctx context.Context, id string, t catalog.Terms, given bool, latest int, actor string) (catalog.Terms, error) {
+	if given {
+		return s.cat.SetTermsIf(ctx, id, t, uint32(latest), actor)
+	}
+	return s.cat.SetTerms(ctx, id, t, actor)
 }
 
 // dropFields returns a transform that removes fields the server sets.

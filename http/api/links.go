@@ -89,6 +89,7 @@ func (s *Server) getLink(c echo.Context) error {
 	if !ok {
 		return err
 	}
+	setETag(c, l.Version)
 	return c.JSON(http.StatusOK, s.view(c, snap, l))
 }
 
@@ -179,11 +180,15 @@ func (s *Server) updateLink(c echo.Context) error {
 	if ok, err := decodeBody(c, &ch, linkDates); !ok {
 		return err
 	}
+	if ch.IfVersion, _, ok, err = ifMatch(c, 1); !ok {
+		return err
+	}
 	got, err := s.cat.UpdateLink(c.Request().Context(), l.Code, ch, p.Actor())
 	if err != nil {
 		return s.writeError(c, "update link", "code", err)
 	}
 	s.logChange(c, p, "link updated", l.Code)
+	setETag(c, got.Version)
 	return c.JSON(http.StatusOK, s.view(c, snap, got))
 }
 

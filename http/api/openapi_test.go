@@ -329,11 +329,12 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"LinkList", List[view.LinkView]{}, true, nil},
 		{"AuditList", List[AuditView]{}, true, nil},
 		{"TokenList", List[auth.Token]{}, true, nil},
-		// Requests: the server drops status from a new partner, and sets
-		// the terms' partnership, version, created_at and created_by.
-		{"PartnerCreate", catalog.Partner{}, false, []string{"status"}},
+		// Requests: the server drops status and version from a new
+		// partner, version from a new partnership, and sets the terms'
+		// partnership, version, created_at and created_by.
+		{"PartnerCreate", catalog.Partner{}, false, []string{"status", "version"}},
 		{"PartnerChange", catalog.PartnerChange{}, false, nil},
-		{"PartnershipRequest", PartnershipRequest{}, false, nil},
+		{"PartnershipRequest", PartnershipRequest{}, false, []string{"version"}},
 		{"PartnershipChange", catalog.PartnershipChange{}, false, nil},
 		{"TermsInput", catalog.Terms{}, false, []string{"partnership", "version", "created_at", "created_by"}},
 		{"LinkRequest", LinkRequest{}, false, nil},

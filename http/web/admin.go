@@ -54,7 +54,7 @@ func (s *Server) adminPage(q *req) (*page, error) {
 		id := pst.Rows[i].Key
 		pst.Rows[i].Partnership = id
 		if n := len(snap.Terms[id]); n > 0 {
-			pst.Rows[i].Status = partnershipButtons(id, snap.Terms[id][n-1].Status)
+			pst.Rows[i].Status = partnershipButtons(id, snap.Terms[id][n-1].Status, snap.Terms[id][n-1].Version)
 		}
 	}
 	var terms []catalog.Terms

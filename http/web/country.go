@@ -410,7 +410,7 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 		d.CanTerms = true
 		d.TermsForm = termsFormValues(d.Latest, s.cfg.Now())
 		if d.Latest != nil {
-			d.Status = partnershipButtons(id, d.Latest.Status)
+			d.Status = partnershipButtons(id, d.Latest.Status, d.Latest.Version)
 		}
 	}
 	if ts := full.Terms[id]; len(ts) > 0 {

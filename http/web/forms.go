@@ -52,9 +52,10 @@ type formOpts struct {
 }
 
 // Val is the value of field in form: what was posted when that form was
-// refused, else def.
+// refused, else def (also after a stale refusal, which shows what is
+// stored now).
 func (p *page) Val(form, field, def string) string {
-	if p.Form != nil && p.Form.ID == form {
+	if p.Form != nil && p.Form.ID == form && p.Form.Values != nil {
 		return p.Form.Values.Get(field)
 	}
 	return def
@@ -109,6 +110,18 @@ func formID(q *req, allowed ...string) string {
 // that page cannot be shown to the reader (it was sent from elsewhere),
 // the message alone is answered with code.
 func (s *Server) refuse(q *req, back *url.URL, form string, code int, field, msg string) error {
+	values := url.Values{}
+	for k, v := range q.r.PostForm {
+		if k != CSRFField {
+			values[k] = v
+		}
+	}
+	return s.refill(q, back, form, code, field, msg, values)
+}
+
+// refill is refuse with the form filled with values (none: the page's
+// own values, what is stored now).
+func (s *Server) refill(q *req, back *url.URL, form string, code int, field, msg string, values url.Values) error {
 	r2 := q.r.Clone(q.r.Context())
 	r2.URL = &url.URL{Path: back.Path, RawQuery: back.RawQuery}
 	r2.Method = http.MethodGet
@@ -122,12 +135,6 @@ func (s *Server) refuse(q *req, back *url.URL, form string, code int, field, msg
 		}
 		return s.errorPage(q.c, q, code, msg)
 	}
-	values := url.Values{}
-	for k, v := range q.r.PostForm {
-		if k != CSRFField {
-			values[k] = v
-		}
-	}
 	pg.Form = &formState{ID: form, Values: values, Field: field, Msg: msg}
 	return s.render(&q2, code, pg)
 }
@@ -137,8 +144,16 @@ func (s *Server) refuse(q *req, back *url.URL, form string, code int, field, msg
 // anything else 500. what starts the message ("The partner was not
 // created").
 func (s *Server) refuseErr(q *req, back *url.URL, form, what, idField string, err error) error {
-	var fe *catalog.FieldError
+	var (
+		fe *catalog.FieldError
+		se *catalog.StaleError
+	)
 	switch {
+	case errors.As(err, &se):
+		// Shown with what is stored now, not what was posted: the reader
+		// redoes the change on it instead of overwriting someone else's.
+		return s.refill(q, back, form, http.StatusConflict, "",
+			fmt.Sprintf("%s: it was changed by someone else (now version %d). The page shows the current values.", what, se.Current), nil)
 	case errors.As(err, &fe):
 		return s.refuse(q, back, form, http.StatusUnprocessableEntity, fe.Field, what+": "+fe.Error())
 	case errors.Is(err, catalog.ErrExists):
@@ -160,6 +175,20 @@ func list(v string) []string {
 }
 
 func (q *req) form(name string) string { return strings.TrimSpace(q.r.PostFormValue(name)) }
+
+// formVersion is the posted "version" field, the version the page showed
+// (given false when the form has none).
+func (q *req) formVersion() (v int, given bool, err error) {
+	f := q.form("version")
+	if f == "" {
+		return 0, false, nil
+	}
+	v, err = strconv.Atoi(f)
+	if err != nil || v < 0 {
+		return 0, false, fieldErr("version", "must be a version number")
+	}
+	return v, true, nil
+}
 
 // createPartner is POST /v1/partners: admins, and country managers filing
 // the partner under their own countries (default: all of them).
@@ -347,7 +376,16 @@ func (s *Server) newTerms(q *req, id string) error {
 	if err != nil {
 		return s.refuseErr(q, back, form, what, "partnership", err)
 	}
-	got, err := s.cfg.Catalog.SetTerms(ctx, ps.ID, t, q.p.Actor())
+	latest, given, err := q.formVersion()
+	if err != nil {
+		return s.refuseErr(q, back, form, what, "partnership", err)
+	}
+	var got catalog.Terms
+	if given {
+		got, err = s.cfg.Catalog.SetTermsIf(ctx, ps.ID, t, uint32(latest), q.p.Actor())
+	} else {
+		got, err = s.cfg.Catalog.SetTerms(ctx, ps.ID, t, q.p.Actor())
+	}
 	if err != nil {
 		return s.refuseErr(q, back, form, what, "partnership", err)
 	}
@@ -383,7 +421,11 @@ func (s *Server) linkStatus(q *req, code string) error {
 	}
 	back := backURL(q, "/app/partnerships/"+l.Partnership)
 	status := q.form("status")
-	got, err := s.cfg.Catalog.UpdateLink(ctx, code, catalog.LinkChange{Status: &status}, q.p.Actor())
+	version, _, err := q.formVersion()
+	if err != nil {
+		return s.refuseErr(q, back, formLinkStatus, "The link was not changed", "code", err)
+	}
+	got, err := s.cfg.Catalog.UpdateLink(ctx, code, catalog.LinkChange{Status: &status, IfVersion: version}, q.p.Actor())
 	if err != nil {
 		return s.refuseErr(q, back, formLinkStatus, "The link was not changed", "code", err)
 	}
@@ -396,24 +438,24 @@ func linkButtons(l catalog.Link) []statusButton {
 	act := "/app/links/" + l.Code + "/status"
 	switch l.Status {
 	case catalog.StatusActive:
-		return []statusButton{{act, formLinkStatus, catalog.StatusPaused, "Pause"}, {act, formLinkStatus, catalog.StatusArchived, "Archive"}}
+		return []statusButton{{act, formLinkStatus, catalog.StatusPaused, "Pause", l.Version}, {act, formLinkStatus, catalog.StatusArchived, "Archive", l.Version}}
 	case catalog.StatusPaused:
-		return []statusButton{{act, formLinkStatus, catalog.StatusActive, "Resume"}, {act, formLinkStatus, catalog.StatusArchived, "Archive"}}
+		return []statusButton{{act, formLinkStatus, catalog.StatusActive, "Resume", l.Version}, {act, formLinkStatus, catalog.StatusArchived, "Archive", l.Version}}
 	}
 	return nil // archived is final here (the API can still change it)
 }
 
 // partnershipButtons are the status buttons of a partnership whose latest
 // terms version has status (none without terms: a status alone is not
-// valid terms).
-func partnershipButtons(id, status string) []statusButton {
+// valid terms), made from that version.
+func partnershipButtons(id, status string, version uint32) []statusButton {
 	act := "/app/partnerships/" + id + "/terms"
 	var out []statusButton
 	for _, b := range []struct{ status, label string }{
 		{catalog.StatusActive, "Resume"}, {catalog.StatusPaused, "Pause"}, {catalog.StatusArchived, "Archive"},
 	} {
 		if status != "" && b.status != status {
-			out = append(out, statusButton{act, formPSStatus, b.status, b.label})
+			out = append(out, statusButton{act, formPSStatus, b.status, b.label, int(version)})
 		}
 	}
 	return out
@@ -494,5 +536,6 @@ func termsFormValues(latest *catalog.Terms, now time.Time) map[string]string {
 		"target_inbound_users_month":  u(uint64(t.TargetInboundUsersMonth)),
 		"target_outbound_users_month": u(uint64(t.TargetOutboundUsersMonth)),
 		"fallback_url":                t.FallbackURL, "partner_may_create_links": strconv.FormatBool(t.PartnerMayCreateLinks),
+		"version": u(uint64(t.Version)), // the version the form is made from: 0 for none
 	}
 }

@@ -74,6 +74,9 @@ type statusButton struct {
 	Form   string // the form id a refusal fills again
 	Status string
 	Label  string
+	// Version is the one the button changes from: a change made since
+	// refuses it ("changed by someone else") instead of overwriting.
+	Version int
 }
 
 // Cell is one data cell: Raw is the API's exact value (data-value), Text
