@@ -52,7 +52,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 bench: build services ## throughput and latency against a bare handler, ingest rate
 	@scripts/bench.sh
 
-faults: services ## fault-injection suite, full form (~25 min, root): writes the table into docs/RELIABILITY.md
+faults: services ## fault-injection suite, full form (~27 min, root): writes the table into docs/RELIABILITY.md
 	@scripts/faults.sh
 
 soak: services ## SOAK (default 30m) at half capacity: flat memory and goroutines, exact reports

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -164,7 +165,7 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 	}
 	log.Info("postback secrets key", "source", string(source), "key", key.String())
 	postback.New(postback.NewStore(pg, key, log).WithClock(clock), cat.Get, recorder, rdb, c.KeyPrefix, log).WithClock(clock).Register(e)
-	registerOps(e, reg, rdb, ch)
+	registerOps(e, reg, rdb, ch, pg)
 
 	if c.PprofAddr != "" {
 		stopPprof, err := servePprof(c.PprofAddr)
@@ -283,7 +284,11 @@ func timeAnswers(e *echo.Echo, h *prometheus.HistogramVec) echo.MiddlewareFunc {
 	}
 }
 
-func registerOps(e *echo.Echo, reg *prometheus.Registry, rdb *redis.Client, ch driver.Conn) {
+// registerOps mounts /healthz, /readyz and /metrics. /readyz is 503 when
+// Redis or ClickHouse does not answer; PostgreSQL's state is reported but
+// leaves it 200: captures run from the catalog's copy in memory, and only
+// the API's catalog reads and writes (which answer 503 themselves) need it.
+func registerOps(e *echo.Echo, reg *prometheus.Registry, rdb *redis.Client, ch driver.Conn, pg *pgxpool.Pool) {
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		// Each server gets its own second, side by side: with one deadline
@@ -297,16 +302,17 @@ func registerOps(e *echo.Echo, reg *prometheus.Registry, rdb *redis.Client, ch d
 			}
 			return "ok"
 		}
-		var redisStatus, chStatus string
+		var redisStatus, chStatus, pgStatus string
 		var wg sync.WaitGroup
 		wg.Go(func() { redisStatus = ping(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }) })
 		wg.Go(func() { chStatus = ping(ch.Ping) })
+		wg.Go(func() { pgStatus = ping(pg.Ping) })
 		wg.Wait()
 		code := http.StatusOK
 		if redisStatus != "ok" || chStatus != "ok" {
 			code = http.StatusServiceUnavailable
 		}
-		b, _ := json.Marshal(map[string]string{"redis": redisStatus, "clickhouse": chStatus})
+		b, _ := json.Marshal(map[string]string{"redis": redisStatus, "clickhouse": chStatus, "postgres": pgStatus})
 		return c.JSONBlob(code, b)
 	})
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))

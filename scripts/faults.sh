@@ -2,7 +2,7 @@
 # `make faults`: the fault-injection suite in its full form (the issue's
 # durations: Redis unreachable 60 s, ClickHouse stopped 10 min, ...), each
 # fault on a fresh system under load at half the measured capacity. Prints
-# the table and writes it into docs/RELIABILITY.md. Takes about 25 minutes.
+# the table and writes it into docs/RELIABILITY.md. Takes about 27 minutes.
 # Needs root (the journal-disk-full fault mounts a small tmpfs).
 #
 # Environment:

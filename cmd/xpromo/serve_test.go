@@ -140,17 +140,21 @@ func TestChangesReachEveryTracker(t *testing.T) {
 	}
 }
 
-// TestReadyz: serve's /readyz answers 200 {"clickhouse":"ok","redis":"ok"}
-// while both answer, and 503 naming the one that does not (its error in
-// place of "ok", the other still "ok"), and 200 again once it is back. serve
-// cannot start without ClickHouse (it loads the catalog), so it reaches
-// each server through a testenv.Proxy the test takes down and back up.
+// TestReadyz: serve's /readyz answers 200
+// {"clickhouse":"ok","postgres":"ok","redis":"ok"} while all three answer;
+// 503 when Redis or ClickHouse does not (its error in place of "ok", the
+// others still "ok"); 200 with PostgreSQL's error when only PostgreSQL is
+// away (captures need only the catalog's copy in memory); 200 all "ok"
+// again once it is back. The servers are shared by every test, so serve
+// reaches each through a testenv.Proxy the test takes down and back up.
 func TestReadyz(t *testing.T) {
 	db := newDB(t)
 	r := testenv.NewRedis(t)
 	chURL, chProxy := viaProxy(t, db.URL)
 	redisURL, redisProxy := viaProxy(t, r.URL)
-	s := startServe(t, redisURL, r.Prefix, sharedCatalog(t, &testenv.DB{Conn: db.Conn, Name: db.Name, URL: chURL}, db))
+	pgURL, pgProxy := viaProxy(t, pgOf(db).URL)
+	s := startServe(t, redisURL, r.Prefix, sharedCatalog(t, &testenv.DB{Conn: db.Conn, Name: db.Name, URL: chURL}, db),
+		func(c *app.Config) { c.PostgresURL = pgURL })
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	readyz := func() (int, map[string]string) {
@@ -167,36 +171,46 @@ func TestReadyz(t *testing.T) {
 		}
 		return resp.StatusCode, status
 	}
+	// ready waits for 200 with all three "ok": a pool may first hand out a
+	// connection the outage cut, which fails once and is dropped, and
+	// PostgreSQL's state alone leaves the answer 200.
 	ready := func(what string) {
 		t.Helper()
-		var code int
-		var status map[string]string
 		testenv.WaitFor(t, 20*time.Second, what, func() bool {
-			code, status = readyz()
-			return code == http.StatusOK
+			code, status := readyz()
+			return code == http.StatusOK && len(status) == 3 && status["redis"] == "ok" && status["clickhouse"] == "ok" && status["postgres"] == "ok"
 		})
-		if len(status) != 2 || status["redis"] != "ok" || status["clickhouse"] != "ok" {
-			t.Fatalf("%s: 200 %v, want both ok", what, status)
-		}
 	}
-	notReady := func(what, down, up string) {
+	// away checks the answer with one server away: want, its error in
+	// place of "ok", the others "ok".
+	away := func(what string, want int, down string) {
 		t.Helper()
 		code, status := readyz()
-		if code != http.StatusServiceUnavailable || status[up] != "ok" || status[down] == "" || status[down] == "ok" {
-			t.Fatalf("%s: %d %v, want 503 with %s's error and %s ok", what, code, status, down, up)
+		ok := code == want && len(status) == 3 && status[down] != "" && status[down] != "ok"
+		for name, st := range status {
+			if name != down && st != "ok" {
+				ok = false
+			}
 		}
-		t.Logf("%s: 503 %v", what, status)
+		if !ok {
+			t.Fatalf("%s: %d %v, want %d with %s's error and the others ok", what, code, status, want, down)
+		}
+		t.Logf("%s: %d %v", what, code, status)
 	}
 
-	ready("both up")
+	ready("all up")
 	chProxy.SetDown(true)
-	notReady("ClickHouse unreachable", "clickhouse", "redis")
+	away("ClickHouse unreachable", http.StatusServiceUnavailable, "clickhouse")
 	chProxy.SetDown(false)
 	ready("ClickHouse back")
 	redisProxy.SetDown(true)
-	notReady("Redis unreachable", "redis", "clickhouse")
+	away("Redis unreachable", http.StatusServiceUnavailable, "redis")
 	redisProxy.SetDown(false)
 	ready("Redis back")
+	pgProxy.SetDown(true)
+	away("PostgreSQL unreachable", http.StatusOK, "postgres")
+	pgProxy.SetDown(false)
+	ready("PostgreSQL back")
 }
 
 // viaProxy puts a testenv.Proxy in front of rawURL's host and returns

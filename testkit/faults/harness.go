@@ -2,7 +2,8 @@
 // real xpromo binary as separate tracker (`serve --ingest=false`) and
 // ingester (`ingest`) processes, each of which can be SIGKILLed, stopped
 // or restarted on the same data, with a private redis-server and the
-// shared ClickHouse behind a TCP proxy the tests control. A load generator
+// shared ClickHouse and PostgreSQL each behind a TCP proxy the tests
+// control. A load generator
 // sends clicks, pixel views, pixel conversions and API conversions at a
 // fixed rate and records every success answer's id and latency; after
 // recovery the check counts, for each id, how often it is in ClickHouse.
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,7 +202,8 @@ type Env struct {
 	RDB      *redis.Client
 	DB       *testenv.DB // the events
 	PG       *testenv.PG // the catalog
-	CH       *Proxy
+	CH       *Proxy      // in front of ClickHouse
+	PGProxy  *Proxy      // in front of PostgreSQL
 	Prefix   string
 	Tracker  *Proc
 	Ingester *Proc
@@ -209,6 +212,7 @@ type Env struct {
 	Metrics  string // http://host:port of the ingester's /metrics
 	DataDir  string
 	Token    string // service token for POST /v1/conversions
+	Admin    string // admin token, for the catalog's API
 	Dir      string // logs
 }
 
@@ -222,9 +226,10 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// NewEnv starts Redis, the ClickHouse proxy over a fresh database, a fresh
-// PostgreSQL database for the catalog, the tracker and the ingester, with the catalog link "demo" and a service
-// token.
+// NewEnv starts Redis, a fresh ClickHouse database for the events and a
+// fresh PostgreSQL database for the catalog (each behind its proxy), the
+// tracker and the ingester, with the catalog link "demo", a service token
+// and an admin token.
 func NewEnv(t testing.TB, bin string, o Options) *Env {
 	t.Helper()
 	e := &Env{T: t, Dir: t.TempDir(), Prefix: "xpf:"}
@@ -239,19 +244,9 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 	e.DB = testenv.ClickHouse(t)
 	e.PG = testenv.Postgres(t)
 	seed(t, e)
-	chURL := testenv.ClickHouseURL()
-	host := strings.TrimPrefix(chURL, "clickhouse://")
-	host = host[strings.LastIndex(host, "@")+1:]
-	if i := strings.IndexByte(host, '/'); i >= 0 {
-		host = host[:i]
-	}
-	p, err := NewProxy(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.CH = p
-	t.Cleanup(p.Close)
-	proxied := strings.Replace(e.DB.URL, host, p.Addr(), 1)
+	var proxied, pgProxied string
+	proxied, e.CH = viaProxy(t, e.DB.URL)
+	pgProxied, e.PGProxy = viaProxy(t, e.PG.URL)
 
 	e.DataDir = o.DataDir
 	if e.DataDir == "" {
@@ -268,7 +263,7 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		Args: append([]string{"serve", "--ingest=false", "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 			"--state-dir", e.DataDir, "--secret-key-file", filepath.Join(e.Dir, "secret.key"),
 			"--attribute-every", "0", "--api-rate", "0", "--api-ip-rate", "0", "--catalog-refresh", "2s",
-			"--commit-timeout", "5ms", "--postgres-url", e.PG.URL}, common...),
+			"--commit-timeout", "5ms", "--postgres-url", pgProxied}, common...),
 		Ready: func() error { return httpOK(e.Base + "/healthz") }}
 	e.Ingester = &Proc{Name: "ingester", Bin: bin, Log: filepath.Join(e.Dir, "ingester.log"),
 		Args: append([]string{"ingest", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort),
@@ -301,6 +296,24 @@ func NewEnv(t testing.TB, bin string, o Options) *Env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// viaProxy puts a Proxy, closed when the test ends, in front of
+// rawURL's server and returns rawURL with the proxy's address in its
+// place.
+func viaProxy(t testing.TB, rawURL string) (string, *Proxy) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	p, err := NewProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	u.Host = p.Addr()
+	return u.String(), p
 }
 
 // keepLogs copies the processes' logs to dir/<test name>/ (FAULTS_LOGS):
@@ -341,8 +354,8 @@ func httpOK(u string) error {
 	return nil
 }
 
-// seed creates partner acme, partnership acme-de, link demo and a service
-// token.
+// seed creates partner acme, partnership acme-de, link demo, a service
+// token and an admin token.
 func seed(t testing.TB, e *Env) {
 	t.Helper()
 	ctx := context.Background()
@@ -356,11 +369,15 @@ func seed(t testing.TB, e *Env) {
 	if _, err := s.AddLink(ctx, catalog.Link{Code: "demo", Partnership: "acme-de", Direction: vocab.Inbound, URL: "https://www.example.com/welcome", Campaign: "c1"}, "faults"); err != nil {
 		t.Fatal(err)
 	}
-	secret, _, err := auth.NewStore(e.PG.Pool).Create(ctx, auth.Spec{Role: access.RoleService, Name: "faults"})
+	tokens := auth.NewStore(e.PG.Pool)
+	secret, _, err := tokens.Create(ctx, auth.Spec{Role: access.RoleService, Name: "faults"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Token = secret
+	if e.Admin, _, err = tokens.Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "faults-admin"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Scrape reads a Prometheus text endpoint into name -> value, summing over

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ProxyMode is what the ClickHouse proxy does with connections.
+// ProxyMode is what a proxy does with connections.
 type ProxyMode int32
 
 const (
@@ -18,10 +18,10 @@ const (
 	// Down cuts every open connection and closes each new one at once:
 	// the server looks stopped.
 	Down
-	// Flaky cuts a fraction of inserts: either while the client still
-	// sends the data (the server drops the insert) or just after the
-	// server took it, dropping its answer (the insert is applied but the
-	// client sees an error).
+	// Flaky cuts a fraction of ClickHouse inserts: either while the
+	// client still sends the data (the server drops the insert) or just
+	// after the server took it, dropping its answer (the insert is applied
+	// but the client sees an error).
 	Flaky
 )
 
@@ -29,7 +29,9 @@ const (
 // sending an insert's data (queries are far smaller).
 const insertBytes = 16 << 10
 
-// Proxy is a TCP proxy in front of ClickHouse that the tests control.
+// Proxy is a TCP proxy in front of a shared server (ClickHouse, PostgreSQL)
+// that the tests control: it takes the server away for one system under
+// test without stopping it for everyone else.
 type Proxy struct {
 	ln     net.Listener
 	target string

@@ -23,6 +23,7 @@ type Form struct {
 	InsertErrors     time.Duration
 	DiskFull         time.Duration
 	MaxMemory        time.Duration
+	PostgresDown     time.Duration
 	DrainTimeout     time.Duration
 	Goal             time.Duration // latency goal of a success answer
 }
@@ -50,11 +51,11 @@ func formByName(v string) (Form, error) {
 	case "", "short":
 		return Form{Name: "short", Pre: 3 * time.Second, Post: 3 * time.Second, RedisUnreachable: 10 * time.Second,
 			ClickHouseDown: 30 * time.Second, InsertErrors: 8 * time.Second, DiskFull: 6 * time.Second,
-			MaxMemory: 6 * time.Second, DrainTimeout: 3 * time.Minute, Goal: 100 * time.Millisecond}, nil
+			MaxMemory: 6 * time.Second, PostgresDown: 10 * time.Second, DrainTimeout: 3 * time.Minute, Goal: 100 * time.Millisecond}, nil
 	case "full":
 		return Form{Name: "full", Pre: 15 * time.Second, Post: 15 * time.Second, RedisUnreachable: 60 * time.Second,
 			ClickHouseDown: 10 * time.Minute, InsertErrors: 60 * time.Second, DiskFull: 30 * time.Second,
-			MaxMemory: 30 * time.Second, DrainTimeout: 10 * time.Minute, Goal: 100 * time.Millisecond}, nil
+			MaxMemory: 30 * time.Second, PostgresDown: 60 * time.Second, DrainTimeout: 10 * time.Minute, Goal: 100 * time.Millisecond}, nil
 	default:
 		return Form{}, fmt.Errorf("FAULTS_FORM=%q: want short or full", v)
 	}
@@ -443,6 +444,7 @@ func Faults() []Fault {
 			}
 			return fmt.Sprintf("maxmemory = used + 4 MiB, reached %.1f s after ClickHouse stopped, held %v", reached.Seconds(), f.MaxMemory)
 		}},
+		{Name: "PostgreSQL stopped", Opts: Options{AOF: true}, Inject: postgresStopped},
 	}
 }
 
