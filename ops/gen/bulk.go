@@ -58,7 +58,7 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 		if countries == nil {
 			countries = []string{}
 		}
-		x := catalog.Partner{ID: pp.ID, Name: pp.Name, Domains: []string{d}, Status: catalog.StatusActive, Countries: countries}
+		x := catalog.Partner{ID: pp.ID, Name: pp.Name, Domains: []string{d}, Status: catalog.StatusActive, Countries: countries, Version: 1}
 		domains[x.ID] = x.Domains
 		out.partners = append(out.partners, x)
 		country := ""
@@ -77,7 +77,7 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 		if err := catalog.ValidCountry("country", ps.Country); err != nil {
 			return nil, err
 		}
-		x := catalog.Partnership{ID: ps.ID, Partner: ps.Partner, Country: ps.Country, Direction: ps.Direction}
+		x := catalog.Partnership{ID: ps.ID, Partner: ps.Partner, Country: ps.Country, Direction: ps.Direction, Version: 1}
 		out.partnerships = append(out.partnerships, x)
 		if err := audit(catalog.ActionCreate, catalog.EntityPartnership, x.ID, x.Country, x); err != nil {
 			return nil, err
@@ -110,7 +110,7 @@ func (p *plan) catalogRows(now time.Time) (*catalogRows, error) {
 				return nil, fmt.Errorf("link %s: %w", l.Code, err)
 			}
 			x := catalog.Link{Code: l.Code, Partnership: ps.ID, Partner: ps.Partner, Direction: l.Direction, URL: l.URL,
-				Campaign: l.Campaign, Status: catalog.StatusActive, CreatedBy: Actor}
+				Campaign: l.Campaign, Status: catalog.StatusActive, CreatedBy: Actor, Version: 1}
 			out.links = append(out.links, x)
 			if err := audit(catalog.ActionCreate, catalog.EntityLink, x.Code, ps.Country, x); err != nil {
 				return nil, err

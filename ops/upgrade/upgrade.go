@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
 )
@@ -47,17 +44,19 @@ type TableCopy struct {
 	TargetChecksum string
 }
 
-// CopyCatalog copies the catalog tables (partners, partnerships,
-// partnership_terms, links, audit_log, in that order, the order of their
-// foreign keys; then fx_rates, country_settings, statements: the tables
-// listed in tables) from the ClickHouse database of ch into PostgreSQL, in one
-// transaction: the whole catalog is copied or nothing is. A table that
+// CopyCatalog copies the tables of record (partners, partnerships,
+// partnership_terms, links, tokens, partner_secrets, audit_log, fx_rates,
+// country_settings, statements: the list in tables.go, in the order of
+// their foreign keys) from the ClickHouse database of ch into PostgreSQL,
+// in one transaction: all of them are copied or nothing is. A table that
 // does not exist in ClickHouse (a fresh install) is skipped.
 //
 // Rows are read as the earlier releases read them (FINAL on the
 // ReplacingMergeTree tables) and mapped to the PostgreSQL columns: an
 // expires_at of 1970-01-01 00:00:00 and an end_date of 1970-01-01 become
-// NULL, partner_may_create_links 1 becomes true, dates are UTC days. Each
+// NULL, partner_may_create_links 1 becomes true, dates are UTC days, a
+// token's hex secret_hash becomes its 32 bytes, a revoked secret version
+// keeps no sealed secret. Each
 // row's version and rev are left to their column defaults: version (the
 // edit count the API's ETags use) starts at 1, and rev takes nextval of
 // catalog_rev, so the sequence is ahead of every copied row.
@@ -134,308 +133,6 @@ func chTables(ctx context.Context, ch driver.Conn) (map[string]bool, error) {
 		present[n] = true
 	}
 	return present, rows.Err()
-}
-
-// kind is how a column is read, written and written out canonically.
-type kind int
-
-const (
-	kText     kind = iota
-	kTextArr       // Array(String) -> text[]
-	kTime          // DateTime -> timestamptz
-	kTimeNull      // DateTime, 1970-01-01 00:00:00 meaning none -> timestamptz NULL
-	kDate          // Date -> date
-	kDateNull      // Date, 1970-01-01 meaning none -> date NULL
-	kDecimal       // Decimal(p, s) -> numeric(p, s)
-	kInt           // UInt* (read as toInt64) -> integer, bigint
-	kBool          // UInt8 -> boolean
-)
-
-type column struct {
-	name string
-	kind kind
-	ch   string // the ClickHouse expression, when not the bare name
-}
-
-// table is one catalog table; its first nkey columns are its primary key
-// in PostgreSQL.
-type table struct {
-	name  string
-	final bool // read with FINAL (a ReplacingMergeTree)
-	nkey  int
-	then  string // ClickHouse's order within a key: its first row is copied
-	cols  []column
-}
-
-// tables in foreign-key order. version and rev are not copied: see
-// CopyCatalog. ClickHouse's version columns are nanosecond stamps of the
-// write, not edit counts.
-var tables = []table{
-	{name: "partners", final: true, nkey: 1, cols: []column{
-		{name: "id"}, {name: "name"}, {name: "domains", kind: kTextArr},
-		{name: "status", ch: "toString(status)"}, {name: "countries", kind: kTextArr},
-		{name: "updated_at", kind: kTime},
-	}},
-	{name: "partnerships", final: true, nkey: 1, cols: []column{
-		{name: "id"}, {name: "partner"}, {name: "country", ch: "toString(country)"},
-		{name: "direction", ch: "toString(direction)"}, {name: "updated_at", kind: kTime},
-	}},
-	{name: "partnership_terms", final: true, nkey: 2, cols: []column{
-		{name: "partnership"}, {name: "version", kind: kInt}, {name: "effective_from", kind: kDate},
-		{name: "currency"},
-		{name: "inbound_cpa", kind: kDecimal}, {name: "inbound_revshare_pct", kind: kDecimal},
-		{name: "inbound_revenue_window_days", kind: kInt},
-		{name: "outbound_cpa", kind: kDecimal}, {name: "outbound_revshare_pct", kind: kDecimal},
-		{name: "outbound_revenue_window_days", kind: kInt},
-		{name: "attribution_model", ch: "toString(attribution_model)"},
-		{name: "attribution_window_days", kind: kInt},
-		{name: "target_inbound_users_month", kind: kInt}, {name: "target_outbound_users_month", kind: kInt},
-		{name: "start_date", kind: kDate}, {name: "end_date", kind: kDateNull},
-		{name: "status", ch: "toString(status)"}, {name: "fallback_url"},
-		{name: "partner_may_create_links", kind: kBool},
-		{name: "created_at", kind: kTime}, {name: "created_by"},
-	}},
-	{name: "links", final: true, nkey: 1, cols: []column{
-		{name: "code"}, {name: "partnership"}, {name: "partner"},
-		{name: "direction", ch: "toString(direction)"}, {name: "url"}, {name: "campaign"},
-		{name: "status", ch: "toString(status)"}, {name: "expires_at", kind: kTimeNull},
-		{name: "created_by"}, {name: "updated_at", kind: kTime},
-	}},
-	// A plain MergeTree: a retried insert may have stored an entry twice;
-	// copyTable keeps the first row of each id.
-	{name: "audit_log", nkey: 1, cols: []column{
-		{name: "id"}, {name: "ts", kind: kTime}, {name: "actor"}, {name: "action"},
-		{name: "entity"}, {name: "entity_id"}, {name: "country"}, {name: "before"}, {name: "after"},
-	}},
-	// A reload of the same day's rates wrote the key again: FINAL keeps
-	// the latest load, as domain/fx read it.
-	{name: "fx_rates", final: true, nkey: 2, cols: []column{
-		{name: "date", kind: kDate}, {name: "currency"}, {name: "per_eur", kind: kDecimal}, {name: "loaded_at", kind: kTime},
-	}},
-	{name: "country_settings", final: true, nkey: 1, cols: []column{
-		{name: "country", ch: "toString(country)"}, {name: "timezone"}, {name: "updated_at", kind: kTime}, {name: "updated_by"},
-	}},
-	// A plain MergeTree where two closes of one month racing could both
-	// land; readers took the earlier (closed_at, then id), so that is the
-	// statement copied.
-	{name: "statements", nkey: 1, then: "closed_at, id", cols: []column{
-		{name: "period"}, {name: "id"}, {name: "hash"}, {name: "closed_at", kind: kTime}, {name: "closed_by"}, {name: "lines"},
-	}},
-}
-
-func (t table) names() []string {
-	out := make([]string, len(t.cols))
-	for i, c := range t.cols {
-		out[i] = c.name
-	}
-	return out
-}
-
-func (t table) keyNames() []string { return t.names()[:t.nkey] }
-
-func (t table) chQuery() string {
-	exprs := make([]string, len(t.cols))
-	for i, c := range t.cols {
-		switch {
-		case c.ch != "":
-			exprs[i] = c.ch
-		case c.kind == kInt:
-			exprs[i] = "toInt64(" + c.name + ")"
-		default:
-			exprs[i] = c.name
-		}
-	}
-	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + t.name
-	if t.final {
-		q += " FINAL"
-	}
-	// Ordered by key, so duplicates of a key (audit_log) are adjacent.
-	q += " ORDER BY " + strings.Join(t.keyNames(), ", ")
-	if t.then != "" {
-		q += ", " + t.then
-	}
-	return q
-}
-
-// chTargets returns scan destinations for a ClickHouse row of t.
-func (t table) chTargets() []any {
-	out := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		switch c.kind {
-		case kText:
-			out[i] = new(string)
-		case kTextArr:
-			out[i] = new([]string)
-		case kTime, kTimeNull, kDate, kDateNull:
-			out[i] = new(time.Time)
-		case kDecimal:
-			out[i] = new(decimal.Decimal)
-		case kInt:
-			out[i] = new(int64)
-		case kBool:
-			out[i] = new(uint8)
-		}
-	}
-	return out
-}
-
-// fromCH maps scanned ClickHouse values to the values PostgreSQL stores.
-func (t table) fromCH(dst []any) []any {
-	out := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		switch c.kind {
-		case kText:
-			out[i] = *dst[i].(*string)
-		case kTextArr:
-			out[i] = nonNil(*dst[i].(*[]string))
-		case kTime:
-			out[i] = dst[i].(*time.Time).UTC()
-		case kTimeNull:
-			if v := *dst[i].(*time.Time); v.Unix() != 0 {
-				out[i] = v.UTC()
-			}
-		case kDate:
-			out[i] = utcDay(*dst[i].(*time.Time))
-		case kDateNull:
-			if d := utcDay(*dst[i].(*time.Time)); d.Unix() != 0 {
-				out[i] = d
-			}
-		case kDecimal:
-			out[i] = *dst[i].(*decimal.Decimal)
-		case kInt:
-			out[i] = *dst[i].(*int64)
-		case kBool:
-			out[i] = *dst[i].(*uint8) != 0
-		}
-	}
-	return out
-}
-
-// pgTargets returns scan destinations for a PostgreSQL row of t.
-func (t table) pgTargets() []any {
-	out := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		switch c.kind {
-		case kText:
-			out[i] = new(string)
-		case kTextArr:
-			out[i] = new([]string)
-		case kTime, kDate:
-			out[i] = new(time.Time)
-		case kTimeNull, kDateNull:
-			out[i] = new(*time.Time)
-		case kDecimal:
-			out[i] = new(decimal.Decimal)
-		case kInt:
-			out[i] = new(int64)
-		case kBool:
-			out[i] = new(bool)
-		}
-	}
-	return out
-}
-
-// fromPG turns scanned PostgreSQL values into the form fromCH gives.
-func (t table) fromPG(dst []any) []any {
-	out := make([]any, len(t.cols))
-	for i, c := range t.cols {
-		switch c.kind {
-		case kTimeNull, kDateNull:
-			if v := *dst[i].(**time.Time); v != nil {
-				out[i] = v.UTC()
-			}
-		case kTextArr:
-			out[i] = nonNil(*dst[i].(*[]string))
-		case kTime, kDate:
-			out[i] = dst[i].(*time.Time).UTC()
-		default:
-			// *string, *decimal.Decimal, *int64, *bool
-			switch p := dst[i].(type) {
-			case *string:
-				out[i] = *p
-			case *decimal.Decimal:
-				out[i] = *p
-			case *int64:
-				out[i] = *p
-			case *bool:
-				out[i] = *p
-			}
-		}
-	}
-	return out
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// utcDay is the calendar day of a Date value as a UTC midnight, whatever
-// location the driver gave it.
-func utcDay(v time.Time) time.Time {
-	y, m, d := v.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-// key is the row's primary key as text, columns joined by a NUL: each
-// column as PostgreSQL's ::text writes it, since the keys the INSERT
-// returns are matched against these.
-func (t table) key(vals []any) string {
-	parts := make([]string, t.nkey)
-	for i := range parts {
-		if d, ok := vals[i].(time.Time); ok && t.cols[i].kind == kDate {
-			parts[i] = d.Format(time.DateOnly)
-			continue
-		}
-		parts[i] = fmt.Sprint(vals[i])
-	}
-	return strings.Join(parts, "\x00")
-}
-
-// showKey is a key as an error message names it.
-func showKey(k string) string { return strings.ReplaceAll(k, "\x00", "/") }
-
-// canonical is the row's canonical text line: every column in a fixed
-// format, tab-separated. Both sides' values go through fromCH/fromPG
-// first, so equal rows give equal lines.
-func (t table) canonical(vals []any) string {
-	var b strings.Builder
-	for i, c := range t.cols {
-		if i > 0 {
-			b.WriteByte('\t')
-		}
-		v := vals[i]
-		if v == nil {
-			b.WriteString("NULL")
-			continue
-		}
-		switch c.kind {
-		case kText:
-			b.WriteString(strconv.Quote(v.(string)))
-		case kTextArr:
-			b.WriteByte('[')
-			for j, s := range v.([]string) {
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(strconv.Quote(s))
-			}
-			b.WriteByte(']')
-		case kTime, kTimeNull:
-			b.WriteString(v.(time.Time).UTC().Format(time.RFC3339Nano))
-		case kDate, kDateNull:
-			b.WriteString(v.(time.Time).Format(time.DateOnly))
-		case kDecimal:
-			b.WriteString(v.(decimal.Decimal).String())
-		case kInt:
-			b.WriteString(strconv.FormatInt(v.(int64), 10))
-		case kBool:
-			b.WriteString(strconv.FormatBool(v.(bool)))
-		}
-	}
-	return b.String()
 }
 
 type lineHash = [sha256.Size]byte

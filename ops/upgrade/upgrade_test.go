@@ -3,6 +3,7 @@ package upgrade_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -17,6 +18,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/http/auth"
+	"github.com/xpromo/xpromo/lib/secrets"
 	"github.com/xpromo/xpromo/ops/upgrade"
 	"github.com/xpromo/xpromo/schema"
 	"github.com/xpromo/xpromo/testkit/testenv"
@@ -79,6 +82,44 @@ var (
 	}
 )
 
+// oldToken is an API token the old store issued: its string, which the
+// copy must keep working, and the row the store wrote for it.
+type oldToken struct {
+	token                   string
+	id, role, partner, name string
+	countries               []string
+	expires, revoked        time.Time // zero: never, not revoked
+}
+
+// tokenOf makes a token string as auth's generate does, from a fixed id
+// and secret.
+func tokenOf(id string, fill byte) (string, []byte) {
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = fill + byte(i)
+	}
+	return auth.Prefix + id + "_" + base64.RawURLEncoding.EncodeToString(secret), secret
+}
+
+var (
+	partnerToken, partnerSecret = tokenOf("aaaaaaaaaaa2", 1)
+	managerToken, managerSecret = tokenOf("bbbbbbbbbbb7", 100)
+	oldTokens                   = []oldToken{
+		{token: partnerToken, id: "aaaaaaaaaaa2", role: "partner", partner: "acme", name: "acme's shop", countries: []string{}, expires: expires},
+		{token: managerToken, id: "bbbbbbbbbbb7", role: "country_manager", name: "cm", countries: []string{"DE", "FR"}, revoked: t0.Add(time.Hour)},
+	}
+	// Postback secrets of acme: version 1 revoked by a later rotation, 2
+	// and 3 valid.
+	oldSecrets = []string{"first-secret", "second-secret", "third-secret"}
+	sealKey    = func() *secrets.Key {
+		k, _, err := secrets.Generate()
+		if err != nil {
+			panic(err)
+		}
+		return k
+	}()
+)
+
 // writeOld writes the catalog above into ch as the ClickHouse store of
 // earlier releases wrote it: its insert statements, a version stamp per
 // write, 1970 for "none", UInt8 for booleans.
@@ -133,6 +174,41 @@ func writeOld(t *testing.T, ctx context.Context, ch driver.Conn) {
 		entries = append(entries, audit(e))
 	}
 	testenv.Insert(t, ctx, ch, schema.AuditLog.Insert(), entries...)
+
+	// Tokens as the old auth store wrote them: the secret's hash in hex,
+	// 1970 for never and not revoked, a revocation as a new version.
+	for _, tk := range oldTokens {
+		_, secret, err := auth.Parse(tk.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokenRow := func(revoked time.Time, version uint64) []any {
+			exp, by := never, ""
+			if !tk.expires.IsZero() {
+				exp = tk.expires
+			}
+			if revoked != never {
+				by = "admin"
+			}
+			return []any{tk.id, auth.HashSecret(secret), tk.role, tk.countries, tk.partner, tk.name,
+				t0, exp, revoked, "admin", by, version}
+		}
+		testenv.Insert(t, ctx, ch, schema.Tokens.Insert(), tokenRow(never, 1))
+		if !tk.revoked.IsZero() {
+			testenv.Insert(t, ctx, ch, schema.Tokens.Insert(), tokenRow(tk.revoked, 2))
+		}
+	}
+	// Secrets as the old postback store wrote them: sealed bytes in a
+	// String, a revocation the same (partner, version) again with revoked
+	// 1 and nothing sealed.
+	for i, plain := range oldSecrets {
+		sealed, err := sealKey.Seal([]byte(plain), []byte("acme"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Insert(t, ctx, ch, schema.PartnerSecrets.Insert(), []any{"acme", uint32(i + 1), string(sealed), t0.Add(time.Duration(i) * time.Hour), "admin", uint8(0)})
+	}
+	testenv.Insert(t, ctx, ch, schema.PartnerSecrets.Insert(), []any{"acme", uint32(1), "", t0, "admin", uint8(1)})
 	// A retried insert stored a2 twice (audit_log is a plain MergeTree).
 	testenv.Insert(t, ctx, ch, schema.AuditLog.Insert(), audit(wantAudit[1]))
 
@@ -188,7 +264,8 @@ func checkOther(t *testing.T, ctx context.Context, pg *testenv.PG) {
 	}
 }
 
-var wantCounts = map[string]int{"partners": 3, "partnerships": 2, "partnership_terms": 2, "links": 3, "audit_log": 4,
+var wantCounts = map[string]int{"partners": 3, "partnerships": 2, "partnership_terms": 2, "links": 3,
+	"tokens": 2, "partner_secrets": 3, "audit_log": 4,
 	"fx_rates": 2, "country_settings": 2, "statements": 2}
 
 func TestCopyCatalog(t *testing.T) {
@@ -203,6 +280,8 @@ func TestCopyCatalog(t *testing.T) {
 	}
 	checkCounts(t, first, wantCounts, wantCounts)
 	checkOther(t, ctx, pg)
+	checkTokens(t, ctx, pg)
+	checkSecrets(t, ctx, pg)
 
 	store := catalog.NewStore(pg.Pool)
 	snap, err := store.Load(ctx)
@@ -349,7 +428,7 @@ func TestCopyCatalog(t *testing.T) {
 
 func checkCounts(t *testing.T, got []upgrade.TableCopy, source, copied map[string]int) {
 	t.Helper()
-	order := []string{"partners", "partnerships", "partnership_terms", "links", "audit_log", "fx_rates", "country_settings", "statements"}
+	order := []string{"partners", "partnerships", "partnership_terms", "links", "tokens", "partner_secrets", "audit_log", "fx_rates", "country_settings", "statements"}
 	if len(got) != len(order) {
 		t.Fatalf("%d tables, want %d: %+v", len(got), len(order), got)
 	}
@@ -436,5 +515,72 @@ CREATE TRIGGER mangle BEFORE INSERT ON links FOR EACH ROW EXECUTE FUNCTION mangl
 	}
 	if n != 0 {
 		t.Errorf("%d rows left by a failed copy", n)
+	}
+}
+
+// checkTokens: the old token strings authenticate against PostgreSQL as
+// they did, the revoked one is refused, and the rows read as written.
+func checkTokens(t *testing.T, ctx context.Context, pg *testenv.PG) {
+	t.Helper()
+	store := auth.NewStore(pg.Pool)
+	v := auth.NewVerifier(store, time.Minute, testenv.Logger(t))
+	if err := v.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(24 * time.Hour)
+	if p, err := v.Verify(partnerToken, now); err != nil || p.Role != "partner" || p.Partner != "acme" {
+		t.Errorf("the partner token after the copy: %+v, %v", p, err)
+	}
+	if _, err := v.Verify(partnerToken, expires); err == nil {
+		t.Errorf("the partner token is accepted at its expiry")
+	}
+	if p, err := v.Verify(managerToken, now); err == nil {
+		t.Errorf("the revoked token is accepted after the copy: %+v", p)
+	}
+	list, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(oldTokens) {
+		t.Fatalf("%d tokens, want %d", len(list), len(oldTokens))
+	}
+	for i, tk := range list {
+		w := oldTokens[i]
+		if tk.ID != w.id || string(tk.Role) != w.role || tk.Partner != w.partner || tk.Name != w.name ||
+			!slices.Equal(tk.Countries, w.countries) || !tk.CreatedAt.Equal(t0) ||
+			!tk.ExpiresAt.Equal(w.expires) || !tk.RevokedAt.Equal(w.revoked) {
+			t.Errorf("token %d: %+v, want %+v", i, tk, w)
+		}
+	}
+}
+
+// checkSecrets: the valid versions open with the server key to the
+// secrets sealed by the old store; the revoked one keeps nothing.
+func checkSecrets(t *testing.T, ctx context.Context, pg *testenv.PG) {
+	t.Helper()
+	rows, err := pg.Pool.Query(ctx, `SELECT version, sealed, revoked_at FROM partner_secrets WHERE partner = 'acme' ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Version int
+		Sealed  []byte
+		Revoked *time.Time
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(oldSecrets) {
+		t.Fatalf("%d secret versions, want %d", len(got), len(oldSecrets))
+	}
+	if r := got[0]; r.Sealed != nil || r.Revoked == nil || !r.Revoked.Equal(t0) {
+		t.Errorf("revoked version 1: sealed %x, revoked_at %v; want none and its created_at", r.Sealed, r.Revoked)
+	}
+	for i, r := range got[1:] {
+		plain, err := sealKey.Open(r.Sealed, []byte("acme"))
+		if err != nil || string(plain) != oldSecrets[i+1] || r.Revoked != nil || r.Version != i+2 {
+			t.Errorf("version %d: %q, %v, revoked %v; want %q", r.Version, plain, err, r.Revoked, oldSecrets[i+1])
+		}
 	}
 }
