@@ -35,6 +35,7 @@ import (
 	"github.com/xpromo/xpromo/lib/notify"
 	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/secrets"
+	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/tracker/agent"
 	"github.com/xpromo/xpromo/tracker/buffer"
 	"github.com/xpromo/xpromo/tracker/capture"
@@ -150,8 +151,13 @@ func Serve(ctx context.Context, c *Config, log *slog.Logger) error {
 	apiSrv.Snapshot = cat.Get
 	apiSrv.TokensChanged = func(ctx context.Context) { publish(ctx, tokN, log) }
 	apiSrv.Conversions = recorder
+	// Read once now, so that reports go on in the countries' zones if
+	// PostgreSQL goes down before the first report is asked for.
+	if _, err := apiSrv.Zones.Load(ctx); err != nil {
+		log.Warn("reports: cannot read the countries' time zones yet; reports wait for PostgreSQL", "err", err)
+	}
 	apiSrv.Register(v1)
-	if err := registerWeb(e, c, apiStore, ch, cat, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {
+	if err := registerWeb(e, c, apiStore, ch, cat, apiSrv.Zones, tokens, verifier, rdb, clientIP, apiSrv.TokensChanged, log); err != nil {
 		buf.Close(context.Background())
 		return err
 	}
@@ -358,12 +364,12 @@ func publish(ctx context.Context, n *notify.Notifier, log *slog.Logger) {
 
 // registerWeb mounts the dashboard (/app) on e with what serve already
 // has: the API's catalog store (its writes announce changes), the events
-// in ClickHouse, the tracker's catalog cache for reports, the tokens and their verifier,
+// in ClickHouse, the tracker's catalog cache and the zones for reports, the tokens and their verifier,
 // Redis for sessions, and the trusted-proxy logic for the sign-in limit.
-func registerWeb(e *echo.Echo, c *Config, store *catalog.Store, events driver.Conn, cache *catalog.Cache, tokens *auth.Store,
+func registerWeb(e *echo.Echo, c *Config, store *catalog.Store, events driver.Conn, cache *catalog.Cache, zones *reports.Zones, tokens *auth.Store,
 	v *auth.Verifier, rdb *redis.Client, clientIP *capture.ClientIP, tokensChanged func(context.Context), log *slog.Logger) error {
 	srv, err := web.New(web.Config{
-		Catalog: store, Events: events, Snapshot: cache.Get, Tokens: tokens, Verifier: v, TokensChanged: tokensChanged,
+		Catalog: store, Events: events, Snapshot: cache.Get, Zones: zones, Tokens: tokens, Verifier: v, TokensChanged: tokensChanged,
 		Redis: rdb, KeyPrefix: c.KeyPrefix, PublicURL: c.PublicURL, ReportingCurrency: c.ReportingCur,
 		ClientIP: func(r *http.Request) string { return clientIP.Addr(r).String() },
 		Log:      log,

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -324,47 +323,4 @@ func ratio(a, b float64) any {
 		return nil
 	}
 	return a / b
-}
-
-// LoadZones reads the countries' time zones (country_settings, in
-// PostgreSQL).
-func LoadZones(ctx context.Context, db *pgxpool.Pool) (map[string]*time.Location, error) {
-	rows, err := db.Query(ctx, `SELECT country, timezone FROM country_settings`)
-	if err != nil {
-		return nil, fmt.Errorf("load time zones: %w", err)
-	}
-	type setting struct{ Country, Timezone string }
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[setting])
-	if err != nil {
-		return nil, fmt.Errorf("load time zones: %w", err)
-	}
-	out := map[string]*time.Location{}
-	for _, r := range got {
-		loc, err := time.LoadLocation(r.Timezone)
-		if err != nil || r.Timezone == "" || r.Timezone == "Local" {
-			continue // refused when set; a zone a newer tzdata renamed falls back to UTC
-		}
-		out[r.Country] = loc
-	}
-	return out, nil
-}
-
-// upsertZone sets a country's zone; version counts the edits.
-const upsertZone = `INSERT INTO country_settings (country, timezone, updated_at, updated_by)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (country) DO UPDATE SET timezone = EXCLUDED.timezone, updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by, version = country_settings.version + 1`
-
-// SetZone stores country's time zone.
-func SetZone(ctx context.Context, db *pgxpool.Pool, country, tz, actor string) error {
-	if catalog.ValidCountry("country", country) != nil {
-		return fmt.Errorf("country %q is not an ISO 3166-1 alpha-2 code", country)
-	}
-	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
-		return fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", tz)
-	}
-	if _, err := db.Exec(ctx, upsertZone, country, tz, time.Now().UTC().Truncate(time.Second), actor); err != nil {
-		return fmt.Errorf("set time zone: %w", err)
-	}
-	return nil
 }

@@ -53,7 +53,7 @@ func TestCatalogRaceBetweenProcesses(t *testing.T) {
 	if _, err := store.AddPartnership(ctx, catalog.Partnership{ID: "acme-de", Partner: "acme", Country: "DE", Direction: vocab.Both}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := auth.NewStore(pgOf(db).Pool).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "race"})
+	token, _, err := auth.NewStore(pg.Pool).WithClock(testenv.Clock()).Create(ctx, auth.Spec{Role: access.RoleAdmin, Name: "race"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/http/auth"
 	"github.com/xpromo/xpromo/lib/pgdb"
+	"github.com/xpromo/xpromo/reports"
 	"github.com/xpromo/xpromo/tracker/conversion"
 )
 
@@ -53,6 +54,9 @@ type Server struct {
 	Snapshot func() *catalog.Snapshot
 	// Conversions records POST /conversions; nil answers 503.
 	Conversions *conversion.Recorder
+	// Zones gives the countries' time zones reports read, kept while
+	// PostgreSQL is down as Snapshot keeps the catalog (New sets one).
+	Zones *reports.Zones
 	// Now is the clock of the API's business rules (default dates, a
 	// link's terms in force, report ranges); tests move it.
 	Now func() time.Time
@@ -71,7 +75,7 @@ func New(cat *catalog.Store, events driver.Conn, tokens *auth.Store, v *auth.Ver
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cat: cat, events: events, tokens: tokens, v: v, log: log, Now: time.Now}
+	return &Server{cat: cat, events: events, tokens: tokens, v: v, log: log, Now: time.Now, Zones: reports.NewZones(cat.DB(), log)}
 }
 
 // Register adds the routes to g, a group (normally /v1) that runs
@@ -206,7 +210,13 @@ func (s *Server) internal(c echo.Context, op string, err error) error {
 		// catalog; only what reads or changes the catalog of record waits.
 		s.log.Warn("api: "+op+": the catalog database is unavailable", "err", err, "method", c.Request().Method, "path", c.Request().URL.Path)
 		c.Response().Header().Set("Retry-After", "5")
-		return fail(c, http.StatusServiceUnavailable, "unavailable", "the catalog database is unavailable; nothing was changed, retry later")
+		reason := "the catalog database is unavailable; nothing was changed, retry later"
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead && !pgdb.NotSent(err) {
+			// Lost mid-transaction: committed whole or not at all, and only
+			// a lost COMMIT leaves the caller not knowing which.
+			reason = "the connection to the catalog database was lost; a change is made whole or not at all: read it back, then retry"
+		}
+		return fail(c, http.StatusServiceUnavailable, "unavailable", reason)
 	}
 	s.log.Error("api: "+op, "err", err, "method", c.Request().Method, "path", c.Request().URL.Path)
 	return fail(c, http.StatusInternalServerError, "internal", "internal error")

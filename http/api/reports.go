@@ -35,7 +35,7 @@ func (s *Server) getReport(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "report", err)
 	}
-	env, err := reports.NewEnv(ctx, s.events, s.cat.DB(), snap)
+	env, err := s.Zones.Env(ctx, s.events, snap)
 	if err != nil {
 		return s.internal(c, "report", err)
 	}

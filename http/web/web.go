@@ -62,6 +62,9 @@ type Config struct {
 	// Snapshot, if set, gives the catalog reports read (the tracker's
 	// in-memory copy), as the API's Server.Snapshot.
 	Snapshot func() *catalog.Snapshot
+	// Zones gives the countries' time zones reports read (default: read
+	// from Catalog's database), as the API's Server.Zones.
+	Zones    *reports.Zones
 	Tokens   *auth.Store
 	Verifier *auth.Verifier
 	// TokensChanged, if set, is called after a token is revoked here.
@@ -117,6 +120,9 @@ func (c *Config) validate() error {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Zones == nil {
+		c.Zones = reports.NewZones(c.Catalog.DB(), c.Log)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -541,7 +547,7 @@ func (s *Server) reportEnv(ctx context.Context) (*reports.Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return reports.NewEnv(ctx, s.cfg.Events, s.cfg.Catalog.DB(), snap)
+	return s.cfg.Zones.Env(ctx, s.cfg.Events, snap)
 }
 
 // statementSource is what statements read, as the API builds it.

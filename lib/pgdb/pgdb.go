@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -147,12 +149,14 @@ func Connect(rawURL string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// Unavailable reports whether err means PostgreSQL could not be reached,
-// or refused work while starting or stopping, before the statement ran:
-// nothing was written, and the same request may be retried later.
+// Unavailable reports whether err means PostgreSQL could not be reached
+// or was lost: a connection refused, reset or closed under a pooled
+// connection, or a server starting or stopping. The same request may be
+// retried once it is back. A transaction cut this way committed nothing,
+// unless the connection went while its COMMIT was under way: NotSent
+// tells the errors that happened before anything reached the server.
 func Unavailable(err error) bool {
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
+	if NotSent(err) {
 		return true
 	}
 	var pe *pgconn.PgError
@@ -161,5 +165,17 @@ func Unavailable(err error) bool {
 		// shutdown, cannot connect now.
 		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
 	}
-	return pgconn.SafeToRetry(err)
+	// A pooled connection whose server went away fails its next use with
+	// ErrConnClosed or a network error, not a ConnectError.
+	var ne net.Error
+	return errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &ne)
+}
+
+// NotSent reports whether err happened before the statement reached
+// PostgreSQL (a failed connect, a connection refused by the pool): nothing
+// was written.
+func NotSent(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || pgconn.SafeToRetry(err)
 }
