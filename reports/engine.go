@@ -121,15 +121,11 @@ type Env struct {
 	Zones   map[string]*time.Location // by country; missing: UTC
 }
 
-// NewEnv is the Env the CLI and the API read: the events in conn, snap
-// (which each takes from where it keeps the catalog) and the countries'
-// time zones as stored now in db.
+// NewEnv is the Env a command reads once: the events in conn, snap and
+// the countries' time zones as stored now in db. A server keeps a Zones
+// instead, and builds each Env with its Env method.
 func NewEnv(ctx context.Context, conn driver.Conn, db *pgxpool.Pool, snap *catalog.Snapshot) (*Env, error) {
-	zones, err := LoadZones(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	return &Env{Conn: conn, Catalog: snap, Zones: zones}, nil
+	return NewZones(db, nil).Env(ctx, conn, snap)
 }
 
 func (e *Env) zone(cc string) *time.Location {

@@ -74,9 +74,8 @@ type Zones struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	last     map[string]*time.Location
-	ok       bool      // last holds a successful read
-	failedAt time.Time // the last read that found PostgreSQL unavailable
+	last     map[string]*time.Location // nil until a read succeeds
+	failedAt time.Time                 // the last read that found PostgreSQL unavailable
 }
 
 // NewZones returns a Zones reading db; log may be nil.
@@ -98,19 +97,19 @@ func (z *Zones) WithClock(now func() time.Time) *Zones {
 // error, it returns the error.
 func (z *Zones) Load(ctx context.Context) (map[string]*time.Location, error) {
 	z.mu.Lock()
-	if z.ok && !z.failedAt.IsZero() && z.now().Sub(z.failedAt) < zoneRetry {
-		defer z.mu.Unlock()
-		return z.last, nil
-	}
+	last, pause := z.last, !z.failedAt.IsZero() && z.now().Sub(z.failedAt) < zoneRetry
 	z.mu.Unlock()
+	if last != nil && pause {
+		return last, nil
+	}
 	got, err := LoadZones(ctx, z.db)
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	switch {
 	case err == nil:
-		z.last, z.ok, z.failedAt = got, true, time.Time{}
+		z.last, z.failedAt = got, time.Time{}
 		return got, nil
-	case z.ok && pgdb.Unavailable(err):
+	case z.last != nil && pgdb.Unavailable(err):
 		if z.failedAt.IsZero() {
 			z.log.Warn("reports: PostgreSQL is unavailable; using the time zones read before", "err", err)
 		}

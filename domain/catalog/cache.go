@@ -34,9 +34,8 @@ type Cache struct {
 	fullAt    time.Time     // last whole load (Refresh is not concurrent: Run's loop)
 	wake      chan struct{} // buffered(1): pending Trigger
 	writeMu   sync.Mutex
-	written   int64 // Rev of the snapshot last written to file, under writeMu
-	wroteAny  bool
-	wroteAt   time.Time     // under writeMu
+	written   int64         // Rev of the snapshot last written to file, under writeMu
+	wroteAt   time.Time     // when, under writeMu; zero: nothing written yet
 	fileEvery time.Duration // FileEvery; tests set 0 to write every change
 }
 
@@ -91,13 +90,11 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	cur := c.snap.Load()
 	now := c.store.now()
 	var next *Snapshot
-	whole := true
 	if cur != nil && cur.Rev > 0 && now.Sub(c.fullAt) < FullEvery {
 		d, err := c.store.Changes(ctx, cur.Rev)
 		if err != nil {
 			return err
 		}
-		whole = false
 		switch {
 		case d.Rev == cur.Rev:
 			c.loads.Add(1)
@@ -108,7 +105,8 @@ func (c *Cache) Refresh(ctx context.Context) error {
 		}
 		// d.Rev < cur.Rev: not the database cur came from; load it whole.
 	}
-	if next == nil {
+	whole := next == nil
+	if whole {
 		snap, err := c.store.Load(ctx)
 		if err != nil {
 			return err
@@ -116,7 +114,6 @@ func (c *Cache) Refresh(ctx context.Context) error {
 		next = snap
 		c.fullAt = now
 		c.fulls.Add(1)
-		whole = true
 	}
 	c.snap.Store(next)
 	c.loads.Add(1)
@@ -128,7 +125,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 // is older than fileEvery; a failure is logged, the next refresh retries.
 func (c *Cache) keepFile(snap *Snapshot, now time.Time, whole bool) {
 	c.writeMu.Lock()
-	due := whole || !c.wroteAny || now.Sub(c.wroteAt) >= c.fileEvery
+	due := whole || c.wroteAt.IsZero() || now.Sub(c.wroteAt) >= c.fileEvery
 	c.writeMu.Unlock()
 	if !due {
 		return
@@ -160,7 +157,7 @@ func (c *Cache) writeFile(snap *Snapshot, now time.Time) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	// An unchanged catalog (same change number) costs no I/O.
-	if c.wroteAny && snap.Rev == c.written && snap.Rev != 0 {
+	if !c.wroteAt.IsZero() && snap.Rev == c.written && snap.Rev != 0 {
 		return nil
 	}
 	b, err := json.Marshal(snap)
@@ -177,7 +174,7 @@ func (c *Cache) writeFile(snap *Snapshot, now time.Time) error {
 	if err := os.Rename(tmp, c.file); err != nil {
 		return err
 	}
-	c.written, c.wroteAny, c.wroteAt = snap.Rev, true, now
+	c.written, c.wroteAt = snap.Rev, now
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/vocab"
 	"github.com/xpromo/xpromo/lib/cowmap"
+	"github.com/xpromo/xpromo/lib/pgdb"
 )
 
 // ClickIDPlaceholder in a link's URL is replaced by the click id; a URL
@@ -158,9 +159,7 @@ func scanLink(r pgx.CollectableRow) (Link, error) {
 	if err := r.Scan(&l.Code, &l.Partnership, &l.Partner, &l.Direction, &l.URL, &l.Campaign, &l.Status, &expires, &l.CreatedBy, &l.Version); err != nil {
 		return l, err
 	}
-	if expires != nil {
-		l.ExpiresAt = expires.UTC()
-	}
+	l.ExpiresAt = pgdb.TimeOrZero(expires)
 	return l, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/xpromo/xpromo/lib/pgdb"
 )
 
 // Bulk is a whole catalog to store at once, with its audit entries.
@@ -45,7 +47,7 @@ func (s *Store) Import(ctx context.Context, b Bulk) error {
 			{"partnership_terms", termsColumns, len(b.Terms), func(i int) []any { return termsValues(b.Terms[i]) }},
 			{"links", linkColumns, len(b.Links), func(i int) []any {
 				l := b.Links[i]
-				return []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expiresAt(l), l.CreatedBy}
+				return []any{l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, pgdb.NullTime(l.ExpiresAt), l.CreatedBy}
 			}},
 			{"audit_log", auditColumns, len(b.Audit), func(i int) []any {
 				e := b.Audit[i]

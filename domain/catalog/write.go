@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/plaintext"
 )
 
@@ -481,7 +482,7 @@ func (s *Store) AddLink(ctx context.Context, l Link, actor string) (Link, error)
 				l.Code = NewCode()
 			}
 			tag, err := tx.Exec(ctx, `INSERT INTO links (`+linkColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO NOTHING`,
-				l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, expiresAt(l), l.CreatedBy)
+				l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, pgdb.NullTime(l.ExpiresAt), l.CreatedBy)
 			if err != nil {
 				return false, err
 			}
@@ -495,14 +496,6 @@ func (s *Store) AddLink(ctx context.Context, l Link, actor string) (Link, error)
 		l.Code = ""
 		return false, fmt.Errorf("no free code after 10 tries")
 	})
-}
-
-// expiresAt is l's expiry as stored: NULL for never.
-func expiresAt(l Link) *time.Time {
-	if l.ExpiresAt.IsZero() {
-		return nil
-	}
-	return &l.ExpiresAt
 }
 
 // LinkChange lists the fields to change; nil fields stay. The code,
@@ -552,7 +545,7 @@ func (s *Store) UpdateLink(ctx context.Context, code string, ch LinkChange, acto
 			return false, nil
 		}
 		if err := tx.QueryRow(ctx, `UPDATE links SET url = $2, campaign = $3, status = $4, expires_at = $5, `+bump+` WHERE code = $1 RETURNING version`,
-			l.Code, l.URL, l.Campaign, l.Status, expiresAt(l)).Scan(&l.Version); err != nil {
+			l.Code, l.URL, l.Campaign, l.Status, pgdb.NullTime(l.ExpiresAt)).Scan(&l.Version); err != nil {
 			return false, err
 		}
 		out = l

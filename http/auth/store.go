@@ -14,6 +14,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/lib/plaintext"
 )
 
@@ -190,7 +191,7 @@ func (s *Store) CreateAudited(ctx context.Context, spec Spec, audit *catalog.Sto
 	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, insertToken, t.ID, t.hash[:], string(t.Role), t.Countries, t.Partner, t.Name,
-			t.CreatedAt, orNull(t.ExpiresAt), orNull(t.RevokedAt), t.CreatedBy, t.RevokedBy, t.version); err != nil {
+			t.CreatedAt, pgdb.NullTime(t.ExpiresAt), pgdb.NullTime(t.RevokedAt), t.CreatedBy, t.RevokedBy, t.version); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, audit, spec.CreatedBy, catalog.ActionCreate, nil, t)
@@ -293,22 +294,6 @@ func (s *Store) Load(ctx context.Context) (map[string]Token, error) {
 	return out, nil
 }
 
-// orNull is t for a timestamptz, NULL when zero (never, not revoked).
-func orNull(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
-func utcOrZero(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
 // scanToken reads a row of tokenColumns.
 func scanToken(row pgx.CollectableRow) (Token, error) {
 	var (
@@ -324,8 +309,8 @@ func scanToken(row pgx.CollectableRow) (Token, error) {
 	copy(t.hash[:], hash) // the table holds 32 bytes (CHECK)
 	t.Role = access.Role(role)
 	t.CreatedAt = t.CreatedAt.UTC()
-	t.ExpiresAt = utcOrZero(expires)
-	t.RevokedAt = utcOrZero(revoked)
+	t.ExpiresAt = pgdb.TimeOrZero(expires)
+	t.RevokedAt = pgdb.TimeOrZero(revoked)
 	if t.Countries == nil {
 		t.Countries = []string{}
 	}

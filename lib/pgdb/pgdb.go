@@ -172,6 +172,25 @@ func Unavailable(err error) bool {
 		errors.As(err, &ne)
 }
 
+// NullTime is t for a nullable timestamptz column: NULL for the zero
+// time (never, not revoked), else t in UTC.
+func NullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// TimeOrZero is a scanned nullable timestamptz: the zero time for NULL,
+// else the time in UTC.
+func TimeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 // NotSent reports whether err happened before the statement reached
 // PostgreSQL (a failed connect, a connection refused by the pool): nothing
 // was written.
