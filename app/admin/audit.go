@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -30,7 +31,7 @@ func (e *Env) AuditLog(ctx context.Context, filt catalog.AuditFilter, format str
 		}
 		return printRows(e.Out, format, func(tw *tabwriter.Writer) (any, error) {
 			out := make([]AuditView, 0, len(entries))
-			fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tENTITY\tID\tCOUNTRY\tCHANGES")
+			fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tENTITY\tID\tCOUNTRY\tTX\tCHANGES")
 			for _, en := range entries {
 				v := AuditView{AuditEntry: en}
 				change := "created"
@@ -42,7 +43,11 @@ func (e *Env) AuditLog(ctx context.Context, filt catalog.AuditFilter, format str
 					v.After = json.RawMessage(en.After)
 				}
 				out = append(out, v)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", en.TS.UTC().Format(time.RFC3339), en.Actor, en.Action, en.Entity, dash(en.EntityID), dash(en.Country), change)
+				tx := "-"
+				if en.Tx != 0 {
+					tx = strconv.FormatInt(en.Tx, 10)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", en.TS.UTC().Format(time.RFC3339), en.Actor, en.Action, en.Entity, dash(en.EntityID), dash(en.Country), tx, change)
 			}
 			return out, nil
 		})

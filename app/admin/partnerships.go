@@ -192,15 +192,8 @@ func (c *Catalog) SetTerms(ctx context.Context, id string, from time.Time, given
 		return &catalog.FieldError{Field: "currency", Reason: "is required for a partnership's first terms version"}
 	}
 	t.EffectiveFrom = from
-	for i, tf := range TermsFields {
-		if given[tf.Name] {
-			if err := tf.Set(&t, values[i]); err != nil {
-				return &catalog.FieldError{Field: tf.Name, Reason: err.Error()}
-			}
-		}
-	}
-	if given["partner-may-create-links"] {
-		t.PartnerMayCreateLinks = mayCreate
+	if _, err := applyTermsFlags(&t, given, values, mayCreate); err != nil {
+		return err
 	}
 	if t.StartDate.IsZero() {
 		t.StartDate = t.EffectiveFrom

@@ -162,6 +162,11 @@ func (p Principal) CanReadReports() bool {
 	return false
 }
 
+// CanReadInsights: the cross-country results of partners (normalized
+// rates, ranks and bands for every country; counts and money only where
+// CanReadCountry). Partners and services never see them.
+func (p Principal) CanReadInsights() bool { return p.readsOrManages() }
+
 // CanSendConversions: server-to-server conversion capture.
 func (p Principal) CanSendConversions() bool {
 	return p.Role == RoleService || p.Role == RoleAdmin
@@ -172,7 +177,10 @@ func (p Principal) CanManageTokens() bool { return p.Role == RoleAdmin }
 
 // CanReadAudit: the audit log; a country manager's is limited to entries
 // filed under its countries (AuditFilter.Countries).
-func (p Principal) CanReadAudit() bool {
+func (p Principal) CanReadAudit() bool { return p.readsOrManages() }
+
+// readsOrManages: admin, finance, and a country manager of some country.
+func (p Principal) readsOrManages() bool {
 	switch p.Role {
 	case RoleAdmin, RoleFinance:
 		return true

@@ -71,6 +71,7 @@ func TestPermissions(t *testing.T) {
 		{"send conversions", Principal.CanSendConversions, [9]bool{T, F, F, F, F, F, T, F, F}},
 		{"manage tokens", Principal.CanManageTokens, [9]bool{T, F, F, F, F, F, F, F, F}},
 		{"read audit", Principal.CanReadAudit, [9]bool{T, T, F, F, F, T, F, F, F}},
+		{"read insights", Principal.CanReadInsights, [9]bool{T, T, F, F, F, T, F, F, F}},
 	}
 	for _, a := range actions {
 		for i, p := range principals {

@@ -34,6 +34,10 @@ type AuditEntry struct {
 	Country  string    `json:"country"`
 	Before   string    `json:"before"`
 	After    string    `json:"after"`
+	// Tx is the database transaction the entry was written in: the
+	// entries of one change that spans objects (a replication) share it.
+	// 0 for entries copied in bulk.
+	Tx int64 `json:"tx,omitempty"`
 }
 
 // AuditFilter selects audit entries; zero fields do not filter. From is
@@ -44,7 +48,8 @@ type AuditFilter struct {
 	EntityID  string
 	Actor     string
 	From, To  time.Time
-	Limit     int // default DefaultAuditLimit, at most MaxAuditLimit
+	Tx        int64 // the entries of one transaction
+	Limit     int   // default DefaultAuditLimit, at most MaxAuditLimit
 	Countries []string
 }
 
@@ -56,8 +61,10 @@ const (
 
 const (
 	auditColumns = `ts, id, actor, action, entity, entity_id, country, before, after`
-	selectAudit  = `SELECT ` + auditColumns + ` FROM audit_log`
-	insertAudit  = `INSERT INTO audit_log (` + auditColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	selectAudit  = `SELECT ` + auditColumns + `, coalesce(tx, 0) FROM audit_log`
+	// txid_current: the writing transaction's id, the same for every entry
+	// it writes (a bulk copy leaves tx NULL).
+	insertAudit = `INSERT INTO audit_log (` + auditColumns + `, tx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, txid_current())`
 )
 
 // Audit writes e on its own, giving it an id and the current time when
@@ -135,6 +142,9 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 		}
 		where = append(where, "ts < "+arg(to))
 	}
+	if f.Tx != 0 {
+		where = append(where, "tx = "+arg(f.Tx))
+	}
 	if f.Countries != nil {
 		where = append(where, "country = ANY("+arg(f.Countries)+")")
 	}
@@ -155,7 +165,7 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
 		var e AuditEntry
-		err := r.Scan(&e.TS, &e.ID, &e.Actor, &e.Action, &e.Entity, &e.EntityID, &e.Country, &e.Before, &e.After)
+		err := r.Scan(&e.TS, &e.ID, &e.Actor, &e.Action, &e.Entity, &e.EntityID, &e.Country, &e.Before, &e.After, &e.Tx)
 		e.TS = e.TS.UTC()
 		return e, err
 	})

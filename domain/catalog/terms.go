@@ -308,14 +308,7 @@ func (s *Store) setTerms(ctx context.Context, partnershipID string, t Terms, lat
 		return t, err
 	}
 	t.Partnership = partnershipID
-	t.Currency = strings.ToUpper(strings.TrimSpace(t.Currency))
-	t.Defaults()
-	t.EffectiveFrom = dateOf(t.EffectiveFrom)
-	t.StartDate = dateOf(t.StartDate)
-	if !t.EndDate.IsZero() {
-		t.EndDate = dateOf(t.EndDate)
-	}
-	if err := t.Validate(); err != nil {
+	if err := t.prepare(); err != nil {
 		return t, err
 	}
 
@@ -370,6 +363,20 @@ func (s *Store) setTerms(ctx context.Context, partnershipID string, t Terms, lat
 		return true, s.auditChange(ctx, tx, actor, ActionSetTerms, EntityPartnership, partnershipID, ps.Country, before, t)
 	})
 	return out, err
+}
+
+// prepare gives t its Defaults, upper-cases its currency, cuts its dates
+// to their UTC day and validates it: what a version is before it is
+// stored.
+func (t *Terms) prepare() error {
+	t.Currency = strings.ToUpper(strings.TrimSpace(t.Currency))
+	t.Defaults()
+	t.EffectiveFrom = dateOf(t.EffectiveFrom)
+	t.StartDate = dateOf(t.StartDate)
+	if !t.EndDate.IsZero() {
+		t.EndDate = dateOf(t.EndDate)
+	}
+	return t.Validate()
 }
 
 // checkDirections refuses money or targets for a direction the

@@ -302,20 +302,27 @@ func (s *Store) AddPartnership(ctx context.Context, ps Partnership, actor string
 		if partner.Status == StatusArchived {
 			return false, fieldErr("partner", "partner %q is archived", ps.Partner)
 		}
-		// One agreement per partner and country (the table's unique key): a
-		// second one would split the pair's clicks, attribution and
-		// statements between two ids. A change of terms is a new terms
-		// version of the existing partnership.
-		tag, err := tx.Exec(ctx, `INSERT INTO partnerships (`+partnershipColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-			ps.ID, ps.Partner, ps.Country, ps.Direction)
-		if err != nil {
+		if err := insertPartnership(ctx, tx, ps); err != nil {
 			return false, err
-		}
-		if tag.RowsAffected() == 0 {
-			return false, duplicatePartnership(ctx, tx, ps)
 		}
 		return true, s.auditChange(ctx, tx, actor, ActionCreate, EntityPartnership, ps.ID, ps.Country, nil, ps)
 	})
+}
+
+// insertPartnership stores ps in tx. One agreement per partner and
+// country (the table's unique key): a second one would split the pair's
+// clicks, attribution and statements between two ids. A change of terms
+// is a new terms version of the existing partnership.
+func insertPartnership(ctx context.Context, tx pgx.Tx, ps Partnership) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO partnerships (`+partnershipColumns+`) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		ps.ID, ps.Partner, ps.Country, ps.Direction)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return duplicatePartnership(ctx, tx, ps)
+	}
+	return nil
 }
 
 // duplicatePartnership says which key refused ps: its id, or its partner
@@ -475,27 +482,35 @@ func (s *Store) AddLink(ctx context.Context, l Link, actor string) (Link, error)
 		if err != nil {
 			return false, err
 		}
-		// The primary key decides who gets a code: a taken vanity code is
-		// ErrExists, a taken generated one is drawn again.
-		for range 10 {
-			if !vanity {
-				l.Code = NewCode()
-			}
-			tag, err := tx.Exec(ctx, `INSERT INTO links (`+linkColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO NOTHING`,
-				l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, pgdb.NullTime(l.ExpiresAt), l.CreatedBy)
-			if err != nil {
-				return false, err
-			}
-			if tag.RowsAffected() == 1 {
-				return true, s.auditChange(ctx, tx, actor, ActionCreate, EntityLink, l.Code, ps.Country, nil, l)
-			}
-			if vanity {
-				return false, fmt.Errorf("link %q: %w", l.Code, ErrExists)
-			}
+		if err := insertLink(ctx, tx, &l, vanity); err != nil {
+			return false, err
 		}
-		l.Code = ""
-		return false, fmt.Errorf("no free code after 10 tries")
+		return true, s.auditChange(ctx, tx, actor, ActionCreate, EntityLink, l.Code, ps.Country, nil, l)
 	})
+}
+
+// insertLink stores l in tx, with a generated code unless vanity. The
+// primary key decides who gets a code: a taken vanity code is ErrExists,
+// a taken generated one is drawn again.
+func insertLink(ctx context.Context, tx pgx.Tx, l *Link, vanity bool) error {
+	for range 10 {
+		if !vanity {
+			l.Code = NewCode()
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO links (`+linkColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO NOTHING`,
+			l.Code, l.Partnership, l.Partner, l.Direction, l.URL, l.Campaign, l.Status, pgdb.NullTime(l.ExpiresAt), l.CreatedBy)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		if vanity {
+			return fmt.Errorf("link %q: %w", l.Code, ErrExists)
+		}
+	}
+	l.Code = ""
+	return fmt.Errorf("no free code after 10 tries")
 }
 
 // LinkChange lists the fields to change; nil fields stay. The code,

@@ -55,6 +55,13 @@ func (s *Server) auditLog(c echo.Context) error {
 		}
 		f.Limit = min(n, catalog.MaxAuditLimit)
 	}
+	if v := c.QueryParam("tx"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return badRequest(c, "tx must be a positive integer (an entry's tx)")
+		}
+		f.Tx = n
+	}
 	es, err := s.cat.AuditLog(c.Request().Context(), f)
 	if err != nil {
 		return s.internal(c, "audit log", err)

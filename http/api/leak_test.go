@@ -206,7 +206,11 @@ type leakCall struct {
 	body         string
 	write        bool // run once per role (phase 1 only)
 	own          bool // a 200 must show each partnership the reader sees
-	want         func(r leakRole) []int
+	// crossing: a cross-country read, where a country manager may see
+	// other countries' partners (id, name) and country codes, and nothing
+	// else of theirs (docs/AUTH.md, "Across countries").
+	crossing bool
+	want     func(r leakRole) []int
 }
 
 func is(codes ...int) []int { return codes }
@@ -322,6 +326,32 @@ func leakCalls(le *leakEnv) []leakCall {
 			return is(403)
 		}
 	}
+	// Across countries: every reader of insights gets 200; partners and
+	// services 403; absent=true without country= is a country manager's.
+	insights := func(r leakRole) []int {
+		if r.name == "service" || r.partner != "" {
+			return is(403)
+		}
+		return is(200)
+	}
+	period := "from=" + day + "&to=" + day
+	for _, q := range []string{"", "&absent=true&country=FR", "&absent=true&country=DE", "&absent=false", "&format=csv", "&format=xlsx", "&min_clicks=1"} {
+		add(leakCall{route: "GET /v1/insights/partners", method: "GET", path: "/v1/insights/partners?" + period + q, want: insights, crossing: true})
+	}
+	add(leakCall{route: "GET /v1/insights/partners", method: "GET", path: "/v1/insights/partners?absent=true&" + period, crossing: true,
+		want: func(r leakRole) []int {
+			if r.country != "" {
+				return is(200)
+			}
+			return map[bool][]int{true: is(400), false: is(403)}[r.name == "admin" || r.name == "finance"]
+		}})
+	for _, ps := range leakData {
+		for _, q := range []string{"", "&format=csv", "&format=xlsx"} {
+			add(leakCall{route: "GET /v1/partners/:id/countries", method: "GET", path: "/v1/partners/" + ps.partner + "/countries?" + period + q, want: insights, crossing: true})
+		}
+	}
+	add(leakCall{route: "GET /v1/partners/:id/countries", method: "GET", path: "/v1/partners/nobody/countries", crossing: true,
+		want: func(r leakRole) []int { return map[bool][]int{true: is(404), false: is(403)}[insights(r)[0] == 200] }})
 	add(leakCall{route: "GET /v1/tokens", method: "GET", path: "/v1/tokens", want: admin(200)})
 	add(leakCall{route: "POST /v1/tokens", method: "POST", path: "/v1/tokens", body: `{"role":"finance","name":"made-by-leak"}`, write: true, want: admin(201)})
 	add(leakCall{route: "DELETE /v1/tokens/:id", method: "DELETE", path: "/v1/tokens/" + le.spare, write: true, want: admin(200)})
@@ -378,6 +408,31 @@ func leakCalls(le *leakEnv) []leakCall {
 			want: rule(201, 201, 422, 422)})
 		add(leakCall{route: "PATCH /v1/links/:code", method: "PATCH", path: "/v1/links/" + ps.link, body: `{"campaign":""}`, write: true,
 			want: rule(200, 200, 404, 403)})
+		add(leakCall{route: "PUT /v1/partnerships/:id/playbook", method: "PUT", path: "/v1/partnerships/" + ps.id + "/playbook", body: `{"note":"what worked ` + n + `"}`, write: true,
+			want: rule(200, 200, 404, 403)})
+		// Replication into the other country, refused after every check of
+		// who may (an unusable URL template): the refusals must not carry
+		// the source's terms or links. What a replication copies is
+		// TestReplicate's.
+		other := map[string]string{"DE": "FR", "FR": "DE"}[ps.country]
+		add(leakCall{route: "POST /v1/partners/:id/replicate", method: "POST", path: "/v1/partners/" + ps.partner + "/replicate", write: true,
+			body: `{"source_country":"` + ps.country + `","country":"` + other + `","url_template":"ftp://nowhere","terms":{"currency":"EUR"}}`,
+			want: func(r leakRole) []int {
+				switch {
+				case r.name == "admin", r.country == other:
+					return is(422)
+				}
+				return is(403)
+			}})
+		add(leakCall{route: "POST /v1/partners/:id/replicate", method: "POST", path: "/v1/partners/" + ps.partner + "/replicate", write: true,
+			body: `{"source_country":"` + other + `","country":"` + ps.country + `"}`,
+			want: func(r leakRole) []int {
+				switch {
+				case r.name == "admin", r.country == ps.country:
+					return is(404) // no partnership of the partner in the other country
+				}
+				return is(403)
+			}})
 		add(leakCall{route: "POST /v1/partners", method: "POST", path: "/v1/partners", write: true,
 			body: `{"id":"new-` + n + `-ROLE","name":"New partner"}`,
 			want: func(r leakRole) []int {
@@ -497,7 +552,12 @@ func TestLeaks(t *testing.T) {
 		var foreign []string
 		for _, ps := range leakData {
 			if !role.sees(ps) {
-				foreign = append(foreign, ps.marks()...)
+				marks := ps.marks()
+				if c.crossing && role.country != "" {
+					// Who runs where crosses; nothing else does.
+					marks = slices.DeleteFunc(marks, func(m string) bool { return m == ps.partner || m == ps.name })
+				}
+				foreign = append(foreign, marks...)
 			}
 		}
 		// What the caller sent and is echoed back (a refused reference,
@@ -505,6 +565,9 @@ func TestLeaks(t *testing.T) {
 		foreign = slices.DeleteFunc(foreign, func(m string) bool { return strings.Contains(path+" "+body, m) })
 		// A country code is a mark only where it names a foreign country.
 		for _, cc := range []string{"DE", "FR"} {
+			if c.crossing && role.country != "" {
+				break
+			}
 			if role.name == "service" || role.country != "" && role.country != cc || role.partner != "" && !strings.HasPrefix(partnerCountry(role.partner), cc) {
 				foreign = append(foreign, `"`+cc+`"`, ","+cc+",", ","+cc+"\n")
 			}

@@ -328,6 +328,11 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"TermsList", List[catalog.Terms]{}, true, nil},
 		{"LinkList", List[view.LinkView]{}, true, nil},
 		{"AuditList", List[AuditView]{}, true, nil},
+		{"Playbook", catalog.Playbook{}, true, nil},
+		{"PlaybookRequest", PlaybookRequest{}, false, nil},
+		{"Replicated", catalog.Replicated{}, true, nil},
+		{"Origin", catalog.Origin{}, true, nil},
+		{"ReplicateRequest", ReplicateRequest{}, false, nil},
 		{"TokenList", List[auth.Token]{}, true, nil},
 		// Requests: the server drops status and version from a new
 		// partner, version from a new partnership, and sets the terms'

@@ -49,7 +49,16 @@ func (s *Server) getReport(c echo.Context) error {
 	case err != nil:
 		return s.internal(c, "report "+name, err)
 	}
-	file := "xpromo-" + name + "-" + par.From.Format(time.DateOnly) + "-" + par.To.Format(time.DateOnly) + "." + format
+	return s.serveTable(c, t, "xpromo-"+name+"-"+par.From.Format(time.DateOnly)+"-"+par.To.Format(time.DateOnly), format)
+}
+
+// serveTable answers t in format (JSON by default, CSV, XLSX), a file
+// named file plus the format's extension for the last two.
+func (s *Server) serveTable(c echo.Context, t *reports.Table, file, format string) error {
+	if format == "" {
+		format = reports.FormatJSON
+	}
+	file += "." + format
 	switch format {
 	case reports.FormatCSV:
 		c.Response().Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
@@ -57,7 +66,7 @@ func (s *Server) getReport(c echo.Context) error {
 		c.Response().WriteHeader(http.StatusOK)
 		return t.Write(c.Response(), reports.FormatCSV)
 	case reports.FormatXLSX:
-		return s.blob(c, http.StatusOK, reports.ContentTypeXLSX, file, "report "+name,
+		return s.blob(c, http.StatusOK, reports.ContentTypeXLSX, file, t.Report,
 			func(w io.Writer) error { return t.Write(w, reports.FormatXLSX) })
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)

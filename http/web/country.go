@@ -335,6 +335,9 @@ type partnershipData struct {
 	TermsForm map[string]string
 	Latest    *catalog.Terms
 	Status    []statusButton
+	// Playbook: the partnership's note for the other countries' managers
+	// (nil for readers who do not see them).
+	Playbook *playbookState
 }
 
 // Breakdown dimensions the partnership page shows (by day is the chart).
@@ -420,6 +423,9 @@ func (s *Server) partnershipPage(q *req, id string) (*page, error) {
 		d.CanLink = q.p.CanCreateLink(ps.Country, ps.Partner, d.Terms != nil && d.Terms.PartnerMayCreateLinks)
 	} else {
 		d.CanLink = q.p.CanCreateLink(ps.Country, ps.Partner, false)
+	}
+	if d.Playbook, err = s.partnershipPlaybook(q, ps); err != nil {
+		return nil, err
 	}
 	d.Series = trend(par, series, "series", "Clicks and new users per day", nil, "clicks", "new_users")
 	for _, r := range rowMaps(tot) {

@@ -345,6 +345,28 @@ func patchTerms(versions []catalog.Terms, f url.Values, now time.Time) (catalog.
 	return t, nil
 }
 
+// writablePartnership is partnership id if q's reader may change it;
+// otherwise ok is false and err is the page that says why (403 for a
+// role or country the reader may not change, 404 for one it may not see)
+// or the failure to load the catalog.
+func (s *Server) writablePartnership(q *req, id, op string) (ps catalog.Partnership, ok bool, err error) {
+	if !q.p.WritesPartnerships() {
+		return ps, false, s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change partnerships.")
+	}
+	full, err := s.cfg.Catalog.Load(q.r.Context())
+	if err != nil {
+		return ps, false, s.fail(q, fmt.Errorf("%s: %w", op, err))
+	}
+	ps, ok = access.Visible(q.p, full).Partnerships[id]
+	if !ok || catalog.ValidID("id", id) != nil {
+		return ps, false, s.errorPage(q.c, q, http.StatusNotFound, "Partnership not found.")
+	}
+	if !q.p.CanWritePartnership(ps.Country) {
+		return ps, false, s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change this partnership.")
+	}
+	return ps, true, nil
+}
+
 // newTerms is PATCH /v1/partnerships/ID/terms from a form: the terms form
 // (a new version from the latest with the main fields changed) and the
 // status buttons (pause, resume, archive: a new version with that status
@@ -352,21 +374,11 @@ func patchTerms(versions []catalog.Terms, f url.Values, now time.Time) (catalog.
 func (s *Server) newTerms(q *req, id string) error {
 	form := formID(q, formNewTerms, formPSStatus)
 	what := "The terms were not changed"
-	if !q.p.WritesPartnerships() {
-		return s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change partnerships.")
+	ps, ok, err := s.writablePartnership(q, id, "new terms")
+	if !ok {
+		return err
 	}
 	ctx := q.r.Context()
-	full, err := s.cfg.Catalog.Load(ctx)
-	if err != nil {
-		return s.fail(q, fmt.Errorf("new terms: %w", err))
-	}
-	ps, ok := access.Visible(q.p, full).Partnerships[id]
-	if !ok || catalog.ValidID("id", id) != nil {
-		return s.errorPage(q.c, q, http.StatusNotFound, "Partnership not found.")
-	}
-	if !q.p.CanWritePartnership(ps.Country) {
-		return s.errorPage(q.c, q, http.StatusForbidden, "Your role may not change this partnership.")
-	}
 	back := backURL(q, "/app/partnerships/"+id)
 	versions, err := s.cfg.Catalog.TermsVersions(ctx, ps.ID)
 	if err != nil {

@@ -39,7 +39,7 @@ type Table struct {
 // data cells (the table then has an extra, unnamed column).
 func (t *Table) Extras() bool {
 	for _, r := range t.Rows {
-		if r.Partnership != "" || r.CopyURL != "" || r.QR != "" || r.Revoke != "" || len(r.Status) > 0 {
+		if r.Partnership != "" || r.Partner != "" || r.CopyURL != "" || r.QR != "" || r.Revoke != "" || len(r.Status) > 0 {
 			return true
 		}
 	}
@@ -61,6 +61,7 @@ type Row struct {
 	Cells []Cell
 	// Optional per-row extras, rendered after the data cells.
 	Partnership string // link to the partnership page
+	Partner     string // link to the partner's results across countries
 	CopyURL     string // copy-to-clipboard button (a tracking URL)
 	QR          string // QR image src
 	Revoke      string // token id with a revoke form
@@ -86,6 +87,7 @@ type Cell struct {
 	Raw  string
 	Text string
 	Num  bool
+	Href string // the shown text links there ("" for none)
 }
 
 // Cell returns the raw value of column col, "" when there is none.
@@ -212,10 +214,12 @@ func (f formatter) format(name, kind string, v any) string {
 		return f.loc.Decimal(x, 2)
 	case float64:
 		switch {
-		case strings.HasSuffix(name, "_change"):
+		case strings.HasSuffix(name, "_change"), name == "trend":
 			return f.loc.Change(x)
-		case name == "user_ratio":
+		case name == "user_ratio", name == "balance_ratio":
 			return f.loc.Float(x)
+		case strings.HasSuffix(name, "_per_1k_clicks"):
+			return f.loc.Decimal(decimal.NewFromFloat(x), 1)
 		}
 		return f.loc.Percent(x)
 	case time.Time:

@@ -348,6 +348,10 @@ func (s *Server) buildPage(q *req, seg []string) (*page, error) {
 		return s.statementsPage(q)
 	case len(seg) == 1 && seg[0] == "admin":
 		return s.adminPage(q)
+	case len(seg) == 1 && seg[0] == "elsewhere":
+		return s.elsewherePage(q)
+	case len(seg) == 2 && seg[0] == "elsewhere":
+		return s.partnerCountriesPage(q, seg[1])
 	}
 	return nil, notFound("Page")
 }
@@ -376,6 +380,10 @@ func (s *Server) post(q *req, p string) error {
 		return s.newTerms(q, seg[1])
 	case len(seg) == 3 && seg[0] == "links" && seg[2] == "status":
 		return s.linkStatus(q, seg[1])
+	case len(seg) == 3 && seg[0] == "partnerships" && seg[2] == "playbook":
+		return s.setPlaybook(q, seg[1])
+	case len(seg) == 3 && seg[0] == "elsewhere" && seg[2] == "replicate":
+		return s.replicate(q, seg[1])
 	}
 	return s.errorPage(q.c, q, http.StatusNotFound, "Page not found.")
 }
@@ -449,6 +457,9 @@ func nav(p access.Principal, current string) []navItem {
 		add("/app/statements", "Statements")
 	case access.RolePartner:
 		add("/app/partner", "My partnership")
+	}
+	if p.CanReadInsights() {
+		add(elsewherePath, "What works elsewhere")
 	}
 	add("/app/account", "Account")
 	return out

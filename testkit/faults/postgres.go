@@ -44,14 +44,18 @@ func postgresStopped(t testing.TB, e *Env, f Form) string {
 	for _, read := range []struct {
 		path string
 		want int
+		says string // in the body
 	}{
-		{"/v1/reports/partnerships", http.StatusOK},
-		{"/v1/links/demo", http.StatusServiceUnavailable},
-		{"/v1/audit", http.StatusServiceUnavailable},
+		{"/v1/reports/partnerships", http.StatusOK, ""},
+		// Served from the trackers' copy, without the notes kept only in
+		// PostgreSQL, and saying so.
+		{"/v1/insights/partners", http.StatusOK, "playbook notes and origins are left out"},
+		{"/v1/links/demo", http.StatusServiceUnavailable, ""},
+		{"/v1/audit", http.StatusServiceUnavailable, ""},
 	} {
 		r := e.api(t, "GET", read.path, "")
-		if r.code != read.want || (r.code == http.StatusServiceUnavailable && r.hdr.Get("Retry-After") == "") {
-			t.Errorf("GET %s with PostgreSQL down: %d Retry-After %q %.200s; want %d", read.path, r.code, r.hdr.Get("Retry-After"), r.body, read.want)
+		if r.code != read.want || (r.code == http.StatusServiceUnavailable && r.hdr.Get("Retry-After") == "") || !strings.Contains(string(r.body), read.says) {
+			t.Errorf("GET %s with PostgreSQL down: %d Retry-After %q %.200s; want %d saying %q", read.path, r.code, r.hdr.Get("Retry-After"), r.body, read.want, read.says)
 		}
 		notes = append(notes, fmt.Sprintf("GET %s %d", strings.TrimPrefix(read.path, "/v1"), r.code))
 	}
