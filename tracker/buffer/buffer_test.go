@@ -382,7 +382,10 @@ func TestRedisLostDataIsResentFromTheWindow(t *testing.T) {
 	defer rdb.Close()
 	check := srv.Client()
 	defer check.Close()
-	b := open(t, rdb, Config{Dir: t.TempDir(), Timeout: 200 * time.Millisecond, GuardEvery: 20 * time.Millisecond})
+	// At most 50 hits a group: 200 make 4 groups or more, so taking the
+	// first leaves some to lose (200 submitted at once could otherwise all
+	// share one group, and nothing would be left to re-send).
+	b := open(t, rdb, Config{Dir: t.TempDir(), Timeout: 200 * time.Millisecond, GuardEvery: 20 * time.Millisecond, MaxGroup: 50})
 	before := makeHits(200, 0)
 	submitAll(t, b, before)
 	// The ingester took the first group: deleted from the stream, so the
@@ -404,6 +407,9 @@ func TestRedisLostDataIsResentFromTheWindow(t *testing.T) {
 		delete(takenIDs, id)
 	}
 	taken := len(takenIDs)
+	if taken == 0 || taken >= len(before) {
+		t.Fatalf("the first group held %d of %d hits: want some taken and some left to lose", taken, len(before))
+	}
 	wasTaken := func(id string) bool { _, ok := takenIDs[id]; return ok }
 
 	srv.Kill()
