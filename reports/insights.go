@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
 	"github.com/xpromo/xpromo/domain/vocab"
+	"github.com/xpromo/xpromo/lib/pgdb"
 )
 
 // Cross-country results: how a partner does in each country where it has
@@ -46,6 +48,69 @@ const DefaultMinClicks = 100
 // DefaultCrossDays is the period the cross-country results cover when
 // none is given: the 90 days before today.
 const DefaultCrossDays = 90
+
+// NewCross is what reader reads at now by default: the DefaultCrossDays
+// before today (UTC), DefaultMinClicks.
+func NewCross(reader access.Principal, now time.Time) Cross {
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	return Cross{Reader: reader, Now: now, From: today.AddDate(0, 0, -DefaultCrossDays), To: today.AddDate(0, 0, -1)}
+}
+
+// ReadCross is NewCross changed by a request's from, to (YYYY-MM-DD) and
+// min_clicks (a positive integer), as the API and the dashboard take
+// them. Mistakes are a *ParamError.
+func ReadCross(reader access.Principal, now time.Time, q url.Values) (Cross, error) {
+	c := NewCross(reader, now)
+	par := Params{From: c.From, To: c.To}
+	if err := par.ReadDates(q); err != nil {
+		return c, &ParamError{err.Error()}
+	}
+	c.From, c.To = par.From, par.To
+	if v := q.Get("min_clicks"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return c, &ParamError{"min_clicks must be a positive integer"}
+		}
+		c.MinClicks = n
+	}
+	if err := c.Validate(); err != nil {
+		return c, &ParamError{err.Error()}
+	}
+	return c, nil
+}
+
+// ReadNotes gives c the playbooks and origins kept in store. They live in
+// PostgreSQL only: while it is down c goes without them and says so
+// (Missing), as reports go on from the trackers' copy of the catalog.
+func (c *Cross) ReadNotes(ctx context.Context, store *catalog.Store) error {
+	var err error
+	if c.Playbooks, err = store.Playbooks(ctx); err == nil {
+		c.Origins, err = store.Origins(ctx)
+	}
+	if pgdb.Unavailable(err) {
+		c.Playbooks, c.Origins = nil, nil
+		c.Missing = "playbook notes and origins are left out: the catalog database is unavailable"
+		return nil
+	}
+	return err
+}
+
+// Listed reports whether partner is in the cross-country results p may
+// read: a partner with a partnership somewhere is; one without is a
+// directory entry, listed only to whom access.Visible shows it.
+func Listed(p access.Principal, snap *catalog.Snapshot, partner string) bool {
+	if _, ok := snap.Partners[partner]; !ok {
+		return false
+	}
+	for _, ps := range snap.Partnerships {
+		if ps.Partner == partner {
+			return true
+		}
+	}
+	_, ok := access.Visible(p, snap).Partners[partner]
+	return ok
+}
 
 // Validate checks c.
 func (c Cross) Validate() error {
@@ -229,7 +294,9 @@ func PartnerCountries(ctx context.Context, env *Env, c Cross, partner string) (*
 	for _, r := range list {
 		t.Rows = append(t.Rows, c.row(r))
 	}
-	t.Notes = crossNotes(c)
+	t.Notes = append(crossNotes(c),
+		"rank: among the partner's countries by new users per 1,000 clicks; revenue_rank: by revenue received",
+		"counts, money and the partnership's id are shown for your own countries only (docs/AUTH.md, \"Across countries\")")
 	return t, nil
 }
 
@@ -286,16 +353,16 @@ func yesNo(b bool) string {
 	return "no"
 }
 
+// crossNotes are the notes of both tables: what is missing, the period
+// and the figures' definitions.
 func crossNotes(c Cross) []string {
-	var first []string
+	var notes []string
 	if c.Missing != "" {
-		first = []string{c.Missing}
+		notes = append(notes, c.Missing)
 	}
-	return append(first,
+	return append(notes,
 		fmt.Sprintf("period %s to %s (each country's own days), trend against the %d days before", day(c.From), day(c.To), int(c.To.Sub(c.From).Hours()/24)+1),
 		"new_users_per_1k_clicks: new users of both directions per 1,000 clicks of both; share_of_country_new_users: this partnership's inbound new users among all partnerships' in its country; balance_ratio: new users received / given; trend: (new users - earlier) / earlier",
-		"rank: among the partner's countries by new users per 1,000 clicks; revenue_rank: by revenue received",
-		"counts, money and the partnership's id are shown for your own countries only (docs/AUTH.md, \"Across countries\")",
 	)
 }
 
@@ -409,8 +476,7 @@ func PartnerInsights(ctx context.Context, env *Env, c Cross, absentFrom []string
 	for _, r := range rows {
 		t.Rows = append(t.Rows, r.row)
 	}
-	notes := crossNotes(c)
-	t.Notes = append(notes[:len(notes)-2:len(notes)-2], fmt.Sprintf("best and median over the countries with at least %d clicks in the period", minClicks))
+	t.Notes = append(crossNotes(c), fmt.Sprintf("best and median over the countries with at least %d clicks in the period", minClicks))
 	return t, nil
 }
 

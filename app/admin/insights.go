@@ -34,9 +34,8 @@ type InsightsQuery struct {
 // countries of AbsentFrom (nil when none is given), or says which flag is
 // wrong. The reader, playbooks and origins are set when it runs.
 func (q *InsightsQuery) Cross(now time.Time) (reports.Cross, []string, error) {
-	now = now.UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	c := reports.Cross{Now: now, From: today.AddDate(0, 0, -reports.DefaultCrossDays), To: today.AddDate(0, 0, -1), MinClicks: q.MinClicks}
+	c := reports.NewCross(access.Principal{}, now) // the reader is set when it runs
+	c.MinClicks = q.MinClicks
 	for _, d := range []struct {
 		name, v string
 		dst     *time.Time
@@ -107,10 +106,7 @@ func (e *Env) crossTable(ctx context.Context, c reports.Cross, format string, ru
 			return err
 		}
 		c.Reader = access.Principal{Role: access.RoleAdmin, Name: e.Actor}
-		if c.Playbooks, err = store.Playbooks(ctx); err != nil {
-			return err
-		}
-		if c.Origins, err = store.Origins(ctx); err != nil {
+		if err := c.ReadNotes(ctx, store); err != nil {
 			return err
 		}
 		t, err := run(env, c)
@@ -220,11 +216,10 @@ func termsJSONName(flag string) string { return strings.ReplaceAll(flag, "-", "_
 // SetPlaybook sets the playbook note of partnership id ("" removes it)
 // and says what changed.
 func (c *Catalog) SetPlaybook(ctx context.Context, id, note string) error {
-	all, err := c.store.Playbooks(ctx)
+	before, had, err := c.store.PlaybookOf(ctx, id)
 	if err != nil {
 		return err
 	}
-	before, had := all[id]
 	pb, err := c.store.SetPlaybook(ctx, id, note, 0, c.Actor)
 	if err != nil {
 		return err

@@ -109,6 +109,25 @@ func scanPlaybook(r pgx.CollectableRow) (Playbook, error) {
 	return p, err
 }
 
+// PlaybookOf returns partnership id's note; ok is false when it has none.
+func (s *Store) PlaybookOf(ctx context.Context, id string) (Playbook, bool, error) {
+	if !storable(id) {
+		return Playbook{}, false, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+playbookColumns+` FROM playbooks WHERE partnership = $1`, id)
+	if err != nil {
+		return Playbook{}, false, fmt.Errorf("playbook of %s: %w", id, err)
+	}
+	pb, err := pgx.CollectExactlyOneRow(rows, scanPlaybook)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pb, false, nil
+	}
+	if err != nil {
+		return pb, false, fmt.Errorf("playbook of %s: %w", id, err)
+	}
+	return pb, true, nil
+}
+
 // Playbooks returns every note, by partnership.
 func (s *Store) Playbooks(ctx context.Context) (map[string]Playbook, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+playbookColumns+` FROM playbooks`)

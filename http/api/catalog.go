@@ -464,25 +464,15 @@ func (s *Server) patchTerms(c echo.Context) error {
 	if err != nil {
 		return s.internal(c, "patch terms", err)
 	}
-	merged := map[string]json.RawMessage{}
+	var base *catalog.Terms
 	if n := len(versions); n > 0 {
-		b, _ := json.Marshal(versions[n-1])
-		if err := json.Unmarshal(b, &merged); err != nil {
-			return s.internal(c, "patch terms", err)
-		}
-		delete(merged, "end_date") // kept only if the patch or the version sets it
-		if !versions[n-1].EndDate.IsZero() {
-			merged["end_date"], _ = json.Marshal(versions[n-1].EndDate.Format(time.DateOnly))
-		}
+		base = &versions[n-1]
 	}
 	if _, ok := patch["effective_from"]; !ok {
 		patch["effective_from"], _ = json.Marshal(s.Now().UTC().Format(time.DateOnly))
 	}
-	for k, v := range patch {
-		merged[k] = v
-	}
-	var t catalog.Terms
-	if field, reason := decodeMap(merged, &t, termsDates); reason != "" {
+	t, field, reason := patchedTerms(base, patch)
+	if reason != "" {
 		return invalid(c, field, reason)
 	}
 	s.defaultTermDates(&t)
@@ -496,6 +486,27 @@ func (s *Server) patchTerms(c echo.Context) error {
 	}
 	s.logChange(c, p, "terms changed", ps.ID)
 	return c.JSON(http.StatusCreated, got)
+}
+
+// patchedTerms is base (nil: none) with the fields of patch, in the
+// JSON of PUT /partnerships/:id/terms, set over it. base's end date is
+// kept only when it has one. reason is "" on success; field names the
+// bad field.
+func patchedTerms(base *catalog.Terms, patch map[string]json.RawMessage) (t catalog.Terms, field, reason string) {
+	merged := map[string]json.RawMessage{}
+	if base != nil {
+		b, _ := json.Marshal(base)
+		_ = json.Unmarshal(b, &merged) // the JSON of a Terms: an object
+		delete(merged, "end_date")     // kept only if the patch or the version sets it
+		if !base.EndDate.IsZero() {
+			merged["end_date"], _ = json.Marshal(base.EndDate.Format(time.DateOnly))
+		}
+	}
+	for k, v := range patch {
+		merged[k] = v
+	}
+	field, reason = decodeMap(merged, &t, termsDates)
+	return t, field, reason
 }
 
 // setTerms is SetTerms, made from the latest version the caller named in

@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,7 +13,6 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
-	"github.com/xpromo/xpromo/lib/pgdb"
 	"github.com/xpromo/xpromo/reports"
 )
 
@@ -22,32 +23,16 @@ import (
 // country (POST /partners/:id/replicate). What of another country a
 // reader sees is decided by reports.Cross, once.
 
-// crossRequest reads the period (from, to; default the DefaultCrossDays
-// before today) and min_clicks of a cross-country read, and loads what it
-// needs: the whole catalog, playbooks and origins. It answers the error
-// itself when ok is false.
+// crossRequest reads the period and min_clicks of a cross-country read
+// (reports.ReadCross) and loads what it needs: the whole catalog,
+// playbooks and origins. It answers the error itself when ok is false.
 func (s *Server) crossRequest(c echo.Context) (cr reports.Cross, env *reports.Env, format string, ok bool, err error) {
 	p, ok, err := caller(c, access.Principal.CanReadInsights)
 	if !ok {
 		return cr, nil, "", false, err
 	}
-	now := s.Now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	cr = reports.Cross{Reader: p, Now: now, From: today.AddDate(0, 0, -reports.DefaultCrossDays), To: today.AddDate(0, 0, -1)}
-	par := reports.Params{From: cr.From, To: cr.To}
 	q := c.QueryParams()
-	if err := par.ReadDates(q); err != nil {
-		return cr, nil, "", false, badRequest(c, err.Error())
-	}
-	cr.From, cr.To = par.From, par.To
-	if v := q.Get("min_clicks"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 {
-			return cr, nil, "", false, badRequest(c, "min_clicks must be a positive integer")
-		}
-		cr.MinClicks = n
-	}
-	if err := cr.Validate(); err != nil {
+	if cr, err = reports.ReadCross(p, s.Now(), q); err != nil {
 		return cr, nil, "", false, badRequest(c, err.Error())
 	}
 	format = q.Get("format")
@@ -61,20 +46,14 @@ func (s *Server) crossRequest(c echo.Context) (cr reports.Cross, env *reports.En
 	if err == nil {
 		env, err = s.Zones.Env(ctx, s.events, snap)
 	}
+	if err == nil {
+		err = cr.ReadNotes(ctx, s.cat)
+	}
 	if err != nil {
 		return cr, nil, "", false, s.internal(c, "cross-country results", err)
 	}
-	// Notes and origins live in PostgreSQL only: while it is down the
-	// results are served without them, as reports are, and say so.
-	if cr.Playbooks, err = s.cat.Playbooks(ctx); err == nil {
-		cr.Origins, err = s.cat.Origins(ctx)
-	}
-	switch {
-	case pgdb.Unavailable(err):
-		s.log.Warn("api: cross-country results without playbooks and origins: the catalog database is unavailable", "err", err)
-		cr.Missing = "playbook notes and origins are left out: the catalog database is unavailable"
-	case err != nil:
-		return cr, nil, "", false, s.internal(c, "cross-country results", err)
+	if cr.Missing != "" {
+		s.log.Warn("api: cross-country results: " + cr.Missing)
 	}
 	return cr, env, format, true, nil
 }
@@ -86,7 +65,7 @@ func (s *Server) partnerCountries(c echo.Context) error {
 		return err
 	}
 	id := c.Param("id")
-	if _, found := env.Catalog.Partners[id]; !found || !s.runsOrVisible(cr.Reader, env.Catalog, id) {
+	if !reports.Listed(cr.Reader, env.Catalog, id) {
 		return notFound(c, "partner")
 	}
 	t, err := reports.PartnerCountries(c.Request().Context(), env, cr, id)
@@ -94,19 +73,6 @@ func (s *Server) partnerCountries(c echo.Context) error {
 		return s.internal(c, "partner countries", err)
 	}
 	return s.serveTable(c, t, "xpromo-partner-"+id+"-countries-"+cr.From.Format(time.DateOnly)+"-"+cr.To.Format(time.DateOnly), format)
-}
-
-// runsOrVisible: a partner with a partnership somewhere is in the
-// cross-country results; one without is a directory entry, shown only to
-// whom Visible shows it.
-func (s *Server) runsOrVisible(p access.Principal, snap *catalog.Snapshot, partner string) bool {
-	for _, ps := range snap.Partnerships {
-		if ps.Partner == partner {
-			return true
-		}
-	}
-	_, ok := access.Visible(p, snap).Partners[partner]
-	return ok
 }
 
 // partnerInsights serves GET /insights/partners: ?absent=true keeps the
@@ -216,26 +182,12 @@ func (s *Server) replicate(c echo.Context) error {
 		if len(patch) == 0 {
 			return nil, nil
 		}
-		merged := map[string]json.RawMessage{}
-		b, _ := json.Marshal(t)
-		if err := json.Unmarshal(b, &merged); err != nil {
-			return nil, err
-		}
-		delete(merged, "end_date")
-		if !t.EndDate.IsZero() {
-			merged["end_date"], _ = json.Marshal(t.EndDate.Format(time.DateOnly))
-		}
-		var set []string
-		for k, v := range patch {
-			merged[k] = v
-			set = append(set, k)
-		}
-		var out catalog.Terms
-		if field, reason := decodeMap(merged, &out, termsDates); reason != "" {
+		out, field, reason := patchedTerms(t, patch)
+		if reason != "" {
 			return nil, &catalog.FieldError{Field: "terms." + field, Reason: reason}
 		}
 		*t = out
-		return set, nil
+		return slices.Collect(maps.Keys(patch)), nil
 	}
 	ctx := c.Request().Context()
 	partner := c.Param("id")
@@ -248,7 +200,7 @@ func (s *Server) replicate(c echo.Context) error {
 		if err != nil {
 			return s.internal(c, "replicate partnership", err)
 		}
-		if _, ok := snap.Partners[partner]; !ok || !s.runsOrVisible(p, snap, partner) {
+		if !reports.Listed(p, snap, partner) {
 			return notFound(c, "partner")
 		}
 		return notFound(c, "partnership of partner "+strconv.Quote(partner)+" in "+req.SourceCountry)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -224,6 +225,27 @@ func TestReplicate(t *testing.T) {
 	// Again into AT: the pair exists.
 	must("POST", "/v1/partners/dora/replicate", "admin", `{"source_country":"DE","country":"AT","id":"dora-at-2"}`, 409)
 
+	// The request docs/API.md prints, as it prints it.
+	doc, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(doc), "### `POST /v1/partners/:id/replicate`")
+	_, after, _ = strings.Cut(after, "```json\n")
+	example, _, _ := strings.Cut(after, "```")
+	var fr catalog.Replicated
+	if err := json.Unmarshal([]byte(must("POST", "/v1/partners/dora/replicate", "admin", example, 201)), &fr); err != nil {
+		t.Fatal(err)
+	}
+	frURLs := map[string]string{}
+	for _, l := range fr.Links {
+		frURLs[l.Direction] = l.URL
+	}
+	if fr.Partnership.ID != "dora-fr" || fr.Terms.Currency != "EUR" || fr.Terms.InboundCPA.String() != "4" || day(fr.Terms.EffectiveFrom) != "2027-01-01" ||
+		frURLs["inbound"] != "https://www.example.com/fr/welcome?utm_campaign=" || frURLs["outbound"] != "https://dora.example/fr/de/fruehling?x=1" {
+		t.Errorf("the API.md example made %+v, links %v", fr, frURLs)
+	}
+
 	// FR's manager replicates emil from DE without reading DE: the money
 	// and the URLs must be FR's own.
 	blind := `{"source_country":"DE","country":"FR"}`
@@ -255,6 +277,8 @@ func TestReplicate(t *testing.T) {
 		t.Errorf("blind replication: %+v", b)
 	}
 }
+
+func day(t time.Time) string { return t.Format(time.DateOnly) }
 
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)

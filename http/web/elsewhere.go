@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,45 +48,31 @@ type elsewhereData struct {
 	Replicate *replicateOpts
 }
 
-// crossRead reads the period (from, to: default the DefaultCrossDays
-// before today, UTC) and min_clicks as the API's cross-country reads do,
-// and loads what reports.Cross needs: an Env on the whole catalog (not
-// the reader's part: the rates of other countries come from their data),
-// the playbooks and the origins. Readers without CanReadInsights get 404,
-// as on the other pages a role does not read.
+// crossRead reads the period and min_clicks as the API's cross-country
+// reads do (reports.ReadCross), and loads what reports.Cross needs: an
+// Env on the whole catalog (not the reader's part: the rates of other
+// countries come from their data), the playbooks and the origins.
+// Readers without CanReadInsights get 404, as on the other pages a role
+// does not read.
 func (s *Server) crossRead(q *req) (reports.Cross, *reports.Env, *elsewhereData, error) {
 	if !q.p.CanReadInsights() {
 		return reports.Cross{}, nil, nil, notFound("Page")
 	}
-	now := s.cfg.Now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	cr := reports.Cross{Reader: q.p, Now: now, From: today.AddDate(0, 0, -reports.DefaultCrossDays), To: today.AddDate(0, 0, -1)}
-	par := reports.Params{From: cr.From, To: cr.To}
 	qv := q.r.URL.Query()
-	if err := par.ReadDates(qv); err != nil {
+	cr, err := reports.ReadCross(q.p, s.cfg.Now(), qv)
+	if err != nil {
 		return cr, nil, nil, badRequest(err.Error())
 	}
-	cr.From, cr.To = par.From, par.To
 	d := &elsewhereData{Default: reports.DefaultMinClicks}
-	if v := qv.Get("min_clicks"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 {
-			return cr, nil, nil, badRequest("min_clicks must be a positive integer")
-		}
-		cr.MinClicks, d.MinClicks = n, v
-	}
-	if err := cr.Validate(); err != nil {
-		return cr, nil, nil, badRequest(err.Error())
+	if cr.MinClicks != 0 {
+		d.MinClicks = qv.Get("min_clicks")
 	}
 	d.From, d.To = cr.From.Format(time.DateOnly), cr.To.Format(time.DateOnly)
 	d.LinkQuery = template.URL(url.Values{"from": {d.From}, "to": {d.To}}.Encode()) // from url.Values.Encode: safe in a query
 	ctx := q.r.Context()
 	env, err := s.reportEnv(ctx)
 	if err == nil {
-		cr.Playbooks, err = s.cfg.Catalog.Playbooks(ctx)
-	}
-	if err == nil {
-		cr.Origins, err = s.cfg.Catalog.Origins(ctx)
+		err = cr.ReadNotes(ctx, s.cfg.Catalog)
 	}
 	if err != nil {
 		return cr, nil, nil, fmt.Errorf("cross-country results: %w", err)
@@ -175,19 +160,6 @@ func (s *Server) elsewherePage(q *req) (*page, error) {
 	return &page{Title: "What works elsewhere", Template: "elsewhere", Tables: []*Table{tb}, Data: d}, nil
 }
 
-// partnerRuns: a partner with a partnership somewhere is in the
-// cross-country results; one without is a directory entry, shown only to
-// whom access.Visible shows it (the API's rule for /partners/ID/countries).
-func partnerRuns(p access.Principal, snap *catalog.Snapshot, partner string) bool {
-	for _, ps := range snap.Partnerships {
-		if ps.Partner == partner {
-			return true
-		}
-	}
-	_, ok := access.Visible(p, snap).Partners[partner]
-	return ok
-}
-
 // partnerCountriesPage is one partner's results across countries
 // (reports.PartnerCountries): rates, ranks and notes for every country,
 // counts, money and the partnership (linked) for the reader's own.
@@ -196,10 +168,10 @@ func (s *Server) partnerCountriesPage(q *req, id string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, ok := env.Catalog.Partners[id]
-	if catalog.ValidID("id", id) != nil || !ok || !partnerRuns(q.p, env.Catalog, id) {
+	if !reports.Listed(q.p, env.Catalog, id) {
 		return nil, notFound("Partner")
 	}
+	pt := env.Catalog.Partners[id]
 	d.Partner = pt
 	t, err := reports.PartnerCountries(q.r.Context(), env, cr, id)
 	if err != nil {
@@ -253,12 +225,12 @@ func (s *Server) partnershipPlaybook(q *req, ps catalog.Partnership) (*playbookS
 	if !q.p.CanReadInsights() {
 		return nil, nil
 	}
-	all, err := s.cfg.Catalog.Playbooks(q.r.Context())
+	pb, ok, err := s.cfg.Catalog.PlaybookOf(q.r.Context(), ps.ID)
 	if err != nil {
 		return nil, fmt.Errorf("partnership page: %w", err)
 	}
 	st := &playbookState{CanEdit: q.p.WritesPartnerships() && q.p.CanWritePartnership(ps.Country)}
-	if pb, ok := all[ps.ID]; ok {
+	if ok {
 		st.Note, st.Version = &pb, pb.Version
 	}
 	return st, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xpromo/xpromo/domain/access"
 	"github.com/xpromo/xpromo/domain/catalog"
+	"github.com/xpromo/xpromo/reports"
 )
 
 // "Replicate into my country" (form#replicate on a partner's countries
@@ -102,22 +103,22 @@ func (s *Server) replicate(q *req, partner string) error {
 		return set, nil
 	}
 	ctx := q.r.Context()
-	snap, err := s.cfg.Catalog.Load(ctx)
+	src, found, err := s.cfg.Catalog.PartnershipOf(ctx, partner, source)
 	if err != nil {
 		return s.fail(q, fmt.Errorf("replicate: %w", err))
 	}
-	for _, ps := range snap.Partnerships {
-		if ps.Partner == partner && ps.Country == source {
-			r.Source = ps.ID
+	if !found {
+		snap, err := s.cfg.Catalog.Load(ctx)
+		if err != nil {
+			return s.fail(q, fmt.Errorf("replicate: %w", err))
 		}
-	}
-	if r.Source == "" {
-		if _, ok := snap.Partners[partner]; !ok || catalog.ValidID("id", partner) != nil || !partnerRuns(q.p, snap, partner) {
+		if !reports.Listed(q.p, snap, partner) {
 			return s.errorPage(q.c, q, http.StatusNotFound, "Partner not found.")
 		}
 		return s.refuse(q, back, formReplicate, http.StatusNotFound, "source_country",
 			what+": source_country: partner "+strconv.Quote(partner)+" has no partnership in "+source)
 	}
+	r.Source = src.ID
 	r.Blind = !q.p.CanReadPartnership(source, partner)
 	out, err := s.cfg.Catalog.Replicate(ctx, r, q.p.Actor())
 	if err != nil {
